@@ -1,0 +1,6 @@
+// What the KG knows about an item, with the source of every fact.
+// In Neo4j Browser first run:  :param item_id => '1'
+MATCH (i:Item {item_id: $item_id})-[r]->(e:Entity)
+RETURN i.title AS item, type(r) AS relation, e.name AS entity, labels(e) AS labels,
+       r.source AS source, r.confidence AS confidence
+ORDER BY relation, entity

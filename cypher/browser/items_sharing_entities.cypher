@@ -1,0 +1,7 @@
+// Items sharing the most entities with an item.  :param item_id => '1'
+MATCH (i:Item {item_id: $item_id})-->(e:Entity)<--(other:Item)
+WHERE other <> i
+RETURN other.item_id AS item_id, other.title AS title, count(DISTINCT e) AS shared,
+       collect(DISTINCT e.name)[..10] AS entities
+ORDER BY shared DESC, item_id
+LIMIT 20

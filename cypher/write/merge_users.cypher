@@ -1,0 +1,2 @@
+UNWIND $rows AS row
+MERGE (u:User {user_id: row.user_id})

@@ -1,0 +1,108 @@
+"""The public Python API. Keyword-only arguments throughout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kg_enhance.config.job import load_job, ontology_path
+from kg_enhance.config.models import JobSpec
+from kg_enhance.kge.artifacts import Embeddings, load_embeddings_dir
+from kg_enhance.paths import resource_dir
+
+
+def validate_job(path: str | Path, *, overrides: list[str] | None = None) -> JobSpec:
+    """Load and validate a job file and the ontology it names; raises :class:`ConfigError`."""
+    from kg_enhance.ontology.models import load_ontology
+
+    job = load_job(path, overrides=overrides)
+    load_ontology(ontology_path(job))
+    return job
+
+
+def run_job(
+    path: str | Path,
+    *,
+    until: str | None = None,
+    only: list[str] | None = None,
+    overrides: list[str] | None = None,
+    progress: bool = True,
+    echo: Any = None,
+) -> dict[str, Any]:
+    """Run a job's stages and return the report (also written to ``<outputs.dir>/report.json``)."""
+    from kg_enhance.pipeline import run_pipeline, select_stages
+
+    job = validate_job(path, overrides=overrides)
+    stages = select_stages(until=until, only=only, job=job)
+    return run_pipeline(job, stages=stages, progress=progress, echo=echo)
+
+
+def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str, Any]:
+    """What a run would do, without calling the LLM or touching Neo4j: items, cache hits, estimated tokens."""
+    from kg_enhance.datasets.tables import read_items
+    from kg_enhance.extract.cache import ExtractionCache, cache_key
+    from kg_enhance.extract.prompts import item_text, load_template, render_item_prompt
+    from kg_enhance.ontology.models import load_ontology
+    from kg_enhance.paths import state_dir
+
+    job = validate_job(path, overrides=overrides)
+    ontology = load_ontology(ontology_path(job))
+    items, _ = read_items(job)
+    selected = items[: job.llm.item_limit] if job.llm.item_limit else items
+    template = load_template(job.llm.prompt_template)
+    prompt_chars = sum(
+        sum(len(m["content"]) for m in render_item_prompt(template, ontology, it, grounding=job.llm.grounding))
+        for it in selected
+    )
+    cache_path = state_dir() / "cache" / "extract.sqlite"
+    hits = 0
+    if cache_path.exists() and job.llm.structured_output != "auto":
+        cache = ExtractionCache(cache_path)
+        keys = [
+            cache_key(model=job.llm.model, generation={"temperature": job.llm.temperature, "max_tokens": job.llm.max_tokens, "seed": job.llm.seed},
+                      mode=job.llm.structured_output, template=template.hash, ontology=ontology.fingerprint(),
+                      grounding=job.llm.grounding, item_id=it.item_id, text=item_text(it))
+            for it in selected
+        ]
+        hits = len(cache.get_many(keys))
+        cache.close()
+    calls = len(selected) - hits if job.llm.enabled else 0
+    est_prompt = int(prompt_chars / 4 * (calls / max(1, len(selected))))
+    return {
+        "job": job.name,
+        "catalog_items": len(items),
+        "llm_items": len(selected) if job.llm.enabled else 0,
+        "cache_hits": hits,
+        "estimated_calls": calls,
+        "estimated_prompt_tokens": est_prompt,
+        "estimated_completion_tokens_max": calls * job.llm.max_tokens,
+        "note": "tokens estimated at 4 characters per token; cache hits counted only when llm.structured_output is not 'auto'",
+    }
+
+
+def load_embeddings(run_or_outputs_dir: str | Path, *, expected_fingerprint: str | None = None) -> Embeddings:
+    """Embeddings of a run: ``entity_vectors``, ``entity_to_id``, ``relation_vectors``, ``relation_to_id``, ``metadata``."""
+    return load_embeddings_dir(Path(run_or_outputs_dir), expected_fingerprint=expected_fingerprint)
+
+
+def job_json_schema() -> dict[str, Any]:
+    return JobSpec.model_json_schema()
+
+
+def ontology_json_schema() -> dict[str, Any]:
+    from kg_enhance.ontology.models import Ontology
+
+    return Ontology.model_json_schema()
+
+
+def write_schemas(*, out_dir: str | Path | None = None) -> list[Path]:
+    """Write ``job.schema.json`` and ``ontology.schema.json`` (for editor autocompletion)."""
+    target = Path(out_dir) if out_dir else resource_dir("schemas")
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in (("job.schema.json", job_json_schema()), ("ontology.schema.json", ontology_json_schema())):
+        path = target / name
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,279 @@
+"""``kg-enhance``: a thin CLI over :mod:`kg_enhance.api`.
+
+Every error is printed as one line on stderr (``--verbose`` adds the traceback) and
+the process exits non-zero.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kg_enhance.errors import ConfigError, KgEnhanceError
+
+
+def _fail(message: str, code: int) -> None:
+    for line in message.splitlines() or [message]:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verbose = click.get_current_context().find_root().params.get("verbose", False)
+        try:
+            return fn(*args, **kwargs)
+        except KgEnhanceError as e:
+            if verbose:
+                traceback.print_exc()
+            msg = str(e) if isinstance(e, ConfigError) else e.one_line()
+            _fail(msg, e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; completed LLM extractions are cached and graph writes are idempotent, so re-run to resume", 130)
+        except Exception as e:  # noqa: BLE001 - the CLI's last line of defence
+            if verbose:
+                traceback.print_exc()
+            first = str(e).splitlines()[0] if str(e) else ""
+            _fail(f"internal error: {type(e).__name__}: {first[:300]} (re-run with --verbose for the traceback and report it)", 1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log more and show tracebacks on errors.")
+@click.version_option(package_name="kg-enhance")
+def main(verbose: bool) -> None:
+    """Declarative LLM knowledge-graph augmentation for recommender systems."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for noisy in ("pykeen", "torch_max_mem", "neo4j", "httpx", "openai"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a job key, e.g. --set kge.epochs=5.")
+
+
+@main.command()
+@click.argument("job", type=click.Path(path_type=Path))
+@SET_OPTION
+@handle_errors
+def validate(job: Path, overrides: tuple[str, ...]) -> None:
+    """Validate JOB and its ontology; report every problem with its key path."""
+    from kg_enhance.api import validate_job
+
+    spec = validate_job(job, overrides=list(overrides))
+    click.echo(f"ok: {job} (job {spec.name!r}, ontology {spec.ontology})")
+
+
+@main.command()
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--until", "until", default=None, metavar="STAGE", help="Run the stages up to and including STAGE.")
+@click.option("--only", "only", default=None, metavar="STAGE[,STAGE]", help="Run only these stages.")
+@click.option("--dry-run", is_flag=True, help="Estimate LLM calls and tokens; call nothing.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@SET_OPTION
+@handle_errors
+def run(job: Path, until: str | None, only: str | None, dry_run: bool, no_progress: bool, overrides: tuple[str, ...]) -> None:
+    """Run JOB: extract -> load -> embed -> recommend -> export."""
+    from kg_enhance import api
+
+    if dry_run:
+        click.echo(json.dumps(api.dry_run(job, overrides=list(overrides)), indent=2))
+        return
+    only_list = [s.strip() for s in only.split(",") if s.strip()] if only else None
+    report = api.run_job(job, until=until, only=only_list, overrides=list(overrides), progress=not no_progress, echo=click.echo)
+    _summary(report)
+
+
+def _summary(report: dict[str, Any]) -> None:
+    out = report.get("outputs_dir")
+    ex = report.get("extract") or {}
+    g = report.get("graph") or {}
+    k = report.get("kge") or {}
+    r = report.get("recommend") or {}
+    if ex:
+        click.echo(f"extract: {ex.get('items')} items, {ex.get('llm_calls')} LLM calls, {ex.get('cache_hits')} cache hits, "
+                   f"{ex.get('quarantined')} quarantined, {ex.get('tokens')} tokens")
+    if g:
+        click.echo(f"graph: {g.get('nodes')} nodes, {g.get('edges')} edges, {g.get('items_with_facts')} items with facts")
+    if k:
+        m = k.get("metrics", {})
+        click.echo(f"kge: {k.get('model')} dim {k.get('dim')}: MRR {m.get('mrr', 0):.4f}, Hits@10 {m.get('hits@10', 0):.4f}")
+    kk = r.get("k", 20)
+    for name, section in r.items():
+        if isinstance(section, dict) and "test" in section:
+            t = section["test"]
+            click.echo(f"recommend {name}: test Recall@{kk} {t[f'recall@{kk}']:.4f}, NDCG@{kk} {t[f'ndcg@{kk}']:.4f}")
+    click.echo(f"report: {Path(out) / 'report.json' if out else '?'}")
+
+
+@main.command()
+@click.option("--no-services", is_flag=True, help="Do not start Neo4j and the LLM server (they must already run).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@SET_OPTION
+@handle_errors
+def demo(no_services: bool, no_progress: bool, overrides: tuple[str, ...]) -> None:
+    """Start the local services if needed and run the MovieLens demo job."""
+    from kg_enhance import api
+    from kg_enhance.paths import resource_dir
+    from kg_enhance.services import llm, neo4j
+
+    if not no_services:
+        click.echo("starting neo4j (first start downloads the server jars from Maven Central) ...")
+        click.echo(neo4j.start().line())
+        click.echo("starting the local LLM server ...")
+        click.echo(llm.serve().line())
+    job = resource_dir("examples") / "jobs" / "movielens-demo.yaml"
+    report = api.run_job(job, overrides=list(overrides), progress=not no_progress, echo=click.echo)
+    _summary(report)
+    click.echo(f"Neo4j Browser: http://127.0.0.1:{neo4j.http_port()}/browser/  (user neo4j, password from $NEO4J_PASSWORD or 'kg-enhance-local')")
+    click.echo("Paste in Browser:  MATCH p=(i:Item {item_id: '1'})-->(:Entity) RETURN p")
+    click.echo("Saved queries: cypher/browser/*.cypher")
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Folder (default: schemas/).")
+@handle_errors
+def schema(out_dir: Path | None) -> None:
+    """Write JSON Schemas for job and ontology files (editor autocompletion)."""
+    from kg_enhance.api import write_schemas
+
+    for path in write_schemas(out_dir=out_dir):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["npy", "parquet", "pt"]), default="npy", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Target folder.")
+@SET_OPTION
+@handle_errors
+def export(job: Path, fmt: str, out_dir: Path, overrides: tuple[str, ...]) -> None:
+    """Export JOB's KG embeddings (entity and relation vectors with id maps)."""
+    from kg_enhance.api import load_embeddings, validate_job
+    from kg_enhance.pipeline import outputs_dir
+
+    spec = validate_job(job, overrides=list(overrides))
+    emb = load_embeddings(outputs_dir(spec))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fmt == "npy":
+        import numpy as np
+
+        np.save(out_dir / "entity_vectors.npy", emb.entity_vectors)
+        np.save(out_dir / "relation_vectors.npy", emb.relation_vectors)
+    elif fmt == "parquet":
+        emb.to_pandas().to_parquet(out_dir / "entity_vectors.parquet")
+    else:
+        import torch
+
+        torch.save({"entity_vectors": emb.to_torch(), "relation_vectors": torch.from_numpy(emb.relation_vectors)}, out_dir / "embeddings.pt")
+    (out_dir / "entity_to_id.json").write_text(json.dumps(emb.entity_to_id, ensure_ascii=False))
+    (out_dir / "relation_to_id.json").write_text(json.dumps(emb.relation_to_id, ensure_ascii=False))
+    (out_dir / "metadata.json").write_text(json.dumps(emb.metadata, indent=2))
+    click.echo(f"exported {emb.entity_vectors.shape[0]} entity vectors (dim {emb.entity_vectors.shape[1]}) as {fmt} to {out_dir}")
+
+
+@main.command(name="ls")
+@click.argument("kind", type=click.Choice(["stages", "recommenders", "kge-models", "cypher", "templates"]))
+@handle_errors
+def ls_cmd(kind: str) -> None:
+    """List a registry: stages, recommenders, kge-models, cypher statements, prompt templates."""
+    if kind == "stages":
+        from kg_enhance.config.models import STAGES
+
+        names: list[str] = list(STAGES)
+    elif kind == "recommenders":
+        from kg_enhance.rec.models import rec_model_resolver
+
+        names = sorted(rec_model_resolver.options)
+    elif kind == "kge-models":
+        from kg_enhance.kge.registry import model_names
+
+        names = list(model_names())
+    elif kind == "cypher":
+        from kg_enhance.graph.cypher import CypherLibrary
+
+        names = CypherLibrary().names()
+    else:
+        from kg_enhance.extract.prompts import TEMPLATE_DIR
+
+        names = sorted(p.stem for p in TEMPLATE_DIR.glob("*.txt"))
+    for name in names:
+        click.echo(name)
+
+
+@main.group(name="neo4j")
+def neo4j_group() -> None:
+    """Manage the local Neo4j Community server (127.0.0.1 only)."""
+
+
+@neo4j_group.command(name="start")
+@handle_errors
+def neo4j_start() -> None:
+    from kg_enhance.services import neo4j
+
+    click.echo(neo4j.start().line())
+
+
+@neo4j_group.command(name="stop")
+@handle_errors
+def neo4j_stop() -> None:
+    from kg_enhance.services import neo4j
+
+    click.echo(neo4j.stop().line())
+
+
+@neo4j_group.command(name="status")
+@handle_errors
+def neo4j_status() -> None:
+    """Print the server state; exit 0 when it runs and Bolt answers, 3 otherwise."""
+    from kg_enhance.services import neo4j
+
+    st = neo4j.status()
+    click.echo(st.line())
+    sys.exit(0 if st.running and st.bolt else 3)
+
+
+@main.group(name="llm")
+def llm_group() -> None:
+    """Manage the local llama.cpp OpenAI-compatible server (127.0.0.1 only)."""
+
+
+@llm_group.command(name="serve")
+@handle_errors
+def llm_serve() -> None:
+    from kg_enhance.services import llm
+
+    click.echo(llm.serve().line())
+
+
+@llm_group.command(name="stop")
+@handle_errors
+def llm_stop() -> None:
+    from kg_enhance.services import llm
+
+    click.echo(llm.stop().line())
+
+
+@llm_group.command(name="status")
+@handle_errors
+def llm_status() -> None:
+    """Print the server state; exit 0 when it answers, 3 otherwise."""
+    from kg_enhance.services import llm
+
+    st = llm.status()
+    click.echo(st.line())
+    sys.exit(0 if st.running and st.answering else 3)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,44 @@
+"""Every default of the job file in one place (cf. graphrag ``config/defaults.py``)."""
+
+from __future__ import annotations
+
+LLM_BASE_URL = "http://127.0.0.1:8080/v1"
+LLM_MODEL = "smollm2-135m-instruct"
+LLM_API_KEY_ENV = "OPENAI_API_KEY"
+LLM_TEMPERATURE = 0.0
+LLM_MAX_TOKENS = 320
+LLM_TIMEOUT_S = 120.0
+LLM_MAX_CONCURRENCY = 2
+LLM_MAX_REPAIRS = 2
+LLM_MAX_RETRIES = 6
+LLM_PROMPT_TEMPLATE = "item_facts.v1"
+LLM_SERVER_HOST = "127.0.0.1"
+LLM_SERVER_PORT = 8080
+
+NEO4J_URI = "bolt://127.0.0.1:7687"
+NEO4J_USER = "neo4j"
+NEO4J_PASSWORD_ENV = "NEO4J_PASSWORD"
+#: documented password of the project-managed local server (never used for remote URIs unless set)
+NEO4J_LOCAL_PASSWORD = "kg-enhance-local"
+NEO4J_DATABASE = "neo4j"
+NEO4J_BATCH_SIZE = 1000
+NEO4J_VERSION = "5.26.18"
+NEO4J_BROWSER_VERSION = "5.24.0"
+
+KGE_MODEL = "TransE"
+KGE_DIM = 64
+KGE_EPOCHS = 60
+KGE_BATCH_SIZE = 512
+KGE_LR = 0.01
+KGE_SEED = 42
+
+REC_DIM = 64
+REC_EPOCHS = 60
+REC_BATCH_SIZE = 2048
+REC_LR = 0.005
+REC_WEIGHT_DECAY = 1e-6
+REC_SEED = 7
+REC_K = 20
+REC_PATIENCE = 8
+
+OUTPUTS_DIR = "runs/${name}"

@@ -1,0 +1,242 @@
+"""The job file: one root pydantic model, ``extra="forbid"`` everywhere.
+
+Each field has a description (it becomes the editor tooltip via ``kg-enhance schema``)
+and a default taken from :mod:`kg_enhance.config.defaults`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from kg_enhance.config import defaults as D
+
+STAGES = ("extract", "load", "embed", "recommend", "export")
+Stage = Literal["extract", "load", "embed", "recommend", "export"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FactColumn(_Strict):
+    """A catalog column that already holds facts (e.g. MovieLens' pipe-separated genres)."""
+
+    column: str = Field(description="Column holding the object name(s).")
+    relation: str = Field(description="Ontology relation the column expresses, e.g. HAS_GENRE.")
+    object_type: str = Field(description="Ontology entity type of the objects, e.g. Genre.")
+    separator: str | None = Field(default=None, description="Split the cell on this string (e.g. '|').")
+    ignore: list[str] = Field(default_factory=list, description="Values to skip, e.g. '(no genres listed)'.")
+
+
+class TableSource(_Strict):
+    """A tabular file: CSV, TSV, JSON lines or parquet."""
+
+    path: str = Field(description="File path, relative to the job file, or '@bundled/<dataset>/<file>'.")
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = Field(
+        default=None, description="File format; inferred from the extension when omitted."
+    )
+    encoding: str = Field(default="utf-8", description="Text encoding of the file (e.g. 'iso-8859-1').")
+
+
+class ItemsSource(TableSource):
+    """The catalog: one row per item."""
+
+    id_column: str = Field(default="item_id", description="Column with the catalog id (the graph anchor).")
+    title_column: str | None = Field(default=None, description="Column with a human-readable name.")
+    text_fields: list[str] = Field(
+        default_factory=list, description="Columns sent to the LLM as the item's text, in this order."
+    )
+    fact_columns: list[FactColumn] = Field(
+        default_factory=list, description="Columns loaded as catalog facts without any LLM."
+    )
+    limit: int | None = Field(default=None, ge=1, description="Use only the first N items (for quick runs).")
+
+
+class UsersSource(TableSource):
+    """Optional user table with free text (used for user-side knowledge)."""
+
+    id_column: str = Field(default="user_id", description="Column with the user id.")
+    text_fields: list[str] = Field(default_factory=list, description="Columns with the user's text.")
+
+
+class InteractionsSource(TableSource):
+    """User-item interactions (ratings, clicks)."""
+
+    user_column: str = Field(default="user_id", description="Column with the user id.")
+    item_column: str = Field(default="item_id", description="Column with the item id.")
+    rating_column: str | None = Field(default=None, description="Column with an explicit rating, if any.")
+    timestamp_column: str | None = Field(default=None, description="Column with a unix timestamp, if any.")
+    positive_threshold: float | None = Field(
+        default=None,
+        description="Implicit-feedback rule: a rating >= this counts as a positive. None keeps every interaction.",
+    )
+
+
+class FactFile(TableSource):
+    """A file of known facts (a 'gold' or external KG), one (item, relation, object) per row."""
+
+    name: str = Field(description="Source name recorded as provenance on every edge, e.g. 'hetrec'.")
+    item_column: str = Field(default="item_id", description="Column with the head item id.")
+    relation_column: str = Field(default="relation", description="Column with the ontology relation.")
+    object_column: str = Field(default="object", description="Column with the object entity name.")
+    object_type_column: str = Field(default="object_type", description="Column with the object entity type.")
+
+
+class SourceConfig(_Strict):
+    items: ItemsSource = Field(description="The item catalog.")
+    users: UsersSource | None = Field(default=None, description="Optional user table.")
+    interactions: InteractionsSource | None = Field(default=None, description="User-item interactions.")
+    facts: list[FactFile] = Field(default_factory=list, description="Known-fact files loaded next to LLM facts.")
+
+
+class LLMConfig(_Strict):
+    """Any OpenAI-compatible endpoint: llama.cpp, vLLM, Ollama, OpenAI."""
+
+    enabled: bool = Field(default=True, description="Run LLM extraction at all.")
+    base_url: str = Field(default=D.LLM_BASE_URL, description="OpenAI-compatible base URL (ends in /v1).")
+    model: str = Field(default=D.LLM_MODEL, description="Model name sent with each request.")
+    api_key_env: str = Field(
+        default=D.LLM_API_KEY_ENV, description="Environment variable holding the API key (never written anywhere)."
+    )
+    structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = Field(
+        default="auto",
+        description=(
+            "'json_schema' (OpenAI, vLLM, Ollama), 'json_object' with a schema (llama-cpp-python), "
+            "'prompt' (plain JSON, parsed and repaired), or 'auto' to detect the server."
+        ),
+    )
+    temperature: float = Field(default=D.LLM_TEMPERATURE, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(default=D.LLM_MAX_TOKENS, ge=16, le=32768, description="Max tokens per answer.")
+    seed: int | None = Field(default=0, description="Sampling seed sent to the server, where supported.")
+    timeout_s: float = Field(default=D.LLM_TIMEOUT_S, gt=0, description="Per-request timeout in seconds.")
+    max_concurrency: int = Field(default=D.LLM_MAX_CONCURRENCY, ge=1, le=256, description="Requests in flight.")
+    max_retries: int = Field(
+        default=D.LLM_MAX_RETRIES, ge=0, le=20, description="Transport retries on 429/5xx/timeouts."
+    )
+    max_repairs: int = Field(
+        default=D.LLM_MAX_REPAIRS, ge=0, le=10, description="Re-asks with the validation errors before quarantine."
+    )
+    prompt_template: str = Field(default=D.LLM_PROMPT_TEMPLATE, description="Versioned prompt template name.")
+    grounding: Literal["world", "text"] = Field(
+        default="world",
+        description="'text': objects must appear in the item's text; 'world': the LLM's own knowledge is allowed.",
+    )
+    item_limit: int | None = Field(
+        default=None, ge=1, description="Send at most this many items to the LLM (the rest get catalog facts only)."
+    )
+
+
+class Neo4jConfig(_Strict):
+    uri: str = Field(default=D.NEO4J_URI, description="Bolt or neo4j:// URI of any Neo4j 5.x.")
+    user: str = Field(default=D.NEO4J_USER, description="User name.")
+    password_env: str = Field(
+        default=D.NEO4J_PASSWORD_ENV,
+        description=f"Environment variable with the password (local default: {D.NEO4J_LOCAL_PASSWORD!r}).",
+    )
+    database: str = Field(default=D.NEO4J_DATABASE, description="Database name.")
+    batch_size: int = Field(default=D.NEO4J_BATCH_SIZE, ge=1, le=100_000, description="Rows per UNWIND batch.")
+
+
+class KGEConfig(_Strict):
+    """PyKEEN training of knowledge-graph embeddings."""
+
+    enabled: bool = Field(default=True, description="Run the embed stage.")
+    model: str = Field(default=D.KGE_MODEL, description="Any PyKEEN model name (TransE, RotatE, DistMult, ...).")
+    dim: int = Field(default=D.KGE_DIM, ge=2, le=4096, description="Embedding dimension.")
+    epochs: int = Field(default=D.KGE_EPOCHS, ge=1, description="Training epochs.")
+    batch_size: int = Field(default=D.KGE_BATCH_SIZE, ge=1, description="Training batch size.")
+    learning_rate: float = Field(default=D.KGE_LR, gt=0, description="Optimizer learning rate.")
+    loss: str | None = Field(default=None, description="PyKEEN loss name; the model's default when omitted.")
+    negative_sampler: str = Field(default="basic", description="PyKEEN negative sampler name.")
+    num_negs_per_pos: int = Field(default=4, ge=1, description="Negatives per positive triple.")
+    seed: int = Field(default=D.KGE_SEED, description="Random seed.")
+    device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="Training device.")
+    relations: Literal["facts", "collaborative"] = Field(
+        default="facts", description="'facts': item-entity facts only; 'collaborative': also user-item edges."
+    )
+    sources: list[str] | None = Field(
+        default=None, description="Use facts from these sources only (e.g. ['catalog', 'llm']); all when omitted."
+    )
+    test_ratio: float = Field(default=0.1, ge=0.0, lt=0.5, description="Share of triples held out for evaluation.")
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        from kg_enhance.kge.registry import check_model_name
+
+        return check_model_name(value)
+
+
+class RecModelSpec(_Strict):
+    """A recommender model: a registry key plus its parameters."""
+
+    type: str = Field(description="Registry key: see `kg-enhance ls recommenders`.")
+    name: str | None = Field(default=None, description="Name in the report; defaults to the type.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Model-specific parameters.")
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from kg_enhance.rec.models import check_model_type
+
+        return check_model_type(value)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.type
+
+
+class RecommenderConfig(_Strict):
+    enabled: bool = Field(default=True, description="Run the recommend stage.")
+    models: list[RecModelSpec] = Field(
+        default_factory=lambda: [RecModelSpec(type="bpr_mf"), RecModelSpec(type="kg_bpr")],
+        description="Models trained and evaluated on the same split.",
+    )
+    dim: int = Field(default=D.REC_DIM, ge=2, le=4096, description="Embedding dimension.")
+    epochs: int = Field(default=D.REC_EPOCHS, ge=1, description="Max training epochs.")
+    batch_size: int = Field(default=D.REC_BATCH_SIZE, ge=1, description="Triples (u, i+, i-) per batch.")
+    learning_rate: float = Field(default=D.REC_LR, gt=0, description="Adam learning rate.")
+    weight_decay: float = Field(default=D.REC_WEIGHT_DECAY, ge=0, description="L2 on the batch embeddings.")
+    seed: int = Field(default=D.REC_SEED, description="Seed for the split and training.")
+    k: int = Field(default=D.REC_K, ge=1, le=1000, description="Cut-off of Recall@K / NDCG@K and of top-K lists.")
+    patience: int = Field(default=D.REC_PATIENCE, ge=1, description="Early stopping patience (validation NDCG@K).")
+    split: Literal["user_random", "temporal"] = Field(
+        default="user_random", description="'user_random' 80/10/10 per user, or 'temporal' leave-last-out."
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="Training device.")
+
+
+class OutputsConfig(_Strict):
+    dir: str = Field(default=D.OUTPUTS_DIR, description="Run directory; '${name}' is the job name.")
+
+
+class JobSpec(_Strict):
+    """Root of a kg_enhance job file."""
+
+    version: Literal[1] = Field(default=1, description="Job file format version.")
+    name: str = Field(description="Job name: used in provenance and output paths.", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    source: SourceConfig = Field(description="Where the catalog, users, interactions and known facts come from.")
+    ontology: str = Field(description="Ontology file, e.g. 'schemas/movies.yaml' (relative to the job file or repo).")
+    llm: LLMConfig = Field(default_factory=LLMConfig, description="LLM endpoint and extraction settings.")
+    neo4j: Neo4jConfig = Field(default_factory=Neo4jConfig, description="Graph store connection.")
+    kge: KGEConfig = Field(default_factory=KGEConfig, description="Knowledge-graph embedding settings.")
+    recommender: RecommenderConfig = Field(default_factory=RecommenderConfig, description="Recommender settings.")
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Where run artifacts go.")
+
+    #: folder of the job file, for resolving relative paths; not part of the file format
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir or Path.cwd()
+
+    @model_validator(mode="after")
+    def _unique_model_keys(self) -> JobSpec:
+        keys = [m.key for m in self.recommender.models]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"recommender.models names must be unique; repeated: {', '.join(dupes)}")
+        return self

@@ -1,0 +1,1 @@
+"""Extraction: prompts, LLM client, cache, validation, quarantine."""

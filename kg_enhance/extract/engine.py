@@ -1,0 +1,235 @@
+"""The extraction engine: items in, validated facts and quarantine records out.
+
+Each item is looked up in the content-addressed cache first; misses go to the LLM
+with bounded concurrency. Invalid answers are re-asked with the validation errors
+(``max_repairs`` times); what still fails is quarantined with its raw output, so
+every item ends up either extracted or quarantined. Completed items are cached as
+soon as they finish, which is what makes an interrupted run resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from kg_enhance.extract.cache import ExtractionCache, cache_key
+from kg_enhance.extract.client import LLMClient
+from kg_enhance.extract.prompts import PromptTemplate, item_text, render_item_prompt
+from kg_enhance.extract.validate import check_answer
+from kg_enhance.ontology.models import Ontology
+from kg_enhance.ontology.output import build_fact_model, fact_json_schema
+from kg_enhance.types import Fact, Item, QuarantineRecord
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractionStats:
+    items: int = 0
+    llm_calls: int = 0
+    cache_hits: int = 0
+    extracted: int = 0
+    quarantined: int = 0
+    retries: int = 0
+    repairs: int = 0
+    facts: int = 0
+    dropped_facts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["tokens"] = self.tokens
+        out["items_per_second"] = round(self.items / self.seconds, 3) if self.seconds else None
+        return out
+
+
+@dataclass
+class ExtractionResult:
+    facts: list[Fact] = field(default_factory=list)
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    stats: ExtractionStats = field(default_factory=ExtractionStats)
+
+
+class Extractor:
+    """Item-anchored fact extraction against one LLM client."""
+
+    def __init__(
+        self,
+        client: LLMClient,
+        ontology: Ontology,
+        *,
+        template: PromptTemplate,
+        cache: ExtractionCache,
+        mode: str,
+        grounding: str = "world",
+        max_repairs: int = 2,
+        max_concurrency: int = 2,
+        generation: dict[str, Any] | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.client = client
+        self.ontology = ontology
+        self.template = template
+        self.cache = cache
+        self.mode = mode
+        self.grounding = grounding
+        self.max_repairs = max_repairs
+        self.max_concurrency = max_concurrency
+        self.generation = generation or {}
+        self.progress = progress
+        self.schema = fact_json_schema(ontology)
+        self.model = build_fact_model(ontology)
+        self.vocabularies = {n: e.vocabulary for n, e in ontology.entity_types.items() if e.vocabulary}
+        self._ontology_fp = ontology.fingerprint()
+
+    def key_for(self, item: Item) -> str:
+        return cache_key(
+            model=self.client.model,
+            generation=self.generation,
+            mode=self.mode,
+            template=self.template.hash,
+            ontology=self._ontology_fp,
+            grounding=self.grounding,
+            item_id=item.item_id,
+            text=item_text(item),
+        )
+
+    def _to_facts(self, item: Item, raw_facts: list[dict[str, Any]]) -> list[Fact]:
+        return [
+            Fact(
+                head_id=item.item_id,
+                relation=f["relation"],
+                object=f["object"],
+                object_type=f["object_type"],
+                source="llm",
+                source_field=",".join(item.text) or None,
+                evidence=f.get("evidence"),
+                confidence=f.get("confidence"),
+                model=self.client.model,
+                prompt_hash=self.template.hash,
+            )
+            for f in raw_facts
+        ]
+
+    async def run(self, items: Sequence[Item]) -> ExtractionResult:
+        started = time.perf_counter()
+        result = ExtractionResult()
+        stats = result.stats
+        stats.items = len(items)
+        keys = [self.key_for(item) for item in items]
+        cached = self.cache.get_many(keys)
+        todo: list[tuple[Item, str]] = []
+        for item, key in zip(items, keys, strict=True):
+            hit = cached.get(key)
+            if hit is None:
+                todo.append((item, key))
+                continue
+            stats.cache_hits += 1
+            stats.extracted += 1
+            result.facts.extend(self._to_facts(item, hit["facts"]))
+            if hit["dropped"]:
+                result.dropped[item.item_id] = hit["dropped"]
+
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+        bar = tqdm(total=len(todo), desc="extract", unit="item", disable=not self.progress or not todo)
+
+        async def one(item: Item, key: str) -> None:
+            async with semaphore:
+                await self._extract_one(item, key, result)
+            bar.update(1)
+
+        try:
+            tasks = [asyncio.create_task(one(item, key)) for item, key in todo]
+            if tasks:
+                done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.gather(*pending, return_exceptions=True)
+                for task in done:
+                    exc = task.exception()
+                    if exc is not None:
+                        raise exc
+        finally:
+            bar.close()
+            stats.seconds = time.perf_counter() - started
+        stats.facts = len(result.facts)
+        stats.dropped_facts = sum(len(v) for v in result.dropped.values())
+        return result
+
+    async def _extract_one(self, item: Item, key: str, result: ExtractionResult) -> None:
+        stats = result.stats
+        messages = render_item_prompt(self.template, self.ontology, item, grounding=self.grounding)
+        text_for_grounding = item_text(item)
+        prompt_tokens = completion_tokens = 0
+        last_raw: str | None = None
+        errors: list[str] = []
+        attempts = 0
+        for attempt in range(1, self.max_repairs + 2):
+            attempts = attempt
+            completion = await self.client.complete(messages, schema=self.schema, mode=self.mode)
+            stats.llm_calls += 1
+            stats.retries += completion.retries
+            stats.prompt_tokens += completion.prompt_tokens
+            stats.completion_tokens += completion.completion_tokens
+            prompt_tokens += completion.prompt_tokens
+            completion_tokens += completion.completion_tokens
+            last_raw = completion.text
+            checked = check_answer(
+                completion.text,
+                self.model,
+                item_title=item.title,
+                item_text=text_for_grounding,
+                grounding=self.grounding,
+                vocabularies=self.vocabularies,
+            )
+            if completion.finish_reason == "length" and checked.errors:
+                checked.errors.insert(0, "answer was cut off at max_tokens; give fewer facts")
+            if not checked.errors:
+                self.cache.put(
+                    key,
+                    item_id=item.item_id,
+                    model=self.client.model,
+                    raw=completion.text,
+                    facts=checked.facts,
+                    dropped=checked.dropped,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    attempts=attempt,
+                )
+                stats.extracted += 1
+                result.facts.extend(self._to_facts(item, checked.facts))
+                if checked.dropped:
+                    result.dropped[item.item_id] = checked.dropped
+                return
+            errors = checked.errors
+            if attempt <= self.max_repairs:
+                stats.repairs += 1
+                messages = [
+                    *messages[:2],
+                    {"role": "assistant", "content": (completion.text or "")[:2000]},
+                    {
+                        "role": "user",
+                        "content": "Your answer was invalid: "
+                        + "; ".join(errors)
+                        + '. Reply again with only the corrected JSON object {"facts": [...]}.',
+                    },
+                ]
+        stats.quarantined += 1
+        result.quarantine.append(
+            QuarantineRecord(item_id=item.item_id, attempts=attempts, errors=errors, raw_output=last_raw)
+        )
+        logger.info("item %s quarantined after %d attempts: %s", item.item_id, attempts, "; ".join(errors)[:200])

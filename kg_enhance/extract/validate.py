@@ -1,0 +1,143 @@
+"""Parsing, repair and validation of LLM answers.
+
+Order: lenient JSON parsing (code fences, prose around the object, a bare array),
+then the pydantic model built from the ontology, then semantic checks (empty or
+overlong names, self-loops, duplicates, grounding). Every problem becomes a short
+message that is fed back to the LLM on a repair attempt and kept in quarantine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kg_enhance.ontology.output import MAX_OBJECT_CHARS
+
+_FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*|\s*```$", re.MULTILINE)
+_WS = re.compile(r"\s+")
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+_LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+", re.IGNORECASE)
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+
+
+def normalise_name(text: str) -> str:
+    """Canonical key of a name: NFKC, casefold, no punctuation, single spaces, no leading article."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _PUNCT.sub(" ", text)
+    text = _WS.sub(" ", text).strip()
+    text = _LEADING_ARTICLE.sub("", text)
+    return text
+
+
+def clean_name(text: str) -> str:
+    """A display name: NFKC, control characters removed, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text).translate(_CONTROL)
+    return _WS.sub(" ", text).strip().strip("\"'`")
+
+
+def parse_json_lenient(text: str) -> Any:
+    """Parse an LLM answer as JSON, tolerating code fences and prose around one object."""
+    stripped = _FENCE.sub("", text.strip()).strip()
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    decoder = json.JSONDecoder()
+    for opener in ("{", "["):
+        start = stripped.find(opener)
+        while start != -1:
+            try:
+                value, _ = decoder.raw_decode(stripped[start:])
+                return value
+            except json.JSONDecodeError:
+                start = stripped.find(opener, start + 1)
+    raise ValueError("answer is not valid JSON" + (" (it looks truncated)" if stripped.count("{") > stripped.count("}") else ""))
+
+
+@dataclass
+class Checked:
+    facts: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def check_answer(
+    text: str,
+    model: type[BaseModel],
+    *,
+    item_title: str | None,
+    item_text: str,
+    grounding: str,
+    vocabularies: dict[str, list[str]] | None = None,
+) -> Checked:
+    """Validate one answer.
+
+    ``errors`` are fatal for the answer (it is re-asked or quarantined);
+    ``dropped`` are single facts removed for semantic reasons (self-loop, duplicate,
+    ungrounded, off-vocabulary) while the rest of the answer is kept. Both are reported.
+    """
+    result = Checked()
+    try:
+        data = parse_json_lenient(text)
+    except ValueError as e:
+        result.errors.append(str(e))
+        return result
+    if isinstance(data, list):  # a bare array of facts: accept it as the facts list
+        data = {"facts": data}
+    if not isinstance(data, dict):
+        result.errors.append(f"expected a JSON object with a 'facts' list, got {type(data).__name__}")
+        return result
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as e:
+        for err in e.errors()[:8]:
+            loc = ".".join(str(p) for p in err["loc"])
+            result.errors.append(f"{loc}: {err['msg']}")
+        return result
+
+    title_key = normalise_name(_strip_year(item_title)) if item_title else None
+    text_key = f" {normalise_name(item_text)} "
+    vocab_keys = {t: {normalise_name(v): v for v in vs} for t, vs in (vocabularies or {}).items()}
+    seen: set[tuple[str, str]] = set()
+    for fact in parsed.facts:  # type: ignore[attr-defined]
+        raw = fact.model_dump()
+        name = clean_name(raw["object"])
+        key = normalise_name(name)
+        label = f"{raw['relation']} {name!r}"
+        if not key:
+            result.dropped.append(f"{label}: empty name")
+            continue
+        if len(name) > MAX_OBJECT_CHARS:
+            result.dropped.append(f"{label}: longer than {MAX_OBJECT_CHARS} characters")
+            continue
+        if title_key and (key == title_key or key == normalise_name(item_title or "")):
+            result.dropped.append(f"{label}: the item itself (self-loop)")
+            continue
+        if (raw["relation"], key) in seen:
+            result.dropped.append(f"{label}: duplicate")
+            continue
+        vocab = vocab_keys.get(raw["object_type"])
+        if vocab is not None:
+            if key not in vocab:
+                result.dropped.append(f"{label}: not in the {raw['object_type']} vocabulary")
+                continue
+            name = vocab[key]
+        if grounding == "text" and f" {key} " not in text_key:
+            result.dropped.append(f"{label}: not found in the item's text (grounding=text)")
+            continue
+        seen.add((raw["relation"], key))
+        raw["object"] = name
+        result.facts.append(raw)
+    return result
+
+
+_YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
+
+
+def _strip_year(title: str) -> str:
+    return _YEAR.sub("", title)

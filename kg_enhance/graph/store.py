@@ -1,0 +1,218 @@
+"""The graph store: a small Protocol and its Neo4j implementation.
+
+Writes are batched ``UNWIND $rows`` statements from ``cypher/``, run in managed
+transactions (``execute_write``), which the driver retries on transient errors.
+Constraints are created before any write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+from kg_enhance.config import defaults as D
+from kg_enhance.config.models import Neo4jConfig
+from kg_enhance.errors import GraphStoreError, ServiceUnavailableError
+from kg_enhance.graph.cypher import CypherLibrary
+from kg_enhance.graph.keys import entity_key
+from kg_enhance.ontology.models import Ontology
+from kg_enhance.types import Fact, QuarantineRecord
+
+logger = logging.getLogger(__name__)
+
+
+class GraphStore(Protocol):
+    """What the pipeline needs from a graph database."""
+
+    def ensure_schema(self, ontology: Ontology) -> None: ...
+    def write_items(self, rows: Sequence[dict[str, Any]], *, item_label: str) -> int: ...
+    def write_users(self, user_ids: Iterable[str]) -> int: ...
+    def write_interactions(self, rows: Sequence[dict[str, Any]]) -> int: ...
+    def write_facts(self, facts: Sequence[Fact], ontology: Ontology, *, job: str, run_id: str) -> int: ...
+    def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int: ...
+    def totals(self) -> dict[str, int]: ...
+    def counts_by_label(self) -> dict[str, int]: ...
+    def counts_by_type(self) -> dict[str, int]: ...
+    def item_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]: ...
+    def interaction_triples(self, min_rating: float | None = None) -> list[tuple[str, str, str]]: ...
+    def close(self) -> None: ...
+
+
+def _batches(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def neo4j_password(config: Neo4jConfig) -> str:
+    """The password from the environment; the documented local default only for the local server."""
+    value = os.environ.get(config.password_env)
+    if value:
+        return value
+    return D.NEO4J_LOCAL_PASSWORD
+
+
+class Neo4jStore:
+    """:class:`GraphStore` over the official ``neo4j`` driver."""
+
+    def __init__(self, config: Neo4jConfig, *, cypher: CypherLibrary | None = None) -> None:
+        import neo4j
+        from neo4j.exceptions import AuthError, ServiceUnavailable
+
+        self.config = config
+        self.cypher = cypher or CypherLibrary()
+        self.batch_size = config.batch_size
+        try:
+            self.driver = neo4j.GraphDatabase.driver(
+                config.uri, auth=(config.user, neo4j_password(config)), connection_timeout=10.0
+            )
+            self.driver.verify_connectivity()
+        except AuthError as e:
+            raise ServiceUnavailableError(
+                f"neo4j at {config.uri}: authentication failed for user {config.user!r}; "
+                f"set {config.password_env} to the right password"
+            ) from e
+        except (ServiceUnavailable, OSError, ValueError) as e:
+            raise ServiceUnavailableError(
+                f"neo4j at {config.uri}: unreachable ({type(e).__name__}); "
+                "start the local server with `kg-enhance neo4j start` or fix neo4j.uri"
+            ) from e
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.driver.close()
+
+    def __enter__(self) -> Neo4jStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _write(self, query: str, rows: Sequence[dict[str, Any]], **params: Any) -> int:
+        from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
+
+        def work(tx: Any, batch: Sequence[dict[str, Any]]) -> None:
+            tx.run(query, rows=list(batch), **params).consume()
+
+        written = 0
+        try:
+            with self.driver.session(database=self.config.database) as session:
+                for batch in _batches(rows, self.batch_size):
+                    session.execute_write(work, batch)
+                    written += len(batch)
+        except (ServiceUnavailable, SessionExpired) as e:
+            raise ServiceUnavailableError(
+                f"neo4j at {self.config.uri}: connection lost after {written} of {len(rows)} rows; "
+                "rows written so far are kept (MERGE makes a re-run safe): restart Neo4j and run again"
+            ) from e
+        except Neo4jError as e:
+            raise GraphStoreError(f"neo4j write failed ({e.code}): {e.message}; see the Neo4j log") from e
+        return written
+
+    def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
+
+        try:
+            records, _, _ = self.driver.execute_query(
+                query, parameters_=params, database_=self.config.database, routing_="r"
+            )
+        except (ServiceUnavailable, SessionExpired) as e:
+            raise ServiceUnavailableError(
+                f"neo4j at {self.config.uri}: connection lost during a read; restart Neo4j and run again"
+            ) from e
+        except Neo4jError as e:
+            raise GraphStoreError(f"neo4j read failed ({e.code}): {e.message}") from e
+        return [r.data() for r in records]
+
+    def run_statement(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a saved statement (e.g. one of ``cypher/browser/``) and return its rows."""
+        return self._read(self.cypher.get(name), **params)
+
+    # -- schema --------------------------------------------------------------------------------
+    def ensure_schema(self, ontology: Ontology) -> None:
+        statements = [
+            self.cypher.get("schema/item_id_unique"),
+            self.cypher.get("schema/user_id_unique"),
+            self.cypher.get("schema/entity_key_unique"),
+        ]
+        for label in ontology.entity_types:
+            statements.append(self.cypher.get("schema/entity_type_name_index", label=ontology.check_label(label)))
+        for statement in statements:
+            self.driver.execute_query(statement, database_=self.config.database)
+
+    # -- writes --------------------------------------------------------------------------------
+    def write_items(self, rows: Sequence[dict[str, Any]], *, item_label: str) -> int:
+        return self._write(self.cypher.get("write/merge_items", item_label=item_label), rows)
+
+    def write_users(self, user_ids: Iterable[str]) -> int:
+        rows = [{"user_id": u} for u in sorted(set(user_ids))]
+        return self._write(self.cypher.get("write/merge_users"), rows)
+
+    def write_interactions(self, rows: Sequence[dict[str, Any]]) -> int:
+        return self._write(self.cypher.get("write/merge_interactions"), rows)
+
+    def write_facts(self, facts: Sequence[Fact], ontology: Ontology, *, job: str, run_id: str) -> int:
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for f in facts:
+            if f.head_kind != "Item":
+                continue
+            groups[(f.relation, f.object_type)].append(
+                {
+                    "head_id": f.head_id,
+                    "key": entity_key(f.object_type, f.object),
+                    "name": f.object,
+                    "object_type": f.object_type,
+                    "source": f.source,
+                    "source_field": f.source_field,
+                    "model": f.model,
+                    "prompt_hash": f.prompt_hash,
+                    "evidence": f.evidence,
+                    "confidence": f.confidence,
+                }
+            )
+        written = 0
+        for (relation, object_type), rows in sorted(groups.items()):
+            query = self.cypher.get(
+                "write/merge_item_facts",
+                entity_label=ontology.check_label(object_type),
+                rel_type=ontology.check_relation(relation),
+            )
+            written += self._write(query, rows, job=job, run_id=run_id)
+        return written
+
+    def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int:
+        self._write(self.cypher.get("write/clear_quarantine_flags"), [{}])
+        rows = [{"item_id": r.item_id, "errors": r.errors[:5]} for r in records]
+        return self._write(self.cypher.get("write/mark_quarantined"), rows, run_id=run_id)
+
+    def clear(self) -> int:
+        """Delete every node and relationship in the database, in batches."""
+        total = 0
+        query = self.cypher.get("admin/delete_all_batch")
+        while True:
+            records, _, _ = self.driver.execute_query(query, limit=10_000, database_=self.config.database)
+            deleted = int(records[0]["deleted"])
+            total += deleted
+            if deleted == 0:
+                return total
+
+    # -- reads ---------------------------------------------------------------------------------
+    def totals(self) -> dict[str, int]:
+        rows = self._read(self.cypher.get("read/count_totals"))
+        return {k: int(v) for k, v in rows[0].items()}
+
+    def counts_by_label(self) -> dict[str, int]:
+        return {r["label"]: int(r["count"]) for r in self._read(self.cypher.get("read/count_nodes_by_label"))}
+
+    def counts_by_type(self) -> dict[str, int]:
+        return {r["type"]: int(r["count"]) for r in self._read(self.cypher.get("read/count_edges_by_type"))}
+
+    def item_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
+        rows = self._read(self.cypher.get("read/item_fact_triples"), sources=sources)
+        return [(r["head"], r["relation"], r["tail"]) for r in rows]
+
+    def interaction_triples(self, min_rating: float | None = None) -> list[tuple[str, str, str]]:
+        rows = self._read(self.cypher.get("read/interaction_triples"), min_rating=min_rating)
+        return [(r["head"], r["relation"], r["tail"]) for r in rows]

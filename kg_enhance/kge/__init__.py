@@ -1,0 +1,1 @@
+"""Knowledge-graph embeddings with PyKEEN: training, evaluation, write-back and export."""

@@ -1,0 +1,167 @@
+"""Train PyKEEN embeddings on triples read back from the graph store.
+
+Entity and relation ids are assigned in sorted label order, so an unchanged graph
+gives every entity the same row on every run. Labels carry their node kind:
+``item:<item_id>``, ``entity:<Type>:<key>``, ``user:<user_id>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kg_enhance.config.models import KGEConfig
+from kg_enhance.errors import StageError
+
+logger = logging.getLogger(__name__)
+
+Triple = tuple[str, str, str]
+
+
+def triples_fingerprint(triples: list[Triple]) -> str:
+    """Order-independent hash of a triple set: ties embeddings to the graph they came from."""
+    digest = hashlib.sha256()
+    for h, r, t in sorted(set(triples)):
+        digest.update(f"{h}\t{r}\t{t}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class KGEResult:
+    entity_to_id: dict[str, int]
+    relation_to_id: dict[str, int]
+    entity_vectors: np.ndarray
+    relation_vectors: np.ndarray
+    metrics: dict[str, float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _as_real(array: np.ndarray) -> np.ndarray:
+    if np.iscomplexobj(array):
+        return np.concatenate([array.real, array.imag], axis=-1).astype(np.float32)
+    return array.astype(np.float32).reshape(array.shape[0], -1)
+
+
+def train_kge(triples: list[Triple], config: KGEConfig, *, progress: bool = True) -> KGEResult:
+    """Split, train with early stopping on validation MRR, evaluate filtered rank metrics on the test split."""
+    import torch
+    from pykeen.pipeline import pipeline
+    from pykeen.triples import TriplesFactory
+
+    unique = sorted(set(triples))
+    if len(unique) < 20:
+        raise StageError(
+            f"embed: only {len(unique)} distinct triples in the graph; load facts first (`kg-enhance run JOB --only load`) "
+            "or include interactions with kge.relations: collaborative"
+        )
+    labeled = np.array(unique, dtype=str)
+    entities = sorted({h for h, _, _ in unique} | {t for _, _, t in unique})
+    relations = sorted({r for _, r, _ in unique})
+    entity_to_id = {e: i for i, e in enumerate(entities)}
+    relation_to_id = {r: i for i, r in enumerate(relations)}
+    tf = TriplesFactory.from_labeled_triples(labeled, entity_to_id=entity_to_id, relation_to_id=relation_to_id)
+    if config.test_ratio > 0:
+        training, validation, testing = tf.split(
+            [1.0 - 2 * config.test_ratio, config.test_ratio, config.test_ratio], random_state=config.seed
+        )
+    else:
+        training, validation, testing = tf, tf, tf
+    device = _device(config.device)
+    torch.manual_seed(config.seed)
+    started = time.perf_counter()
+    result = pipeline(
+        training=training,
+        validation=validation,
+        testing=testing,
+        model=config.model,
+        model_kwargs={"embedding_dim": config.dim},
+        loss=config.loss,
+        negative_sampler=config.negative_sampler,
+        negative_sampler_kwargs={"num_negs_per_pos": config.num_negs_per_pos},
+        optimizer="Adam",
+        optimizer_kwargs={"lr": config.learning_rate},
+        training_kwargs={
+            "num_epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "use_tqdm": progress,
+            "use_tqdm_batch": False,
+        },
+        stopper="early",
+        stopper_kwargs={
+            "frequency": 5,
+            "patience": 3,
+            "metric": "inverse_harmonic_mean_rank",
+            "relative_delta": 0.002,
+            "evaluation_batch_size": 1024,
+        },
+        # filtered evaluation against train+valid; a fixed large batch avoids PyKEEN's
+        # automatic batch-size search, which costs more than the evaluation itself on CPU
+        evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
+        random_seed=config.seed,
+        device=device,
+        use_tqdm=progress,
+    )
+    seconds = time.perf_counter() - started
+    mr = result.metric_results
+    metrics = {
+        "mrr": float(mr.get_metric("both.realistic.inverse_harmonic_mean_rank")),
+        "hits@1": float(mr.get_metric("both.realistic.hits_at_1")),
+        "hits@3": float(mr.get_metric("both.realistic.hits_at_3")),
+        "hits@10": float(mr.get_metric("both.realistic.hits_at_10")),
+    }
+    model = result.model
+    with torch.no_grad():
+        ent = model.entity_representations[0](indices=None).detach().cpu().numpy()
+        rel = model.relation_representations[0](indices=None).detach().cpu().numpy()
+    losses = list(result.losses)
+    metadata = {
+        "model": config.model,
+        "dim": config.dim,
+        "seed": config.seed,
+        "device": device,
+        "epochs_run": len(losses),
+        "final_loss": float(losses[-1]) if losses else None,
+        "train_seconds": round(seconds, 3),
+        "triples": len(unique),
+        "train_triples": int(training.num_triples),
+        "test_triples": int(testing.num_triples) if testing is not tf else 0,
+        "entities": len(entities),
+        "relations": len(relations),
+        "graph_fingerprint": triples_fingerprint(unique),
+        "metrics": metrics,
+    }
+    return KGEResult(
+        entity_to_id=entity_to_id,
+        relation_to_id=relation_to_id,
+        entity_vectors=_as_real(ent),
+        relation_vectors=_as_real(rel),
+        metrics=metrics,
+        metadata=metadata,
+    )
+
+
+def save_embeddings(result: KGEResult, out_dir: Path) -> Path:
+    """Write ``entity_vectors.npy``, ``relation_vectors.npy``, the id maps and ``metadata.json``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.save(out_dir / "entity_vectors.npy", result.entity_vectors)
+    np.save(out_dir / "relation_vectors.npy", result.relation_vectors)
+    (out_dir / "entity_to_id.json").write_text(json.dumps(result.entity_to_id, ensure_ascii=False, indent=0))
+    (out_dir / "relation_to_id.json").write_text(json.dumps(result.relation_to_id, ensure_ascii=False, indent=0))
+    meta = {**result.metadata, "format_version": 1}
+    (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    return out_dir

@@ -1,0 +1,1 @@
+"""Recommenders: data splits, models, training, evaluation, top-K."""

@@ -1,0 +1,73 @@
+"""Implicit-feedback interactions and deterministic splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kg_enhance.errors import StageError
+
+
+@dataclass
+class Split:
+    """Index-encoded interactions: users and items are rows ``0..n-1``."""
+
+    user_ids: list[str]
+    item_ids: list[str]
+    train: np.ndarray  # (n, 2) user, item
+    valid: np.ndarray
+    test: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+
+def positives(df: pd.DataFrame, threshold: float | None) -> pd.DataFrame:
+    """Apply the job's implicit-feedback rule and drop repeated (user, item) pairs, keeping the latest."""
+    out = df if threshold is None else df[df["rating"] >= threshold]
+    out = out.sort_values(["user_id", "ts", "item_id"], kind="mergesort")
+    return out.drop_duplicates(["user_id", "item_id"], keep="last")
+
+
+def make_split(df: pd.DataFrame, *, kind: str, seed: int, item_ids: list[str] | None = None, min_user_positives: int = 3) -> Split:
+    """``user_random``: 80/10/10 of each user's positives; ``temporal``: leave-last-out (last to test, second last to valid).
+
+    Users with fewer than ``min_user_positives`` positives stay in training only.
+    """
+    if df.empty:
+        raise StageError("recommend: no positive interactions after the implicit-feedback rule; lower positive_threshold")
+    users = sorted(df["user_id"].unique().tolist())
+    items = sorted(set(item_ids or []) | set(df["item_id"].unique().tolist()))
+    u_index = {u: i for i, u in enumerate(users)}
+    i_index = {it: i for i, it in enumerate(items)}
+    rng = np.random.default_rng(seed)
+    train, valid, test = [], [], []
+    for user, group in df.groupby("user_id", sort=True):
+        rows = [(u_index[user], i_index[it]) for it in group["item_id"].tolist()]
+        n = len(rows)
+        if n < min_user_positives:
+            train.extend(rows)
+            continue
+        if kind == "temporal":
+            train.extend(rows[:-2])
+            valid.append(rows[-2])
+            test.append(rows[-1])
+            continue
+        order = rng.permutation(n)
+        n_test = max(1, int(round(0.1 * n)))
+        n_valid = max(1, int(round(0.1 * n)))
+        test.extend(rows[j] for j in order[:n_test])
+        valid.extend(rows[j] for j in order[n_test : n_test + n_valid])
+        train.extend(rows[j] for j in order[n_test + n_valid :])
+
+    def arr(x: list[tuple[int, int]]) -> np.ndarray:
+        return np.asarray(x, dtype=np.int64).reshape(-1, 2)
+
+    return Split(user_ids=users, item_ids=items, train=arr(train), valid=arr(valid), test=arr(test))

