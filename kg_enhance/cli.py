@@ -110,7 +110,7 @@ def _summary(report: dict[str, Any]) -> None:
         click.echo(f"kge: {k.get('model')} dim {k.get('dim')}: MRR {m.get('mrr', 0):.4f}, Hits@10 {m.get('hits@10', 0):.4f}")
     kk = r.get("k", 20)
     for name, section in r.items():
-        if isinstance(section, dict) and "test" in section:
+        if isinstance(section, dict) and isinstance(section.get("test"), dict):
             t = section["test"]
             click.echo(f"recommend {name}: test Recall@{kk} {t[f'recall@{kk}']:.4f}, NDCG@{kk} {t[f'ndcg@{kk}']:.4f}")
     click.echo(f"report: {Path(out) / 'report.json' if out else '?'}")
@@ -192,9 +192,9 @@ def ls_cmd(kind: str) -> None:
 
         names: list[str] = list(STAGES)
     elif kind == "recommenders":
-        from kg_enhance.rec.models import rec_model_resolver
+        from kg_enhance.rec.models import model_keys
 
-        names = sorted(rec_model_resolver.options)
+        names = model_keys()
     elif kind == "kge-models":
         from kg_enhance.kge.registry import model_names
 

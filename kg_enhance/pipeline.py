@@ -89,7 +89,8 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 # extract
 # --------------------------------------------------------------------------------------------
-def build_extractor(ctx: RunContext) -> tuple[Any, Any, str]:
+async def build_extractor(ctx: RunContext) -> tuple[Any, Any, str]:
+    """Client, mode and engine for the job; call inside the event loop that will use them."""
     from kg_enhance.extract.cache import ExtractionCache
     from kg_enhance.extract.client import OpenAICompatibleClient
     from kg_enhance.extract.engine import Extractor
@@ -108,7 +109,7 @@ def build_extractor(ctx: RunContext) -> tuple[Any, Any, str]:
     )
     mode = llm.structured_output
     if mode == "auto":
-        mode = asyncio.run(client.detect_mode())
+        mode = await client.detect_mode()
     extractor = Extractor(
         client,
         ctx.ontology,
@@ -135,16 +136,16 @@ def stage_extract(ctx: RunContext) -> dict[str, Any]:
         _write_jsonl(out / "facts.jsonl", [])
         _write_jsonl(out / "quarantine.jsonl", [])
         return {"items": 0, "llm_calls": 0, "cache_hits": 0, "quarantined": 0, "tokens": 0, "enabled": False}
-    extractor, client, mode = build_extractor(ctx)
 
-    async def go() -> Any:
+    async def go() -> tuple[Any, str]:
+        extractor, client, mode = await build_extractor(ctx)
         try:
-            return await extractor.run(selected)
+            return await extractor.run(selected), mode
         finally:
             await client.close()
             extractor.cache.close()
 
-    result = asyncio.run(go())
+    result, mode = asyncio.run(go())
     _write_jsonl(out / "facts.jsonl", [f.model_dump() for f in result.facts])
     _write_jsonl(out / "quarantine.jsonl", [q.model_dump() for q in result.quarantine])
     (out / "dropped.json").write_text(json.dumps(result.dropped, indent=1, ensure_ascii=False))

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from kg_enhance.extract.cache import ExtractionCache, cache_key
 from kg_enhance.extract.client import LLMClient
 from kg_enhance.extract.prompts import PromptTemplate, item_text, render_item_prompt
-from kg_enhance.extract.validate import check_answer
+from kg_enhance.extract.validate import check_answer, normalise_name
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.ontology.output import build_fact_model, fact_json_schema
 from kg_enhance.types import Fact, Item, QuarantineRecord
@@ -94,6 +94,8 @@ class Extractor:
         self.model = build_fact_model(ontology)
         self.vocabularies = {n: e.vocabulary for n, e in ontology.entity_types.items() if e.vocabulary}
         self._ontology_fp = ontology.fingerprint()
+        words = {ontology.item.label, "item", "title", "name", "genre", "genres", "unknown", "none", "n/a", *ontology.entity_types, *ontology.relations}
+        self.reserved_words = {normalise_name(w) for w in words}
 
     def key_for(self, item: Item) -> str:
         return cache_key(
@@ -195,6 +197,7 @@ class Extractor:
                 item_text=text_for_grounding,
                 grounding=self.grounding,
                 vocabularies=self.vocabularies,
+                reserved_words=self.reserved_words | {normalise_name(f) for f in item.text},
             )
             if completion.finish_reason == "length" and checked.errors:
                 checked.errors.insert(0, "answer was cut off at max_tokens; give fewer facts")

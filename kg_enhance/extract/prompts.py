@@ -50,9 +50,13 @@ def load_template(name: str) -> PromptTemplate:
 
 
 def item_text(item: Item) -> str:
-    """The item's declared text fields as ``field: value`` pairs, in declaration order."""
-    parts = [f"{k}: {v}" for k, v in item.text.items() if v]
-    return "; ".join(parts) if parts else (item.title or item.item_id)
+    """The item's declared text fields in declaration order: the title alone, the rest as ``Field: value``."""
+    parts = []
+    for key, value in item.text.items():
+        if not value:
+            continue
+        parts.append(value if item.title is not None and value == item.title else f"{key.replace('_', ' ').capitalize()}: {value}")
+    return ". ".join(parts) if parts else (item.title or item.item_id)
 
 
 def render_item_prompt(template: PromptTemplate, ontology: Ontology, item: Item, *, grounding: str) -> list[dict[str, str]]:

@@ -74,6 +74,7 @@ def check_answer(
     item_text: str,
     grounding: str,
     vocabularies: dict[str, list[str]] | None = None,
+    reserved_words: set[str] | None = None,
 ) -> Checked:
     """Validate one answer.
 
@@ -115,8 +116,14 @@ def check_answer(
         if len(name) > MAX_OBJECT_CHARS:
             result.dropped.append(f"{label}: longer than {MAX_OBJECT_CHARS} characters")
             continue
-        if title_key and (key == title_key or key == normalise_name(item_title or "")):
+        if title_key and (key == title_key or key == normalise_name(item_title or "") or f" {title_key} " in f" {key} "):
             result.dropped.append(f"{label}: the item itself (self-loop)")
+            continue
+        if ":" in name:
+            result.dropped.append(f"{label}: looks like a copied 'field: value' pair, not a name")
+            continue
+        if reserved_words and key in reserved_words:
+            result.dropped.append(f"{label}: a field or type name, not an entity")
             continue
         if (raw["relation"], key) in seen:
             result.dropped.append(f"{label}: duplicate")
@@ -130,6 +137,10 @@ def check_answer(
         if grounding == "text" and f" {key} " not in text_key:
             result.dropped.append(f"{label}: not found in the item's text (grounding=text)")
             continue
+        conf = raw.get("confidence")
+        if conf is not None and not 0.0 <= conf <= 1.0:
+            result.dropped.append(f"{label}: confidence {conf} outside [0, 1], ignored (fact kept)")
+            raw["confidence"] = None
         seen.add((raw["relation"], key))
         raw["object"] = name
         result.facts.append(raw)

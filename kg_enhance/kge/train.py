@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,20 @@ class KGEResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def _quiet_pykeen() -> None:
+    """PyKEEN logs at INFO per module; keep it quiet unless the root logger asks for INFO."""
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        return
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(("pykeen", "torch_max_mem")):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    # both warn that automatic memory tuning is "unsafe" on CPU; our batch sizes are explicit
+    logging.getLogger("torch_max_mem").setLevel(logging.ERROR)
+    logging.getLogger("torch_max_mem.api").setLevel(logging.ERROR)
+    logging.getLogger("pykeen.utils").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")
+
+
 def _device(name: str) -> str:
     if name == "auto":
         import torch
@@ -63,6 +78,7 @@ def train_kge(triples: list[Triple], config: KGEConfig, *, progress: bool = True
     from pykeen.pipeline import pipeline
     from pykeen.triples import TriplesFactory
 
+    _quiet_pykeen()
     unique = sorted(set(triples))
     if len(unique) < 20:
         raise StageError(

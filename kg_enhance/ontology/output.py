@@ -39,7 +39,9 @@ def _fact_class(name: str, tails: list[str]) -> type[BaseModel]:
         "relation": (Literal[name], Field(description="relation name")),  # type: ignore[valid-type]
         "object": (str, Field(min_length=1, max_length=MAX_OBJECT_CHARS, description="entity name")),
         "object_type": (Literal[tuple(tails)], Field(description="entity type")),  # type: ignore[valid-type]
-        "confidence": (float | None, Field(default=None, ge=0.0, le=1.0)),
+        # range is checked semantically (validate.check_answer): grammar-constrained decoders
+        # do not enforce number bounds, and a bad confidence should not cost the whole answer
+        "confidence": (float | None, Field(default=None)),
         "evidence": (str | None, Field(default=None, max_length=MAX_EVIDENCE_CHARS)),
     }
     return create_model(f"Fact_{name}", __config__=ConfigDict(extra="ignore"), **fields)

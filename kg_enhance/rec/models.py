@@ -18,6 +18,8 @@ class RecModel(nn.Module):
     """Base class: ``user_repr`` / ``item_repr`` give the vectors a dot product scores."""
 
     needs_kg: ClassVar[bool] = False
+    #: the name used in job files (the resolver also accepts the class name)
+    key: ClassVar[str] = ""
 
     def __init__(self, n_users: int, n_items: int, dim: int, **_: Any) -> None:
         super().__init__()
@@ -47,6 +49,8 @@ class RecModel(nn.Module):
 class BPRMF(RecModel):
     """Plain matrix factorisation with the BPR pairwise loss (Rendle et al., 2009)."""
 
+    key = "bpr_mf"
+
 
 class KGBPR(RecModel):
     """BPR-MF with item vectors fused with KG embeddings through a learned gate.
@@ -56,6 +60,7 @@ class KGBPR(RecModel):
     """
 
     needs_kg = True
+    key = "kg_bpr"
 
     def __init__(
         self,
@@ -80,13 +85,17 @@ class KGBPR(RecModel):
         return self.item.weight + torch.sigmoid(self.gate) * kg
 
 
-rec_model_resolver: ClassResolver[RecModel] = ClassResolver([BPRMF, KGBPR], base=RecModel, synonyms={"bpr": BPRMF})
+rec_model_resolver: ClassResolver[RecModel] = ClassResolver([BPRMF, KGBPR], base=RecModel)
+
+
+def model_keys() -> list[str]:
+    return sorted(cls.key for cls in rec_model_resolver)
 
 
 def check_model_type(name: str) -> str:
     try:
         rec_model_resolver.lookup(name)
     except (KeyError, ValueError):
-        valid = ", ".join(sorted(rec_model_resolver.options))
+        valid = ", ".join(model_keys())
         raise ValueError(f"unknown recommender type {name!r}; valid types: {valid}") from None
     return name

@@ -91,7 +91,7 @@ def train_model(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         model.eval()
         valid = rank_metrics(model.score_all, split.valid, [split.train], n_items=split.n_items, k=k, device=device)
         history.append({"epoch": epoch, "loss": total / max(1, len(train)), key: valid[key]})

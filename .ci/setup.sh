@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One-time (cached) set-up on a fresh machine: uv, the llama-cpp-python wheel,
+# the project's virtual environment, and the Neo4j server jars.
+#
+# Caches (re-used by every clone on the same machine):
+#   ~/.cache/kg-enhance/wheels   llama-cpp-python built once from source (about 6-20 min on 2 cores)
+#   ~/.cache/uv                  uv's package cache (torch and friends are hard-linked, not re-downloaded)
+#   ~/.cache/kg-enhance/neo4j    Neo4j Community jars resolved from Maven Central
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+CACHE=${KG_ENHANCE_CACHE:-$HOME/.cache/kg-enhance}
+WHEELS="$CACHE/wheels"
+LLAMA_VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+mkdir -p "$WHEELS" "$CACHE/logs"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! command -v uv >/dev/null 2>&1; then
+  log "installing uv"
+  "$PY" -m pip install --quiet --user uv || "$PY" -m pip install --quiet uv
+  export PATH="$HOME/.local/bin:$PATH"
+fi
+
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  log "building llama-cpp-python $LLAMA_VERSION from source (one time; log in $CACHE/logs/llama-build.log)"
+  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
+    "$PY" -m pip wheel --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS" >"$CACHE/logs/llama-build.log" 2>&1 \
+    || { log "llama-cpp-python build failed; see $CACHE/logs/llama-build.log (needs gcc, g++, cmake)"; exit 1; }
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  uv venv --quiet --python "$PY" .venv
+fi
+log "installing kg-enhance[dev,local-llm] into .venv"
+VIRTUAL_ENV=$PWD/.venv uv pip install --quiet --find-links "$WHEELS" -e ".[dev,local-llm]"
+
+log "resolving the Neo4j server jars (cached after the first time)"
+.venv/bin/python -c "from kg_enhance.services import neo4j; print(neo4j.install())" >/dev/null
+log "done"

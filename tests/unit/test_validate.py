@@ -1,0 +1,121 @@
+"""Parsing, repair and semantic checks of LLM answers (property-based where it pays)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kg_enhance.extract.validate import check_answer, clean_name, normalise_name, parse_json_lenient
+from kg_enhance.ontology import build_fact_model, load_ontology
+
+REPO = Path(__file__).resolve().parents[2]
+MOVIES = load_ontology(REPO / "schemas" / "movies.yaml")
+MODEL = build_fact_model(MOVIES)
+VOCAB = {"Genre": MOVIES.entity_types["Genre"].vocabulary or []}
+
+
+def check(text: str, **kw: object):  # type: ignore[no-untyped-def]
+    args = {"item_title": "Heat (1995)", "item_text": "Heat (1995). Genres: Action|Crime|Thriller", "grounding": "world", "vocabularies": VOCAB}
+    args.update(kw)
+    return check_answer(text, MODEL, **args)  # type: ignore[arg-type]
+
+
+def fact(rel: str, obj: str, typ: str, conf: float = 0.9) -> dict:
+    return {"relation": rel, "object": obj, "object_type": typ, "confidence": conf}
+
+
+def test_valid_answer() -> None:
+    out = check(json.dumps({"facts": [fact("DIRECTED_BY", "Michael Mann", "Person"), fact("HAS_GENRE", "crime", "Genre")]}))
+    assert out.errors == [] and out.dropped == []
+    assert [(f["relation"], f["object"]) for f in out.facts] == [("DIRECTED_BY", "Michael Mann"), ("HAS_GENRE", "Crime")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ('{"facts": [{"relation": "DIRECTED_BY", "object": "Mich', "not valid JSON (it looks truncated)"),
+        ("Sure! Here are facts", "not valid JSON"),
+        ('{"facts": "none"}', "facts"),
+        ('{"facts": [{"relation": "LOVES", "object": "x", "object_type": "Person"}]}', "facts.0"),
+        ('{"facts": [{"relation": "DIRECTED_BY", "object": 5, "object_type": "Person"}]}', "facts.0"),
+        ('"just a string"', "expected a JSON object"),
+    ],
+)
+def test_broken_answers_are_errors(raw: str, error: str) -> None:
+    out = check(raw)
+    assert out.facts == []
+    assert any(error in e for e in out.errors), out.errors
+
+
+def test_code_fences_and_prose_are_repaired() -> None:
+    body = json.dumps({"facts": [fact("PRODUCED_IN", "USA", "Country")]})
+    assert check(f"```json\n{body}\n```").facts[0]["object"] == "USA"
+    assert check(f"Here you go: {body} Hope it helps").facts[0]["object"] == "USA"
+
+
+def test_bare_array_is_accepted_as_facts() -> None:
+    out = check(json.dumps([fact("PRODUCED_IN", "USA", "Country")]))
+    assert out.errors == [] and len(out.facts) == 1
+
+
+@pytest.mark.parametrize(
+    ("facts", "reason"),
+    [
+        ([fact("STARRING", "Heat", "Person")], "self-loop"),
+        ([fact("STARRING", "Al Pacino", "Person"), fact("STARRING", "al  pacino", "Person")], "duplicate"),
+        ([fact("HAS_GENRE", "Space Opera", "Genre")], "vocabulary"),
+        ([fact("HAS_THEME", "Genres: Action", "Theme")], "field: value"),
+        ([fact("STARRING", "   ", "Person")], "empty"),
+    ],
+)
+def test_semantic_drops_are_reported(facts: list, reason: str) -> None:
+    out = check(json.dumps({"facts": facts}))
+    assert out.errors == []
+    assert any(reason in d for d in out.dropped), out.dropped
+
+
+def test_out_of_range_confidence_keeps_the_fact() -> None:
+    out = check(json.dumps({"facts": [fact("PRODUCED_IN", "USA", "Country", conf=10)]}))
+    assert out.facts[0]["confidence"] is None
+    assert "outside [0, 1]" in out.dropped[0]
+
+
+def test_text_grounding() -> None:
+    body = json.dumps({"facts": [fact("HAS_GENRE", "Crime", "Genre"), fact("DIRECTED_BY", "Michael Mann", "Person")]})
+    out = check(body, grounding="text")
+    assert [f["object"] for f in out.facts] == ["Crime"]
+    assert any("grounding=text" in d for d in out.dropped)
+
+
+def test_injection_strings_are_plain_data() -> None:
+    hostile = "x'}) DETACH DELETE n //"
+    out = check(json.dumps({"facts": [fact("HAS_THEME", hostile, "Theme")]}))
+    assert out.facts[0]["object"] == hostile
+
+
+@given(st.text(max_size=60))
+def test_normalise_is_idempotent(text: str) -> None:
+    once = normalise_name(text)
+    assert normalise_name(once) == once
+
+
+@given(st.text(max_size=60))
+def test_clean_name_has_no_control_chars(text: str) -> None:
+    assert not any(ord(c) < 32 and c not in "\t\n\r" for c in clean_name(text))
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=10))
+def test_lenient_parser_roundtrips_json(value: object) -> None:
+    if isinstance(value, (dict, list)):
+        assert parse_json_lenient(json.dumps(value)) == value
+
+
+@given(st.text(max_size=200))
+def test_check_never_raises(text: str) -> None:
+    out = check(text)
+    assert out.errors or out.facts is not None
