@@ -10,4 +10,12 @@ from kg_enhance.errors import KgEnhanceError
 
 __version__ = "0.1.0"
 
-__all__ = ["KgEnhanceError", "__version__", "dry_run", "load_embeddings", "run_job", "validate_job", "write_schemas"]
+__all__ = [
+    "KgEnhanceError",
+    "__version__",
+    "dry_run",
+    "load_embeddings",
+    "run_job",
+    "validate_job",
+    "write_schemas",
+]

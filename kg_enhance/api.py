@@ -52,7 +52,9 @@ def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str
     selected = items[: job.llm.item_limit] if job.llm.item_limit else items
     template = load_template(job.llm.prompt_template)
     prompt_chars = sum(
-        sum(len(m["content"]) for m in render_item_prompt(template, ontology, it, grounding=job.llm.grounding))
+        sum(
+            len(m["content"]) for m in render_item_prompt(template, ontology, it, grounding=job.llm.grounding)
+        )
         for it in selected
     )
     cache_path = state_dir() / "cache" / "extract.sqlite"
@@ -60,9 +62,20 @@ def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str
     if cache_path.exists() and job.llm.structured_output != "auto":
         cache = ExtractionCache(cache_path)
         keys = [
-            cache_key(model=job.llm.model, generation={"temperature": job.llm.temperature, "max_tokens": job.llm.max_tokens, "seed": job.llm.seed},
-                      mode=job.llm.structured_output, template=template.hash, ontology=ontology.fingerprint(),
-                      grounding=job.llm.grounding, item_id=it.item_id, text=item_text(it))
+            cache_key(
+                model=job.llm.model,
+                generation={
+                    "temperature": job.llm.temperature,
+                    "max_tokens": job.llm.max_tokens,
+                    "seed": job.llm.seed,
+                },
+                mode=job.llm.structured_output,
+                template=template.hash,
+                ontology=ontology.fingerprint(),
+                grounding=job.llm.grounding,
+                item_id=it.item_id,
+                text=item_text(it),
+            )
             for it in selected
         ]
         hits = len(cache.get_many(keys))
@@ -101,8 +114,13 @@ def write_schemas(*, out_dir: str | Path | None = None) -> list[Path]:
     target = Path(out_dir) if out_dir else resource_dir("schemas")
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, schema in (("job.schema.json", job_json_schema()), ("ontology.schema.json", ontology_json_schema())):
+    for name, schema in (
+        ("job.schema.json", job_json_schema()),
+        ("ontology.schema.json", ontology_json_schema()),
+    ):
         path = target / name
-        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
+        )
         written.append(path)
     return written

@@ -38,12 +38,18 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             msg = str(e) if isinstance(e, ConfigError) else e.one_line()
             _fail(msg, e.exit_code)
         except KeyboardInterrupt:
-            _fail("interrupted; completed LLM extractions are cached and graph writes are idempotent, so re-run to resume", 130)
+            _fail(
+                "interrupted; completed LLM extractions are cached and graph writes are idempotent, so re-run to resume",
+                130,
+            )
         except Exception as e:  # noqa: BLE001 - the CLI's last line of defence
             if verbose:
                 traceback.print_exc()
             first = str(e).splitlines()[0] if str(e) else ""
-            _fail(f"internal error: {type(e).__name__}: {first[:300]} (re-run with --verbose for the traceback and report it)", 1)
+            _fail(
+                f"internal error: {type(e).__name__}: {first[:300]} (re-run with --verbose for the traceback and report it)",
+                1,
+            )
 
     return wrapper
 
@@ -53,13 +59,21 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(package_name="kg-enhance")
 def main(verbose: bool) -> None:
     """Declarative LLM knowledge-graph augmentation for recommender systems."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not verbose:
         for noisy in ("pykeen", "torch_max_mem", "neo4j", "httpx", "openai"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
-SET_OPTION = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a job key, e.g. --set kge.epochs=5.")
+SET_OPTION = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a job key, e.g. --set kge.epochs=5.",
+)
 
 
 @main.command()
@@ -76,13 +90,22 @@ def validate(job: Path, overrides: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("job", type=click.Path(path_type=Path))
-@click.option("--until", "until", default=None, metavar="STAGE", help="Run the stages up to and including STAGE.")
+@click.option(
+    "--until", "until", default=None, metavar="STAGE", help="Run the stages up to and including STAGE."
+)
 @click.option("--only", "only", default=None, metavar="STAGE[,STAGE]", help="Run only these stages.")
 @click.option("--dry-run", is_flag=True, help="Estimate LLM calls and tokens; call nothing.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @SET_OPTION
 @handle_errors
-def run(job: Path, until: str | None, only: str | None, dry_run: bool, no_progress: bool, overrides: tuple[str, ...]) -> None:
+def run(
+    job: Path,
+    until: str | None,
+    only: str | None,
+    dry_run: bool,
+    no_progress: bool,
+    overrides: tuple[str, ...],
+) -> None:
     """Run JOB: extract -> load -> embed -> recommend -> export."""
     from kg_enhance import api
 
@@ -90,7 +113,9 @@ def run(job: Path, until: str | None, only: str | None, dry_run: bool, no_progre
         click.echo(json.dumps(api.dry_run(job, overrides=list(overrides)), indent=2))
         return
     only_list = [s.strip() for s in only.split(",") if s.strip()] if only else None
-    report = api.run_job(job, until=until, only=only_list, overrides=list(overrides), progress=not no_progress, echo=click.echo)
+    report = api.run_job(
+        job, until=until, only=only_list, overrides=list(overrides), progress=not no_progress, echo=click.echo
+    )
     _summary(report)
 
 
@@ -101,23 +126,33 @@ def _summary(report: dict[str, Any]) -> None:
     k = report.get("kge") or {}
     r = report.get("recommend") or {}
     if ex:
-        click.echo(f"extract: {ex.get('items')} items, {ex.get('llm_calls')} LLM calls, {ex.get('cache_hits')} cache hits, "
-                   f"{ex.get('quarantined')} quarantined, {ex.get('tokens')} tokens")
+        click.echo(
+            f"extract: {ex.get('items')} items, {ex.get('llm_calls')} LLM calls, {ex.get('cache_hits')} cache hits, "
+            f"{ex.get('quarantined')} quarantined, {ex.get('tokens')} tokens"
+        )
     if g:
-        click.echo(f"graph: {g.get('nodes')} nodes, {g.get('edges')} edges, {g.get('items_with_facts')} items with facts")
+        click.echo(
+            f"graph: {g.get('nodes')} nodes, {g.get('edges')} edges, {g.get('items_with_facts')} items with facts"
+        )
     if k:
         m = k.get("metrics", {})
-        click.echo(f"kge: {k.get('model')} dim {k.get('dim')}: MRR {m.get('mrr', 0):.4f}, Hits@10 {m.get('hits@10', 0):.4f}")
+        click.echo(
+            f"kge: {k.get('model')} dim {k.get('dim')}: MRR {m.get('mrr', 0):.4f}, Hits@10 {m.get('hits@10', 0):.4f}"
+        )
     kk = r.get("k", 20)
     for name, section in r.items():
         if isinstance(section, dict) and isinstance(section.get("test"), dict):
             t = section["test"]
-            click.echo(f"recommend {name}: test Recall@{kk} {t[f'recall@{kk}']:.4f}, NDCG@{kk} {t[f'ndcg@{kk}']:.4f}")
+            click.echo(
+                f"recommend {name}: test Recall@{kk} {t[f'recall@{kk}']:.4f}, NDCG@{kk} {t[f'ndcg@{kk}']:.4f}"
+            )
     click.echo(f"report: {Path(out) / 'report.json' if out else '?'}")
 
 
 @main.command()
-@click.option("--no-services", is_flag=True, help="Do not start Neo4j and the LLM server (they must already run).")
+@click.option(
+    "--no-services", is_flag=True, help="Do not start Neo4j and the LLM server (they must already run)."
+)
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @SET_OPTION
 @handle_errors
@@ -135,13 +170,17 @@ def demo(no_services: bool, no_progress: bool, overrides: tuple[str, ...]) -> No
     job = resource_dir("examples") / "jobs" / "movielens-demo.yaml"
     report = api.run_job(job, overrides=list(overrides), progress=not no_progress, echo=click.echo)
     _summary(report)
-    click.echo(f"Neo4j Browser: http://127.0.0.1:{neo4j.http_port()}/browser/  (user neo4j, password from $NEO4J_PASSWORD or 'kg-enhance-local')")
+    click.echo(
+        f"Neo4j Browser: http://127.0.0.1:{neo4j.http_port()}/browser/  (user neo4j, password from $NEO4J_PASSWORD or 'kg-enhance-local')"
+    )
     click.echo("Paste in Browser:  MATCH p=(i:Item {item_id: '1'})-->(:Entity) RETURN p")
     click.echo("Saved queries: cypher/browser/*.cypher")
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Folder (default: schemas/).")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Folder (default: schemas/)."
+)
 @handle_errors
 def schema(out_dir: Path | None) -> None:
     """Write JSON Schemas for job and ontology files (editor autocompletion)."""
@@ -153,7 +192,9 @@ def schema(out_dir: Path | None) -> None:
 
 @main.command()
 @click.argument("job", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["npy", "parquet", "pt"]), default="npy", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["npy", "parquet", "pt"]), default="npy", show_default=True
+)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Target folder.")
 @SET_OPTION
 @handle_errors
@@ -175,11 +216,16 @@ def export(job: Path, fmt: str, out_dir: Path, overrides: tuple[str, ...]) -> No
     else:
         import torch
 
-        torch.save({"entity_vectors": emb.to_torch(), "relation_vectors": torch.from_numpy(emb.relation_vectors)}, out_dir / "embeddings.pt")
+        torch.save(
+            {"entity_vectors": emb.to_torch(), "relation_vectors": torch.from_numpy(emb.relation_vectors)},
+            out_dir / "embeddings.pt",
+        )
     (out_dir / "entity_to_id.json").write_text(json.dumps(emb.entity_to_id, ensure_ascii=False))
     (out_dir / "relation_to_id.json").write_text(json.dumps(emb.relation_to_id, ensure_ascii=False))
     (out_dir / "metadata.json").write_text(json.dumps(emb.metadata, indent=2))
-    click.echo(f"exported {emb.entity_vectors.shape[0]} entity vectors (dim {emb.entity_vectors.shape[1]}) as {fmt} to {out_dir}")
+    click.echo(
+        f"exported {emb.entity_vectors.shape[0]} entity vectors (dim {emb.entity_vectors.shape[1]}) as {fmt} to {out_dir}"
+    )
 
 
 @main.command(name="ls")

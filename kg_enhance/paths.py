@@ -31,7 +31,11 @@ def cache_dir() -> Path:
     ``KG_ENHANCE_CACHE`` overrides it; default ``~/.cache/kg-enhance``.
     """
     env = os.environ.get("KG_ENHANCE_CACHE")
-    path = Path(env).expanduser() if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kg-enhance"
+    path = (
+        Path(env).expanduser()
+        if env
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kg-enhance"
+    )
     path.mkdir(parents=True, exist_ok=True)
     return path
 

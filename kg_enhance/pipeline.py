@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kg_enhance.config.job import ontology_path, resolve_job_path
+from kg_enhance.config.job import ontology_path
 from kg_enhance.config.models import STAGES, JobSpec
 from kg_enhance.errors import StageError
 from kg_enhance.ontology.models import Ontology, load_ontology
@@ -65,7 +65,8 @@ class RunContext:
 
 
 def outputs_dir(job: JobSpec) -> Path:
-    return resolve_job_path(job, job.outputs.dir) if not Path(job.outputs.dir).is_absolute() else Path(job.outputs.dir)
+    """The run directory: absolute, or relative to the current working directory."""
+    return Path(job.outputs.dir).expanduser().resolve()
 
 
 def new_run_id() -> str:
@@ -190,7 +191,9 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
     facts_path = ctx.out_dir / "extract" / "facts.jsonl"
     if job.llm.enabled:
         if not facts_path.exists():
-            raise StageError(f"load: {facts_path} not found; run the extract stage first (`kg-enhance run JOB --until extract`)")
+            raise StageError(
+                f"load: {facts_path} not found; run the extract stage first (`kg-enhance run JOB --until extract`)"
+            )
         facts.extend(Fact(**row) for row in _read_jsonl(facts_path))
         qpath = ctx.out_dir / "extract" / "quarantine.jsonl"
         if qpath.exists():
@@ -213,7 +216,12 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
         df = df[df["item_id"].isin(item_ids)]
         store.write_users(df["user_id"].tolist())
         rows = [
-            {"user_id": u, "item_id": i, "rating": None if r != r else float(r), "ts": None if t != t else int(t)}
+            {
+                "user_id": u,
+                "item_id": i,
+                "rating": None if r != r else float(r),
+                "ts": None if t != t else int(t),
+            }
             for u, i, r, t in df[["user_id", "item_id", "rating", "ts"]].itertuples(index=False, name=None)
         ]
         interactions = store.write_interactions(rows)
@@ -289,8 +297,15 @@ def stage_recommend(ctx: RunContext) -> dict[str, Any]:
     out = ctx.out_dir / "recommend"
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
-        "split": {"kind": cfg.split, "seed": cfg.seed, "users": split.n_users, "items": split.n_items,
-                  "train": int(len(split.train)), "valid": int(len(split.valid)), "test": int(len(split.test))},
+        "split": {
+            "kind": cfg.split,
+            "seed": cfg.seed,
+            "users": split.n_users,
+            "items": split.n_items,
+            "train": int(len(split.train)),
+            "valid": int(len(split.valid)),
+            "test": int(len(split.test)),
+        },
         "positive_threshold": job.source.interactions.positive_threshold if job.source.interactions else None,
         "kg_item_coverage": coverage,
         "k": cfg.k,
@@ -307,7 +322,12 @@ def stage_recommend(ctx: RunContext) -> dict[str, Any]:
     if best_model is not None:
         idx, scores = top_k(best_model, split, k=cfg.k)
         rows = [
-            {"user_id": split.user_ids[u], "rank": r + 1, "item_id": split.item_ids[int(idx[u, r])], "score": float(scores[u, r])}
+            {
+                "user_id": split.user_ids[u],
+                "rank": r + 1,
+                "item_id": split.item_ids[int(idx[u, r])],
+                "score": float(scores[u, r]),
+            }
             for u in range(split.n_users)
             for r in range(idx.shape[1])
         ]
@@ -326,10 +346,10 @@ def _needs_kg(type_name: str) -> bool:
 # export
 # --------------------------------------------------------------------------------------------
 def stage_export(ctx: RunContext) -> dict[str, Any]:
+    import numpy as np
+
     from kg_enhance.datasets.tables import read_items
     from kg_enhance.kge.artifacts import load_embeddings_dir
-
-    import numpy as np
 
     emb = load_embeddings_dir(ctx.out_dir)
     items, _ = read_items(ctx.job)
@@ -357,10 +377,18 @@ STAGE_FUNCS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
     "recommend": stage_recommend,
     "export": stage_export,
 }
-REPORT_SECTION = {"extract": "extract", "load": "graph", "embed": "kge", "recommend": "recommend", "export": "export"}
+REPORT_SECTION = {
+    "extract": "extract",
+    "load": "graph",
+    "embed": "kge",
+    "recommend": "recommend",
+    "export": "export",
+}
 
 
-def select_stages(*, until: str | None = None, only: list[str] | None = None, job: JobSpec | None = None) -> list[str]:
+def select_stages(
+    *, until: str | None = None, only: list[str] | None = None, job: JobSpec | None = None
+) -> list[str]:
     if only:
         unknown = [s for s in only if s not in STAGES]
         if unknown:
@@ -396,7 +424,9 @@ def save_report(out_dir: Path, report: dict[str, Any]) -> Path:
     return path
 
 
-def run_pipeline(job: JobSpec, *, stages: list[str], progress: bool = True, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_pipeline(
+    job: JobSpec, *, stages: list[str], progress: bool = True, echo: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     ontology = load_ontology(ontology_path(job))
     out_dir = outputs_dir(job)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -404,7 +434,9 @@ def run_pipeline(job: JobSpec, *, stages: list[str], progress: bool = True, echo
     report = load_report(out_dir)
     report.update({"job": job.name, "run_id": run_id, "ontology": ontology.name, "outputs_dir": str(out_dir)})
     report.setdefault("stages", {})
-    ctx = RunContext(job=job, ontology=ontology, out_dir=out_dir, run_id=run_id, progress=progress, report=report)
+    ctx = RunContext(
+        job=job, ontology=ontology, out_dir=out_dir, run_id=run_id, progress=progress, report=report
+    )
     try:
         for stage in stages:
             if echo:
@@ -413,7 +445,11 @@ def run_pipeline(job: JobSpec, *, stages: list[str], progress: bool = True, echo
             try:
                 section = STAGE_FUNCS[stage](ctx)
             except BaseException:
-                report["stages"][stage] = {"seconds": round(time.perf_counter() - started, 3), "status": "failed", "run_id": run_id}
+                report["stages"][stage] = {
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "status": "failed",
+                    "run_id": run_id,
+                }
                 save_report(out_dir, report)
                 raise
             seconds = round(time.perf_counter() - started, 3)

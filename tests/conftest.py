@@ -80,12 +80,14 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def write_job(tmp_path: Path, *, name: str = "t", item_limit: int = 3, extra: str = "", llm_enabled: bool = True) -> Path:
+def write_job(
+    tmp_path: Path, *, name: str = "t", item_limit: int = 3, extra: str = "", llm_enabled: bool = True
+) -> Path:
     """A small job over the bundled demo data, written next to the test's tmp folder."""
     text = f"""
 version: 1
 name: {name}
-ontology: {REPO / 'schemas' / 'movies.yaml'}
+ontology: {REPO / "schemas" / "movies.yaml"}
 source:
   items:
     path: "@bundled/movielens_demo/movies.csv"
@@ -118,7 +120,7 @@ recommender:
   epochs: 6
   dim: 16
 outputs:
-  dir: {tmp_path / 'run'}
+  dir: {tmp_path / "run"}
 {extra}
 """
     path = tmp_path / "job.yaml"

@@ -23,14 +23,19 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
 _DEFERRED = {"name"}
 
 
-def substitute_env(value: Any, *, path: str = "", file: Path | None = None, env: dict[str, str] | None = None) -> Any:
+def substitute_env(
+    value: Any, *, path: str = "", file: Path | None = None, env: dict[str, str] | None = None
+) -> Any:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML document.
 
     A variable that is unset and has no default is an error naming the variable and the key.
     """
     env = dict(os.environ) if env is None else env
     if isinstance(value, dict):
-        return {k: substitute_env(v, path=f"{path}.{k}" if path else str(k), file=file, env=env) for k, v in value.items()}
+        return {
+            k: substitute_env(v, path=f"{path}.{k}" if path else str(k), file=file, env=env)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [substitute_env(v, path=f"{path}[{i}]", file=file, env=env) for i, v in enumerate(value)]
     if not isinstance(value, str):
@@ -55,7 +60,9 @@ def substitute_env(value: Any, *, path: str = "", file: Path | None = None, env:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse one ``--set a.b.c=value`` into a key path and a YAML-typed value."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. --set recommender.epochs=5")
+        raise ConfigError(
+            f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. --set recommender.epochs=5"
+        )
     key, raw = text.split("=", 1)
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
@@ -90,7 +97,9 @@ def apply_overrides(doc: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"{path}: file not found; check the path (relative paths start at the current folder)")
+        raise ConfigError(
+            f"{path}: file not found; check the path (relative paths start at the current folder)"
+        )
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")

@@ -89,7 +89,9 @@ class SourceConfig(_Strict):
     items: ItemsSource = Field(description="The item catalog.")
     users: UsersSource | None = Field(default=None, description="Optional user table.")
     interactions: InteractionsSource | None = Field(default=None, description="User-item interactions.")
-    facts: list[FactFile] = Field(default_factory=list, description="Known-fact files loaded next to LLM facts.")
+    facts: list[FactFile] = Field(
+        default_factory=list, description="Known-fact files loaded next to LLM facts."
+    )
 
 
 class LLMConfig(_Strict):
@@ -99,7 +101,8 @@ class LLMConfig(_Strict):
     base_url: str = Field(default=D.LLM_BASE_URL, description="OpenAI-compatible base URL (ends in /v1).")
     model: str = Field(default=D.LLM_MODEL, description="Model name sent with each request.")
     api_key_env: str = Field(
-        default=D.LLM_API_KEY_ENV, description="Environment variable holding the API key (never written anywhere)."
+        default=D.LLM_API_KEY_ENV,
+        description="Environment variable holding the API key (never written anywhere).",
     )
     structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = Field(
         default="auto",
@@ -112,12 +115,17 @@ class LLMConfig(_Strict):
     max_tokens: int = Field(default=D.LLM_MAX_TOKENS, ge=16, le=32768, description="Max tokens per answer.")
     seed: int | None = Field(default=0, description="Sampling seed sent to the server, where supported.")
     timeout_s: float = Field(default=D.LLM_TIMEOUT_S, gt=0, description="Per-request timeout in seconds.")
-    max_concurrency: int = Field(default=D.LLM_MAX_CONCURRENCY, ge=1, le=256, description="Requests in flight.")
+    max_concurrency: int = Field(
+        default=D.LLM_MAX_CONCURRENCY, ge=1, le=256, description="Requests in flight."
+    )
     max_retries: int = Field(
         default=D.LLM_MAX_RETRIES, ge=0, le=20, description="Transport retries on 429/5xx/timeouts."
     )
     max_repairs: int = Field(
-        default=D.LLM_MAX_REPAIRS, ge=0, le=10, description="Re-asks with the validation errors before quarantine."
+        default=D.LLM_MAX_REPAIRS,
+        ge=0,
+        le=10,
+        description="Re-asks with the validation errors before quarantine.",
     )
     prompt_template: str = Field(default=D.LLM_PROMPT_TEMPLATE, description="Versioned prompt template name.")
     grounding: Literal["world", "text"] = Field(
@@ -125,7 +133,9 @@ class LLMConfig(_Strict):
         description="'text': objects must appear in the item's text; 'world': the LLM's own knowledge is allowed.",
     )
     item_limit: int | None = Field(
-        default=None, ge=1, description="Send at most this many items to the LLM (the rest get catalog facts only)."
+        default=None,
+        ge=1,
+        description="Send at most this many items to the LLM (the rest get catalog facts only).",
     )
 
 
@@ -137,14 +147,18 @@ class Neo4jConfig(_Strict):
         description=f"Environment variable with the password (local default: {D.NEO4J_LOCAL_PASSWORD!r}).",
     )
     database: str = Field(default=D.NEO4J_DATABASE, description="Database name.")
-    batch_size: int = Field(default=D.NEO4J_BATCH_SIZE, ge=1, le=100_000, description="Rows per UNWIND batch.")
+    batch_size: int = Field(
+        default=D.NEO4J_BATCH_SIZE, ge=1, le=100_000, description="Rows per UNWIND batch."
+    )
 
 
 class KGEConfig(_Strict):
     """PyKEEN training of knowledge-graph embeddings."""
 
     enabled: bool = Field(default=True, description="Run the embed stage.")
-    model: str = Field(default=D.KGE_MODEL, description="Any PyKEEN model name (TransE, RotatE, DistMult, ...).")
+    model: str = Field(
+        default=D.KGE_MODEL, description="Any PyKEEN model name (TransE, RotatE, DistMult, ...)."
+    )
     dim: int = Field(default=D.KGE_DIM, ge=2, le=4096, description="Embedding dimension.")
     epochs: int = Field(default=D.KGE_EPOCHS, ge=1, description="Training epochs.")
     batch_size: int = Field(default=D.KGE_BATCH_SIZE, ge=1, description="Training batch size.")
@@ -158,9 +172,12 @@ class KGEConfig(_Strict):
         default="facts", description="'facts': item-entity facts only; 'collaborative': also user-item edges."
     )
     sources: list[str] | None = Field(
-        default=None, description="Use facts from these sources only (e.g. ['catalog', 'llm']); all when omitted."
+        default=None,
+        description="Use facts from these sources only (e.g. ['catalog', 'llm']); all when omitted.",
     )
-    test_ratio: float = Field(default=0.1, ge=0.0, lt=0.5, description="Share of triples held out for evaluation.")
+    test_ratio: float = Field(
+        default=0.1, ge=0.0, lt=0.5, description="Share of triples held out for evaluation."
+    )
 
     @field_validator("model")
     @classmethod
@@ -201,8 +218,12 @@ class RecommenderConfig(_Strict):
     learning_rate: float = Field(default=D.REC_LR, gt=0, description="Adam learning rate.")
     weight_decay: float = Field(default=D.REC_WEIGHT_DECAY, ge=0, description="L2 on the batch embeddings.")
     seed: int = Field(default=D.REC_SEED, description="Seed for the split and training.")
-    k: int = Field(default=D.REC_K, ge=1, le=1000, description="Cut-off of Recall@K / NDCG@K and of top-K lists.")
-    patience: int = Field(default=D.REC_PATIENCE, ge=1, description="Early stopping patience (validation NDCG@K).")
+    k: int = Field(
+        default=D.REC_K, ge=1, le=1000, description="Cut-off of Recall@K / NDCG@K and of top-K lists."
+    )
+    patience: int = Field(
+        default=D.REC_PATIENCE, ge=1, description="Early stopping patience (validation NDCG@K)."
+    )
     split: Literal["user_random", "temporal"] = Field(
         default="user_random", description="'user_random' 80/10/10 per user, or 'temporal' leave-last-out."
     )
@@ -217,13 +238,21 @@ class JobSpec(_Strict):
     """Root of a kg_enhance job file."""
 
     version: Literal[1] = Field(default=1, description="Job file format version.")
-    name: str = Field(description="Job name: used in provenance and output paths.", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    source: SourceConfig = Field(description="Where the catalog, users, interactions and known facts come from.")
-    ontology: str = Field(description="Ontology file, e.g. 'schemas/movies.yaml' (relative to the job file or repo).")
+    name: str = Field(
+        description="Job name: used in provenance and output paths.", pattern=r"^[A-Za-z0-9_.-]{1,64}$"
+    )
+    source: SourceConfig = Field(
+        description="Where the catalog, users, interactions and known facts come from."
+    )
+    ontology: str = Field(
+        description="Ontology file, e.g. 'schemas/movies.yaml' (relative to the job file or repo)."
+    )
     llm: LLMConfig = Field(default_factory=LLMConfig, description="LLM endpoint and extraction settings.")
     neo4j: Neo4jConfig = Field(default_factory=Neo4jConfig, description="Graph store connection.")
     kge: KGEConfig = Field(default_factory=KGEConfig, description="Knowledge-graph embedding settings.")
-    recommender: RecommenderConfig = Field(default_factory=RecommenderConfig, description="Recommender settings.")
+    recommender: RecommenderConfig = Field(
+        default_factory=RecommenderConfig, description="Recommender settings."
+    )
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Where run artifacts go.")
 
     #: folder of the job file, for resolving relative paths; not part of the file format

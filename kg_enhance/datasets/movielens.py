@@ -54,7 +54,12 @@ def load_hetrec_facts(root: Path) -> pd.DataFrame:
         df = pd.read_csv(path, sep="\t", header=None, skiprows=1, dtype=str, encoding="utf-8", quoting=3)
         obj = df.iloc[:, -1].astype("string").str.strip()
         out = pd.DataFrame(
-            {"item_id": df.iloc[:, 0].astype(int), "relation": relation, "object": obj, "object_type": object_type}
+            {
+                "item_id": df.iloc[:, 0].astype(int),
+                "relation": relation,
+                "object": obj,
+                "object_type": object_type,
+            }
         )
         frames.append(out[out["object"].notna() & (out["object"] != "")])
     return pd.concat(frames, ignore_index=True)
@@ -73,7 +78,9 @@ def build_demo_subset(source: Path, out_dir: Path = DEMO_DIR, *, n_items: int = 
     movies = ml["movies"][ml["movies"]["movieId"].isin(keep)].merge(ml["links"], on="movieId", how="left")
     movies = movies.sort_values("movieId")
     movies["year"] = movies["title"].str.extract(r"\((\d{4})\)\s*$", expand=False)
-    ratings = ml["ratings"][ml["ratings"]["movieId"].isin(keep)].sort_values(["userId", "timestamp", "movieId"])
+    ratings = ml["ratings"][ml["ratings"]["movieId"].isin(keep)].sort_values(
+        ["userId", "timestamp", "movieId"]
+    )
     tags = ml["tags"][ml["tags"]["movieId"].isin(keep)].sort_values(["userId", "timestamp", "movieId"])
     gold = load_hetrec_facts(source / "hetrec2011-movielens-2k")
     gold = gold[gold["item_id"].isin(keep)].drop_duplicates().sort_values(["item_id", "relation", "object"])

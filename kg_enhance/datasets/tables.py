@@ -23,7 +23,9 @@ _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".dat": "tsv", ".jsonl": "jsonl
 def read_table(job: JobSpec, source: TableSource, *, what: str) -> pd.DataFrame:
     path = resolve_job_path(job, source.path)
     if not path.is_file():
-        raise DataError(f"source.{what}.path: file {source.path!r} not found (resolved to {path}); fix the path")
+        raise DataError(
+            f"source.{what}.path: file {source.path!r} not found (resolved to {path}); fix the path"
+        )
     fmt = source.format or _SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"source.{what}: cannot tell the format of {path.name}; set source.{what}.format")
@@ -46,7 +48,9 @@ def read_table(job: JobSpec, source: TableSource, *, what: str) -> pd.DataFrame:
         ) from e
     except (pd.errors.ParserError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"source.{what}: cannot parse {path.name} as {fmt}: {first}; check the file and format") from e
+        raise DataError(
+            f"source.{what}: cannot parse {path.name} as {fmt}: {first}; check the file and format"
+        ) from e
 
 
 def _require(df: pd.DataFrame, columns: list[str | None], *, what: str, path: str) -> None:
@@ -60,7 +64,12 @@ def _require(df: pd.DataFrame, columns: list[str | None], *, what: str, path: st
 def read_items(job: JobSpec) -> tuple[list[Item], pd.DataFrame]:
     src: ItemsSource = job.source.items
     df = read_table(job, src, what="items")
-    _require(df, [src.id_column, src.title_column, *src.text_fields, *(f.column for f in src.fact_columns)], what="items", path=src.path)
+    _require(
+        df,
+        [src.id_column, src.title_column, *src.text_fields, *(f.column for f in src.fact_columns)],
+        what="items",
+        path=src.path,
+    )
     df = df[df[src.id_column].str.strip() != ""]
     df = df.drop_duplicates(subset=[src.id_column], keep="first")
     if src.limit:
@@ -82,7 +91,9 @@ def catalog_facts(job: JobSpec, ontology: Ontology, items_df: pd.DataFrame) -> l
     for i, spec in enumerate(src.fact_columns):
         where = f"source.items.fact_columns[{i}]"
         if spec.relation not in ontology.relations:
-            raise DataError(f"{where}.relation: {spec.relation!r} is not in the ontology; use one of {', '.join(ontology.relations)}")
+            raise DataError(
+                f"{where}.relation: {spec.relation!r} is not in the ontology; use one of {', '.join(ontology.relations)}"
+            )
         if spec.object_type not in ontology.relations[spec.relation].tail:
             raise DataError(
                 f"{where}.object_type: {spec.object_type!r} is not allowed for {spec.relation} "
@@ -108,7 +119,9 @@ def catalog_facts(job: JobSpec, ontology: Ontology, items_df: pd.DataFrame) -> l
     return out
 
 
-def read_fact_file(job: JobSpec, ontology: Ontology, spec: FactFile, index: int) -> tuple[list[Fact], list[str]]:
+def read_fact_file(
+    job: JobSpec, ontology: Ontology, spec: FactFile, index: int
+) -> tuple[list[Fact], list[str]]:
     """Known facts from a TSV/CSV file; rows that do not fit the ontology are returned as rejects, not dropped."""
     what = f"facts[{index}]"
     df = read_table(job, spec, what=what)
@@ -121,10 +134,19 @@ def read_fact_file(job: JobSpec, ontology: Ontology, spec: FactFile, index: int)
         name = clean_name(obj)
         rel = ontology.relations.get(relation)
         if rel is None or obj_type not in rel.tail or not name or not item_id:
-            rejects.append(f"{Path(spec.path).name}:{n}: ({item_id!r}, {relation!r}, {obj!r}, {obj_type!r}) does not fit the ontology")
+            rejects.append(
+                f"{Path(spec.path).name}:{n}: ({item_id!r}, {relation!r}, {obj!r}, {obj_type!r}) does not fit the ontology"
+            )
             continue
         facts.append(
-            Fact(head_id=item_id, relation=relation, object=name, object_type=obj_type, source=spec.name, source_field=Path(spec.path).name)
+            Fact(
+                head_id=item_id,
+                relation=relation,
+                object=name,
+                object_type=obj_type,
+                source=spec.name,
+                source_field=Path(spec.path).name,
+            )
         )
     return facts, rejects
 
@@ -135,10 +157,21 @@ def read_interactions(job: JobSpec) -> pd.DataFrame:
     if src is None:
         raise DataError("source.interactions: not declared; the recommend stage needs user-item interactions")
     df = read_table(job, src, what="interactions")
-    _require(df, [src.user_column, src.item_column, src.rating_column, src.timestamp_column], what="interactions", path=src.path)
-    out = pd.DataFrame({"user_id": df[src.user_column].str.strip(), "item_id": df[src.item_column].str.strip()})
-    out["rating"] = pd.to_numeric(df[src.rating_column], errors="coerce") if src.rating_column else float("nan")
-    out["ts"] = pd.to_numeric(df[src.timestamp_column], errors="coerce") if src.timestamp_column else float("nan")
+    _require(
+        df,
+        [src.user_column, src.item_column, src.rating_column, src.timestamp_column],
+        what="interactions",
+        path=src.path,
+    )
+    out = pd.DataFrame(
+        {"user_id": df[src.user_column].str.strip(), "item_id": df[src.item_column].str.strip()}
+    )
+    out["rating"] = (
+        pd.to_numeric(df[src.rating_column], errors="coerce") if src.rating_column else float("nan")
+    )
+    out["ts"] = (
+        pd.to_numeric(df[src.timestamp_column], errors="coerce") if src.timestamp_column else float("nan")
+    )
     bad = (out["user_id"] == "") | (out["item_id"] == "")
     if src.rating_column:
         bad |= out["rating"].isna()

@@ -15,7 +15,13 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import openai
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from kg_enhance.errors import LLMConfigurationError, ServiceUnavailableError
 
@@ -199,7 +205,9 @@ class OpenAICompatibleClient:
             exc = state.outcome.exception() if state.outcome else None
             name = type(exc).__name__
             self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
-            logger.info("LLM call failed (%s), retry %d", _redact(str(exc), self._secret)[:200], state.attempt_number)
+            logger.info(
+                "LLM call failed (%s), retry %d", _redact(str(exc), self._secret)[:200], state.attempt_number
+            )
 
         retrying = AsyncRetrying(
             retry=retry_if_exception(_is_retryable),

@@ -94,7 +94,19 @@ class Extractor:
         self.model = build_fact_model(ontology)
         self.vocabularies = {n: e.vocabulary for n, e in ontology.entity_types.items() if e.vocabulary}
         self._ontology_fp = ontology.fingerprint()
-        words = {ontology.item.label, "item", "title", "name", "genre", "genres", "unknown", "none", "n/a", *ontology.entity_types, *ontology.relations}
+        words = {
+            ontology.item.label,
+            "item",
+            "title",
+            "name",
+            "genre",
+            "genres",
+            "unknown",
+            "none",
+            "n/a",
+            *ontology.entity_types,
+            *ontology.relations,
+        }
         self.reserved_words = {normalise_name(w) for w in words}
 
     def key_for(self, item: Item) -> str:
@@ -235,4 +247,6 @@ class Extractor:
         result.quarantine.append(
             QuarantineRecord(item_id=item.item_id, attempts=attempts, errors=errors, raw_output=last_raw)
         )
-        logger.info("item %s quarantined after %d attempts: %s", item.item_id, attempts, "; ".join(errors)[:200])
+        logger.info(
+            "item %s quarantined after %d attempts: %s", item.item_id, attempts, "; ".join(errors)[:200]
+        )

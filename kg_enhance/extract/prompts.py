@@ -55,11 +55,17 @@ def item_text(item: Item) -> str:
     for key, value in item.text.items():
         if not value:
             continue
-        parts.append(value if item.title is not None and value == item.title else f"{key.replace('_', ' ').capitalize()}: {value}")
+        parts.append(
+            value
+            if item.title is not None and value == item.title
+            else f"{key.replace('_', ' ').capitalize()}: {value}"
+        )
     return ". ".join(parts) if parts else (item.title or item.item_id)
 
 
-def render_item_prompt(template: PromptTemplate, ontology: Ontology, item: Item, *, grounding: str) -> list[dict[str, str]]:
+def render_item_prompt(
+    template: PromptTemplate, ontology: Ontology, item: Item, *, grounding: str
+) -> list[dict[str, str]]:
     label = ontology.item.label.lower()
     values = {
         "item_label": label,

@@ -56,7 +56,10 @@ def parse_json_lenient(text: str) -> Any:
                 return value
             except json.JSONDecodeError:
                 start = stripped.find(opener, start + 1)
-    raise ValueError("answer is not valid JSON" + (" (it looks truncated)" if stripped.count("{") > stripped.count("}") else ""))
+    raise ValueError(
+        "answer is not valid JSON"
+        + (" (it looks truncated)" if stripped.count("{") > stripped.count("}") else "")
+    )
 
 
 @dataclass
@@ -116,7 +119,9 @@ def check_answer(
         if len(name) > MAX_OBJECT_CHARS:
             result.dropped.append(f"{label}: longer than {MAX_OBJECT_CHARS} characters")
             continue
-        if title_key and (key == title_key or key == normalise_name(item_title or "") or f" {title_key} " in f" {key} "):
+        if title_key and (
+            key == title_key or key == normalise_name(item_title or "") or f" {title_key} " in f" {key} "
+        ):
             result.dropped.append(f"{label}: the item itself (self-loop)")
             continue
         if ":" in name:

@@ -39,7 +39,9 @@ class CypherLibrary:
             raise ValueError(f"cypher {name!r} needs identifiers {sorted(wanted)}, got {sorted(identifiers)}")
         for key, value in identifiers.items():
             if not _IDENTIFIER.match(value):
-                raise ValueError(f"refusing identifier {value!r} for {{{{{key}}}}} in {name!r}: not a plain name")
+                raise ValueError(
+                    f"refusing identifier {value!r} for {{{{{key}}}}} in {name!r}: not a plain name"
+                )
         return _PLACEHOLDER.sub(lambda m: f"`{identifiers[m.group(1)]}`", text)
 
     def names(self) -> list[str]:

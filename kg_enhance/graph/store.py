@@ -138,7 +138,9 @@ class Neo4jStore:
             self.cypher.get("schema/entity_key_unique"),
         ]
         for label in ontology.entity_types:
-            statements.append(self.cypher.get("schema/entity_type_name_index", label=ontology.check_label(label)))
+            statements.append(
+                self.cypher.get("schema/entity_type_name_index", label=ontology.check_label(label))
+            )
         for statement in statements:
             self.driver.execute_query(statement, database_=self.config.database)
 

@@ -27,10 +27,14 @@ class Embeddings:
 
     def item_vectors(self) -> tuple[list[str], np.ndarray]:
         """Item ids and their rows, for items present in the KG."""
-        pairs = sorted((label[5:], idx) for label, idx in self.entity_to_id.items() if label.startswith("item:"))
+        pairs = sorted(
+            (label[5:], idx) for label, idx in self.entity_to_id.items() if label.startswith("item:")
+        )
         ids = [p[0] for p in pairs]
         rows = np.asarray([p[1] for p in pairs], dtype=np.int64)
-        return ids, self.entity_vectors[rows] if len(rows) else np.zeros((0, self.entity_vectors.shape[1]), np.float32)
+        return ids, self.entity_vectors[rows] if len(rows) else np.zeros(
+            (0, self.entity_vectors.shape[1]), np.float32
+        )
 
     def to_pandas(self) -> Any:
         import pandas as pd
@@ -53,7 +57,9 @@ def embeddings_dir(path: Path) -> Path:
         return path
     if (path / "embeddings" / "entity_vectors.npy").exists():
         return path / "embeddings"
-    raise StageError(f"{path}: no embeddings found (expected embeddings/entity_vectors.npy); run the embed stage first")
+    raise StageError(
+        f"{path}: no embeddings found (expected embeddings/entity_vectors.npy); run the embed stage first"
+    )
 
 
 def load_embeddings_dir(path: Path, *, expected_fingerprint: str | None = None) -> Embeddings:

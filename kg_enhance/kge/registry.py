@@ -19,6 +19,4 @@ def check_model_name(name: str) -> str:
     try:
         return model_resolver.lookup(name).__name__
     except (KeyError, ValueError):
-        raise ValueError(
-            f"unknown PyKEEN model {name!r}; valid names: {', '.join(model_names())}"
-        ) from None
+        raise ValueError(f"unknown PyKEEN model {name!r}; valid names: {', '.join(model_names())}") from None

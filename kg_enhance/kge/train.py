@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import warnings
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,9 @@ def train_kge(triples: list[Triple], config: KGEConfig, *, progress: bool = True
     relations = sorted({r for _, r, _ in unique})
     entity_to_id = {e: i for i, e in enumerate(entities)}
     relation_to_id = {r: i for i, r in enumerate(relations)}
-    tf = TriplesFactory.from_labeled_triples(labeled, entity_to_id=entity_to_id, relation_to_id=relation_to_id)
+    tf = TriplesFactory.from_labeled_triples(
+        labeled, entity_to_id=entity_to_id, relation_to_id=relation_to_id
+    )
     if config.test_ratio > 0:
         training, validation, testing = tf.split(
             [1.0 - 2 * config.test_ratio, config.test_ratio, config.test_ratio], random_state=config.seed
@@ -177,7 +179,9 @@ def save_embeddings(result: KGEResult, out_dir: Path) -> Path:
     np.save(out_dir / "entity_vectors.npy", result.entity_vectors)
     np.save(out_dir / "relation_vectors.npy", result.relation_vectors)
     (out_dir / "entity_to_id.json").write_text(json.dumps(result.entity_to_id, ensure_ascii=False, indent=0))
-    (out_dir / "relation_to_id.json").write_text(json.dumps(result.relation_to_id, ensure_ascii=False, indent=0))
+    (out_dir / "relation_to_id.json").write_text(
+        json.dumps(result.relation_to_id, ensure_ascii=False, indent=0)
+    )
     meta = {**result.metadata, "format_version": 1}
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
     return out_dir

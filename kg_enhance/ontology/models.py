@@ -43,12 +43,17 @@ class RelationType(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field(description="What the relation means; goes into the prompt verbatim.", min_length=3)
+    description: str = Field(
+        description="What the relation means; goes into the prompt verbatim.", min_length=3
+    )
     head: Literal["Item", "User"] | str = Field(
-        default="Item", description="Head node kind: 'Item', 'User', or an entity type for entity-to-entity facts."
+        default="Item",
+        description="Head node kind: 'Item', 'User', or an entity type for entity-to-entity facts.",
     )
     tail: list[str] = Field(description="Entity types allowed as the object of this relation.", min_length=1)
-    max_per_item: int = Field(default=5, ge=1, le=50, description="At most this many facts of this relation per item.")
+    max_per_item: int = Field(
+        default=5, ge=1, le=50, description="At most this many facts of this relation per item."
+    )
 
     @field_validator("tail", mode="before")
     @classmethod
@@ -62,7 +67,9 @@ class ItemSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str = Field(default="Product", description="Extra label on :Item nodes, e.g. 'Movie'.")
-    description: str = Field(default="An item of the catalog.", description="What an item is; used in prompts.")
+    description: str = Field(
+        default="An item of the catalog.", description="What an item is; used in prompts."
+    )
 
     @field_validator("label")
     @classmethod
@@ -82,24 +89,34 @@ class Ontology(BaseModel):
     version: Literal[1] = Field(default=1, description="Ontology file format version.")
     name: str = Field(description="Short name of the ontology, e.g. 'movies'.", min_length=1)
     description: str = Field(default="", description="Free text for people; not sent to the LLM.")
-    item: ItemSpec = Field(default_factory=ItemSpec, description="How catalog items are labelled and described.")
+    item: ItemSpec = Field(
+        default_factory=ItemSpec, description="How catalog items are labelled and described."
+    )
     entity_types: dict[str, EntityType] = Field(description="Entity types by name (CamelCase).", min_length=1)
-    relations: dict[str, RelationType] = Field(description="Relation types by name (UPPER_SNAKE).", min_length=1)
+    relations: dict[str, RelationType] = Field(
+        description="Relation types by name (UPPER_SNAKE).", min_length=1
+    )
 
     @model_validator(mode="after")
     def _names_and_patterns(self) -> Ontology:
         for name in self.entity_types:
             if not ENTITY_NAME.match(name):
-                raise ValueError(f"entity type {name!r} must match {ENTITY_NAME.pattern} (CamelCase, max 40 chars)")
+                raise ValueError(
+                    f"entity type {name!r} must match {ENTITY_NAME.pattern} (CamelCase, max 40 chars)"
+                )
             if name in RESERVED_LABELS or name == self.item.label:
                 raise ValueError(f"entity type {name!r} clashes with a label the graph model reserves")
         for name, rel in self.relations.items():
             if not RELATION_NAME.match(name):
-                raise ValueError(f"relation {name!r} must match {RELATION_NAME.pattern} (UPPER_SNAKE, max 40 chars)")
+                raise ValueError(
+                    f"relation {name!r} must match {RELATION_NAME.pattern} (UPPER_SNAKE, max 40 chars)"
+                )
             if name in RESERVED_RELATIONS:
                 raise ValueError(f"relation {name!r} is reserved by the graph model; pick another name")
             if rel.head not in HEAD_KINDS and rel.head not in self.entity_types:
-                raise ValueError(f"relation {name!r} has head {rel.head!r}, which is neither Item, User nor a declared entity type")
+                raise ValueError(
+                    f"relation {name!r} has head {rel.head!r}, which is neither Item, User nor a declared entity type"
+                )
             for tail in rel.tail:
                 if tail not in self.entity_types:
                     raise ValueError(

@@ -77,7 +77,9 @@ def max_facts(ontology: Ontology, *, head: str = "Item", cap: int = 24) -> int:
     return max(1, min(total, cap))
 
 
-def fact_json_schema(ontology: Ontology, *, head: str = "Item", max_items: int | None = None) -> dict[str, Any]:
+def fact_json_schema(
+    ontology: Ontology, *, head: str = "Item", max_items: int | None = None
+) -> dict[str, Any]:
     """The JSON Schema sent to the endpoint for structured output."""
     variants = []
     for name, rel in ontology.relations.items():
@@ -112,7 +114,9 @@ def ontology_prompt_text(ontology: Ontology, *, head: str = "Item") -> str:
     for name, rel in ontology.relations.items():
         if rel.head != head:
             continue
-        lines.append(f"- {name} -> {' | '.join(rel.tail)}: {rel.description.strip()} (at most {rel.max_per_item})")
+        lines.append(
+            f"- {name} -> {' | '.join(rel.tail)}: {rel.description.strip()} (at most {rel.max_per_item})"
+        )
     lines.append("Entity types:")
     used = {t for r in ontology.relations.values() if r.head == head for t in r.tail}
     for name, ent in ontology.entity_types.items():

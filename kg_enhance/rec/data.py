@@ -36,13 +36,17 @@ def positives(df: pd.DataFrame, threshold: float | None) -> pd.DataFrame:
     return out.drop_duplicates(["user_id", "item_id"], keep="last")
 
 
-def make_split(df: pd.DataFrame, *, kind: str, seed: int, item_ids: list[str] | None = None, min_user_positives: int = 3) -> Split:
+def make_split(
+    df: pd.DataFrame, *, kind: str, seed: int, item_ids: list[str] | None = None, min_user_positives: int = 3
+) -> Split:
     """``user_random``: 80/10/10 of each user's positives; ``temporal``: leave-last-out (last to test, second last to valid).
 
     Users with fewer than ``min_user_positives`` positives stay in training only.
     """
     if df.empty:
-        raise StageError("recommend: no positive interactions after the implicit-feedback rule; lower positive_threshold")
+        raise StageError(
+            "recommend: no positive interactions after the implicit-feedback rule; lower positive_threshold"
+        )
     users = sorted(df["user_id"].unique().tolist())
     items = sorted(set(item_ids or []) | set(df["item_id"].unique().tolist()))
     u_index = {u: i for i, u in enumerate(users)}

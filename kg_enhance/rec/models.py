@@ -37,7 +37,9 @@ class RecModel(nn.Module):
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_repr()[users] @ self.item_repr().T
 
-    def bpr_terms(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def bpr_terms(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         u = self.user_repr()[users]
         items = self.item_repr()
         ip, ineg = items[pos], items[neg]

@@ -93,7 +93,9 @@ def train_model(
             opt.step()
             total += float(loss.detach()) * len(idx)
         model.eval()
-        valid = rank_metrics(model.score_all, split.valid, [split.train], n_items=split.n_items, k=k, device=device)
+        valid = rank_metrics(
+            model.score_all, split.valid, [split.train], n_items=split.n_items, k=k, device=device
+        )
         history.append({"epoch": epoch, "loss": total / max(1, len(train)), key: valid[key]})
         bar.set_postfix(loss=f"{total / max(1, len(train)):.4f}", ndcg=f"{valid[key]:.4f}")
         if valid[key] > best:
@@ -106,8 +108,12 @@ def train_model(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    valid = rank_metrics(model.score_all, split.valid, [split.train], n_items=split.n_items, k=k, device=device)
-    test = rank_metrics(model.score_all, split.test, [split.train, split.valid], n_items=split.n_items, k=k, device=device)
+    valid = rank_metrics(
+        model.score_all, split.valid, [split.train], n_items=split.n_items, k=k, device=device
+    )
+    test = rank_metrics(
+        model.score_all, split.test, [split.train, split.valid], n_items=split.n_items, k=k, device=device
+    )
     return TrainedModel(spec.key, model, valid, test, epoch, best_epoch, seconds, history)
 
 

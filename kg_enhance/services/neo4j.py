@@ -106,7 +106,9 @@ def _java() -> str:
         return str(Path(java_home) / "bin" / "java")
     java = shutil.which("java")
     if not java:
-        raise ServiceUnavailableError("neo4j: no `java` on PATH; install a Java 17 or 21 JDK (e.g. apt-get install openjdk-17-jre-headless)")
+        raise ServiceUnavailableError(
+            "neo4j: no `java` on PATH; install a Java 17 or 21 JDK (e.g. apt-get install openjdk-17-jre-headless)"
+        )
     return java
 
 
@@ -118,14 +120,24 @@ def install(*, quiet: bool = True) -> Path:
         return lib
     mvn = shutil.which("mvn")
     if not mvn:
-        raise ServiceUnavailableError("neo4j install: `mvn` not found on PATH; install Maven (apt-get install maven) or point neo4j.uri at an existing server")
+        raise ServiceUnavailableError(
+            "neo4j install: `mvn` not found on PATH; install Maven (apt-get install maven) or point neo4j.uri at an existing server"
+        )
     work = lib.parent
     work.mkdir(parents=True, exist_ok=True)
     (work / "pom.xml").write_text(POM.format(version=version(), browser=D.NEO4J_BROWSER_VERSION))
     tmp = work / "lib.partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    cmd = [mvn, "-B", "-q" if quiet else "-ntp", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
-           f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"]
+    cmd = [
+        mvn,
+        "-B",
+        "-q" if quiet else "-ntp",
+        "-f",
+        str(work / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={tmp}",
+        "-DincludeScope=runtime",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         last = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
@@ -159,7 +171,10 @@ def _prepare_home(password: str) -> Path:
             lib_link.unlink()
     if not lib_link.exists():
         lib_link.symlink_to(target, target_is_directory=True)
-    if not (home / "data" / "dbms" / "auth.ini").exists() and not (home / "data" / "databases" / "system").exists():
+    if (
+        not (home / "data" / "dbms" / "auth.ini").exists()
+        and not (home / "data" / "databases" / "system").exists()
+    ):
         _run_tool("org.neo4j.server.startup.Neo4jAdminCommand", ["dbms", "set-initial-password", password])
     return home
 
@@ -186,14 +201,24 @@ def status() -> Neo4jStatus:
     pid = _pid() if installed else None
     bolt = port_open("127.0.0.1", bolt_port())
     http = port_open("127.0.0.1", http_port())
-    return Neo4jStatus(installed=installed, running=pid is not None, pid=pid, bolt=bolt, http=http, home=home_dir(), version=version())
+    return Neo4jStatus(
+        installed=installed,
+        running=pid is not None,
+        pid=pid,
+        bolt=bolt,
+        http=http,
+        home=home_dir(),
+        version=version(),
+    )
 
 
 def _bolt_ready(password: str) -> bool:
     import neo4j
 
     try:
-        with neo4j.GraphDatabase.driver(f"bolt://127.0.0.1:{bolt_port()}", auth=("neo4j", password), connection_timeout=2) as drv:
+        with neo4j.GraphDatabase.driver(
+            f"bolt://127.0.0.1:{bolt_port()}", auth=("neo4j", password), connection_timeout=2
+        ) as drv:
             drv.verify_connectivity()
         return True
     except Exception:  # noqa: BLE001 - any failure means "not ready yet"
@@ -217,7 +242,9 @@ def start(*, password: str | None = None, timeout: float = 180.0) -> Neo4jStatus
         if proc.returncode != 0:
             detail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
             raise ServiceUnavailableError(f"neo4j start failed ({detail[:300]}); see {home / 'logs'}")
-    ok = wait_for(lambda: _bolt_ready(password), timeout=timeout, interval=1.0, alive=lambda: _pid() is not None)
+    ok = wait_for(
+        lambda: _bolt_ready(password), timeout=timeout, interval=1.0, alive=lambda: _pid() is not None
+    )
     if not ok:
         log = tail(home / "logs" / "neo4j.log", 3) or tail(home / "logs" / "debug.log", 3)
         raise ServiceUnavailableError(

@@ -43,7 +43,13 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float, interval: float = 0.5, alive: Callable[[], bool] | None = None) -> bool:
+def wait_for(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.5,
+    alive: Callable[[], bool] | None = None,
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():

@@ -45,9 +45,18 @@ def test_demo_job_is_valid() -> None:
 
 def test_cli_validate_misspelt_key_exits_nonzero_with_key_path() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "kg_enhance.cli", "validate", str(REPO / "examples/jobs/movielens-demo.yaml"),
-         "--set", "recommender.epochz=3"],
-        capture_output=True, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "kg_enhance.cli",
+            "validate",
+            str(REPO / "examples/jobs/movielens-demo.yaml"),
+            "--set",
+            "recommender.epochz=3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -57,7 +66,10 @@ def test_cli_validate_misspelt_key_exits_nonzero_with_key_path() -> None:
 
 def test_validate_reports_every_error() -> None:
     with pytest.raises(ConfigError) as info:
-        load_job(REPO / "examples/jobs/movielens-demo.yaml", overrides=["kge.dimz=3", "recommender.k=0", "llm.temperature=9"])
+        load_job(
+            REPO / "examples/jobs/movielens-demo.yaml",
+            overrides=["kge.dimz=3", "recommender.k=0", "llm.temperature=9"],
+        )
     lines = str(info.value).splitlines()
     assert len(lines) == 3
     assert any("kge.dimz" in line for line in lines)
@@ -90,7 +102,13 @@ def test_override_without_equals_is_an_error() -> None:
         apply_overrides({}, ["kge.dim"])
 
 
-@given(st.dictionaries(st.text(min_size=1, max_size=8), st.one_of(st.text(max_size=20), st.integers(), st.booleans()), max_size=5))
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=8),
+        st.one_of(st.text(max_size=20), st.integers(), st.booleans()),
+        max_size=5,
+    )
+)
 def test_substitution_leaves_text_without_placeholders_alone(doc: dict) -> None:
     clean = {k: v for k, v in doc.items() if not (isinstance(v, str) and "${" in v)}
     assert substitute_env(clean, env={}) == clean
@@ -111,6 +129,11 @@ def test_top_level_list_is_rejected(tmp_path: Path) -> None:
 
 
 def test_committed_json_schemas_are_fresh() -> None:
-    for name, schema in (("job.schema.json", job_json_schema()), ("ontology.schema.json", ontology_json_schema())):
+    for name, schema in (
+        ("job.schema.json", job_json_schema()),
+        ("ontology.schema.json", ontology_json_schema()),
+    ):
         committed = json.loads((REPO / "schemas" / name).read_text())
-        assert committed == json.loads(json.dumps(schema)), f"schemas/{name} is stale: run `kg-enhance schema`"
+        assert committed == json.loads(json.dumps(schema)), (
+            f"schemas/{name} is stale: run `kg-enhance schema`"
+        )

@@ -46,4 +46,6 @@ def test_no_cypher_in_python_sources() -> None:
 def test_every_statement_parameterises_data() -> None:
     for name in LIB.names():
         text = LIB.raw(name)
-        assert "+ $" not in text.replace("'item:' + ", "").replace("'user:' + ", "").replace("'entity:' + ", "")
+        assert "+ $" not in text.replace("'item:' + ", "").replace("'user:' + ", "").replace(
+            "'entity:' + ", ""
+        )

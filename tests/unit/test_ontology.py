@@ -29,15 +29,21 @@ def test_movies_ontology_loads() -> None:
     [
         ({"entity_types": {"person": {"description": "lower case"}}}, "must match"),
         ({"relations": {"directed by": {"description": "space", "tail": "Person"}}}, "must match"),
-        ({"relations": {"DIRECTED_BY": {"description": "bad tail", "tail": "Robot"}}}, "not a declared entity type"),
+        (
+            {"relations": {"DIRECTED_BY": {"description": "bad tail", "tail": "Robot"}}},
+            "not a declared entity type",
+        ),
         ({"relations": {"INTERACTED": {"description": "reserved", "tail": "Person"}}}, "reserved"),
         ({"entity_types": {"Item": {"description": "reserved label"}}}, "clashes"),
         ({"entity_types": {"Person`) DETACH DELETE n //": {"description": "injection"}}}, "must match"),
     ],
 )
 def test_invalid_ontologies_are_rejected(patch: dict, message: str) -> None:
-    base = {"name": "x", "entity_types": {"Person": {"description": "a person"}},
-            "relations": {"DIRECTED_BY": {"description": "directed", "tail": "Person"}}}
+    base = {
+        "name": "x",
+        "entity_types": {"Person": {"description": "a person"}},
+        "relations": {"DIRECTED_BY": {"description": "directed", "tail": "Person"}},
+    }
     for key, value in patch.items():
         base[key] = {**base[key], **value}
     with pytest.raises(ValidationError, match=message):
@@ -53,10 +59,14 @@ def test_ontology_file_error_names_file(tmp_path: Path) -> None:
 
 def test_fact_model_rejects_wrong_object_type_and_unknown_relation() -> None:
     model = build_fact_model(MOVIES)
-    ok = model.model_validate({"facts": [{"relation": "DIRECTED_BY", "object": "Jane Campion", "object_type": "Person"}]})
+    ok = model.model_validate(
+        {"facts": [{"relation": "DIRECTED_BY", "object": "Jane Campion", "object_type": "Person"}]}
+    )
     assert ok.facts[0].object == "Jane Campion"
     with pytest.raises(ValidationError):
-        model.model_validate({"facts": [{"relation": "DIRECTED_BY", "object": "USA", "object_type": "Country"}]})
+        model.model_validate(
+            {"facts": [{"relation": "DIRECTED_BY", "object": "USA", "object_type": "Country"}]}
+        )
     with pytest.raises(ValidationError):
         model.model_validate({"facts": [{"relation": "LIKES", "object": "x", "object_type": "Person"}]})
 

@@ -19,7 +19,12 @@ VOCAB = {"Genre": MOVIES.entity_types["Genre"].vocabulary or []}
 
 
 def check(text: str, **kw: object):  # type: ignore[no-untyped-def]
-    args = {"item_title": "Heat (1995)", "item_text": "Heat (1995). Genres: Action|Crime|Thriller", "grounding": "world", "vocabularies": VOCAB}
+    args = {
+        "item_title": "Heat (1995)",
+        "item_text": "Heat (1995). Genres: Action|Crime|Thriller",
+        "grounding": "world",
+        "vocabularies": VOCAB,
+    }
     args.update(kw)
     return check_answer(text, MODEL, **args)  # type: ignore[arg-type]
 
@@ -29,9 +34,16 @@ def fact(rel: str, obj: str, typ: str, conf: float = 0.9) -> dict:
 
 
 def test_valid_answer() -> None:
-    out = check(json.dumps({"facts": [fact("DIRECTED_BY", "Michael Mann", "Person"), fact("HAS_GENRE", "crime", "Genre")]}))
+    out = check(
+        json.dumps(
+            {"facts": [fact("DIRECTED_BY", "Michael Mann", "Person"), fact("HAS_GENRE", "crime", "Genre")]}
+        )
+    )
     assert out.errors == [] and out.dropped == []
-    assert [(f["relation"], f["object"]) for f in out.facts] == [("DIRECTED_BY", "Michael Mann"), ("HAS_GENRE", "Crime")]
+    assert [(f["relation"], f["object"]) for f in out.facts] == [
+        ("DIRECTED_BY", "Michael Mann"),
+        ("HAS_GENRE", "Crime"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +97,9 @@ def test_out_of_range_confidence_keeps_the_fact() -> None:
 
 
 def test_text_grounding() -> None:
-    body = json.dumps({"facts": [fact("HAS_GENRE", "Crime", "Genre"), fact("DIRECTED_BY", "Michael Mann", "Person")]})
+    body = json.dumps(
+        {"facts": [fact("HAS_GENRE", "Crime", "Genre"), fact("DIRECTED_BY", "Michael Mann", "Person")]}
+    )
     out = check(body, grounding="text")
     assert [f["object"] for f in out.facts] == ["Crime"]
     assert any("grounding=text" in d for d in out.dropped)
@@ -108,8 +122,13 @@ def test_clean_name_has_no_control_chars(text: str) -> None:
     assert not any(ord(c) < 32 and c not in "\t\n\r" for c in clean_name(text))
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=10))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=10,
+    )
+)
 def test_lenient_parser_roundtrips_json(value: object) -> None:
     if isinstance(value, (dict, list)):
         assert parse_json_lenient(json.dumps(value)) == value

@@ -1,0 +1,151 @@
+"""Writes to the real Neo4j: anchoring, provenance, idempotence, hostile names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kg_enhance.graph.store import Neo4jStore
+from kg_enhance.ontology import load_ontology
+from kg_enhance.types import Fact, QuarantineRecord
+
+REPO = Path(__file__).resolve().parents[2]
+ONTOLOGY = load_ontology(REPO / "schemas" / "movies.yaml")
+
+HOSTILE = [
+    'Robert "Bob" O\'Neil',
+    "`Person`) DETACH DELETE n //",
+    "x'}) MATCH (n) DETACH DELETE n //",
+    "Ｐｅｒｓｏｎ Ａ",  # full-width confusables
+    "Zoë Saldaña",
+]
+
+
+def _load(store: Neo4jStore) -> None:
+    store.ensure_schema(ONTOLOGY)
+    store.write_items(
+        [
+            {"item_id": "1", "props": {"title": "Toy Story (1995)"}},
+            {"item_id": "2", "props": {"title": "Jumanji (1995)"}},
+        ],
+        item_label="Movie",
+    )
+    store.write_users(["u1", "u2"])
+    store.write_interactions(
+        [
+            {"user_id": "u1", "item_id": "1", "rating": 5.0, "ts": 1},
+            {"user_id": "u2", "item_id": "2", "rating": 3.5, "ts": 2},
+        ]
+    )
+    facts = [
+        Fact(
+            head_id="1",
+            relation="STARRING",
+            object=name,
+            object_type="Person",
+            source="llm",
+            model="m",
+            prompt_hash="p",
+        )
+        for name in HOSTILE
+    ]
+    facts += [
+        Fact(
+            head_id="1", relation="DIRECTED_BY", object="John Lasseter", object_type="Person", source="hetrec"
+        ),
+        Fact(
+            head_id="1",
+            relation="DIRECTED_BY",
+            object="john lasseter",
+            object_type="Person",
+            source="llm",
+            confidence=0.8,
+        ),
+        Fact(
+            head_id="2",
+            relation="HAS_GENRE",
+            object="Fantasy",
+            object_type="Genre",
+            source="catalog",
+            source_field="genres",
+        ),
+    ]
+    store.write_facts(facts, ONTOLOGY, job="test", run_id="r1")
+    store.mark_quarantined(
+        [QuarantineRecord(item_id="2", attempts=3, errors=["bad json"], raw_output="{")], run_id="r1"
+    )
+
+
+@pytest.mark.neo4j
+def test_load_is_anchored_idempotent_and_keeps_hostile_names_as_data(neo4j_store: Neo4jStore) -> None:
+    _load(neo4j_store)
+    first = (neo4j_store.totals(), neo4j_store.counts_by_label(), neo4j_store.counts_by_type())
+    _load(neo4j_store)
+    second = (neo4j_store.totals(), neo4j_store.counts_by_label(), neo4j_store.counts_by_type())
+    assert first == second
+    totals, labels, types = first
+    assert labels["Item"] == 2 and labels["Movie"] == 2 and labels["User"] == 2
+    # 5 hostile people + one Lasseter (two spellings resolve to one key) + Fantasy
+    assert labels["Entity"] == 7 and labels["Person"] == 6 and labels["Genre"] == 1
+    assert types["STARRING"] == 5 and types["DIRECTED_BY"] == 2 and types["INTERACTED"] == 2
+    assert totals["items_with_facts"] == 2
+    names = {r["entity"] for r in neo4j_store.run_statement("browser/item_facts", item_id="1")}
+    assert set(HOSTILE) <= names
+
+
+@pytest.mark.neo4j
+def test_provenance_and_sources_side_by_side(neo4j_store: Neo4jStore) -> None:
+    _load(neo4j_store)
+    rows = [
+        r
+        for r in neo4j_store.run_statement("browser/item_facts", item_id="1")
+        if r["relation"] == "DIRECTED_BY"
+    ]
+    assert sorted(r["source"] for r in rows) == ["hetrec", "llm"]
+    assert {r["entity"] for r in rows} == {"John Lasseter"}  # first spelling seen names the entity
+    triples = neo4j_store.item_fact_triples(["hetrec"])
+    assert triples == [("item:1", "DIRECTED_BY", "entity:Person:john lasseter")]
+    assert len(neo4j_store.item_fact_triples(None)) == 7
+    assert neo4j_store.interaction_triples(4.0) == [("user:u1", "INTERACTED", "item:1")]
+
+
+@pytest.mark.neo4j
+def test_browser_queries_run(neo4j_store: Neo4jStore) -> None:
+    _load(neo4j_store)
+    assert neo4j_store.run_statement("browser/hub_entities")
+    assert neo4j_store.run_statement("browser/item_neighbourhood", item_id="1")
+    neo4j_store.write_facts(
+        [
+            Fact(
+                head_id="2",
+                relation="DIRECTED_BY",
+                object="John Lasseter",
+                object_type="Person",
+                source="hetrec",
+            )
+        ],
+        ONTOLOGY,
+        job="test",
+        run_id="r2",
+    )
+    shared = neo4j_store.run_statement("browser/items_sharing_entities", item_id="1")
+    assert shared and shared[0]["item_id"] == "2"
+
+
+@pytest.mark.neo4j
+def test_wrong_password_is_a_one_line_error(neo4j_config, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from kg_enhance.errors import ServiceUnavailableError
+
+    monkeypatch.setenv("NEO4J_PASSWORD", "definitely-wrong-password")
+    with pytest.raises(ServiceUnavailableError, match="authentication failed") as info:
+        Neo4jStore(neo4j_config)
+    assert "\n" not in str(info.value)
+
+
+def test_unreachable_neo4j_is_a_one_line_error() -> None:
+    from kg_enhance.config.models import Neo4jConfig
+    from kg_enhance.errors import ServiceUnavailableError
+
+    with pytest.raises(ServiceUnavailableError, match="unreachable.*kg-enhance neo4j start"):
+        Neo4jStore(Neo4jConfig(uri="bolt://127.0.0.1:1"))
