@@ -82,6 +82,7 @@ def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str
         cache.close()
     calls = len(selected) - hits if job.llm.enabled else 0
     est_prompt = int(prompt_chars / 4 * (calls / max(1, len(selected))))
+    est_completion = calls * job.llm.max_tokens
     return {
         "job": job.name,
         "catalog_items": len(items),
@@ -89,7 +90,13 @@ def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str
         "cache_hits": hits,
         "estimated_calls": calls,
         "estimated_prompt_tokens": est_prompt,
-        "estimated_completion_tokens_max": calls * job.llm.max_tokens,
+        "estimated_completion_tokens_max": est_completion,
+        "estimated_cost_max": round(
+            est_prompt / 1e6 * job.llm.price_per_1m_input_tokens
+            + est_completion / 1e6 * job.llm.price_per_1m_output_tokens,
+            6,
+        ),
+        "budget_tokens": job.llm.budget_tokens,
         "note": "tokens estimated at 4 characters per token; cache hits counted only when llm.structured_output is not 'auto'",
     }
 

@@ -94,7 +94,7 @@ async def build_extractor(ctx: RunContext) -> tuple[Any, Any, str]:
     """Client, mode and engine for the job; call inside the event loop that will use them."""
     from kg_enhance.extract.cache import ExtractionCache
     from kg_enhance.extract.client import OpenAICompatibleClient
-    from kg_enhance.extract.engine import Extractor
+    from kg_enhance.extract.engine import Extractor, RateLimiter
     from kg_enhance.extract.prompts import load_template
 
     llm = ctx.job.llm
@@ -122,6 +122,10 @@ async def build_extractor(ctx: RunContext) -> tuple[Any, Any, str]:
         max_concurrency=llm.max_concurrency,
         generation={"temperature": llm.temperature, "max_tokens": llm.max_tokens, "seed": llm.seed},
         progress=ctx.progress,
+        budget_tokens=llm.budget_tokens,
+        rate_limiter=RateLimiter(
+            requests_per_minute=llm.requests_per_minute, tokens_per_minute=llm.tokens_per_minute
+        ),
     )
     return extractor, client, mode
 
@@ -157,8 +161,19 @@ def stage_extract(ctx: RunContext) -> dict[str, Any]:
             "structured_output": mode,
             "model": llm.model,
             "facts_by_relation": dict(Counter(f.relation for f in result.facts)),
+            "cost": round(
+                result.stats.prompt_tokens / 1e6 * llm.price_per_1m_input_tokens
+                + result.stats.completion_tokens / 1e6 * llm.price_per_1m_output_tokens,
+                6,
+            ),
         }
     )
+    if result.stats.budget_reached:
+        logger.warning(
+            "extract: token budget %s reached; %d item(s) left pending (finished items are cached; re-run to continue)",
+            llm.budget_tokens,
+            result.stats.pending,
+        )
     return stats
 
 

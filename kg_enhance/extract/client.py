@@ -20,7 +20,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from kg_enhance.errors import LLMConfigurationError, ServiceUnavailableError
@@ -89,7 +90,7 @@ class _WaitHonouringRetryAfter:
     """Exponential backoff with jitter, but never shorter than the server's ``Retry-After``."""
 
     def __init__(self, initial: float, maximum: float) -> None:
-        self._base = wait_exponential_jitter(initial=initial, max=maximum)
+        self._base = wait_exponential(multiplier=initial, max=maximum) + wait_random(0, initial)
         self._max = maximum
 
     def __call__(self, state: RetryCallState) -> float:

@@ -43,6 +43,9 @@ class ExtractionStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    pending: int = 0
+    budget_reached: bool = False
+    rate_limited_seconds: float = 0.0
 
     @property
     def tokens(self) -> int:
@@ -53,6 +56,48 @@ class ExtractionStats:
         out["tokens"] = self.tokens
         out["items_per_second"] = round(self.items / self.seconds, 3) if self.seconds else None
         return out
+
+
+class _BudgetReached(Exception):
+    """Internal: the token budget is spent; the item stays pending (neither extracted nor quarantined)."""
+
+
+class RateLimiter:
+    """Sliding one-minute window over requests and tokens, shared by all concurrent calls."""
+
+    def __init__(
+        self,
+        *,
+        requests_per_minute: int | None = None,
+        tokens_per_minute: int | None = None,
+        window_s: float = 60.0,
+    ) -> None:
+        self.rpm = requests_per_minute
+        self.tpm = tokens_per_minute
+        self.window = window_s
+        self._events: list[tuple[float, int]] = []
+        self._lock = asyncio.Lock()
+        self.waited_s = 0.0
+
+    async def acquire(self, tokens: int) -> None:
+        if self.rpm is None and self.tpm is None:
+            return
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._events = [(t, n) for t, n in self._events if now - t < self.window]
+                over_rpm = self.rpm is not None and len(self._events) >= self.rpm
+                over_tpm = (
+                    self.tpm is not None
+                    and self._events
+                    and sum(n for _, n in self._events) + tokens > self.tpm
+                )
+                if not (over_rpm or over_tpm):
+                    self._events.append((now, tokens))
+                    return
+                sleep = max(0.01, self.window - (now - self._events[0][0]))
+                self.waited_s += sleep
+                await asyncio.sleep(sleep)
 
 
 @dataclass
@@ -79,7 +124,11 @@ class Extractor:
         max_concurrency: int = 2,
         generation: dict[str, Any] | None = None,
         progress: bool = True,
+        budget_tokens: int | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
+        self.budget_tokens = budget_tokens
+        self.rate_limiter = rate_limiter or RateLimiter()
         self.client = client
         self.ontology = ontology
         self.template = template
@@ -175,11 +224,16 @@ class Extractor:
                     await asyncio.gather(*pending, return_exceptions=True)
                 for task in done:
                     exc = task.exception()
+                    if isinstance(exc, _BudgetReached):
+                        continue
                     if exc is not None:
                         raise exc
         finally:
             bar.close()
             stats.seconds = time.perf_counter() - started
+            stats.rate_limited_seconds = round(self.rate_limiter.waited_s, 3)
+        stats.pending = stats.items - stats.extracted - stats.quarantined
+        stats.budget_reached = stats.budget_reached or (stats.pending > 0 and self.budget_tokens is not None)
         stats.facts = len(result.facts)
         stats.dropped_facts = sum(len(v) for v in result.dropped.values())
         return result
@@ -194,6 +248,13 @@ class Extractor:
         attempts = 0
         for attempt in range(1, self.max_repairs + 2):
             attempts = attempt
+            if self.budget_tokens is not None and stats.tokens >= self.budget_tokens:
+                stats.budget_reached = True
+                raise _BudgetReached
+            estimate = sum(len(m["content"]) for m in messages) // 4 + int(
+                self.generation.get("max_tokens") or 0
+            )
+            await self.rate_limiter.acquire(estimate)
             completion = await self.client.complete(messages, schema=self.schema, mode=self.mode)
             stats.llm_calls += 1
             stats.retries += completion.retries
