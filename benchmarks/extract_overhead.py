@@ -75,6 +75,8 @@ async def ours(
     elapsed = time.perf_counter() - start
     await client.close()
     cache.close()
+    if quarantined is not None:
+        quarantined.update(q.item_id for q in result.quarantine)
     return len(items) / elapsed, result.stats.llm_calls
 
 
@@ -132,7 +134,12 @@ def main() -> None:
         # fully cached re-run over every demo item: fill the cache with real answers first
         cache_path = Path(tmp) / "full.sqlite"
         all_items = items[: job.llm.item_limit] if job.llm.item_limit else items
-        asyncio.run(ours(args.url, args.model, all_items, ontology, args.concurrency, max_tokens, cache_path))
+        failed: set[str] = set()
+        asyncio.run(
+            ours(args.url, args.model, all_items, ontology, args.concurrency, max_tokens, cache_path, failed)
+        )
+        # failures are never cached, so a re-run asks the LLM again for them: measure the cached ones
+        all_items = [it for it in all_items if it.item_id not in failed]
         client = OpenAICompatibleClient(base_url=args.url, model=args.model, max_tokens=max_tokens)
         cache = ExtractionCache(cache_path)
         ex = Extractor(

@@ -137,6 +137,23 @@ class LLMConfig(_Strict):
         ge=1,
         description="Send at most this many items to the LLM (the rest get catalog facts only).",
     )
+    requests_per_minute: int | None = Field(default=None, ge=1, description="Client-side request rate limit.")
+    tokens_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Client-side token rate limit (prompt estimate + max_tokens per request).",
+    )
+    budget_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Stop the extract stage once this many tokens were spent in the run; finished items are kept and cached.",
+    )
+    price_per_1m_input_tokens: float = Field(
+        default=0.0, ge=0, description="Price of 1M prompt tokens, for cost estimates."
+    )
+    price_per_1m_output_tokens: float = Field(
+        default=0.0, ge=0, description="Price of 1M completion tokens, for cost estimates."
+    )
 
 
 class Neo4jConfig(_Strict):

@@ -265,3 +265,32 @@ def test_rate_limiter_spaces_requests() -> None:
     stamps = asyncio.run(go())
     # two requests per 0.5 s window: the third waits for the first to leave the window
     assert stamps[2] - stamps[0] >= 0.45 and stamps[3] - stamps[1] >= 0.45
+
+
+def test_job_budget_and_dry_run_through_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kg_enhance import api
+    from tests.conftest import write_job
+
+    monkeypatch.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+    with ScriptedServer([Step(text=GOOD)] * 10) as srv:
+        job = write_job(tmp_path, item_limit=5)
+        text = job.read_text().replace(
+            "max_concurrency: 1",
+            "max_concurrency: 1\n  budget_tokens: 30\n  structured_output: json_schema\n  price_per_1m_input_tokens: 1000",
+        )
+        job.write_text(text.replace("base_url: http", f"base_url: {srv.url}\n  # http"))
+        estimate = api.dry_run(job)
+        assert (
+            estimate["estimated_calls"] == 5
+            and estimate["cache_hits"] == 0
+            and estimate["estimated_cost_max"] > 0
+        )
+        report = api.run_job(job, until="extract", progress=False)
+    ex = report["extract"]
+    assert ex["budget_reached"] and ex["extracted"] == 2 and ex["pending"] == 3 and ex["quarantined"] == 0
+    assert ex["cost"] == pytest.approx(20 / 1e6 * 1000)
+    assert report["stages"]["extract"]["status"] == "ok"
+    lines = (tmp_path / "run" / "extract" / "facts.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    again = api.dry_run(job)
+    assert again["cache_hits"] == 2 and again["estimated_calls"] == 3
