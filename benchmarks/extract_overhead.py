@@ -56,7 +56,14 @@ async def bare(
 
 
 async def ours(
-    url: str, model: str, items: list, ontology, concurrency: int, max_tokens: int, cache_path: Path
+    url: str,
+    model: str,
+    items: list,
+    ontology,
+    concurrency: int,
+    max_tokens: int,
+    cache_path: Path,
+    quarantined: set[str] | None = None,
 ) -> tuple[float, int]:  # type: ignore[no-untyped-def]
     client = OpenAICompatibleClient(base_url=url, model=model, max_tokens=max_tokens)
     cache = ExtractionCache(cache_path)
