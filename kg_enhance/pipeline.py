@@ -108,7 +108,7 @@ async def build_extractor(ctx: RunContext) -> tuple[Any, Any, str]:
         timeout_s=llm.timeout_s,
         max_retries=llm.max_retries,
     )
-    mode = llm.structured_output
+    mode: str = llm.structured_output
     if mode == "auto":
         mode = await client.detect_mode()
     extractor = Extractor(
@@ -335,16 +335,16 @@ def stage_recommend(ctx: RunContext) -> dict[str, Any]:
             best_name, best_score, best_model = spec.key, score, trained.model
     report["best_model"] = best_name
     if best_model is not None:
-        idx, scores = top_k(best_model, split, k=cfg.k)
+        top_idx, top_scores = top_k(best_model, split, k=cfg.k)
         rows = [
             {
                 "user_id": split.user_ids[u],
                 "rank": r + 1,
-                "item_id": split.item_ids[int(idx[u, r])],
-                "score": float(scores[u, r]),
+                "item_id": split.item_ids[int(top_idx[u, r])],
+                "score": float(top_scores[u, r]),
             }
             for u in range(split.n_users)
-            for r in range(idx.shape[1])
+            for r in range(top_idx.shape[1])
         ]
         pd.DataFrame(rows).to_parquet(out / "topk.parquet", index=False)
     (out / "metrics.json").write_text(json.dumps(report, indent=2))

@@ -6,6 +6,7 @@ job's declared encoding; problems raise :class:`DataError` naming file and colum
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -53,7 +54,7 @@ def read_table(job: JobSpec, source: TableSource, *, what: str) -> pd.DataFrame:
         ) from e
 
 
-def _require(df: pd.DataFrame, columns: list[str | None], *, what: str, path: str) -> None:
+def _require(df: pd.DataFrame, columns: Sequence[str | None], *, what: str, path: str) -> None:
     missing = [c for c in columns if c and c not in df.columns]
     if missing:
         raise DataError(

@@ -144,8 +144,8 @@ def train_kge(triples: list[Triple], config: KGEConfig, *, progress: bool = True
     }
     model = result.model
     with torch.no_grad():
-        ent = model.entity_representations[0](indices=None).detach().cpu().numpy()
-        rel = model.relation_representations[0](indices=None).detach().cpu().numpy()
+        ent = model.entity_representations[0](indices=None).detach().cpu().numpy()  # type: ignore[index,operator]
+        rel = model.relation_representations[0](indices=None).detach().cpu().numpy()  # type: ignore[index,operator]
     losses = list(result.losses)
     metadata = {
         "model": config.model,
