@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kg_enhance.config.loader import apply_overrides, read_yaml, substitute_env, validate_document
+from kg_enhance.config.loader import load_yaml_model
 from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import ConfigError
 from kg_enhance.paths import REPO_DIR
@@ -16,11 +16,7 @@ def load_job(path: str | Path, *, overrides: list[str] | None = None) -> JobSpec
     Raises :class:`ConfigError` whose message has one line per problem.
     """
     path = Path(path)
-    doc = read_yaml(path)
-    doc = substitute_env(doc, file=path)
-    if overrides:
-        doc = apply_overrides(doc, overrides)
-    job = validate_document(doc, JobSpec, file=path)
+    job = load_yaml_model(path, JobSpec, kind="job", overrides=overrides)
     job._base_dir = path.resolve().parent
     # `${name}` in the outputs dir refers to the job's own name
     job.outputs.dir = job.outputs.dir.replace("${name}", job.name)
