@@ -10,6 +10,7 @@ from kg_enhance.config.job import load_job, ontology_path
 from kg_enhance.config.models import JobSpec
 from kg_enhance.kge.artifacts import Embeddings, load_embeddings_dir
 from kg_enhance.paths import resource_dir
+from kg_enhance.types import QuarantineRecord
 
 
 def validate_job(path: str | Path, *, overrides: list[str] | None = None) -> JobSpec:
@@ -41,8 +42,9 @@ def run_job(
 def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str, Any]:
     """What a run would do, without calling the LLM or touching Neo4j: items, cache hits, estimated tokens."""
     from kg_enhance.datasets.tables import read_items
-    from kg_enhance.extract.cache import ExtractionCache, cache_key
-    from kg_enhance.extract.prompts import item_text, load_template, render_item_prompt
+    from kg_enhance.extract.cache import ExtractionCache
+    from kg_enhance.extract.engine import subject_cache_key
+    from kg_enhance.extract.prompts import load_template, render_item_prompt
     from kg_enhance.ontology.models import load_ontology
     from kg_enhance.paths import state_dir
 
@@ -62,7 +64,7 @@ def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str
     if cache_path.exists() and job.llm.structured_output != "auto":
         cache = ExtractionCache(cache_path)
         keys = [
-            cache_key(
+            subject_cache_key(
                 model=job.llm.model,
                 generation={
                     "temperature": job.llm.temperature,
@@ -70,23 +72,43 @@ def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str
                     "seed": job.llm.seed,
                 },
                 mode=job.llm.structured_output,
-                template=template.hash,
-                ontology=ontology.fingerprint(),
+                template_hash=template.hash,
+                ontology_fingerprint=ontology.fingerprint(),
                 grounding=job.llm.grounding,
-                item_id=it.item_id,
-                text=item_text(it),
+                head="Item",
+                item=it,
             )
             for it in selected
         ]
         hits = len(cache.get_many(keys))
         cache.close()
     calls = len(selected) - hits if job.llm.enabled else 0
+    users = 0
+    if job.llm.enabled and job.llm.users.enabled:
+        from kg_enhance.datasets.tables import read_users
+
+        all_users = read_users(job)
+        user_sample = all_users[: job.llm.users.limit] if job.llm.users.limit else all_users
+        user_template = load_template(job.llm.users.prompt_template)
+        users = len(user_sample)
+        prompt_chars += sum(
+            sum(
+                len(m["content"])
+                for m in render_item_prompt(
+                    user_template, ontology, u, grounding=job.llm.users.grounding, head="User"
+                )
+            )
+            for u in user_sample
+        )
+        selected = [*selected, *user_sample]
+        calls += users
     est_prompt = int(prompt_chars / 4 * (calls / max(1, len(selected))))
     est_completion = calls * job.llm.max_tokens
     return {
         "job": job.name,
         "catalog_items": len(items),
-        "llm_items": len(selected) if job.llm.enabled else 0,
+        "llm_items": len(selected) - users if job.llm.enabled else 0,
+        "llm_users": users,
         "cache_hits": hits,
         "estimated_calls": calls,
         "estimated_prompt_tokens": est_prompt,
@@ -97,8 +119,22 @@ def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str
             6,
         ),
         "budget_tokens": job.llm.budget_tokens,
-        "note": "tokens estimated at 4 characters per token; cache hits counted only when llm.structured_output is not 'auto'",
+        "note": "tokens estimated at 4 characters per token; cache hits counted only when llm.structured_output is not 'auto' "
+        "(users are counted as calls without a cache lookup)",
     }
+
+
+def quarantine(path: str | Path, *, overrides: list[str] | None = None) -> list[QuarantineRecord]:
+    """The items (and users) whose LLM answers stayed invalid in the job's last extract run, with raw output and errors."""
+    from kg_enhance.errors import StageError
+    from kg_enhance.pipeline import outputs_dir
+
+    job = validate_job(path, overrides=overrides)
+    qpath = outputs_dir(job) / "extract" / "quarantine.jsonl"
+    if not qpath.is_file():
+        raise StageError(f"quarantine: {qpath} not found; run the extract stage of {job.name!r} first")
+    with open(qpath, encoding="utf-8") as fh:
+        return [QuarantineRecord(**json.loads(line)) for line in fh if line.strip()]
 
 
 def load_embeddings(run_or_outputs_dir: str | Path, *, expected_fingerprint: str | None = None) -> Embeddings:

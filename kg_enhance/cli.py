@@ -228,6 +228,30 @@ def export(job: Path, fmt: str, out_dir: Path, overrides: tuple[str, ...]) -> No
     )
 
 
+@main.command(name="quarantine")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the raw output.")
+@click.option("--raw", is_flag=True, help="Also print each raw LLM answer (first 500 characters).")
+@SET_OPTION
+@handle_errors
+def quarantine_cmd(job: Path, as_json: bool, raw: bool, overrides: tuple[str, ...]) -> None:
+    """List the items and users whose LLM answers stayed invalid after every repair."""
+    from kg_enhance.api import quarantine
+
+    records = quarantine(job, overrides=list(overrides))
+    if as_json:
+        for rec in records:
+            click.echo(rec.model_dump_json())
+        return
+    click.echo(f"{len(records)} quarantined")
+    for rec in records:
+        first = rec.errors[0] if rec.errors else "(no error recorded)"
+        more = f" (+{len(rec.errors) - 1} more)" if len(rec.errors) > 1 else ""
+        click.echo(f"{rec.kind} {rec.item_id}\t{rec.attempts} attempts\t{first[:160]}{more}")
+        if raw:
+            click.echo("  raw: " + (rec.raw_output or "").replace("\n", " ")[:500])
+
+
 @main.command(name="ls")
 @click.argument("kind", type=click.Choice(["stages", "recommenders", "kge-models", "cypher", "templates"]))
 @handle_errors

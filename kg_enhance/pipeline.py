@@ -90,34 +90,44 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 # extract
 # --------------------------------------------------------------------------------------------
-async def build_extractor(ctx: RunContext) -> tuple[Any, Any, str]:
-    """Client, mode and engine for the job; call inside the event loop that will use them."""
+async def build_extractor(
+    ctx: RunContext, *, head: str = "Item", client: Any = None, mode: str | None = None
+) -> tuple[Any, Any, str]:
+    """Client, mode and engine for the job; call inside the event loop that will use them.
+
+    ``head="User"`` builds the user-side engine (``llm.users``: its template and grounding).
+    Pass ``client`` and ``mode`` to share an open client and its detected mode.
+    """
     from kg_enhance.extract.cache import ExtractionCache
     from kg_enhance.extract.client import OpenAICompatibleClient
     from kg_enhance.extract.engine import Extractor, RateLimiter
     from kg_enhance.extract.prompts import load_template
 
     llm = ctx.job.llm
-    client = OpenAICompatibleClient(
-        base_url=llm.base_url,
-        model=llm.model,
-        api_key_env=llm.api_key_env,
-        temperature=llm.temperature,
-        max_tokens=llm.max_tokens,
-        seed=llm.seed,
-        timeout_s=llm.timeout_s,
-        max_retries=llm.max_retries,
-    )
-    mode: str = llm.structured_output
-    if mode == "auto":
-        mode = await client.detect_mode()
+    if client is None:
+        client = OpenAICompatibleClient(
+            base_url=llm.base_url,
+            model=llm.model,
+            api_key_env=llm.api_key_env,
+            temperature=llm.temperature,
+            max_tokens=llm.max_tokens,
+            seed=llm.seed,
+            timeout_s=llm.timeout_s,
+            max_retries=llm.max_retries,
+        )
+    if mode is None:
+        mode = llm.structured_output
+        if mode == "auto":
+            mode = await client.detect_mode()
+    users = head == "User"
     extractor = Extractor(
         client,
         ctx.ontology,
-        template=load_template(llm.prompt_template),
+        head=head,
+        template=load_template(llm.users.prompt_template if users else llm.prompt_template),
         cache=ExtractionCache(state_dir() / "cache" / "extract.sqlite"),
         mode=mode,
-        grounding=llm.grounding,
+        grounding=llm.users.grounding if users else llm.grounding,
         max_repairs=llm.max_repairs,
         max_concurrency=llm.max_concurrency,
         generation={"temperature": llm.temperature, "max_tokens": llm.max_tokens, "seed": llm.seed},
@@ -142,18 +152,47 @@ def stage_extract(ctx: RunContext) -> dict[str, Any]:
         _write_jsonl(out / "quarantine.jsonl", [])
         return {"items": 0, "llm_calls": 0, "cache_hits": 0, "quarantined": 0, "tokens": 0, "enabled": False}
 
-    async def go() -> tuple[Any, str]:
+    users: list[Any] = []
+    if llm.users.enabled:
+        from kg_enhance.datasets.tables import read_users
+
+        if not ctx.ontology.user_relations():
+            raise StageError(
+                f"llm.users.enabled: ontology {ctx.ontology.name!r} declares no relation with head User; "
+                "add one (e.g. PREFERS with head: User) or turn llm.users off"
+            )
+        all_users = read_users(ctx.job)
+        users = all_users[: llm.users.limit] if llm.users.limit else all_users
+
+    async def go() -> tuple[Any, Any, str]:
         extractor, client, mode = await build_extractor(ctx)
         try:
-            return await extractor.run(selected), mode
+            items_result = await extractor.run(selected)
+            users_result = None
+            if users and not items_result.stats.budget_reached:
+                user_extractor, _, _ = await build_extractor(ctx, head="User", client=client, mode=mode)
+                if llm.budget_tokens is not None:  # one budget for the whole stage
+                    user_extractor.budget_tokens = max(1, llm.budget_tokens - items_result.stats.tokens)
+                try:
+                    users_result = await user_extractor.run(users)
+                finally:
+                    user_extractor.cache.close()
+            return items_result, users_result, mode
         finally:
             await client.close()
             extractor.cache.close()
 
-    result, mode = asyncio.run(go())
-    _write_jsonl(out / "facts.jsonl", [f.model_dump() for f in result.facts])
-    _write_jsonl(out / "quarantine.jsonl", [q.model_dump() for q in result.quarantine])
-    (out / "dropped.json").write_text(json.dumps(result.dropped, indent=1, ensure_ascii=False))
+    result, user_result, mode = asyncio.run(go())
+    facts = list(result.facts)
+    quarantine = list(result.quarantine)
+    dropped = dict(result.dropped)
+    if user_result is not None:
+        facts += user_result.facts
+        quarantine += user_result.quarantine
+        dropped.update({f"user:{k}": v for k, v in user_result.dropped.items()})
+    _write_jsonl(out / "facts.jsonl", [f.model_dump() for f in facts])
+    _write_jsonl(out / "quarantine.jsonl", [q.model_dump() for q in quarantine])
+    (out / "dropped.json").write_text(json.dumps(dropped, indent=1, ensure_ascii=False))
     stats = result.stats.as_dict()
     stats.update(
         {
@@ -161,9 +200,19 @@ def stage_extract(ctx: RunContext) -> dict[str, Any]:
             "structured_output": mode,
             "model": llm.model,
             "facts_by_relation": dict(Counter(f.relation for f in result.facts)),
+            "users": None
+            if user_result is None
+            else {
+                **user_result.stats.as_dict(),
+                "facts_by_relation": dict(Counter(f.relation for f in user_result.facts)),
+            },
             "cost": round(
-                result.stats.prompt_tokens / 1e6 * llm.price_per_1m_input_tokens
-                + result.stats.completion_tokens / 1e6 * llm.price_per_1m_output_tokens,
+                sum(
+                    r.stats.prompt_tokens / 1e6 * llm.price_per_1m_input_tokens
+                    + r.stats.completion_tokens / 1e6 * llm.price_per_1m_output_tokens
+                    for r in (result, user_result)
+                    if r is not None
+                ),
                 6,
             ),
         }
@@ -213,8 +262,8 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
         qpath = ctx.out_dir / "extract" / "quarantine.jsonl"
         if qpath.exists():
             quarantine = [QuarantineRecord(**row) for row in _read_jsonl(qpath)]
-    outside = [f for f in facts if f.head_id not in item_ids]
-    facts = [f for f in facts if f.head_id in item_ids]
+    outside = [f for f in facts if f.head_kind == "Item" and f.head_id not in item_ids]
+    facts = [f for f in facts if f.head_kind != "Item" or f.head_id in item_ids]
     rejects.extend(f"fact about unknown item {f.head_id!r} ({f.source})" for f in outside[:1000])
     if rejects:
         path = ctx.out_dir / "load" / "rejected_facts.txt"
@@ -250,6 +299,7 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
         "edges_by_type": store.counts_by_type(),
         "facts_written": written,
         "facts_by_source": dict(Counter(f.source for f in facts)),
+        "user_facts_written": sum(1 for f in facts if f.head_kind == "User"),
         "interactions_written": interactions,
         "rejected_facts": len(rejects),
         "quarantined_items": len(quarantine),
@@ -268,6 +318,7 @@ def stage_embed(ctx: RunContext) -> dict[str, Any]:
     if cfg.relations == "collaborative":
         threshold = ctx.job.source.interactions.positive_threshold if ctx.job.source.interactions else None
         triples += ctx.store.interaction_triples(threshold)
+        triples += ctx.store.user_fact_triples(cfg.sources)
     result = train_kge(triples, cfg, progress=ctx.progress)
     save_embeddings(result, ctx.out_dir / "embeddings")
     return {"metrics": result.metrics, **{k: v for k, v in result.metadata.items() if k != "metrics"}}

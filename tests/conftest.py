@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +83,13 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def write_job(
-    tmp_path: Path, *, name: str = "t", item_limit: int = 3, extra: str = "", llm_enabled: bool = True
+    tmp_path: Path,
+    *,
+    name: str = "t",
+    item_limit: int = 3,
+    extra: str = "",
+    llm_enabled: bool = True,
+    users: int | None = None,
 ) -> Path:
     """A small job over the bundled demo data, written next to the test's tmp folder."""
     text = f"""
@@ -96,6 +104,10 @@ source:
     text_fields: [title, genres]
     fact_columns:
       - {{column: genres, relation: HAS_GENRE, object_type: Genre, separator: "|", ignore: ["(no genres listed)"]}}
+  users:
+    path: "@bundled/movielens_demo/tags.csv"
+    id_column: userId
+    text_fields: [tag]
   interactions:
     path: "@bundled/movielens_demo/ratings.csv"
     user_column: userId
@@ -111,6 +123,7 @@ llm:
   base_url: {llm_url()}
   item_limit: {item_limit}
   max_concurrency: 1
+  users: {{enabled: {str(users is not None).lower()}, limit: {users or 1}}}
 neo4j:
   uri: {neo4j_uri()}
 kge:
@@ -126,3 +139,14 @@ outputs:
     path = tmp_path / "job.yaml"
     path.write_text(text)
     return path
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``kg-enhance ARGS`` in a subprocess from the repository root (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "kg_enhance.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+    )

@@ -56,10 +56,19 @@ class ItemsSource(TableSource):
 
 
 class UsersSource(TableSource):
-    """Optional user table with free text (used for user-side knowledge)."""
+    """Optional user text (used for user-side knowledge).
+
+    One row per user, or several (e.g. MovieLens' tags.csv, one row per tag): rows of
+    the same user are joined, distinct values in file order, separated by '; '.
+    """
 
     id_column: str = Field(default="user_id", description="Column with the user id.")
-    text_fields: list[str] = Field(default_factory=list, description="Columns with the user's text.")
+    text_fields: list[str] = Field(
+        min_length=1, description="Columns with the user's text (e.g. the tags they applied)."
+    )
+    max_text_chars: int = Field(
+        default=1500, ge=50, le=50_000, description="Cut each joined text field to this many characters."
+    )
 
 
 class InteractionsSource(TableSource):
@@ -92,6 +101,18 @@ class SourceConfig(_Strict):
     facts: list[FactFile] = Field(
         default_factory=list, description="Known-fact files loaded next to LLM facts."
     )
+
+
+class UserExtraction(_Strict):
+    """User-side knowledge (opt-in): preference facts from users' own text, e.g. the tags they applied."""
+
+    enabled: bool = Field(default=False, description="Extract (:User)-[:PREFERS]->(entity) facts.")
+    prompt_template: str = Field(default="user_prefs.v1", description="Versioned prompt template name.")
+    grounding: Literal["world", "text"] = Field(
+        default="text",
+        description="'text' (default): preferred names must appear in the user's text; 'world' lets the LLM generalise.",
+    )
+    limit: int | None = Field(default=None, ge=1, description="Send at most this many users to the LLM.")
 
 
 class LLMConfig(_Strict):
@@ -148,6 +169,10 @@ class LLMConfig(_Strict):
         ge=1,
         description="Stop the extract stage once this many tokens were spent in the run; finished items are kept and cached.",
     )
+    users: UserExtraction = Field(
+        default_factory=UserExtraction,
+        description="User-side preference extraction; needs source.users and a relation with head User.",
+    )
     price_per_1m_input_tokens: float = Field(
         default=0.0, ge=0, description="Price of 1M prompt tokens, for cost estimates."
     )
@@ -186,7 +211,8 @@ class KGEConfig(_Strict):
     seed: int = Field(default=D.KGE_SEED, description="Random seed.")
     device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="Training device.")
     relations: Literal["facts", "collaborative"] = Field(
-        default="facts", description="'facts': item-entity facts only; 'collaborative': also user-item edges."
+        default="facts",
+        description="'facts': item-entity facts only; 'collaborative': also user-item edges and user-side facts (PREFERS).",
     )
     sources: list[str] | None = Field(
         default=None,
@@ -285,4 +311,6 @@ class JobSpec(_Strict):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
             raise ValueError(f"recommender.models names must be unique; repeated: {', '.join(dupes)}")
+        if self.llm.enabled and self.llm.users.enabled and self.source.users is None:
+            raise ValueError("llm.users.enabled needs source.users (a table of user text, e.g. tags.csv)")
         return self

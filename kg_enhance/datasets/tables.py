@@ -85,6 +85,27 @@ def read_items(job: JobSpec) -> tuple[list[Item], pd.DataFrame]:
     return items, df
 
 
+def read_users(job: JobSpec) -> list[Item]:
+    """Users with text (``source.users``), one record per user; several rows per user are joined."""
+    src = job.source.users
+    if src is None:
+        raise DataError("source.users: not declared; user-side extraction needs a table of user text")
+    df = read_table(job, src, what="users")
+    _require(df, [src.id_column, *src.text_fields], what="users", path=src.path)
+    df = df.assign(_uid=df[src.id_column].str.strip())
+    df = df[df["_uid"] != ""]
+    users: list[Item] = []
+    for user_id, group in df.groupby("_uid", sort=False):
+        text: dict[str, str] = {}
+        for f in src.text_fields:
+            values = [clean_name(v) for v in group[f].tolist()]
+            distinct = list(dict.fromkeys(v for v in values if v))
+            text[f] = "; ".join(distinct)[: src.max_text_chars]
+        if any(text.values()):
+            users.append(Item(item_id=str(user_id), text=text))
+    return users
+
+
 def catalog_facts(job: JobSpec, ontology: Ontology, items_df: pd.DataFrame) -> list[Fact]:
     """Facts that the catalog states outright (``source.items.fact_columns``)."""
     src = job.source.items

@@ -100,6 +100,31 @@ class RateLimiter:
                 await asyncio.sleep(sleep)
 
 
+def subject_cache_key(
+    *,
+    model: str,
+    generation: dict[str, Any],
+    mode: str,
+    template_hash: str,
+    ontology_fingerprint: str,
+    grounding: str,
+    head: str,
+    item: Item,
+) -> str:
+    """The cache key of one item's (or user's) extraction: everything that determines the answer."""
+    return cache_key(
+        model=model,
+        generation=generation,
+        mode=mode,
+        template=template_hash,
+        ontology=ontology_fingerprint,
+        grounding=grounding,
+        head=head,
+        item_id=item.item_id,
+        text=item_text(item),
+    )
+
+
 @dataclass
 class ExtractionResult:
     facts: list[Fact] = field(default_factory=list)
@@ -109,7 +134,13 @@ class ExtractionResult:
 
 
 class Extractor:
-    """Item-anchored fact extraction against one LLM client."""
+    """Subject-anchored fact extraction against one LLM client.
+
+    The subject is a catalog item (``head="Item"``, the default) or a user
+    (``head="User"``: user-side preference facts from the user's own text; the
+    :class:`Item` record then carries the user id and text). Only relations whose
+    head is ``head`` are asked for and accepted.
+    """
 
     def __init__(
         self,
@@ -126,7 +157,9 @@ class Extractor:
         progress: bool = True,
         budget_tokens: int | None = None,
         rate_limiter: RateLimiter | None = None,
+        head: str = "Item",
     ) -> None:
+        self.head = head
         self.budget_tokens = budget_tokens
         self.rate_limiter = rate_limiter or RateLimiter()
         self.client = client
@@ -139,9 +172,10 @@ class Extractor:
         self.max_concurrency = max_concurrency
         self.generation = generation or {}
         self.progress = progress
-        self.schema = fact_json_schema(ontology)
-        self.model = build_fact_model(ontology)
+        self.schema = fact_json_schema(ontology, head=head)
+        self.model = build_fact_model(ontology, head=head)
         self.vocabularies = {n: e.vocabulary for n, e in ontology.entity_types.items() if e.vocabulary}
+        self.allowed_types = {n: list(r.tail) for n, r in ontology.relations.items() if r.head == head}
         self._ontology_fp = ontology.fingerprint()
         words = {
             ontology.item.label,
@@ -153,21 +187,24 @@ class Extractor:
             "unknown",
             "none",
             "n/a",
+            "user",
+            "tag",
+            "tags",
             *ontology.entity_types,
             *ontology.relations,
         }
         self.reserved_words = {normalise_name(w) for w in words}
 
     def key_for(self, item: Item) -> str:
-        return cache_key(
+        return subject_cache_key(
             model=self.client.model,
             generation=self.generation,
             mode=self.mode,
-            template=self.template.hash,
-            ontology=self._ontology_fp,
+            template_hash=self.template.hash,
+            ontology_fingerprint=self._ontology_fp,
             grounding=self.grounding,
-            item_id=item.item_id,
-            text=item_text(item),
+            head=self.head,
+            item=item,
         )
 
     def _to_facts(self, item: Item, raw_facts: list[dict[str, Any]]) -> list[Fact]:
@@ -177,6 +214,7 @@ class Extractor:
                 relation=f["relation"],
                 object=f["object"],
                 object_type=f["object_type"],
+                head_kind=self.head,
                 source="llm",
                 source_field=",".join(item.text) or None,
                 evidence=f.get("evidence"),
@@ -235,12 +273,16 @@ class Extractor:
         stats.pending = stats.items - stats.extracted - stats.quarantined
         stats.budget_reached = stats.budget_reached or (stats.pending > 0 and self.budget_tokens is not None)
         stats.facts = len(result.facts)
-        stats.dropped_facts = sum(len(v) for v in result.dropped.values())
+        stats.dropped_facts = sum(
+            1 for v in result.dropped.values() for note in v if not note.endswith("(fact kept)")
+        )
         return result
 
     async def _extract_one(self, item: Item, key: str, result: ExtractionResult) -> None:
         stats = result.stats
-        messages = render_item_prompt(self.template, self.ontology, item, grounding=self.grounding)
+        messages = render_item_prompt(
+            self.template, self.ontology, item, grounding=self.grounding, head=self.head
+        )
         text_for_grounding = item_text(item)
         prompt_tokens = completion_tokens = 0
         last_raw: str | None = None
@@ -270,6 +312,7 @@ class Extractor:
                 item_text=text_for_grounding,
                 grounding=self.grounding,
                 vocabularies=self.vocabularies,
+                allowed_types=self.allowed_types,
                 reserved_words=self.reserved_words | {normalise_name(f) for f in item.text},
             )
             if completion.finish_reason == "length" and checked.errors:
@@ -306,8 +349,18 @@ class Extractor:
                 ]
         stats.quarantined += 1
         result.quarantine.append(
-            QuarantineRecord(item_id=item.item_id, attempts=attempts, errors=errors, raw_output=last_raw)
+            QuarantineRecord(
+                item_id=item.item_id,
+                attempts=attempts,
+                errors=errors,
+                raw_output=last_raw,
+                kind="user" if self.head == "User" else "item",
+            )
         )
         logger.info(
-            "item %s quarantined after %d attempts: %s", item.item_id, attempts, "; ".join(errors)[:200]
+            "%s %s quarantined after %d attempts: %s",
+            self.head.lower(),
+            item.item_id,
+            attempts,
+            "; ".join(errors)[:200],
         )

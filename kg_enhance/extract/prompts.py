@@ -64,12 +64,13 @@ def item_text(item: Item) -> str:
 
 
 def render_item_prompt(
-    template: PromptTemplate, ontology: Ontology, item: Item, *, grounding: str
+    template: PromptTemplate, ontology: Ontology, item: Item, *, grounding: str, head: str = "Item"
 ) -> list[dict[str, str]]:
+    """Chat messages for one subject: a catalog item, or a user (``head="User"``, ``item`` holds the user's text)."""
     label = ontology.item.label.lower()
     values = {
         "item_label": label,
-        "ontology": ontology_prompt_text(ontology),
+        "ontology": ontology_prompt_text(ontology, head=head),
         "grounding_rule": GROUNDING_RULES[grounding].format(item_label=label),
         "item_text": item_text(item),
     }

@@ -78,6 +78,7 @@ def check_answer(
     grounding: str,
     vocabularies: dict[str, list[str]] | None = None,
     reserved_words: set[str] | None = None,
+    allowed_types: dict[str, list[str]] | None = None,
 ) -> Checked:
     """Validate one answer.
 
@@ -133,6 +134,13 @@ def check_answer(
         if (raw["relation"], key) in seen:
             result.dropped.append(f"{label}: duplicate")
             continue
+        if raw["object_type"] not in vocab_keys:
+            # a closed-vocabulary name given another allowed type ("Sci-Fi" as a Theme) is retyped
+            for other in (allowed_types or {}).get(raw["relation"], []):
+                if other != raw["object_type"] and key in vocab_keys.get(other, {}):
+                    result.dropped.append(f"{label}: retyped {raw['object_type']} -> {other} (fact kept)")
+                    raw["object_type"] = other
+                    break
         vocab = vocab_keys.get(raw["object_type"])
         if vocab is not None:
             if key not in vocab:

@@ -38,6 +38,7 @@ class GraphStore(Protocol):
     def counts_by_type(self) -> dict[str, int]: ...
     def item_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]: ...
     def interaction_triples(self, min_rating: float | None = None) -> list[tuple[str, str, str]]: ...
+    def user_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]: ...
     def close(self) -> None: ...
 
 
@@ -156,11 +157,13 @@ class Neo4jStore:
         return self._write(self.cypher.get("write/merge_interactions"), rows)
 
     def write_facts(self, facts: Sequence[Fact], ontology: Ontology, *, job: str, run_id: str) -> int:
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
         for f in facts:
-            if f.head_kind != "Item":
-                continue
-            groups[(f.relation, f.object_type)].append(
+            if f.head_kind not in ("Item", "User"):
+                raise GraphStoreError(
+                    f"fact about {f.head_id!r} has head kind {f.head_kind!r}; only Item and User heads are stored"
+                )
+            groups[(f.head_kind, f.relation, f.object_type)].append(
                 {
                     "head_id": f.head_id,
                     "key": entity_key(f.object_type, f.object),
@@ -175,9 +178,9 @@ class Neo4jStore:
                 }
             )
         written = 0
-        for (relation, object_type), rows in sorted(groups.items()):
+        for (head_kind, relation, object_type), rows in sorted(groups.items()):
             query = self.cypher.get(
-                "write/merge_item_facts",
+                "write/merge_item_facts" if head_kind == "Item" else "write/merge_user_facts",
                 entity_label=ontology.check_label(object_type),
                 rel_type=ontology.check_relation(relation),
             )
@@ -213,6 +216,10 @@ class Neo4jStore:
 
     def item_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
         rows = self._read(self.cypher.get("read/item_fact_triples"), sources=sources)
+        return [(r["head"], r["relation"], r["tail"]) for r in rows]
+
+    def user_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
+        rows = self._read(self.cypher.get("read/user_fact_triples"), sources=sources)
         return [(r["head"], r["relation"], r["tail"]) for r in rows]
 
     def interaction_triples(self, min_rating: float | None = None) -> list[tuple[str, str, str]]:

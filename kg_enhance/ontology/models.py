@@ -19,7 +19,7 @@ RELATION_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
 
 #: labels and relationship types the graph model itself uses; an ontology may not redefine them
 RESERVED_LABELS = frozenset({"Item", "User", "Entity", "Resource", "Node"})
-RESERVED_RELATIONS = frozenset({"INTERACTED", "RECOMMENDED", "PREFERS", "ALIAS_OF", "SAME_AS"})
+RESERVED_RELATIONS = frozenset({"INTERACTED", "RECOMMENDED", "ALIAS_OF", "SAME_AS"})
 
 #: node kinds a relation may start from
 HEAD_KINDS = ("Item", "User")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import kg_enhance
-from tests.conftest import write_job
+from tests.conftest import cli, write_job
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,14 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.llm
 @pytest.mark.slow
 def test_run_job_end_to_end(neo4j_store, llm_base_url: str, state_home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    job = write_job(tmp_path, item_limit=4)
-    proc = subprocess.run(
-        [sys.executable, "-m", "kg_enhance.cli", "run", str(job), "--no-progress"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=900,
-    )
+    job = write_job(tmp_path, item_limit=4, users=3)
+    proc = cli("run", str(job), "--no-progress", timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     for stage in ("extract", "load", "embed", "recommend", "export"):
@@ -36,6 +28,18 @@ def test_run_job_end_to_end(neo4j_store, llm_base_url: str, state_home: Path, tm
     ex = report["extract"]
     assert ex["items"] == 4 and ex["llm_calls"] >= 4 and ex["cache_hits"] == 0
     assert ex["extracted"] + ex["quarantined"] == 4 and ex["tokens"] > 0
+    # user-side knowledge: 3 taggers, each extracted or quarantined; PREFERS edges match the facts file
+    users = ex["users"]
+    assert users["items"] == 3 and users["extracted"] + users["quarantined"] == 3
+    facts = [json.loads(line) for line in (tmp_path / "run" / "extract" / "facts.jsonl").open()]
+    user_facts = {(f["head_id"], f["object_type"], f["object"]) for f in facts if f["head_kind"] == "User"}
+    assert all(f["relation"] == "PREFERS" for f in facts if f["head_kind"] == "User")
+    assert report["graph"]["user_facts_written"] == len(user_facts)
+    prefers = neo4j_store._read("MATCH (:User)-[r:PREFERS {source: 'llm'}]->(:Entity) RETURN count(r) AS n")
+    assert prefers[0]["n"] == len(user_facts)
+    listing = cli("quarantine", str(job))
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.splitlines()[0] == f"{ex['quarantined'] + users['quarantined']} quarantined"
     g = report["graph"]
     assert g["items"] == 300 and g["items_with_facts"] == 300  # every demo movie has catalog genres
     assert g["edges"] > g["nodes"] > 300
@@ -57,36 +61,15 @@ def test_run_job_end_to_end(neo4j_store, llm_base_url: str, state_home: Path, tm
     assert np.allclose(vectors[ids.index("1")], emb.vector("item:1"))
 
     # a second run of extract is served entirely from the cache
-    again = subprocess.run(
-        [sys.executable, "-m", "kg_enhance.cli", "run", str(job), "--only", "extract", "--no-progress"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
+    again = cli("run", str(job), "--only", "extract", "--no-progress", timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     report2 = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report2["extract"]["llm_calls"] == report["extract"]["quarantined"] * 3
     assert report2["extract"]["cache_hits"] == report["extract"]["extracted"]
+    assert report2["extract"]["users"]["cache_hits"] == users["extracted"]
 
     out = tmp_path / "exported"
-    exp = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kg_enhance.cli",
-            "export",
-            str(job),
-            "--format",
-            "parquet",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
+    exp = cli("export", str(job), "--format", "parquet", "--out", str(out), timeout=300)
     assert exp.returncode == 0, exp.stderr
     assert (out / "entity_vectors.parquet").exists() and (out / "entity_to_id.json").exists()
 
@@ -94,13 +77,7 @@ def test_run_job_end_to_end(neo4j_store, llm_base_url: str, state_home: Path, tm
 @pytest.mark.neo4j
 def test_load_without_extract_output_says_what_to_run(neo4j_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     job = write_job(tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "kg_enhance.cli", "run", str(job), "--only", "load", "--no-progress"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-    )
+    proc = cli("run", str(job), "--only", "load", "--no-progress", timeout=300)
     assert proc.returncode != 0
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and "run the extract stage first" in err[0]
@@ -110,22 +87,14 @@ def test_unreachable_llm_is_a_one_line_error(tmp_path: Path, state_home: Path) -
     job = write_job(tmp_path, extra="")
     text = job.read_text().replace("base_url:", "max_retries: 1\n  base_url: http://127.0.0.1:9/v1\n  #", 1)
     job.write_text(text)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kg_enhance.cli",
-            "run",
-            str(job),
-            "--until",
-            "extract",
-            "--no-progress",
-            "--set",
-            "llm.structured_output=json_object",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
+    proc = cli(
+        "run",
+        str(job),
+        "--until",
+        "extract",
+        "--no-progress",
+        "--set",
+        "llm.structured_output=json_object",
         timeout=300,
     )
     assert proc.returncode == 7

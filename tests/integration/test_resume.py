@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kg_enhance.graph.keys import entity_key
-from tests.conftest import write_job
+from tests.conftest import cli, write_job
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,13 +68,7 @@ def test_kill_and_resume(neo4j_store, llm_base_url: str, state_home: Path, tmp_p
 
     # load twice: the LLM edges in the graph are exactly the distinct facts, once each
     for _ in range(2):
-        loaded = subprocess.run(
-            [*cmd[:4], str(job), "--only", "load", "--no-progress"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        loaded = cli("run", str(job), "--only", "load", "--no-progress")
         assert loaded.returncode == 0, loaded.stderr[-2000:]
     graph_llm = {t for t in neo4j_store.item_fact_triples(["llm"])}
     assert graph_llm == {(f"item:{h}", r, f"entity:{k}") for h, r, k in keys}

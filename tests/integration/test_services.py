@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from kg_enhance.services import llm, neo4j
-from tests.conftest import service_missing
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kg_enhance.cli", *args], capture_output=True, text=True, timeout=300
-    )
+from tests.conftest import cli, service_missing
 
 
 @pytest.mark.neo4j

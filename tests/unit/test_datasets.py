@@ -9,6 +9,7 @@ import pytest
 
 from kg_enhance.datasets.movielens import DEMO_DIR, load_hetrec_facts, load_ml_latest_small
 
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens"
 
 
@@ -36,3 +37,30 @@ def test_bundled_subset_ships_with_licenses() -> None:
         assert (DEMO_DIR / name).is_file()
     movies = pd.read_csv(DEMO_DIR / "movies.csv")
     assert len(movies) == 300 and movies["movieId"].is_unique
+
+
+def test_user_text_joins_the_rows_of_each_user(tmp_path: Path) -> None:
+    from kg_enhance.api import validate_job
+    from kg_enhance.datasets.tables import read_users
+
+    job = validate_job(REPO / "examples" / "jobs" / "movielens-demo.yaml")
+    users = read_users(job)
+    tags = pd.read_csv(DEMO_DIR / "tags.csv", dtype=str)
+    assert len(users) == tags["userId"].nunique() == 39
+    by_id = {u.item_id: u.text["tag"] for u in users}
+    limit = job.source.users.max_text_chars  # type: ignore[union-attr]
+    for uid in ("18", "62"):  # one user with few tags, one with many (cut to the limit)
+        distinct = list(dict.fromkeys(t.strip() for t in tags[tags["userId"] == uid]["tag"]))
+        assert by_id[uid] == "; ".join(distinct)[:limit]
+    assert max(len(t) for t in by_id.values()) == limit
+
+
+def test_user_extraction_needs_a_user_table(tmp_path: Path) -> None:
+    from kg_enhance.api import validate_job
+    from kg_enhance.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="llm.users.enabled needs source.users"):
+        validate_job(
+            REPO / "examples" / "jobs" / "movielens-demo.yaml",
+            overrides=["source.users=null"],
+        )

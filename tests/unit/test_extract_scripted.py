@@ -43,6 +43,7 @@ def run(
     *,
     timeout_s: float = 5.0,
     mode: str = "json_schema",
+    head: str = "Item",
 ) -> tuple[ExtractionResult, OpenAICompatibleClient]:
     async def go() -> tuple[ExtractionResult, OpenAICompatibleClient]:
         client = OpenAICompatibleClient(
@@ -59,9 +60,11 @@ def run(
             ex = Extractor(
                 client,
                 ONTOLOGY,
-                template=load_template("item_facts.v1"),
+                template=load_template("item_facts.v1" if head == "Item" else "user_prefs.v1"),
                 cache=cache,
                 mode=mode,
+                head=head,
+                grounding="world" if head == "Item" else "text",
                 max_concurrency=1,
                 progress=False,
             )
@@ -294,3 +297,38 @@ def test_job_budget_and_dry_run_through_the_api(tmp_path: Path, monkeypatch: pyt
     assert len(lines) == 2
     again = api.dry_run(job)
     assert again["cache_hits"] == 2 and again["estimated_calls"] == 3
+
+
+USER = Item(item_id="18", text={"tag": "Mafia; Al Pacino; sci-fi; atmospheric"})
+
+
+def test_user_side_preferences_are_user_headed_and_grounded(tmp_path: Path) -> None:
+    answer = {
+        "facts": [
+            {"relation": "PREFERS", "object": "Al Pacino", "object_type": "Person", "confidence": 0.9},
+            {"relation": "PREFERS", "object": "sci-fi", "object_type": "Theme", "confidence": 0.8},
+            {"relation": "PREFERS", "object": "Tom Hanks", "object_type": "Person", "confidence": 0.5},
+        ]
+    }
+    with ScriptedServer([Step(text=json.dumps(answer))]) as srv:
+        result, _ = run(srv, tmp_path, [USER], head="User")
+    accounted(result)
+    got = {(f.head_kind, f.head_id, f.relation, f.object, f.object_type) for f in result.facts}
+    # "sci-fi" is in the Genre vocabulary, so it is retyped; Tom Hanks is not in the user's tags
+    assert got == {
+        ("User", "18", "PREFERS", "Al Pacino", "Person"),
+        ("User", "18", "PREFERS", "Sci-Fi", "Genre"),
+    }
+    assert any("grounding=text" in d for d in result.dropped["18"])
+    sent = srv.requests[0][1]
+    schema = json.dumps(sent["response_format"])
+    assert "PREFERS" in schema and "DIRECTED_BY" not in schema  # only user-headed relations are asked for
+    assert "Mafia; Al Pacino" in sent["messages"][-1]["content"]
+
+
+def test_item_relations_are_refused_for_users_and_the_user_is_quarantined(tmp_path: Path) -> None:
+    with ScriptedServer([Step(text=GOOD)] * 3) as srv:
+        result, _ = run(srv, tmp_path, [USER], head="User")
+    accounted(result)
+    assert result.quarantine[0].kind == "user" and result.quarantine[0].item_id == "18"
+    assert not result.facts

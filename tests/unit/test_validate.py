@@ -138,3 +138,20 @@ def test_lenient_parser_roundtrips_json(value: object) -> None:
 def test_check_never_raises(text: str) -> None:
     out = check(text)
     assert out.errors or out.facts is not None
+
+
+def test_vocabulary_name_under_another_allowed_type_is_retyped() -> None:
+    user_model = build_fact_model(MOVIES, head="User")
+    answer = json.dumps({"facts": [fact("PREFERS", "sci fi", "Theme"), fact("PREFERS", "space", "Theme")]})
+    got = check_answer(
+        answer,
+        user_model,
+        item_title=None,
+        item_text="Tag: sci-fi; space",
+        grounding="text",
+        vocabularies=VOCAB,
+        allowed_types={"PREFERS": ["Genre", "Theme", "Person"]},
+    )
+    assert not got.errors
+    assert [(f["object"], f["object_type"]) for f in got.facts] == [("Sci-Fi", "Genre"), ("space", "Theme")]
+    assert got.dropped == ["PREFERS 'sci fi': retyped Theme -> Genre (fact kept)"]

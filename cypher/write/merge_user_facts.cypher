@@ -1,0 +1,16 @@
+// User-side knowledge: (:User)-[:PREFERS]->(:Entity), one edge per (user, relation,
+// entity, source), with the same provenance as item facts. {{entity_label}} and
+// {{rel_type}} are validated ontology names (a relation whose head is User).
+UNWIND $rows AS row
+MERGE (u:User {user_id: row.head_id})
+MERGE (e:Entity {key: row.key})
+  ON CREATE SET e.name = row.name, e.type = row.object_type, e.first_run = $run_id
+SET e:{{entity_label}}
+MERGE (u)-[r:{{rel_type}} {source: row.source}]->(e)
+SET r.job = $job,
+    r.run_id = $run_id,
+    r.model = row.model,
+    r.prompt_hash = row.prompt_hash,
+    r.source_field = row.source_field,
+    r.evidence = row.evidence,
+    r.confidence = row.confidence
