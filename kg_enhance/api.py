@@ -142,6 +142,60 @@ def load_embeddings(run_or_outputs_dir: str | Path, *, expected_fingerprint: str
     return load_embeddings_dir(Path(run_or_outputs_dir), expected_fingerprint=expected_fingerprint)
 
 
+def open_graph(path: str | Path, *, overrides: list[str] | None = None) -> Any:
+    """A connected :class:`~kg_enhance.graph.store.Neo4jStore` for a job's ``neo4j`` settings (close it, or use ``with``)."""
+    from kg_enhance.graph.store import Neo4jStore
+
+    return Neo4jStore(validate_job(path, overrides=overrides).neo4j)
+
+
+def graph_fingerprint(path: str | Path, *, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Canonical hash of the job's graph (volatile properties and derived edges excluded), with counts."""
+    from kg_enhance.graph.fingerprint import graph_fingerprint as fingerprint
+
+    with open_graph(path, overrides=overrides) as store:
+        return fingerprint(store).as_dict()
+
+
+def explain_merge(
+    path: str | Path, name_a: str, name_b: str, *, entity_type: str, overrides: list[str] | None = None
+) -> list[str]:
+    """Why two names are (or are not) one entity in the job's graph, as printable lines."""
+    from kg_enhance.errors import ConfigError
+    from kg_enhance.graph.resolve import explain
+    from kg_enhance.ontology.models import load_ontology
+
+    job = validate_job(path, overrides=overrides)
+    ontology = load_ontology(ontology_path(job))
+    if entity_type not in ontology.entity_types:
+        raise ConfigError(
+            f"--type {entity_type!r} is not an entity type of ontology {ontology.name!r}; "
+            f"use one of {', '.join(ontology.entity_types)}"
+        )
+    with open_graph(path, overrides=overrides) as store:
+        return explain(name_a, name_b, entity_type, store)
+
+
+def export_rdf(
+    path: str | Path,
+    *,
+    out: str | Path,
+    fmt: str = "turtle",
+    sources: list[str] | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """Write the job's knowledge facts as Turtle or N-Triples under stable IRIs (see :mod:`kg_enhance.graph.rdf`)."""
+    from kg_enhance.graph.rdf import export_rdf as write
+    from kg_enhance.ontology.models import load_ontology
+
+    job = validate_job(path, overrides=overrides)
+    ontology = load_ontology(ontology_path(job))
+    with open_graph(path, overrides=overrides) as store:
+        rows = store.run_statement("read/rdf_facts", sources=sources)
+    triples = write(rows, Path(out), fmt=fmt, base=job.graph.rdf_base, item_label=ontology.item.label)
+    return {"facts": len(rows), "triples": triples, "path": str(out), "format": fmt}
+
+
 def job_json_schema() -> dict[str, Any]:
     return JobSpec.model_json_schema()
 

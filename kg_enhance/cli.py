@@ -281,6 +281,61 @@ def ls_cmd(kind: str) -> None:
         click.echo(name)
 
 
+@main.group(name="graph")
+def graph_group() -> None:
+    """Inspect a job's graph: fingerprint, entity merges, RDF export."""
+
+
+@graph_group.command(name="fingerprint")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@SET_OPTION
+@handle_errors
+def graph_fingerprint_cmd(job: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
+    """Print a canonical hash of JOB's graph (run ids, vectors and RECOMMENDED edges excluded)."""
+    from kg_enhance.api import graph_fingerprint
+
+    fp = graph_fingerprint(job, overrides=list(overrides))
+    if as_json:
+        click.echo(json.dumps(fp))
+    else:
+        click.echo(f"{fp['fingerprint']}  nodes={fp['nodes']} edges={fp['edges']}")
+
+
+@graph_group.command(name="why")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.argument("name_a")
+@click.argument("name_b")
+@click.option("--type", "entity_type", required=True, help="Entity type, e.g. Person.")
+@SET_OPTION
+@handle_errors
+def graph_why_cmd(job: Path, name_a: str, name_b: str, entity_type: str, overrides: tuple[str, ...]) -> None:
+    """Show why NAME_A and NAME_B are (or are not) the same entity."""
+    from kg_enhance.api import explain_merge
+
+    for line in explain_merge(job, name_a, name_b, entity_type=entity_type, overrides=list(overrides)):
+        click.echo(line)
+
+
+@graph_group.command(name="export-rdf")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Target file.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["turtle", "ntriples"]), default="turtle", show_default=True
+)
+@click.option("--source", "sources", multiple=True, help="Only facts from this source (repeatable).")
+@SET_OPTION
+@handle_errors
+def graph_export_rdf_cmd(
+    job: Path, out: Path, fmt: str, sources: tuple[str, ...], overrides: tuple[str, ...]
+) -> None:
+    """Export JOB's knowledge facts as RDF under stable IRIs."""
+    from kg_enhance.api import export_rdf
+
+    got = export_rdf(job, out=out, fmt=fmt, sources=list(sources) or None, overrides=list(overrides))
+    click.echo(f"wrote {got['triples']} triples ({got['facts']} facts) as {fmt} to {out}")
+
+
 @main.group(name="neo4j")
 def neo4j_group() -> None:
     """Manage the local Neo4j Community server (127.0.0.1 only)."""

@@ -150,6 +150,7 @@ def stage_extract(ctx: RunContext) -> dict[str, Any]:
     if not llm.enabled:
         _write_jsonl(out / "facts.jsonl", [])
         _write_jsonl(out / "quarantine.jsonl", [])
+        (out / "extracted_ids.json").write_text(json.dumps({"items": [], "users": []}))
         return {"items": 0, "llm_calls": 0, "cache_hits": 0, "quarantined": 0, "tokens": 0, "enabled": False}
 
     users: list[Any] = []
@@ -193,6 +194,12 @@ def stage_extract(ctx: RunContext) -> dict[str, Any]:
     _write_jsonl(out / "facts.jsonl", [f.model_dump() for f in facts])
     _write_jsonl(out / "quarantine.jsonl", [q.model_dump() for q in quarantine])
     (out / "dropped.json").write_text(json.dumps(dropped, indent=1, ensure_ascii=False))
+    (out / "extracted_ids.json").write_text(
+        json.dumps(
+            {"items": result.extracted_ids, "users": user_result.extracted_ids if user_result else []},
+            ensure_ascii=False,
+        )
+    )
     stats = result.stats.as_dict()
     stats.update(
         {
@@ -241,6 +248,8 @@ def _item_rows(items: list[Any]) -> list[dict[str, Any]]:
 
 def stage_load(ctx: RunContext) -> dict[str, Any]:
     from kg_enhance.datasets.tables import catalog_facts, read_fact_file, read_interactions, read_items
+    from kg_enhance.graph.quality import compare_to_gold, degree_stats, duplicate_candidates
+    from kg_enhance.graph.resolve import EntityResolver, alias_rows
 
     job, ontology = ctx.job, ctx.ontology
     items, items_df = read_items(job)
@@ -273,6 +282,8 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
     store = ctx.store
     started = time.perf_counter()
     store.ensure_schema(ontology)
+    if job.graph.resolution.seed_vocabulary:
+        store.seed_vocabulary(ontology, run_id=ctx.run_id)
     store.write_items(_item_rows(items), item_label=ontology.item.label)
     interactions = 0
     if job.source.interactions is not None:
@@ -289,9 +300,28 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
             for u, i, r, t in df[["user_id", "item_id", "rating", "ts"]].itertuples(index=False, name=None)
         ]
         interactions = store.write_interactions(rows)
-    written = store.write_facts(facts, ontology, job=job.name, run_id=ctx.run_id)
+    resolutions = EntityResolver(store, job.graph.resolution).resolve(
+        (f.object_type, f.object) for f in facts
+    )
+    written = store.write_facts(facts, ontology, job=job.name, run_id=ctx.run_id, resolutions=resolutions)
+    aliases = alias_rows(resolutions.values())
+    store.write_aliases(aliases, run_id=ctx.run_id)
     store.mark_quarantined(quarantine, run_id=ctx.run_id)
+    write_seconds = time.perf_counter() - started
     totals = store.totals()
+    res_cfg = job.graph.resolution
+    duplicates = duplicate_candidates(
+        store, threshold=res_cfg.duplicate_report_threshold, min_chars=res_cfg.min_chars
+    )
+    llm_vs_gold: dict[str, Any] = {}
+    ids_path = ctx.out_dir / "extract" / "extracted_ids.json"
+    if job.llm.enabled and ids_path.exists():
+        llm_items = set(json.loads(ids_path.read_text())["items"])
+        gold_sources = job.graph.compare_sources or [spec.name for spec in job.source.facts]
+        for source in gold_sources:
+            llm_vs_gold[source] = compare_to_gold(
+                facts, gold_source=source, llm_items=llm_items, resolutions=resolutions
+            )
     return {
         **totals,
         "items_with_facts_share": round(totals["items_with_facts"] / max(1, totals["items"]), 4),
@@ -303,7 +333,23 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
         "interactions_written": interactions,
         "rejected_facts": len(rejects),
         "quarantined_items": len(quarantine),
-        "write_seconds": round(time.perf_counter() - started, 3),
+        "write_seconds": round(write_seconds, 3),
+        "resolution": {
+            "names": len(resolutions),
+            "by_reason": dict(Counter(r.reason for r in resolutions.values())),
+            "fuzzy_merges": [
+                {
+                    "name": a["name"],
+                    "into": resolutions[(a["type"], a["name"])].canonical_name,
+                    "score": a["score"],
+                }
+                for a in aliases[:25]
+            ],
+        },
+        "degrees": degree_stats(store),
+        "duplicate_candidates": len(duplicates),
+        "duplicate_candidates_top": duplicates[:10],
+        "llm_vs_gold": llm_vs_gold,
     }
 
 

@@ -12,5 +12,6 @@ SET r.job = $job,
     r.model = row.model,
     r.prompt_hash = row.prompt_hash,
     r.source_field = row.source_field,
+    r.object_name = row.name_as_given,
     r.evidence = row.evidence,
     r.confidence = row.confidence

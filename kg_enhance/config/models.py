@@ -85,9 +85,26 @@ class InteractionsSource(TableSource):
 
 
 class FactFile(TableSource):
-    """A file of known facts (a 'gold' or external KG), one (item, relation, object) per row."""
+    """A file of known facts (a 'gold' or external KG): a triple table, or RDF.
 
-    name: str = Field(description="Source name recorded as provenance on every edge, e.g. 'hetrec'.")
+    Tables have one (item, relation, object, object_type) per row. RDF files (Turtle,
+    N-Triples, RDF/XML) are read with rdflib: subjects under ``item_prefix`` are items,
+    the predicate's local name is the relation, and an object IRI's ``rdfs:label`` and
+    ``rdf:type`` give its name and type (a literal object takes the relation's tail type).
+    """
+
+    format: Literal["csv", "tsv", "jsonl", "parquet", "turtle", "ntriples", "rdfxml"] | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="File format; inferred from the extension (.csv .tsv .jsonl .parquet .ttl .nt .rdf .owl) when omitted.",
+    )
+    name: str = Field(
+        description="Source name recorded as provenance on every edge, e.g. 'hetrec'.",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+    )
+    item_prefix: str | None = Field(
+        default=None,
+        description="RDF only: IRI prefix of item subjects (the rest is the item id); default '<graph.rdf_base>item:'.",
+    )
     item_column: str = Field(default="item_id", description="Column with the head item id.")
     relation_column: str = Field(default="relation", description="Column with the ontology relation.")
     object_column: str = Field(default="object", description="Column with the object entity name.")
@@ -194,6 +211,51 @@ class Neo4jConfig(_Strict):
     )
 
 
+class ResolutionConfig(_Strict):
+    """Entity resolution before facts are written: normalised keys, then aliases, then fuzzy matches."""
+
+    fuzzy: bool = Field(
+        default=True,
+        description="Look for near-duplicate names (typos, word order) through the full-text index.",
+    )
+    threshold: float = Field(
+        default=0.9,
+        ge=0.5,
+        le=1.0,
+        description="Similarity (0..1, token-sorted edit ratio) at which two names merge.",
+    )
+    min_chars: int = Field(
+        default=6, ge=1, description="Names shorter than this (normalised) never merge fuzzily."
+    )
+    seed_vocabulary: bool = Field(
+        default=True,
+        description="Create the ontology's closed vocabularies (e.g. the genre list) as entities up front.",
+    )
+    duplicate_report_threshold: float = Field(
+        default=0.8,
+        ge=0.5,
+        le=1.0,
+        description="Similarity at which remaining entity pairs count as duplicate candidates in the report.",
+    )
+
+
+class GraphConfig(_Strict):
+    """How facts become graph entities."""
+
+    resolution: ResolutionConfig = Field(
+        default_factory=ResolutionConfig, description="Entity resolution settings."
+    )
+    compare_sources: list[str] | None = Field(
+        default=None,
+        description="Fact-file sources used as gold for LLM precision/recall in the report; all fact files when omitted.",
+    )
+    rdf_base: str = Field(
+        default="urn:kg-enhance:",
+        description="IRI prefix of RDF export: items are <base>item:<id>, entities <base>entity:<Type>:<key>.",
+        pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$",
+    )
+
+
 class KGEConfig(_Strict):
     """PyKEEN training of knowledge-graph embeddings."""
 
@@ -292,6 +354,9 @@ class JobSpec(_Strict):
     )
     llm: LLMConfig = Field(default_factory=LLMConfig, description="LLM endpoint and extraction settings.")
     neo4j: Neo4jConfig = Field(default_factory=Neo4jConfig, description="Graph store connection.")
+    graph: GraphConfig = Field(
+        default_factory=GraphConfig, description="Entity resolution, gold comparison, RDF."
+    )
     kge: KGEConfig = Field(default_factory=KGEConfig, description="Knowledge-graph embedding settings.")
     recommender: RecommenderConfig = Field(
         default_factory=RecommenderConfig, description="Recommender settings."
@@ -311,6 +376,12 @@ class JobSpec(_Strict):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
             raise ValueError(f"recommender.models names must be unique; repeated: {', '.join(dupes)}")
+        names = [f.name for f in self.source.facts]
+        clash = sorted({n for n in names if names.count(n) > 1 or n in ("llm", "catalog")})
+        if clash:
+            raise ValueError(
+                f"source.facts names must be unique and not 'llm' or 'catalog' (those are built-in sources): {', '.join(clash)}"
+            )
         if self.llm.enabled and self.llm.users.enabled and self.source.users is None:
             raise ValueError("llm.users.enabled needs source.users (a table of user text, e.g. tags.csv)")
         return self

@@ -15,6 +15,7 @@ from kg_enhance.config.job import resolve_job_path
 from kg_enhance.config.models import FactFile, ItemsSource, JobSpec, TableSource
 from kg_enhance.errors import DataError
 from kg_enhance.extract.validate import clean_name
+from kg_enhance.graph.rdf import RDF_FORMATS, SUFFIX_FORMATS, read_rdf_facts
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.types import Fact, Item
 
@@ -146,6 +147,15 @@ def read_fact_file(
 ) -> tuple[list[Fact], list[str]]:
     """Known facts from a TSV/CSV file; rows that do not fit the ontology are returned as rejects, not dropped."""
     what = f"facts[{index}]"
+    path = resolve_job_path(job, spec.path)
+    rdf_format = spec.format if spec.format in RDF_FORMATS else SUFFIX_FORMATS.get(path.suffix.lower())
+    if rdf_format is not None and spec.format in (None, rdf_format):
+        if not path.is_file():
+            raise DataError(
+                f"source.{what}.path: file {spec.path!r} not found (resolved to {path}); fix the path"
+            )
+        prefix = spec.item_prefix or f"{job.graph.rdf_base}item:"
+        return read_rdf_facts(path, fmt=rdf_format, ontology=ontology, source=spec.name, item_prefix=prefix)
     df = read_table(job, spec, what=what)
     cols = [spec.item_column, spec.relation_column, spec.object_column, spec.object_type_column]
     _require(df, cols, what=what, path=spec.path)

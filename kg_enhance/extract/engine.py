@@ -130,6 +130,8 @@ class ExtractionResult:
     facts: list[Fact] = field(default_factory=list)
     quarantine: list[QuarantineRecord] = field(default_factory=list)
     dropped: dict[str, list[str]] = field(default_factory=dict)
+    #: ids of the subjects that were extracted (from the cache or the LLM), with or without facts
+    extracted_ids: list[str] = field(default_factory=list)
     stats: ExtractionStats = field(default_factory=ExtractionStats)
 
 
@@ -240,6 +242,7 @@ class Extractor:
                 continue
             stats.cache_hits += 1
             stats.extracted += 1
+            result.extracted_ids.append(item.item_id)
             result.facts.extend(self._to_facts(item, hit["facts"]))
             if hit["dropped"]:
                 result.dropped[item.item_id] = hit["dropped"]
@@ -330,6 +333,7 @@ class Extractor:
                     attempts=attempt,
                 )
                 stats.extracted += 1
+                result.extracted_ids.append(item.item_id)
                 result.facts.extend(self._to_facts(item, checked.facts))
                 if checked.dropped:
                     result.dropped[item.item_id] = checked.dropped

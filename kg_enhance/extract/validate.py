@@ -94,6 +94,8 @@ def check_answer(
         return result
     if isinstance(data, list):  # a bare array of facts: accept it as the facts list
         data = {"facts": data}
+    elif isinstance(data, dict) and "facts" not in data and "relation" in data:  # one bare fact
+        data = {"facts": [data]}
     if not isinstance(data, dict):
         result.errors.append(f"expected a JSON object with a 'facts' list, got {type(data).__name__}")
         return result

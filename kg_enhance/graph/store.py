@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from kg_enhance.config import defaults as D
@@ -18,6 +18,7 @@ from kg_enhance.config.models import Neo4jConfig
 from kg_enhance.errors import GraphStoreError, ServiceUnavailableError
 from kg_enhance.graph.cypher import CypherLibrary
 from kg_enhance.graph.keys import entity_key
+from kg_enhance.graph.resolve import Resolution
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.types import Fact, QuarantineRecord
 
@@ -31,7 +32,24 @@ class GraphStore(Protocol):
     def write_items(self, rows: Sequence[dict[str, Any]], *, item_label: str) -> int: ...
     def write_users(self, user_ids: Iterable[str]) -> int: ...
     def write_interactions(self, rows: Sequence[dict[str, Any]]) -> int: ...
-    def write_facts(self, facts: Sequence[Fact], ontology: Ontology, *, job: str, run_id: str) -> int: ...
+    def write_facts(
+        self,
+        facts: Sequence[Fact],
+        ontology: Ontology,
+        *,
+        job: str,
+        run_id: str,
+        resolutions: Mapping[tuple[str, str], Resolution] | None = None,
+    ) -> int: ...
+    def seed_vocabulary(self, ontology: Ontology, *, run_id: str) -> int: ...
+    def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int: ...
+    def existing_entities(self, keys: Sequence[str]) -> dict[str, str]: ...
+    def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]: ...
+    def fulltext_candidates(
+        self, rows: Sequence[dict[str, str]], *, limit: int
+    ) -> dict[str, list[tuple[str, str]]]: ...
+    def explain_key(self, key: str) -> dict[str, Any]: ...
+    def run_statement(self, name: str, **params: Any) -> list[dict[str, Any]]: ...
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int: ...
     def totals(self) -> dict[str, int]: ...
     def counts_by_label(self) -> dict[str, int]: ...
@@ -67,7 +85,10 @@ class Neo4jStore:
         self.batch_size = config.batch_size
         try:
             self.driver = neo4j.GraphDatabase.driver(
-                config.uri, auth=(config.user, neo4j_password(config)), connection_timeout=10.0
+                config.uri,
+                auth=(config.user, neo4j_password(config)),
+                connection_timeout=10.0,
+                notifications_min_severity="OFF",  # queries are reviewed files; no per-query chatter
             )
             self.driver.verify_connectivity()
         except AuthError as e:
@@ -137,6 +158,8 @@ class Neo4jStore:
             self.cypher.get("schema/item_id_unique"),
             self.cypher.get("schema/user_id_unique"),
             self.cypher.get("schema/entity_key_unique"),
+            self.cypher.get("schema/alias_key_unique"),
+            self.cypher.get("schema/entity_name_fulltext"),
         ]
         for label in ontology.entity_types:
             statements.append(
@@ -156,18 +179,40 @@ class Neo4jStore:
     def write_interactions(self, rows: Sequence[dict[str, Any]]) -> int:
         return self._write(self.cypher.get("write/merge_interactions"), rows)
 
-    def write_facts(self, facts: Sequence[Fact], ontology: Ontology, *, job: str, run_id: str) -> int:
+    def seed_vocabulary(self, ontology: Ontology, *, run_id: str) -> int:
+        """Closed vocabularies of the ontology (e.g. the genre list) as entities."""
+        written = 0
+        for type_name, ent in sorted(ontology.entity_types.items()):
+            if not ent.vocabulary:
+                continue
+            rows = [{"key": entity_key(type_name, v), "name": v, "type": type_name} for v in ent.vocabulary]
+            query = self.cypher.get("write/seed_vocabulary", entity_label=ontology.check_label(type_name))
+            written += self._write(query, rows, run_id=run_id)
+        return written
+
+    def write_facts(
+        self,
+        facts: Sequence[Fact],
+        ontology: Ontology,
+        *,
+        job: str,
+        run_id: str,
+        resolutions: Mapping[tuple[str, str], Resolution] | None = None,
+    ) -> int:
+        """MERGE fact edges; with ``resolutions`` each object goes to its resolved canonical entity."""
         groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
         for f in facts:
             if f.head_kind not in ("Item", "User"):
                 raise GraphStoreError(
                     f"fact about {f.head_id!r} has head kind {f.head_kind!r}; only Item and User heads are stored"
                 )
+            res = resolutions.get((f.object_type, f.object)) if resolutions else None
             groups[(f.head_kind, f.relation, f.object_type)].append(
                 {
                     "head_id": f.head_id,
-                    "key": entity_key(f.object_type, f.object),
-                    "name": f.object,
+                    "key": res.canonical_key if res else entity_key(f.object_type, f.object),
+                    "name": res.canonical_name if res else f.object,
+                    "name_as_given": f.object,
                     "object_type": f.object_type,
                     "source": f.source,
                     "source_field": f.source_field,
@@ -186,6 +231,36 @@ class Neo4jStore:
             )
             written += self._write(query, rows, job=job, run_id=run_id)
         return written
+
+    def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int:
+        return self._write(self.cypher.get("resolve/write_aliases"), rows, run_id=run_id)
+
+    # -- resolution (kg_enhance.graph.resolve.ResolutionBackend) --------------------------------
+    def existing_entities(self, keys: Sequence[str]) -> dict[str, str]:
+        rows = self._read(self.cypher.get("resolve/existing_entities"), keys=list(keys))
+        return {r["key"]: r["name"] for r in rows}
+
+    def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
+        rows = self._read(self.cypher.get("resolve/alias_targets"), keys=list(keys))
+        return {r["key"]: (r["canonical_key"], r["canonical_name"]) for r in rows}
+
+    def fulltext_candidates(
+        self, rows: Sequence[dict[str, str]], *, limit: int
+    ) -> dict[str, list[tuple[str, str]]]:
+        self._await_indexes()
+        out: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        query = self.cypher.get("resolve/fulltext_candidates")
+        for batch in _batches(list(rows), self.batch_size):
+            for r in self._read(query, rows=list(batch), limit=limit):
+                out[r["key"]].append((r["candidate_key"], r["candidate_name"]))
+        return dict(out)
+
+    def explain_key(self, key: str) -> dict[str, Any]:
+        rows = self._read(self.cypher.get("resolve/explain_name"), key=key)
+        return rows[0] if rows else {}
+
+    def _await_indexes(self) -> None:
+        self.driver.execute_query(self.cypher.get("admin/await_indexes"), database_=self.config.database)
 
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int:
         self._write(self.cypher.get("write/clear_quarantine_flags"), [{}])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kg_enhance.graph.fingerprint import graph_fingerprint
 from kg_enhance.graph.store import Neo4jStore
 from kg_enhance.ontology import load_ontology
 from kg_enhance.types import Fact, QuarantineRecord
@@ -81,9 +82,11 @@ def _load(store: Neo4jStore) -> None:
 def test_load_is_anchored_idempotent_and_keeps_hostile_names_as_data(neo4j_store: Neo4jStore) -> None:
     _load(neo4j_store)
     first = (neo4j_store.totals(), neo4j_store.counts_by_label(), neo4j_store.counts_by_type())
+    fp1 = graph_fingerprint(neo4j_store)
     _load(neo4j_store)
     second = (neo4j_store.totals(), neo4j_store.counts_by_label(), neo4j_store.counts_by_type())
     assert first == second
+    assert graph_fingerprint(neo4j_store) == fp1  # same input, same graph, run ids aside
     totals, labels, types = first
     assert labels["Item"] == 2 and labels["Movie"] == 2 and labels["User"] == 2
     # 5 hostile people + one Lasseter (two spellings resolve to one key) + Fantasy

@@ -155,3 +155,25 @@ def test_vocabulary_name_under_another_allowed_type_is_retyped() -> None:
     assert not got.errors
     assert [(f["object"], f["object_type"]) for f in got.facts] == [("Sci-Fi", "Genre"), ("space", "Theme")]
     assert got.dropped == ["PREFERS 'sci fi': retyped Theme -> Genre (fact kept)"]
+
+
+def test_single_bare_fact_object_is_accepted() -> None:
+    got = check(json.dumps(fact("DIRECTED_BY", "Michael Mann", "Person")))
+    assert not got.errors and [f["object"] for f in got.facts] == ["Michael Mann"]
+
+
+@given(st.text(max_size=60))
+def test_fulltext_query_is_safe_lucene(text: str) -> None:
+    from kg_enhance.graph.resolve import fulltext_query
+
+    query = fulltext_query(normalise_name(text))
+    assert not set(query) & set('+-&|!(){}[]^"*?:\\/')  # only terms, spaces and '~' edits
+
+
+def test_similarity_guards() -> None:
+    from kg_enhance.graph.resolve import compatible, similarity
+
+    assert similarity("steven spielberg", "spielberg steven") == 1.0
+    assert not compatible("rocky ii", "rocky iii", min_chars=6)
+    assert not compatible("usa", "us", min_chars=6)
+    assert compatible("apollo 13 mission", "apollo 13 misson", min_chars=6)

@@ -1,0 +1,8 @@
+// Record merges: the alias table persists across runs and explains every merge.
+UNWIND $rows AS row
+MATCH (e:Entity {key: row.canonical_key})
+MERGE (a:Alias {key: row.key})
+  ON CREATE SET a.first_run = $run_id
+SET a.name = row.name, a.type = row.type
+MERGE (a)-[m:ALIAS_OF]->(e)
+SET m.reason = row.reason, m.score = row.score, m.matched_name = row.matched_name, m.run_id = $run_id
