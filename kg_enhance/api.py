@@ -137,9 +137,26 @@ def quarantine(path: str | Path, *, overrides: list[str] | None = None) -> list[
         return [QuarantineRecord(**json.loads(line)) for line in fh if line.strip()]
 
 
-def load_embeddings(run_or_outputs_dir: str | Path, *, expected_fingerprint: str | None = None) -> Embeddings:
-    """Embeddings of a run: ``entity_vectors``, ``entity_to_id``, ``relation_vectors``, ``relation_to_id``, ``metadata``."""
-    return load_embeddings_dir(Path(run_or_outputs_dir), expected_fingerprint=expected_fingerprint)
+def load_embeddings(
+    run_or_outputs_dir: str | Path,
+    *,
+    version: str | None = None,
+    expected_fingerprint: str | None = None,
+    job: str | Path | None = None,
+) -> Embeddings:
+    """Embeddings of a run: ``entity_vectors``, ``entity_to_id``, ``relation_vectors``, ``relation_to_id``, ``metadata``.
+
+    ``version`` picks an older embed run (default: the latest). To make sure the
+    vectors still describe the graph you are asking about, pass that graph's
+    fingerprint (``kg-enhance graph fingerprint``) as ``expected_fingerprint``, or a
+    ``job`` file, whose Neo4j is then fingerprinted live: a mismatch raises
+    :class:`~kg_enhance.errors.StageError` saying to re-run the embed stage.
+    """
+    if job is not None and expected_fingerprint is None:
+        expected_fingerprint = graph_fingerprint(job)["fingerprint"]
+    return load_embeddings_dir(
+        Path(run_or_outputs_dir), expected_fingerprint=expected_fingerprint, version=version
+    )
 
 
 def open_graph(path: str | Path, *, overrides: list[str] | None = None) -> Any:

@@ -196,15 +196,26 @@ def schema(out_dir: Path | None) -> None:
     "--format", "fmt", type=click.Choice(["npy", "parquet", "pt"]), default="npy", show_default=True
 )
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Target folder.")
+@click.option(
+    "--version", "version", default=None, help="Embedding version (an embed run id); default: latest."
+)
+@click.option(
+    "--no-graph-check",
+    is_flag=True,
+    help="Do not compare the artifact's graph fingerprint with JOB's live Neo4j graph.",
+)
 @SET_OPTION
 @handle_errors
-def export(job: Path, fmt: str, out_dir: Path, overrides: tuple[str, ...]) -> None:
+def export(
+    job: Path, fmt: str, out_dir: Path, version: str | None, no_graph_check: bool, overrides: tuple[str, ...]
+) -> None:
     """Export JOB's KG embeddings (entity and relation vectors with id maps)."""
-    from kg_enhance.api import load_embeddings, validate_job
+    from kg_enhance.api import graph_fingerprint, load_embeddings, validate_job
     from kg_enhance.pipeline import outputs_dir
 
     spec = validate_job(job, overrides=list(overrides))
-    emb = load_embeddings(outputs_dir(spec))
+    expected = None if no_graph_check else graph_fingerprint(job, overrides=list(overrides))["fingerprint"]
+    emb = load_embeddings(outputs_dir(spec), version=version, expected_fingerprint=expected)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "npy":
         import numpy as np

@@ -357,17 +357,38 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
 # embed
 # --------------------------------------------------------------------------------------------
 def stage_embed(ctx: RunContext) -> dict[str, Any]:
+    from kg_enhance.graph.fingerprint import graph_fingerprint
     from kg_enhance.kge.train import save_embeddings, train_kge
 
     cfg = ctx.job.kge
-    triples = ctx.store.item_fact_triples(cfg.sources)
+    store = ctx.store
+    fingerprint = graph_fingerprint(store).hash
+    triples = store.item_fact_triples(cfg.sources)
     if cfg.relations == "collaborative":
         threshold = ctx.job.source.interactions.positive_threshold if ctx.job.source.interactions else None
-        triples += ctx.store.interaction_triples(threshold)
-        triples += ctx.store.user_fact_triples(cfg.sources)
-    result = train_kge(triples, cfg, progress=ctx.progress)
-    save_embeddings(result, ctx.out_dir / "embeddings")
-    return {"metrics": result.metrics, **{k: v for k, v in result.metadata.items() if k != "metrics"}}
+        triples += store.interaction_triples(threshold)
+        triples += store.user_fact_triples(cfg.sources)
+    result = train_kge(triples, cfg, progress=ctx.progress, graph_fingerprint=fingerprint)
+    result.metadata["run_id"] = ctx.run_id
+    folder = save_embeddings(result, ctx.out_dir / "embeddings", version=ctx.run_id)
+
+    started = time.perf_counter()
+    written = {"item": 0, "entity": 0}
+    rows: dict[str, list[dict[str, Any]]] = {"item": [], "entity": []}
+    for label, idx in result.entity_to_id.items():
+        kind, _, anchor = label.partition(":")
+        if kind in rows:
+            rows[kind].append({"id": anchor, "vector": result.entity_vectors[idx].tolist()})
+    for kind, kind_rows in rows.items():
+        written[kind] = store.write_embeddings(kind, kind_rows, model=cfg.model, run_id=ctx.run_id)
+    store.finish_embeddings(dimensions=int(result.entity_vectors.shape[1]), run_id=ctx.run_id)
+    return {
+        "metrics": result.metrics,
+        **{k: v for k, v in result.metadata.items() if k != "metrics"},
+        "artifact": str(folder),
+        "written_back": {**written, "seconds": round(time.perf_counter() - started, 3)},
+        "vector_indexes": ["item_embedding", "entity_embedding"],
+    }
 
 
 # --------------------------------------------------------------------------------------------

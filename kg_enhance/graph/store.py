@@ -51,6 +51,10 @@ class GraphStore(Protocol):
     def explain_key(self, key: str) -> dict[str, Any]: ...
     def run_statement(self, name: str, **params: Any) -> list[dict[str, Any]]: ...
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int: ...
+    def write_embeddings(
+        self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str
+    ) -> int: ...
+    def finish_embeddings(self, *, dimensions: int, run_id: str) -> None: ...
     def totals(self) -> dict[str, int]: ...
     def counts_by_label(self) -> dict[str, int]: ...
     def counts_by_type(self) -> dict[str, int]: ...
@@ -261,6 +265,30 @@ class Neo4jStore:
 
     def _await_indexes(self) -> None:
         self.driver.execute_query(self.cypher.get("admin/await_indexes"), database_=self.config.database)
+
+    def write_embeddings(self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str) -> int:
+        """Set ``embedding`` on Item (``kind="item"``) or Entity (``kind="entity"``) nodes, in batches."""
+        name = {"item": "write/set_item_embeddings", "entity": "write/set_entity_embeddings"}[kind]
+        return self._write(self.cypher.get(name), rows, model=model, run_id=run_id)
+
+    def finish_embeddings(self, *, dimensions: int, run_id: str) -> None:
+        """Drop vectors of older runs and (re)create the vector indexes for ``dimensions``."""
+        self._write(self.cypher.get("write/clear_stale_embeddings"), [{}], run_id=run_id)
+        existing = {
+            r["name"]: r["dimensions"] for r in self._read(self.cypher.get("schema/vector_index_names"))
+        }
+        for kind in ("item", "entity"):
+            name = f"{kind}_embedding"
+            if name in existing and existing[name] is not None and int(existing[name]) != dimensions:
+                self.driver.execute_query(
+                    self.cypher.get(f"schema/drop_{kind}_vector_index"), database_=self.config.database
+                )
+            self.driver.execute_query(
+                self.cypher.get(f"schema/{kind}_vector_index"),
+                dimensions=dimensions,
+                database_=self.config.database,
+            )
+        self._await_indexes()
 
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int:
         self._write(self.cypher.get("write/clear_quarantine_flags"), [{}])

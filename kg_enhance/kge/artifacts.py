@@ -50,25 +50,51 @@ class Embeddings:
         return torch.from_numpy(self.entity_vectors)
 
 
-def embeddings_dir(path: Path) -> Path:
-    """Accept a run directory (``outputs.dir``) or the ``embeddings/`` folder itself."""
+LATEST = "LATEST"
+KEEP_VERSIONS = 5
+
+
+def embeddings_dir(path: Path, *, version: str | None = None) -> Path:
+    """Resolve a run directory (``outputs.dir``), its ``embeddings/`` folder, or one version folder.
+
+    Versions live in ``embeddings/<run_id>/``; ``embeddings/LATEST`` names the newest.
+    """
     path = Path(path)
-    if (path / "entity_vectors.npy").exists():
+    if (path / "entity_vectors.npy").exists() and version is None:
         return path
-    if (path / "embeddings" / "entity_vectors.npy").exists():
-        return path / "embeddings"
+    root = path if (path / LATEST).exists() else path / "embeddings"
+    if version is not None:
+        if (root / version / "entity_vectors.npy").exists():
+            return root / version
+        known = ", ".join(versions(root)) or "none"
+        raise StageError(f"{root}: no embeddings version {version!r}; versions: {known}")
+    if (root / LATEST).exists():
+        latest = root / (root / LATEST).read_text().strip()
+        if (latest / "entity_vectors.npy").exists():
+            return latest
+    if (root / "entity_vectors.npy").exists():
+        return root
     raise StageError(
-        f"{path}: no embeddings found (expected embeddings/entity_vectors.npy); run the embed stage first"
+        f"{path}: no embeddings found (expected embeddings/LATEST and a version folder); run the embed stage first"
     )
 
 
-def load_embeddings_dir(path: Path, *, expected_fingerprint: str | None = None) -> Embeddings:
-    folder = embeddings_dir(path)
+def versions(root: Path) -> list[str]:
+    """Embedding versions under an ``embeddings/`` folder, oldest first."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "metadata.json").exists())
+
+
+def load_embeddings_dir(
+    path: Path, *, expected_fingerprint: str | None = None, version: str | None = None
+) -> Embeddings:
+    folder = embeddings_dir(path, version=version)
     meta = json.loads((folder / "metadata.json").read_text())
     if expected_fingerprint is not None and meta.get("graph_fingerprint") != expected_fingerprint:
         raise StageError(
             f"{folder}: embeddings were trained on graph {meta.get('graph_fingerprint')} but the graph is now "
-            f"{expected_fingerprint}; re-run the embed stage"
+            f"{expected_fingerprint}; re-run the embed stage (`kg-enhance run JOB --only embed`)"
         )
     return Embeddings(
         entity_vectors=np.load(folder / "entity_vectors.npy"),

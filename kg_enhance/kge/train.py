@@ -72,7 +72,15 @@ def _as_real(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32).reshape(array.shape[0], -1)
 
 
-def train_kge(triples: list[Triple], config: KGEConfig, *, progress: bool = True) -> KGEResult:
+def _pykeen_version() -> str:
+    from importlib.metadata import version
+
+    return version("pykeen")
+
+
+def train_kge(
+    triples: list[Triple], config: KGEConfig, *, progress: bool = True, graph_fingerprint: str | None = None
+) -> KGEResult:
     """Split, train with early stopping on validation MRR, evaluate filtered rank metrics on the test split."""
     import torch
     from pykeen.pipeline import pipeline
@@ -160,7 +168,10 @@ def train_kge(triples: list[Triple], config: KGEConfig, *, progress: bool = True
         "test_triples": int(testing.num_triples) if testing is not tf else 0,
         "entities": len(entities),
         "relations": len(relations),
-        "graph_fingerprint": triples_fingerprint(unique),
+        "triples_fingerprint": triples_fingerprint(unique),
+        "graph_fingerprint": graph_fingerprint or triples_fingerprint(unique),
+        "pykeen_version": _pykeen_version(),
+        "evaluation": "filtered (train+valid+test known triples removed), both sides, realistic ranks, batch 1024",
         "metrics": metrics,
     }
     return KGEResult(
@@ -173,15 +184,36 @@ def train_kge(triples: list[Triple], config: KGEConfig, *, progress: bool = True
     )
 
 
-def save_embeddings(result: KGEResult, out_dir: Path) -> Path:
-    """Write ``entity_vectors.npy``, ``relation_vectors.npy``, the id maps and ``metadata.json``."""
+def save_embeddings(result: KGEResult, root: Path, *, version: str) -> Path:
+    """Write version ``root/<version>/`` (vectors, id maps, ``metadata.json``) and point ``root/LATEST`` at it.
+
+    The newest :data:`~kg_enhance.kge.artifacts.KEEP_VERSIONS` versions are kept.
+    """
+    import shutil
+
+    from kg_enhance.kge.artifacts import KEEP_VERSIONS, LATEST, versions
+
+    out_dir = root / version
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (
+        "entity_vectors.npy",
+        "relation_vectors.npy",
+        "entity_to_id.json",
+        "relation_to_id.json",
+        "metadata.json",
+    ):
+        (root / stale).unlink(missing_ok=True)  # the flat layout of format version 1
     np.save(out_dir / "entity_vectors.npy", result.entity_vectors)
     np.save(out_dir / "relation_vectors.npy", result.relation_vectors)
     (out_dir / "entity_to_id.json").write_text(json.dumps(result.entity_to_id, ensure_ascii=False, indent=0))
     (out_dir / "relation_to_id.json").write_text(
         json.dumps(result.relation_to_id, ensure_ascii=False, indent=0)
     )
-    meta = {**result.metadata, "format_version": 1}
+    meta = {**result.metadata, "version": version, "format_version": 2}
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    tmp = root / (LATEST + ".tmp")
+    tmp.write_text(version)
+    tmp.replace(root / LATEST)
+    for old in versions(root)[:-KEEP_VERSIONS]:
+        shutil.rmtree(root / old, ignore_errors=True)
     return out_dir

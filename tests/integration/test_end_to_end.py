@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,14 +17,37 @@ from tests.conftest import cli, write_job
 REPO = Path(__file__).resolve().parents[2]
 
 
+@dataclass
+class DemoRun:
+    job: Path
+    run: Path
+    report: dict[str, Any]
+    store: Any
+
+
+@pytest.fixture(scope="module")
+def demo(neo4j_config, llm_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:  # type: ignore[no-untyped-def]
+    """One full pipeline run over the bundled data (4 LLM items, 3 taggers), shared by this module's tests."""
+    from kg_enhance.graph.store import Neo4jStore
+
+    tmp_path = tmp_path_factory.mktemp("demo")
+    store = Neo4jStore(neo4j_config)
+    store.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+        job = write_job(tmp_path, item_limit=4, users=3)
+        proc = cli("run", str(job), "--no-progress", timeout=900)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        report = json.loads((tmp_path / "run" / "report.json").read_text())
+        yield DemoRun(job=job, run=tmp_path / "run", report=report, store=store)
+    store.close()
+
+
 @pytest.mark.neo4j
 @pytest.mark.llm
 @pytest.mark.slow
-def test_run_job_end_to_end(neo4j_store, llm_base_url: str, state_home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    job = write_job(tmp_path, item_limit=4, users=3)
-    proc = cli("run", str(job), "--no-progress", timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
+def test_run_job_end_to_end(demo: DemoRun) -> None:
+    job, report, tmp_path, neo4j_store = demo.job, demo.report, demo.job.parent, demo.store
     for stage in ("extract", "load", "embed", "recommend", "export"):
         assert report["stages"][stage]["seconds"] > 0 or stage == "export"
         assert report["stages"][stage]["status"] == "ok"
@@ -72,6 +98,92 @@ def test_run_job_end_to_end(neo4j_store, llm_base_url: str, state_home: Path, tm
     exp = cli("export", str(job), "--format", "parquet", "--out", str(out), timeout=300)
     assert exp.returncode == 0, exp.stderr
     assert (out / "entity_vectors.parquet").exists() and (out / "entity_to_id.json").exists()
+
+
+BROWSER_PARAMS: dict[str, dict[str, Any]] = {
+    "item_facts": {"item_id": "1"},
+    "item_neighbourhood": {"item_id": "1"},
+    "items_sharing_entities": {"item_id": "1"},
+    "hub_entities": {},
+    "fact_provenance": {"item_id": "1", "entity": "John Lasseter"},
+    "quality_items_without_facts": {"source": "llm"},
+    "quality_orphan_entities": {},
+    "quality_likely_duplicates": {},
+    "nearest_items_by_embedding": {"item_id": "1"},
+}
+
+
+@pytest.mark.neo4j
+@pytest.mark.llm
+@pytest.mark.slow
+def test_every_browser_query_returns_rows_on_the_demo_graph(demo: DemoRun) -> None:
+    names = sorted(p.stem for p in (REPO / "cypher" / "browser").glob("*.cypher"))
+    assert names == sorted(BROWSER_PARAMS), "add the new Browser query to BROWSER_PARAMS"
+    for name, params in BROWSER_PARAMS.items():
+        rows = demo.store.run_statement(f"browser/{name}", **params)
+        assert rows, name
+    provenance = demo.store.run_statement("browser/fact_provenance", **BROWSER_PARAMS["fact_provenance"])
+    assert {r["source"] for r in provenance} >= {"hetrec"} and all(r["run_id"] for r in provenance)
+    orphans = demo.store.run_statement("browser/quality_orphan_entities")
+    assert any(r["entity"] == "Documentary" and r["from_vocabulary"] for r in orphans)  # seeded, unused
+    nearest = demo.store.run_statement("browser/nearest_items_by_embedding", item_id="1")
+    assert len(nearest) == 10 and all(r["item_id"] != "1" for r in nearest)
+    assert [r["cosine"] for r in nearest] == sorted((r["cosine"] for r in nearest), reverse=True)
+
+
+@pytest.mark.neo4j
+@pytest.mark.llm
+@pytest.mark.slow
+def test_graph_report_and_idempotent_reload(demo: DemoRun) -> None:
+    g = demo.report["graph"]
+    assert g["degrees"]["items_per_entity"]["count"] == g["nodes_by_label"]["Entity"]
+    assert g["degrees"]["entities_per_item"]["zero"] == 0
+    assert isinstance(g["duplicate_candidates"], int)
+    assert set(g["resolution"]["by_reason"]) <= {"entity", "alias", "fuzzy", "new"}
+    gold = g["llm_vs_gold"]["hetrec"]
+    assert set(gold) == {"DIRECTED_BY", "HAS_GENRE", "PRODUCED_IN", "overall"}
+    assert gold["overall"]["items"] == demo.report["extract"]["extracted"]
+    for rel in ("DIRECTED_BY", "HAS_GENRE", "PRODUCED_IN"):
+        row = gold[rel]
+        assert 0 <= row["matched"] <= min(row["llm_facts"], row["gold_facts"]) and 0 <= row["recall"] <= 1
+    before = cli("graph", "fingerprint", str(demo.job), "--json")
+    assert before.returncode == 0, before.stderr
+    reload = cli("run", str(demo.job), "--only", "load", "--no-progress")
+    assert reload.returncode == 0, reload.stderr[-2000:]
+    after = cli("graph", "fingerprint", str(demo.job), "--json")
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    emb = kg_enhance.load_embeddings(demo.run, job=demo.job)  # still the graph it was trained on
+    assert emb.metadata["graph_fingerprint"] == json.loads(before.stdout)["fingerprint"]
+    vectors = demo.store._read("MATCH (i:Item) WHERE i.embedding IS NOT NULL RETURN count(i) AS n")
+    assert vectors[0]["n"] == sum(1 for k in emb.entity_to_id if k.startswith("item:"))
+
+
+@pytest.mark.neo4j
+@pytest.mark.llm
+@pytest.mark.slow
+def test_rdf_export_reimports_as_a_named_source_and_stale_embeddings_are_refused(demo: DemoRun) -> None:
+    ttl = demo.job.parent / "hetrec.ttl"
+    exported = cli("graph", "export-rdf", str(demo.job), "--out", str(ttl), "--source", "hetrec")
+    assert exported.returncode == 0, exported.stderr
+    nt = demo.job.parent / "hetrec.nt"
+    assert cli("graph", "export-rdf", str(demo.job), "--out", str(nt), "--format", "ntriples").returncode == 0
+    text = demo.job.read_text().replace(
+        "  facts:\n", f"  facts:\n    - {{name: hetrec_rdf, path: {ttl}}}\n", 1
+    )
+    demo.job.write_text(text)
+    loaded = cli("run", str(demo.job), "--only", "load", "--no-progress")
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert demo.store.item_fact_triples(["hetrec_rdf"]) == demo.store.item_fact_triples(["hetrec"])
+    names = demo.store._read(
+        "MATCH (:Item {item_id: '1'})-[r:DIRECTED_BY {source: 'hetrec_rdf'}]->(e) RETURN e.name AS name"
+    )
+    assert [r["name"] for r in names] == ["John Lasseter"]
+    # the graph changed, so the embeddings no longer describe it
+    with pytest.raises(kg_enhance.KgEnhanceError, match="re-run the embed stage"):
+        kg_enhance.load_embeddings(demo.run, job=demo.job)
+    refused = cli("export", str(demo.job), "--out", str(demo.job.parent / "exp"))
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    assert "re-run the embed stage" in refused.stderr
 
 
 @pytest.mark.neo4j

@@ -1,0 +1,65 @@
+"""PyKEEN training: reproducible on CPU, stable id maps, versioned artifacts, model-name validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kg_enhance.config.models import KGEConfig
+from kg_enhance.datasets.movielens import DEMO_DIR
+from kg_enhance.errors import StageError
+from kg_enhance.graph.keys import entity_key
+from kg_enhance.kge.artifacts import load_embeddings_dir
+from kg_enhance.kge.train import save_embeddings, train_kge
+
+
+def gold_triples() -> list[tuple[str, str, str]]:
+    df = pd.read_csv(DEMO_DIR / "gold_facts.tsv", sep="\t", dtype=str)
+    return [
+        (f"item:{i}", r, f"entity:{entity_key(t, o)}")
+        for i, r, o, t in df[["item_id", "relation", "object", "object_type"]].itertuples(index=False)
+    ]
+
+
+CONFIG = KGEConfig(model="DistMult", dim=8, epochs=4, batch_size=256, seed=7)
+
+
+def test_same_seed_and_graph_give_the_same_metrics_and_rows(tmp_path: Path) -> None:
+    triples = gold_triples()
+    a = train_kge(triples, CONFIG, progress=False)
+    b = train_kge(list(reversed(triples)), CONFIG, progress=False)  # order of reading must not matter
+    assert a.metrics == b.metrics
+    assert a.entity_to_id == b.entity_to_id and a.relation_to_id == b.relation_to_id
+    assert np.array_equal(a.entity_vectors, b.entity_vectors)
+    assert a.metadata["triples_fingerprint"] == b.metadata["triples_fingerprint"]
+    assert set(a.metrics) == {"mrr", "hits@1", "hits@3", "hits@10"}
+    other = train_kge(triples, CONFIG.model_copy(update={"seed": 8}), progress=False)
+    assert not np.array_equal(a.entity_vectors, other.entity_vectors)
+
+
+def test_artifacts_are_versioned_and_checked_against_the_graph(tmp_path: Path) -> None:
+    result = train_kge(gold_triples(), CONFIG, progress=False, graph_fingerprint="abc")
+    root = tmp_path / "run" / "embeddings"
+    save_embeddings(result, root, version="20260101T000000-aaaaaa")
+    save_embeddings(result, root, version="20260102T000000-bbbbbb")
+    latest = load_embeddings_dir(tmp_path / "run")
+    assert latest.metadata["version"] == "20260102T000000-bbbbbb"
+    assert latest.entity_vectors.shape == (len(latest.entity_to_id), 8)
+    older = load_embeddings_dir(tmp_path / "run", version="20260101T000000-aaaaaa")
+    assert older.metadata["version"] == "20260101T000000-aaaaaa"
+    assert (
+        load_embeddings_dir(tmp_path / "run", expected_fingerprint="abc").metadata["graph_fingerprint"]
+        == "abc"
+    )
+    with pytest.raises(
+        StageError, match="trained on graph abc but the graph is now xyz; re-run the embed stage"
+    ):
+        load_embeddings_dir(tmp_path / "run", expected_fingerprint="xyz")
+    with pytest.raises(StageError, match="no embeddings version 'nope'"):
+        load_embeddings_dir(tmp_path / "run", version="nope")
+    for n in range(3, 9):
+        save_embeddings(result, root, version=f"2026010{n}T000000-cccccc")
+    assert len([p for p in root.iterdir() if p.is_dir()]) == 5  # the newest five are kept
