@@ -209,6 +209,12 @@ class Neo4jConfig(_Strict):
     batch_size: int = Field(
         default=D.NEO4J_BATCH_SIZE, ge=1, le=100_000, description="Rows per UNWIND batch."
     )
+    retry_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="How long a batch is retried on transient errors and lost connections (e.g. a Neo4j restart).",
+    )
 
 
 class ResolutionConfig(_Strict):

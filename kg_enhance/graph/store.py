@@ -92,6 +92,7 @@ class Neo4jStore:
                 config.uri,
                 auth=(config.user, neo4j_password(config)),
                 connection_timeout=10.0,
+                max_transaction_retry_time=config.retry_s,
                 notifications_min_severity="OFF",  # queries are reviewed files; no per-query chatter
             )
             self.driver.verify_connectivity()
