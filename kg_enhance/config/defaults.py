@@ -24,6 +24,9 @@ NEO4J_DATABASE = "neo4j"
 NEO4J_BATCH_SIZE = 1000
 NEO4J_VERSION = "5.26.18"
 NEO4J_BROWSER_VERSION = "5.24.0"
+#: APOC core for the local server (optional; only the graphrag writer comparison needs it).
+#: 5.26.0 is the newest 5.26 APOC core that resolved on Maven Central here.
+NEO4J_APOC_VERSION = "5.26.0"
 
 KGE_MODEL = "TransE"
 KGE_DIM = 64

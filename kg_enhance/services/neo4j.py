@@ -150,6 +150,59 @@ def install(*, quiet: bool = True) -> Path:
     return lib
 
 
+APOC_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>kg-enhance</groupId><artifactId>neo4j-apoc</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.neo4j.procedure</groupId><artifactId>apoc-core</artifactId><version>{version}</version><classifier>core</classifier></dependency>
+  </dependencies>
+</project>
+"""
+
+
+def install_apoc() -> Path:
+    """Put APOC core into the local server's ``plugins/`` (resolved once with Maven); restart to load it.
+
+    Optional: kg_enhance itself never calls APOC. ``benchmarks/neo4j_load.py`` needs it
+    for neo4j-graphrag's ``Neo4jWriter`` (``apoc.merge.relationship``).
+    """
+    apoc = D.NEO4J_APOC_VERSION
+    work = cache_dir() / "neo4j" / f"apoc-{apoc}"
+    jar = work / f"apoc-core-{apoc}-core.jar"
+    if not jar.exists():
+        mvn = shutil.which("mvn")
+        if not mvn:
+            raise ServiceUnavailableError("neo4j apoc: `mvn` not found on PATH; install Maven")
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "pom.xml").write_text(APOC_POM.format(version=apoc))
+        proc = subprocess.run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(work / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={work}",
+                "-DexcludeTransitive=true",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0 or not jar.exists():
+            last = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+            raise ServiceUnavailableError(
+                f"neo4j apoc: mvn could not resolve APOC core {apoc} ({last[:300]})"
+            )
+    plugins = home_dir() / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    target = plugins / jar.name
+    if not target.exists():
+        shutil.copy2(jar, target)
+    return target
+
+
 def _prepare_home(password: str) -> Path:
     home = home_dir()
     for sub in ("conf", "data", "logs", "run", "plugins", "import", "licenses"):
