@@ -5,7 +5,7 @@ embed the graph with PyKEEN, and train an ordinary recommender that serves witho
 any LLM call.
 """
 
-from kg_enhance.api import dry_run, load_embeddings, run_job, validate_job, write_schemas
+from kg_enhance.api import dry_run, load_embeddings, recommend, run_job, validate_job, write_schemas
 from kg_enhance.errors import KgEnhanceError
 
 __version__ = "0.1.0"
@@ -15,6 +15,7 @@ __all__ = [
     "__version__",
     "dry_run",
     "load_embeddings",
+    "recommend",
     "run_job",
     "validate_job",
     "write_schemas",

@@ -213,6 +213,19 @@ def export_rdf(
     return {"facts": len(rows), "triples": triples, "path": str(out), "format": fmt}
 
 
+def recommend(user_id: str | int, k: int = 10, *, run_dir: str | Path | None = None) -> list[Any]:
+    """Top-``k`` precomputed recommendations for a user, with KG-path explanations; no model or LLM is called.
+
+    ``run_dir`` is a run directory (``outputs.dir``); default ``$KG_ENHANCE_RUN_DIR`` or
+    ``runs/movielens-demo``. Each result has ``item_id``, ``rank``, ``score`` and ``because``:
+    ``(item the user interacted with, shared entity key)`` pairs. Raises ``KeyError`` for
+    users without recommendations.
+    """
+    from kg_enhance.rec.serve import recommender_for
+
+    return list(recommender_for(run_dir).recommend(user_id, k))
+
+
 def job_json_schema() -> dict[str, Any]:
     return JobSpec.model_json_schema()
 

@@ -239,6 +239,77 @@ def export(
     )
 
 
+@main.command()
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@SET_OPTION
+@handle_errors
+def ablate(job: Path, no_progress: bool, overrides: tuple[str, ...]) -> None:
+    """No KG vs gold KG vs LLM KG vs both, on one split: a table in report.json and a PNG plot."""
+    from kg_enhance.ablation import run_ablation
+    from kg_enhance.api import validate_job
+
+    spec = validate_job(job, overrides=list(overrides))
+    result = run_ablation(spec, progress=not no_progress, echo=click.echo)
+    k = result["k"]
+    click.echo(
+        f"{'variant':10s} {'model':12s} {'triples':>8s} {'NDCG@' + str(k):>9s} {'Recall@' + str(k):>10s} {'tail NDCG':>10s}"
+    )
+    for row in result["rows"]:
+        if "skipped" in row:
+            click.echo(f"{row['variant']:10s} skipped: {row['skipped'][:100]}")
+            continue
+        click.echo(
+            f"{row['variant']:10s} {row['model']:12s} {row['kg_triples']:8d} {row[f'ndcg@{k}']:9.4f} "
+            f"{row[f'recall@{k}']:10.4f} {row[f'long_tail_ndcg@{k}']:10.4f}"
+        )
+    click.echo(f"plot: {result['plot']}")
+
+
+@main.command(name="export-recbole")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Target folder.")
+@SET_OPTION
+@handle_errors
+def export_recbole_cmd(job: Path, out_dir: Path, overrides: tuple[str, ...]) -> None:
+    """Write JOB's split and KG as RecBole atomic files (.inter per split part, .kg, .link) with a config."""
+    from kg_enhance.api import open_graph, validate_job
+    from kg_enhance.pipeline import recommend_split
+    from kg_enhance.rec.recbole_export import export_recbole
+
+    spec = validate_job(job, overrides=list(overrides))
+    with open_graph(job, overrides=list(overrides)) as store:
+        triples = store.item_fact_triples(spec.kge.sources)
+    got = export_recbole(
+        recommend_split(spec), triples, out_dir, name=spec.name.replace(".", "_"), k=spec.recommender.k
+    )
+    click.echo(
+        f"wrote {got['dir']}: train {got['train']}, valid {got['valid']}, test {got['test']} interactions, "
+        f"{got['kg']} KG triples, {got['link']} item links"
+    )
+
+
+@main.command(name="recommend")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.argument("user_id")
+@click.option("-k", "k", default=10, show_default=True, help="How many items.")
+@SET_OPTION
+@handle_errors
+def recommend_cmd(job: Path, user_id: str, k: int, overrides: tuple[str, ...]) -> None:
+    """Print USER_ID's precomputed top-K with its KG-path explanations (no model, no LLM)."""
+    from kg_enhance.api import recommend, validate_job
+    from kg_enhance.pipeline import outputs_dir
+
+    spec = validate_job(job, overrides=list(overrides))
+    try:
+        recs = recommend(user_id, k, run_dir=outputs_dir(spec))
+    except KeyError as e:
+        raise ConfigError(f"recommend: {e.args[0]}") from None
+    for rec in recs:
+        because = "; ".join(f"{item} via {entity}" for item, entity in rec.because) or "(no KG path)"
+        click.echo(f"{rec.rank:3d}  {rec.item_id:>8s}  {rec.score:8.4f}  {because}")
+
+
 @main.command(name="quarantine")
 @click.argument("job", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the raw output.")

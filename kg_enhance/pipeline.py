@@ -394,38 +394,39 @@ def stage_embed(ctx: RunContext) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # recommend
 # --------------------------------------------------------------------------------------------
-def stage_recommend(ctx: RunContext) -> dict[str, Any]:
-    import numpy as np
-    import pandas as pd
-    import torch
-
+def recommend_split(job: JobSpec) -> Any:
+    """The job's implicit-feedback split (deterministic by ``recommender.seed``)."""
     from kg_enhance.datasets.tables import read_interactions, read_items
-    from kg_enhance.kge.artifacts import load_embeddings_dir
     from kg_enhance.rec.data import make_split, positives
-    from kg_enhance.rec.train import top_k, train_model
 
-    job, cfg = ctx.job, ctx.job.recommender
+    cfg = job.recommender
     items, _ = read_items(job)
     catalog = [i.item_id for i in items]
     df = read_interactions(job)
     df = df[df["item_id"].isin(set(catalog))]
     pos = positives(df, job.source.interactions.positive_threshold if job.source.interactions else None)
-    split = make_split(pos, kind=cfg.split, seed=cfg.seed, item_ids=catalog)
+    return make_split(pos, kind=cfg.split, seed=cfg.seed, item_ids=catalog)
+
+
+def stage_recommend(ctx: RunContext) -> dict[str, Any]:
+    import pandas as pd
+    import torch
+
+    from kg_enhance.kge.artifacts import load_embeddings_dir
+    from kg_enhance.rec.evaluate import Slices
+    from kg_enhance.rec.kg import build_kg_inputs
+    from kg_enhance.rec.serve import PathExplainer, topk_rows
+    from kg_enhance.rec.train import top_k, train_model
+
+    job, cfg = ctx.job, ctx.job.recommender
+    split = recommend_split(job)
+    slices = Slices.from_split(split, head_share=cfg.head_share, few=cfg.few_interactions)
+    triples = ctx.store.item_fact_triples(job.kge.sources)
 
     kg = None
-    coverage = None
-    if any(m.type and _needs_kg(m.type) for m in cfg.models):
+    if any(_needs_kg(m.type) for m in cfg.models):
         emb = load_embeddings_dir(ctx.out_dir)
-        dim = emb.entity_vectors.shape[1]
-        vectors = np.zeros((split.n_items, dim), dtype=np.float32)
-        mask = np.zeros(split.n_items, dtype=np.float32)
-        for row, item_id in enumerate(split.item_ids):
-            idx = emb.entity_to_id.get(f"item:{item_id}")
-            if idx is not None:
-                vectors[row] = emb.entity_vectors[idx]
-                mask[row] = 1.0
-        coverage = float(mask.mean())
-        kg = (torch.from_numpy(vectors), torch.from_numpy(mask))
+        kg = build_kg_inputs(emb, split, triples)
 
     out = ctx.out_dir / "recommend"
     out.mkdir(parents=True, exist_ok=True)
@@ -438,33 +439,40 @@ def stage_recommend(ctx: RunContext) -> dict[str, Any]:
             "train": int(len(split.train)),
             "valid": int(len(split.valid)),
             "test": int(len(split.test)),
+            "long_tail_items": len(slices.tail_items),
+            "few_interaction_users": len(slices.few_users),
         },
         "positive_threshold": job.source.interactions.positive_threshold if job.source.interactions else None,
-        "kg_item_coverage": coverage,
+        "kg_item_coverage": kg.coverage if kg else None,
+        "kg_entities": len(kg.entity_keys) if kg else None,
         "k": cfg.k,
+        "device": cfg.device,
     }
     best_name, best_score, best_model = None, -1.0, None
     for spec in cfg.models:
-        trained = train_model(spec, split, cfg, kg=kg, progress=ctx.progress)
+        trained = train_model(spec, split, cfg, kg=kg, progress=ctx.progress, slices=slices)
         report[spec.key] = trained.report()
         torch.save(trained.model.state_dict(), out / f"{spec.key}.pt")
         score = trained.valid[f"ndcg@{cfg.k}"]
         if score > best_score:
             best_name, best_score, best_model = spec.key, score, trained.model
     report["best_model"] = best_name
-    if best_model is not None:
-        top_idx, top_scores = top_k(best_model, split, k=cfg.k)
-        rows = [
-            {
-                "user_id": split.user_ids[u],
-                "rank": r + 1,
-                "item_id": split.item_ids[int(top_idx[u, r])],
-                "score": float(top_scores[u, r]),
-            }
-            for u in range(split.n_users)
-            for r in range(top_idx.shape[1])
-        ]
+    if best_model is not None and best_name is not None:
+        device = next(best_model.parameters()).device.type
+        top_idx, top_scores = top_k(best_model, split, k=cfg.k, device=device)
+        rows = topk_rows(
+            split, top_idx, top_scores, PathExplainer(triples), model=best_name, run_id=ctx.run_id
+        )
         pd.DataFrame(rows).to_parquet(out / "topk.parquet", index=False)
+        started = time.perf_counter()
+        written = ctx.store.write_recommendations(rows, job=job.name, run_id=ctx.run_id)
+        report["serving"] = {
+            "topk_rows": len(rows),
+            "recommended_edges": written,
+            "explained_share": round(sum(1 for r in rows if r["via_items"]) / max(1, len(rows)), 4),
+            "write_seconds": round(time.perf_counter() - started, 3),
+            "table": str(out / "topk.parquet"),
+        }
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     return report
 

@@ -132,6 +132,7 @@ kge:
 recommender:
   epochs: 6
   dim: 16
+  models: [{{type: bpr_mf}}, {{type: lightgcn}}, {{type: kg_bpr}}, {{type: kg_lightgcn}}]
 outputs:
   dir: {tmp_path / "run"}
 {extra}

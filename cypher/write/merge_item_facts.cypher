@@ -1,17 +1,10 @@
 // One edge per (item, relation, entity, source): facts from the LLM, the catalog and
-// imported files sit side by side and can be compared. {{entity_label}} and
-// {{rel_type}} are validated ontology names; everything else is a parameter.
+// imported files sit side by side and can be compared. Entities exist already
+// (write/merge_entities). {{rel_type}} is a validated ontology name; the rest are parameters.
 UNWIND $rows AS row
 MATCH (h:Item {item_id: row.head_id})
-MERGE (e:Entity {key: row.key})
-  ON CREATE SET e.name = row.name, e.type = row.object_type, e.first_run = $run_id
-SET e:{{entity_label}}
+MATCH (e:Entity {key: row.key})
 MERGE (h)-[r:{{rel_type}} {source: row.source}]->(e)
-SET r.job = $job,
-    r.run_id = $run_id,
-    r.model = row.model,
-    r.prompt_hash = row.prompt_hash,
-    r.source_field = row.source_field,
-    r.object_name = row.name_as_given,
-    r.evidence = row.evidence,
-    r.confidence = row.confidence
+// row.props holds the provenance that is known (source, source_field, model, prompt_hash,
+// object_name, evidence, confidence; absent keys are unknown): the edge is replaced, not patched.
+SET r = row.props, r.job = $job, r.run_id = $run_id

@@ -21,7 +21,7 @@ NEO4J_PASSWORD_ENV = "NEO4J_PASSWORD"
 #: documented password of the project-managed local server (never used for remote URIs unless set)
 NEO4J_LOCAL_PASSWORD = "kg-enhance-local"
 NEO4J_DATABASE = "neo4j"
-NEO4J_BATCH_SIZE = 1000
+NEO4J_BATCH_SIZE = 2000
 NEO4J_VERSION = "5.26.18"
 NEO4J_BROWSER_VERSION = "5.24.0"
 #: APOC core for the local server (optional; only the graphrag writer comparison needs it).

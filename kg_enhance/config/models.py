@@ -317,6 +317,25 @@ class RecModelSpec(_Strict):
         return self.name or self.type
 
 
+class AblationConfig(_Strict):
+    """No KG vs gold KG vs LLM KG vs both, on the same split (`kg-enhance ablate JOB`)."""
+
+    model: str = Field(default="kg_bpr", description="KG-joined model trained on each KG variant.")
+    baseline: str = Field(default="bpr_mf", description="The no-KG model.")
+    gold_sources: list[str] | None = Field(
+        default=None,
+        description="Sources of the 'gold' KG; default: 'catalog' plus every source.facts name.",
+    )
+    llm_sources: list[str] = Field(default_factory=lambda: ["llm"], description="Sources of the 'LLM' KG.")
+
+    @field_validator("model", "baseline")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from kg_enhance.rec.models import check_model_type
+
+        return check_model_type(value)
+
+
 class RecommenderConfig(_Strict):
     enabled: bool = Field(default=True, description="Run the recommend stage.")
     models: list[RecModelSpec] = Field(
@@ -339,6 +358,21 @@ class RecommenderConfig(_Strict):
         default="user_random", description="'user_random' 80/10/10 per user, or 'temporal' leave-last-out."
     )
     device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="Training device.")
+    head_share: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Long-tail slice: items outside this top share by training interactions.",
+    )
+    few_interactions: int = Field(
+        default=10,
+        ge=1,
+        description="Few-interaction slice: users with at most this many training positives.",
+    )
+    ablation: AblationConfig = Field(
+        default_factory=lambda: AblationConfig(),
+        description="`kg-enhance ablate`: which KG variants to compare.",
+    )
 
 
 class OutputsConfig(_Strict):

@@ -55,6 +55,7 @@ class GraphStore(Protocol):
         self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str
     ) -> int: ...
     def finish_embeddings(self, *, dimensions: int, run_id: str) -> None: ...
+    def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int: ...
     def totals(self) -> dict[str, int]: ...
     def counts_by_label(self) -> dict[str, int]: ...
     def counts_by_type(self) -> dict[str, int]: ...
@@ -206,32 +207,46 @@ class Neo4jStore:
     ) -> int:
         """MERGE fact edges; with ``resolutions`` each object goes to its resolved canonical entity."""
         groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        entities: dict[str, dict[str, str]] = {}  # in the order the facts name them: the first name wins
         for f in facts:
             if f.head_kind not in ("Item", "User"):
                 raise GraphStoreError(
                     f"fact about {f.head_id!r} has head kind {f.head_kind!r}; only Item and User heads are stored"
                 )
             res = resolutions.get((f.object_type, f.object)) if resolutions else None
+            name = res.canonical_name if res else f.object
+            provenance = {
+                "source": f.source,
+                "source_field": f.source_field,
+                "model": f.model,
+                "prompt_hash": f.prompt_hash,
+                "object_name": f.object,
+                "evidence": f.evidence,
+                "confidence": f.confidence,
+            }
             groups[(f.head_kind, f.relation, f.object_type)].append(
                 {
                     "head_id": f.head_id,
                     "key": res.canonical_key if res else entity_key(f.object_type, f.object),
-                    "name": res.canonical_name if res else f.object,
-                    "name_as_given": f.object,
+                    "name": name,
                     "object_type": f.object_type,
                     "source": f.source,
-                    "source_field": f.source_field,
-                    "model": f.model,
-                    "prompt_hash": f.prompt_hash,
-                    "evidence": f.evidence,
-                    "confidence": f.confidence,
+                    "props": {k: v for k, v in provenance.items() if v is not None},
                 }
             )
+            row = groups[(f.head_kind, f.relation, f.object_type)][-1]
+            entities.setdefault(row["key"], {"key": row["key"], "name": row["name"], "type": f.object_type})
+        # entities first, once each
+        by_type: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for row in entities.values():
+            by_type[row["type"]].append(row)
+        for type_name, rows in sorted(by_type.items()):
+            query = self.cypher.get("write/merge_entities", entity_label=ontology.check_label(type_name))
+            self._write(query, rows, run_id=run_id)
         written = 0
-        for (head_kind, relation, object_type), rows in sorted(groups.items()):
+        for (head_kind, relation, _), rows in sorted(groups.items()):
             query = self.cypher.get(
                 "write/merge_item_facts" if head_kind == "Item" else "write/merge_user_facts",
-                entity_label=ontology.check_label(object_type),
                 rel_type=ontology.check_relation(relation),
             )
             written += self._write(query, rows, job=job, run_id=run_id)
@@ -290,6 +305,17 @@ class Neo4jStore:
                 database_=self.config.database,
             )
         self._await_indexes()
+
+    def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int:
+        """MERGE ``RECOMMENDED`` edges of this run, then drop the job's edges from older runs."""
+        written = self._write(self.cypher.get("write/merge_recommendations"), rows, job=job, run_id=run_id)
+        query = self.cypher.get("write/delete_stale_recommendations")
+        while True:
+            records, _, _ = self.driver.execute_query(
+                query, job=job, run_id=run_id, database_=self.config.database
+            )
+            if int(records[0]["deleted"]) == 0:
+                return written
 
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int:
         self._write(self.cypher.get("write/clear_quarantine_flags"), [{}])

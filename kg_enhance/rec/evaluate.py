@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,3 +71,49 @@ def rank_metrics(
         f"coverage@{k}": len(recommended) / n_items,
         "users": n,
     }
+
+
+@dataclass
+class Slices:
+    """Test-set slices: long-tail items and users with few interactions.
+
+    * ``long_tail``: test positives whose item is outside the most popular
+      ``head_share`` of training interactions (the "short head"); ranking is still
+      over all items, so this is how well a model surfaces the tail.
+    * ``few_interactions``: users with at most ``few`` training positives.
+    """
+
+    tail_items: set[int]
+    few_users: set[int]
+    head_share: float
+    few: int
+
+    @classmethod
+    def from_split(cls, split: Any, *, head_share: float = 0.2, few: int = 10) -> Slices:
+        counts = np.bincount(split.train[:, 1], minlength=split.n_items)
+        order = np.argsort(-counts, kind="stable")
+        n_head = int(round(head_share * split.n_items))  # the short head: the top head_share of items
+        tail = set(order[n_head:].tolist())
+        user_counts = np.bincount(split.train[:, 0], minlength=split.n_users)
+        few_users = {int(u) for u in np.nonzero(user_counts <= few)[0]}
+        return cls(tail_items=tail, few_users=few_users, head_share=head_share, few=few)
+
+    def evaluate(
+        self, scores_fn: Any, split: Any, *, k: int, device: str = "cpu"
+    ) -> dict[str, dict[str, float]]:
+        exclude = [split.train, split.valid]
+        test = split.test
+        tail_rows = np.array([i in self.tail_items for i in test[:, 1].tolist()], dtype=bool)
+        few_rows = np.array([u in self.few_users for u in test[:, 0].tolist()], dtype=bool)
+        return {
+            "long_tail": {
+                **rank_metrics(
+                    scores_fn, test[tail_rows], exclude, n_items=split.n_items, k=k, device=device
+                ),
+                "definition": f"test items outside the top {self.head_share:.0%} most-interacted items",  # type: ignore[dict-item]
+            },
+            "few_interactions": {
+                **rank_metrics(scores_fn, test[few_rows], exclude, n_items=split.n_items, k=k, device=device),
+                "definition": f"users with <= {self.few} training positives",  # type: ignore[dict-item]
+            },
+        }

@@ -1,23 +1,40 @@
 """Recommender models in torch, behind one registry (class-resolver).
 
-* ``bpr_mf``: matrix factorisation trained with BPR (the no-KG baseline).
-* ``kg_bpr``: BPR-MF whose item vectors are fused with the PyKEEN item vectors
-  through a learned per-dimension gate; KG vectors are frozen by default.
+Baselines (no KG):
+
+* ``bpr_mf``: matrix factorisation trained with BPR (Rendle et al., 2009).
+* ``lightgcn``: LightGCN (He et al., 2020): embeddings smoothed over the normalised
+  user-item graph, layer outputs averaged.
+
+KG-joined:
+
+* ``kg_bpr``: BPR-MF whose item vectors are fused with the PyKEEN item vectors through
+  a learned per-dimension gate; the KG vectors are frozen (``freeze_kg: true``, the
+  default) or fine-tuned.
+* ``kg_lightgcn``: LightGCN over the collaborative KG (user-item edges plus item-entity
+  fact edges); item and entity embeddings start from the PyKEEN vectors, so knowledge
+  reaches items with few interactions through the entities they share.
+
+Every model is built from ``(n_users, n_items, dim, **params)`` plus what it declares
+it needs (``needs_kg``, ``needs_graph``), and exposes ``representations()``: the user
+and item matrices a dot product scores.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from class_resolver import ClassResolver
 from torch import nn
 
 
 class RecModel(nn.Module):
-    """Base class: ``user_repr`` / ``item_repr`` give the vectors a dot product scores."""
+    """Base class: ``representations()`` give the user and item vectors a dot product scores."""
 
     needs_kg: ClassVar[bool] = False
+    needs_graph: ClassVar[bool] = False
     #: the name used in job files (the resolver also accepts the class name)
     key: ClassVar[str] = ""
 
@@ -28,28 +45,30 @@ class RecModel(nn.Module):
         nn.init.normal_(self.user.weight, std=0.1)
         nn.init.normal_(self.item.weight, std=0.1)
 
-    def item_repr(self) -> torch.Tensor:
-        return self.item.weight
-
-    def user_repr(self) -> torch.Tensor:
-        return self.user.weight
+    def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user.weight, self.item.weight
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_repr()[users] @ self.item_repr().T
+        u, i = self.representations()
+        return u[users] @ i.T
+
+    def regularised(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, u: torch.Tensor, i: torch.Tensor
+    ) -> torch.Tensor:
+        """L2 term of a batch; by default on the scored vectors themselves."""
+        return (u[users].pow(2).sum() + i[pos].pow(2).sum() + i[neg].pow(2).sum()) / users.shape[0]
 
     def bpr_terms(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        u = self.user_repr()[users]
-        items = self.item_repr()
-        ip, ineg = items[pos], items[neg]
-        diff = (u * ip).sum(-1) - (u * ineg).sum(-1)
-        reg = (u.pow(2).sum() + ip.pow(2).sum() + ineg.pow(2).sum()) / users.shape[0]
-        return -nn.functional.logsigmoid(diff).mean(), reg
+        u_all, i_all = self.representations()
+        u = u_all[users]
+        diff = (u * i_all[pos]).sum(-1) - (u * i_all[neg]).sum(-1)
+        return -nn.functional.logsigmoid(diff).mean(), self.regularised(users, pos, neg, u_all, i_all)
 
 
 class BPRMF(RecModel):
-    """Plain matrix factorisation with the BPR pairwise loss (Rendle et al., 2009)."""
+    """Plain matrix factorisation with the BPR pairwise loss."""
 
     key = "bpr_mf"
 
@@ -82,12 +101,123 @@ class KGBPR(RecModel):
         nn.init.xavier_uniform_(self.proj.weight, gain=0.5)
         self.gate = nn.Parameter(torch.zeros(dim))
 
-    def item_repr(self) -> torch.Tensor:
+    def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         kg = self.proj(self.kg.weight) * self.kg_mask
-        return self.item.weight + torch.sigmoid(self.gate) * kg
+        return self.user.weight, self.item.weight + torch.sigmoid(self.gate) * kg
 
 
-rec_model_resolver: ClassResolver[RecModel] = ClassResolver([BPRMF, KGBPR], base=RecModel)
+def normalised_adjacency(n_nodes: int, edges: np.ndarray) -> torch.Tensor:
+    """Symmetric ``D^-1/2 A D^-1/2`` of an undirected graph given as (a, b) node pairs."""
+    if len(edges) == 0:
+        return torch.sparse_coo_tensor(
+            torch.zeros((2, 0), dtype=torch.long), torch.zeros(0), (n_nodes, n_nodes)
+        )
+    a = np.concatenate([edges[:, 0], edges[:, 1]])
+    b = np.concatenate([edges[:, 1], edges[:, 0]])
+    pairs = np.unique(np.stack([a, b], axis=1), axis=0)
+    deg = np.bincount(pairs[:, 0], minlength=n_nodes).astype(np.float32)
+    inv = np.zeros_like(deg)
+    inv[deg > 0] = deg[deg > 0] ** -0.5
+    values = inv[pairs[:, 0]] * inv[pairs[:, 1]]
+    index = torch.as_tensor(pairs.T, dtype=torch.long)
+    return torch.sparse_coo_tensor(index, torch.as_tensor(values), (n_nodes, n_nodes)).coalesce()
+
+
+class LightGCN(RecModel):
+    """LightGCN: ego embeddings propagated ``layers`` times over the user-item graph, averaged."""
+
+    needs_graph = True
+    key = "lightgcn"
+
+    def __init__(
+        self, n_users: int, n_items: int, dim: int, *, train_pairs: np.ndarray, layers: int = 3, **kwargs: Any
+    ) -> None:
+        super().__init__(n_users, n_items, dim, **kwargs)
+        self.n_users, self.n_items, self.layers = n_users, n_items, int(layers)
+        edges = np.stack([train_pairs[:, 0], train_pairs[:, 1] + n_users], axis=1)
+        self.register_buffer("adj", normalised_adjacency(n_users + n_items, edges))
+
+    def ego(self) -> torch.Tensor:
+        return torch.cat([self.user.weight, self.item.weight])
+
+    def propagate(self, ego: torch.Tensor) -> torch.Tensor:
+        out, h = ego, ego
+        for _ in range(self.layers):
+            h = torch.sparse.mm(self.adj, h)
+            out = out + h
+        return out / (self.layers + 1)
+
+    def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
+        final = self.propagate(self.ego())
+        return final[: self.n_users], final[self.n_users : self.n_users + self.n_items]
+
+    def regularised(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, u: torch.Tensor, i: torch.Tensor
+    ) -> torch.Tensor:
+        ego = self.ego()  # LightGCN regularises the layer-0 embeddings
+        eu, ei = ego[: self.n_users], ego[self.n_users :]
+        return (eu[users].pow(2).sum() + ei[pos].pow(2).sum() + ei[neg].pow(2).sum()) / users.shape[0]
+
+
+class KGLightGCN(LightGCN):
+    """LightGCN over the collaborative KG: users, items and entities in one graph.
+
+    Edges are the training interactions plus the item-entity facts. Item and entity
+    ego embeddings start from the PyKEEN vectors, mapped to ``dim`` by a fixed random
+    projection (scaled to the size of the other embeddings) and then trained.
+    """
+
+    needs_kg = True
+    key = "kg_lightgcn"
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        *,
+        train_pairs: np.ndarray,
+        kg_vectors: torch.Tensor,
+        kg_mask: torch.Tensor,
+        entity_vectors: torch.Tensor,
+        item_entity_edges: np.ndarray,
+        layers: int = 3,
+        kg_init_scale: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(n_users, n_items, dim, train_pairs=train_pairs, layers=layers, **kwargs)
+        n_entities = int(entity_vectors.shape[0])
+        self.n_entities = n_entities
+        gen = torch.Generator().manual_seed(0)
+        proj = torch.randn(kg_vectors.shape[1], dim, generator=gen) / np.sqrt(dim)
+
+        def scaled(x: torch.Tensor) -> torch.Tensor:
+            y = x.float() @ proj
+            std = y[y.abs().sum(-1) > 0].std() if (y.abs().sum(-1) > 0).any() else torch.tensor(1.0)
+            return y / (std + 1e-8) * 0.1 * kg_init_scale
+
+        with torch.no_grad():
+            self.item.weight.add_(scaled(kg_vectors) * kg_mask.float().unsqueeze(-1))
+        self.entity = nn.Embedding(max(1, n_entities), dim)
+        with torch.no_grad():
+            if n_entities:
+                self.entity.weight.copy_(scaled(entity_vectors))
+        edges = [np.stack([train_pairs[:, 0], train_pairs[:, 1] + n_users], axis=1)]
+        if len(item_entity_edges):
+            edges.append(
+                np.stack(
+                    [item_entity_edges[:, 0] + n_users, item_entity_edges[:, 1] + n_users + n_items], axis=1
+                )
+            )
+        self.adj = normalised_adjacency(n_users + n_items + n_entities, np.concatenate(edges))
+
+    def ego(self) -> torch.Tensor:
+        return torch.cat([self.user.weight, self.item.weight, self.entity.weight[: self.n_entities]])
+
+
+rec_model_resolver: ClassResolver[RecModel] = ClassResolver(
+    [BPRMF, LightGCN, KGBPR, KGLightGCN], base=RecModel
+)
 
 
 def model_keys() -> list[str]:

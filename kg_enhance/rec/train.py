@@ -14,8 +14,10 @@ import torch
 from tqdm.auto import tqdm
 
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
+from kg_enhance.errors import ConfigError
 from kg_enhance.rec.data import Split
-from kg_enhance.rec.evaluate import rank_metrics
+from kg_enhance.rec.evaluate import Slices, rank_metrics
+from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import RecModel, rec_model_resolver
 
 logger = logging.getLogger(__name__)
@@ -31,11 +33,13 @@ class TrainedModel:
     best_epoch: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    slices: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
             "test": self.test,
+            "slices": self.slices,
             "epochs": self.epochs,
             "best_epoch": self.best_epoch,
             "train_seconds": round(self.seconds, 3),
@@ -53,8 +57,9 @@ def train_model(
     split: Split,
     config: RecommenderConfig,
     *,
-    kg: tuple[torch.Tensor, torch.Tensor] | None = None,
+    kg: KGInputs | None = None,
     progress: bool = True,
+    slices: Slices | None = None,
 ) -> TrainedModel:
     device = _device(config.device)
     torch.manual_seed(config.seed)
@@ -64,8 +69,15 @@ def train_model(
     if cls.needs_kg:
         if kg is None:
             raise ValueError(f"recommender {spec.key!r} needs KG embeddings, but none were given")
-        kwargs["kg_vectors"], kwargs["kg_mask"] = kg
-    model = cls(split.n_users, split.n_items, config.dim, **kwargs).to(device)
+        kwargs.update(kg.model_kwargs())
+    if cls.needs_graph:
+        kwargs["train_pairs"] = split.train
+    try:
+        model = cls(split.n_users, split.n_items, config.dim, **kwargs).to(device)
+    except TypeError as e:
+        raise ConfigError(
+            f"recommender.models[{spec.key}].params: {e}; see `kg-enhance ls recommenders`"
+        ) from e
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     train = split.train
     k = config.k
@@ -114,13 +126,14 @@ def train_model(
     test = rank_metrics(
         model.score_all, split.test, [split.train, split.valid], n_items=split.n_items, k=k, device=device
     )
-    return TrainedModel(spec.key, model, valid, test, epoch, best_epoch, seconds, history)
+    sliced = slices.evaluate(model.score_all, split, k=k, device=device) if slices is not None else {}
+    return TrainedModel(spec.key, model, valid, test, epoch, best_epoch, seconds, history, sliced)
 
 
 @torch.no_grad()
 def top_k(model: RecModel, split: Split, *, k: int, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Top-K item rows and scores for every user, training and validation positives excluded."""
-    scores = model.score_all(torch.arange(split.n_users, device=device)).float()
+    scores = model.score_all(torch.arange(split.n_users, device=device)).float().cpu()
     seen = np.concatenate([split.train, split.valid])
     scores[torch.as_tensor(seen[:, 0]), torch.as_tensor(seen[:, 1])] = -torch.inf
     top = torch.topk(scores, k=min(k, split.n_items), dim=1)

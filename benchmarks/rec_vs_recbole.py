@@ -1,0 +1,257 @@
+"""Our recommenders against RecBole 1.2.1 (BPR, LightGCN, CKE, KGCN) on identical splits.
+
+Two datasets:
+
+1. **MovieLens demo** (from ``../shared/data`` via the bundled subset): the demo job's split
+   (rating >= 4, user-random 80/10/10, seed 0) and its KG as loaded in Neo4j (HetRec gold,
+   catalog genres, LLM facts), with the demo run's PyKEEN vectors. Needs ``make demo`` first.
+2. **ml-100k with its Freebase KG**, read from the installed RecBole package
+   (``recbole/dataset_example/ml-100k``; that KG may not be redistributed, so it is only
+   read from there into a scratch folder, never copied into the project). Same rule and
+   split procedure; PyKEEN vectors trained here with the demo job's ``kge`` settings.
+
+Both libraries get the same split: ours is exported as RecBole atomic files with
+``benchmark_filename`` (``kg_enhance.rec.recbole_export``), so RecBole does not re-split.
+RecBole runs in its own virtual environment (``.kg-enhance/recbole-venv``, created here with
+uv: recbole 1.2.1, the same torch as ours) through ``benchmarks/recbole_runner.py``.
+
+Prints NDCG@20, Recall@20, long-tail NDCG@20 (ours) and training wall time for every model.
+
+    .venv/bin/python benchmarks/rec_vs_recbole.py [--epochs 60] [--device cpu] [--only demo|ml100k]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import pandas as pd  # noqa: E402
+
+from kg_enhance.api import load_embeddings, open_graph, validate_job  # noqa: E402
+from kg_enhance.config.models import RecModelSpec  # noqa: E402
+from kg_enhance.kge.artifacts import Embeddings  # noqa: E402
+from kg_enhance.kge.train import train_kge  # noqa: E402
+from kg_enhance.pipeline import outputs_dir, recommend_split  # noqa: E402
+from kg_enhance.rec.data import make_split, positives  # noqa: E402
+from kg_enhance.rec.evaluate import Slices  # noqa: E402
+from kg_enhance.rec.kg import build_kg_inputs  # noqa: E402
+from kg_enhance.rec.recbole_export import export_recbole  # noqa: E402
+from kg_enhance.rec.train import train_model  # noqa: E402
+
+VENV = REPO / ".kg-enhance" / "recbole-venv"
+SCRATCH = REPO / ".kg-enhance" / "recbole-bench"
+OURS = ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn"]
+THEIRS = ["BPR", "LightGCN", "CKE", "KGCN"]
+
+
+def recbole_python() -> Path:
+    py = VENV / "bin" / "python"
+    if py.exists() and subprocess.run([py, "-c", "import recbole"], capture_output=True).returncode == 0:
+        return py
+    import torch
+
+    uv = shutil.which("uv")
+    if not uv:
+        sys.exit("error: uv not found; pip install uv (the RecBole venv is created with it)")
+    subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(VENV)], check=True)
+    torch_version = torch.__version__.split("+")[0]
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "-p",
+            str(py),
+            "recbole==1.2.1",
+            f"torch=={torch_version}",
+            "numpy",
+            "scipy",
+        ],
+        check=True,
+    )
+    return py
+
+
+def run_recbole(config: Path, *, epochs: int, device: str, dim: int) -> list[dict[str, Any]]:
+    py = recbole_python()
+    proc = subprocess.run(
+        [
+            str(py),
+            str(REPO / "benchmarks" / "recbole_runner.py"),
+            str(config),
+            *THEIRS,
+            "--epochs",
+            str(epochs),
+            "--device",
+            device,
+            "--dim",
+            str(dim),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
+    )
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not rows:
+        rows = [{"model": "recbole", "error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}]
+    return rows
+
+
+def run_ours(
+    job: Any, split: Any, emb: Embeddings, triples: list[tuple[str, str, str]], *, epochs: int, device: str
+) -> list[dict[str, Any]]:
+    cfg = job.recommender.model_copy(update={"epochs": epochs, "device": device})
+    kg = build_kg_inputs(emb, split, triples)
+    slices = Slices.from_split(split, head_share=cfg.head_share, few=cfg.few_interactions)
+    rows = []
+    for name in OURS:
+        trained = train_model(RecModelSpec(type=name), split, cfg, kg=kg, progress=False, slices=slices)
+        rows.append(
+            {
+                "model": name,
+                "train_seconds": round(trained.seconds, 2),
+                "ndcg@20": trained.test["ndcg@20"],
+                "recall@20": trained.test["recall@20"],
+                "long_tail_ndcg@20": trained.slices["long_tail"]["ndcg@20"],
+                "epochs": trained.epochs,
+            }
+        )
+    return rows
+
+
+def demo_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]], Path]:
+    split = recommend_split(job)
+    with open_graph(REPO / "examples" / "jobs" / "movielens-demo.yaml") as store:
+        triples = store.item_fact_triples(job.kge.sources)
+    emb = load_embeddings(outputs_dir(job))
+    got = export_recbole(split, triples, SCRATCH, name="kgdemo", k=job.recommender.k)
+    return split, emb, triples, Path(got["dir"]) / "kgdemo.yaml"
+
+
+def ml100k_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]], Path]:
+    py = recbole_python()
+    where = subprocess.run(
+        [str(py), "-c", "import recbole, os; print(os.path.dirname(recbole.__file__))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    src = Path(where) / "dataset_example" / "ml-100k"
+    inter = pd.read_csv(src / "ml-100k.inter", sep="\t", dtype=str)
+    inter.columns = [c.split(":")[0] for c in inter.columns]
+    df = pd.DataFrame(
+        {
+            "user_id": inter["user_id"],
+            "item_id": inter["item_id"],
+            "rating": inter["rating"].astype(float),
+            "ts": inter["timestamp"].astype(int),
+        }
+    )
+    split = make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed)
+    kg = pd.read_csv(src / "ml-100k.kg", sep="\t", dtype=str)
+    kg.columns = [c.split(":")[0] for c in kg.columns]
+    link = pd.read_csv(src / "ml-100k.link", sep="\t", dtype=str)
+    link.columns = [c.split(":")[0] for c in link.columns]
+    ent_to_item = dict(zip(link["entity_id"], link["item_id"], strict=False))
+
+    def node(e: str) -> str:
+        return f"item:{ent_to_item[e]}" if e in ent_to_item else f"entity:{e}"
+
+    triples = [
+        (node(h), r, node(t)) for h, r, t in kg[["head_id", "relation_id", "tail_id"]].itertuples(index=False)
+    ]
+    cfg = job.kge.model_copy(update={"epochs": min(job.kge.epochs, 30)})
+    result = train_kge(triples, cfg, progress=False)
+    emb = Embeddings(
+        result.entity_vectors,
+        result.entity_to_id,
+        result.relation_vectors,
+        result.relation_to_id,
+        result.metadata,
+    )
+    item_triples = [(h, r, t) for h, r, t in triples if h.startswith("item:") and t.startswith("entity:")]
+    # the split's atomic files; RecBole reads the KG and link from the package copy placed beside them
+    got = export_recbole(split, [], SCRATCH, name="ml100k", k=job.recommender.k)
+    out = Path(got["dir"])
+    for suffix in ("kg", "link"):
+        shutil.copyfile(src / f"ml-100k.{suffix}", out / f"ml100k.{suffix}")
+    return split, emb, item_triples, out / "ml100k.yaml"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--only", choices=["demo", "ml100k"], default=None)
+    args = parser.parse_args()
+    job = validate_job(REPO / "examples" / "jobs" / "movielens-demo.yaml")
+    print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}, device {args.device}")
+    datasets = {"demo": demo_dataset, "ml100k": ml100k_dataset}
+    summary = {}
+    for name, build in datasets.items():
+        if args.only and name != args.only:
+            continue
+        split, emb, triples, config = build(job)
+        print(
+            f"\n== {name}: {split.n_users} users, {split.n_items} items, train {len(split.train)}, "
+            f"test {len(split.test)}, KG item-entity triples {len(triples)}"
+        )
+        ours = run_ours(job, split, emb, triples, epochs=args.epochs, device=args.device)
+        theirs = run_recbole(config, epochs=args.epochs, device=args.device, dim=job.recommender.dim)
+        print(
+            f"{'library':10s} {'model':12s} {'NDCG@20':>8s} {'Recall@20':>9s} {'tail NDCG':>9s} {'train s':>8s}"
+        )
+        for row in ours:
+            print(
+                f"{'ours':10s} {row['model']:12s} {row['ndcg@20']:8.4f} {row['recall@20']:9.4f} "
+                f"{row['long_tail_ndcg@20']:9.4f} {row['train_seconds']:8.1f}"
+            )
+        for row in theirs:
+            if "error" in row:
+                print(f"{'recbole':10s} {row['model']:12s} failed: {row['error']}")
+                continue
+            print(
+                f"{'recbole':10s} {row['model']:12s} {row['ndcg@20']:8.4f} {row['recall@20']:9.4f} "
+                f"{'-':>9s} {row['train_seconds']:8.1f}"
+            )
+        summary[name] = {"ours": ours, "recbole": theirs}
+        ok = [r for r in theirs if "error" not in r]
+        best_kg = max((r for r in ours if r["model"].startswith("kg_")), key=lambda r: r["ndcg@20"])
+        if ok:
+            best_rb = max(ok, key=lambda r: r["ndcg@20"])
+            print(
+                f"our best KG model {best_kg['model']} {best_kg['ndcg@20']:.4f} vs best RecBole "
+                f"{best_rb['model']} {best_rb['ndcg@20']:.4f}: {'beats' if best_kg['ndcg@20'] > best_rb['ndcg@20'] else 'does not beat'} it"
+            )
+            lg = next((r for r in ok if r["model"] == "LightGCN"), None)
+            if lg:
+                faster = [
+                    r
+                    for r in ours
+                    if r["train_seconds"] < lg["train_seconds"] and r["ndcg@20"] >= lg["ndcg@20"]
+                ]
+                print(
+                    f"our models faster than RecBole LightGCN ({lg['train_seconds']:.1f}s) at >= its NDCG@20: "
+                    f"{', '.join(r['model'] for r in faster) or 'none'}"
+                )
+        base_tail = next(r for r in ours if r["model"] == "bpr_mf")["long_tail_ndcg@20"]
+        for r in ours:
+            if r["model"].startswith("kg_"):
+                print(f"long tail: {r['model']} {r['long_tail_ndcg@20']:.4f} vs no-KG bpr_mf {base_tail:.4f}")
+    (SCRATCH / "results.json").write_text(json.dumps(summary, indent=2))
+    print(f"\nresults: {SCRATCH / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

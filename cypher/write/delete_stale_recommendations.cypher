@@ -1,0 +1,6 @@
+// Drop this job's recommendations from older runs, in batches.
+MATCH (:User)-[r:RECOMMENDED {job: $job}]->(:Item)
+WHERE r.run <> $run_id
+WITH r LIMIT 10000
+DELETE r
+RETURN count(*) AS deleted
