@@ -394,15 +394,37 @@ def stage_embed(ctx: RunContext) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # recommend
 # --------------------------------------------------------------------------------------------
-def recommend_split(job: JobSpec) -> Any:
-    """The job's implicit-feedback split (deterministic by ``recommender.seed``)."""
+def recommend_split(job: JobSpec, store: Any = None) -> Any:
+    """The job's implicit-feedback split (deterministic by ``recommender.seed``).
+
+    Interactions come from the job's files, or with ``recommender.interactions: neo4j``
+    from the graph's ``INTERACTED`` edges (``store`` then is the job's graph store).
+    """
+    import pandas as pd
+
     from kg_enhance.datasets.tables import read_interactions, read_items
     from kg_enhance.rec.data import make_split, positives
 
     cfg = job.recommender
     items, _ = read_items(job)
     catalog = [i.item_id for i in items]
-    df = read_interactions(job)
+    if cfg.interactions == "neo4j":
+        if store is None:
+            from kg_enhance.graph.store import Neo4jStore
+
+            with Neo4jStore(job.neo4j) as own:
+                rows = own.run_statement("read/interactions")
+        else:
+            rows = store.run_statement("read/interactions")
+        if not rows:
+            raise StageError(
+                "recommend: no INTERACTED edges in the graph; run the load stage or use interactions: files"
+            )
+        df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "ts"])
+        df["rating"] = pd.to_numeric(df["rating"], errors="coerce")
+        df["ts"] = pd.to_numeric(df["ts"], errors="coerce")
+    else:
+        df = read_interactions(job)
     df = df[df["item_id"].isin(set(catalog))]
     pos = positives(df, job.source.interactions.positive_threshold if job.source.interactions else None)
     return make_split(pos, kind=cfg.split, seed=cfg.seed, item_ids=catalog)
@@ -419,7 +441,7 @@ def stage_recommend(ctx: RunContext) -> dict[str, Any]:
     from kg_enhance.rec.train import top_k, train_model
 
     job, cfg = ctx.job, ctx.job.recommender
-    split = recommend_split(job)
+    split = recommend_split(job, ctx.store)
     slices = Slices.from_split(split, head_share=cfg.head_share, few=cfg.few_interactions)
     triples = ctx.store.item_fact_triples(job.kge.sources)
 

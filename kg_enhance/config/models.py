@@ -354,6 +354,10 @@ class RecommenderConfig(_Strict):
     patience: int = Field(
         default=D.REC_PATIENCE, ge=1, description="Early stopping patience (validation NDCG@K)."
     )
+    interactions: Literal["files", "neo4j"] = Field(
+        default="files",
+        description="Read interactions from source.interactions ('files') or from the graph's INTERACTED edges ('neo4j').",
+    )
     split: Literal["user_random", "temporal"] = Field(
         default="user_random", description="'user_random' 80/10/10 per user, or 'temporal' leave-last-out."
     )

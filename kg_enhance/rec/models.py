@@ -120,7 +120,9 @@ def normalised_adjacency(n_nodes: int, edges: np.ndarray) -> torch.Tensor:
     inv[deg > 0] = deg[deg > 0] ** -0.5
     values = inv[pairs[:, 0]] * inv[pairs[:, 1]]
     index = torch.as_tensor(pairs.T, dtype=torch.long)
-    return torch.sparse_coo_tensor(index, torch.as_tensor(values), (n_nodes, n_nodes)).coalesce()
+    return torch.sparse_coo_tensor(
+        index, torch.as_tensor(values), (n_nodes, n_nodes), check_invariants=False
+    ).coalesce()
 
 
 class LightGCN(RecModel):

@@ -185,6 +185,39 @@ def test_precomputed_top_k_is_served_with_explanations(demo: DemoRun) -> None:
 @pytest.mark.neo4j
 @pytest.mark.llm
 @pytest.mark.slow
+def test_interactions_from_neo4j_give_the_same_split_and_recbole_files(demo: DemoRun) -> None:
+    import numpy as np
+
+    from kg_enhance.pipeline import recommend_split
+
+    job = kg_enhance.validate_job(demo.job)
+    from_files = recommend_split(job)
+    from_graph = recommend_split(
+        job.model_copy(update={"recommender": job.recommender.model_copy(update={"interactions": "neo4j"})}),
+        demo.store,
+    )
+    assert from_graph.user_ids == from_files.user_ids and from_graph.item_ids == from_files.item_ids
+    for part in ("train", "valid", "test"):
+        assert np.array_equal(getattr(from_graph, part), getattr(from_files, part))
+    out = demo.job.parent / "recbole"
+    proc = cli("export-recbole", str(demo.job), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    folder = out / "t"
+    test_lines = (folder / "t.test.inter").read_text().splitlines()
+    assert (
+        test_lines[0] == "user_id:token\titem_id:token\tlabel:float"
+        and len(test_lines) == len(from_files.test) + 1
+    )
+    kg_lines = (folder / "t.kg").read_text().splitlines()
+    assert len(kg_lines) - 1 == len(set(demo.store.item_fact_triples(None)))
+    assert (folder / "t.link").exists() and "benchmark_filename: [train, valid, test]" in (
+        folder / "t.yaml"
+    ).read_text()
+
+
+@pytest.mark.neo4j
+@pytest.mark.llm
+@pytest.mark.slow
 def test_ablation_in_one_command(demo: DemoRun) -> None:
     proc = cli("ablate", str(demo.job), "--no-progress", timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -225,6 +258,8 @@ def test_graph_report_and_idempotent_reload(demo: DemoRun) -> None:
     assert emb.metadata["graph_fingerprint"] == json.loads(before.stdout)["fingerprint"]
     vectors = demo.store._read("MATCH (i:Item) WHERE i.embedding IS NOT NULL RETURN count(i) AS n")
     assert vectors[0]["n"] == sum(1 for k in emb.entity_to_id if k.startswith("item:"))
+    one = demo.store._read("MATCH (i:Item {item_id: '1'}) RETURN i.embedding AS v, i.embedding_model AS m")[0]
+    assert np.allclose(one["v"], emb.vector("item:1"), atol=1e-6) and one["m"] == emb.metadata["model"]
 
 
 @pytest.mark.neo4j
