@@ -205,7 +205,7 @@ class Neo4jStore:
         run_id: str,
         resolutions: Mapping[tuple[str, str], Resolution] | None = None,
     ) -> int:
-        """MERGE fact edges; with ``resolutions`` each object goes to its resolved canonical entity."""
+        """Write fact edges (MERGE); with ``resolutions`` each object goes to its resolved canonical entity."""
         groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
         entities: dict[str, dict[str, str]] = {}  # in the order the facts name them: the first name wins
         for f in facts:
@@ -307,7 +307,7 @@ class Neo4jStore:
         self._await_indexes()
 
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int:
-        """MERGE ``RECOMMENDED`` edges of this run, then drop the job's edges from older runs."""
+        """Write ``RECOMMENDED`` edges of this run (MERGE), then drop the job's edges from older runs."""
         written = self._write(self.cypher.get("write/merge_recommendations"), rows, job=job, run_id=run_id)
         query = self.cypher.get("write/delete_stale_recommendations")
         while True:

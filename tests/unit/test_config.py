@@ -39,7 +39,7 @@ def test_invalid_job_fixture_fails_with_expected_text(path: Path) -> None:
 def test_demo_job_is_valid() -> None:
     job = validate_job(REPO / "examples" / "jobs" / "movielens-demo.yaml")
     assert job.name == "movielens-demo"
-    assert [m.key for m in job.recommender.models] == ["bpr_mf", "kg_bpr"]
+    assert [m.key for m in job.recommender.models] == ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn"]
     assert job.outputs.dir.endswith("/movielens-demo")
 
 

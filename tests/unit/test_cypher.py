@@ -14,19 +14,25 @@ LIB = CypherLibrary(REPO / "cypher")
 
 
 def test_templates_render_with_backticked_identifiers() -> None:
-    q = LIB.get("write/merge_item_facts", entity_label="Person", rel_type="DIRECTED_BY")
-    assert ":`Person`" in q and ":`DIRECTED_BY`" in q and "{{" not in q
+    q = LIB.get("write/merge_item_facts", rel_type="DIRECTED_BY")
+    assert ":`DIRECTED_BY`" in q and "{{" not in q
+    q = LIB.get("write/merge_entities", entity_label="Person")
+    assert ":`Person`" in q and "{{" not in q
 
 
 @pytest.mark.parametrize("bad", ["Person`) DETACH DELETE n //", "A B", "", "1abc", "Per-son"])
 def test_hostile_identifiers_are_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="refusing identifier"):
-        LIB.get("write/merge_item_facts", entity_label=bad, rel_type="DIRECTED_BY")
+        LIB.get("write/merge_entities", entity_label=bad)
+    with pytest.raises(ValueError, match="refusing identifier"):
+        LIB.get("write/merge_item_facts", rel_type=bad)
 
 
 def test_missing_or_extra_identifiers_are_refused() -> None:
     with pytest.raises(ValueError, match="needs identifiers"):
         LIB.get("write/merge_item_facts", entity_label="Person")
+    with pytest.raises(ValueError, match="needs identifiers"):
+        LIB.get("write/merge_item_facts")
 
 
 def test_names_cannot_escape_the_folder() -> None:
