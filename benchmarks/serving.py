@@ -113,7 +113,7 @@ def main() -> None:
     for name, values in rows:
         p50, p99 = pct(values)
         stats[name] = (p50, p99)
-        print(f"{name:34s} {len(values):6d} {p50:10.3f} {p99:10.3f}")
+        print(f"{name:34s} {len(values):6d} {p50:10.4f} {p99:10.4f}")
     llm50, llm99 = stats[rows[2][0]]
     for name, _ in rows[:2]:
         p50, p99 = stats[name]

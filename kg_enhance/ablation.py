@@ -2,8 +2,8 @@
 
 On the job's split, ``kg-enhance ablate JOB`` trains
 
-* ``no_kg``: the baseline (``recommender.ablation.baseline``, default ``bpr_mf``);
-* ``gold``: the KG model (``recommender.ablation.model``, default ``kg_bpr``) on PyKEEN
+* ``no_kg``: the baseline (``recommender.ablation.baseline``, default ``lightgcn``);
+* ``gold``: the KG model (``recommender.ablation.model``, default ``kg_lightgcn``) on PyKEEN
   vectors trained from the gold facts only (``catalog`` plus every ``source.facts`` file,
   e.g. HetRec);
 * ``llm``: the same, from the LLM's facts only;

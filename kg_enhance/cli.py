@@ -130,6 +130,12 @@ def _summary(report: dict[str, Any]) -> None:
             f"extract: {ex.get('items')} items, {ex.get('llm_calls')} LLM calls, {ex.get('cache_hits')} cache hits, "
             f"{ex.get('quarantined')} quarantined, {ex.get('tokens')} tokens"
         )
+        users = ex.get("users") or {}
+        if users:
+            click.echo(
+                f"extract users: {users.get('items')} users, {users.get('llm_calls')} LLM calls, "
+                f"{users.get('cache_hits')} cache hits, {users.get('quarantined')} quarantined, {users.get('facts')} PREFERS facts"
+            )
     if g:
         click.echo(
             f"graph: {g.get('nodes')} nodes, {g.get('edges')} edges, {g.get('items_with_facts')} items with facts"
@@ -143,9 +149,15 @@ def _summary(report: dict[str, Any]) -> None:
     for name, section in r.items():
         if isinstance(section, dict) and isinstance(section.get("test"), dict):
             t = section["test"]
+            tail = (section.get("slices") or {}).get("long_tail", {}).get(f"ndcg@{kk}")
             click.echo(
                 f"recommend {name}: test Recall@{kk} {t[f'recall@{kk}']:.4f}, NDCG@{kk} {t[f'ndcg@{kk}']:.4f}"
+                + (f", long-tail NDCG@{kk} {tail:.4f}" if tail is not None else "")
             )
+    if r.get("best_model"):
+        click.echo(
+            f"serving: top-{kk} of {r['best_model']} in recommend/topk.parquet and as RECOMMENDED edges"
+        )
     click.echo(f"report: {Path(out) / 'report.json' if out else '?'}")
 
 

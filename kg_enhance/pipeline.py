@@ -306,6 +306,10 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
     written = store.write_facts(facts, ontology, job=job.name, run_id=ctx.run_id, resolutions=resolutions)
     aliases = alias_rows(resolutions.values())
     store.write_aliases(aliases, run_id=ctx.run_id)
+    loaded_sources = sorted(
+        {"catalog", *(spec.name for spec in job.source.facts), *(["llm"] if job.llm.enabled else [])}
+    )
+    stale = store.delete_stale_facts(job=job.name, run_id=ctx.run_id, sources=loaded_sources)
     store.mark_quarantined(quarantine, run_id=ctx.run_id)
     write_seconds = time.perf_counter() - started
     totals = store.totals()
@@ -328,6 +332,7 @@ def stage_load(ctx: RunContext) -> dict[str, Any]:
         "nodes_by_label": store.counts_by_label(),
         "edges_by_type": store.counts_by_type(),
         "facts_written": written,
+        "stale_facts_deleted": stale,
         "facts_by_source": dict(Counter(f.source for f in facts)),
         "user_facts_written": sum(1 for f in facts if f.head_kind == "User"),
         "interactions_written": interactions,

@@ -320,8 +320,10 @@ class RecModelSpec(_Strict):
 class AblationConfig(_Strict):
     """No KG vs gold KG vs LLM KG vs both, on the same split (`kg-enhance ablate JOB`)."""
 
-    model: str = Field(default="kg_bpr", description="KG-joined model trained on each KG variant.")
-    baseline: str = Field(default="bpr_mf", description="The no-KG model.")
+    model: str = Field(default="kg_lightgcn", description="KG-joined model trained on each KG variant.")
+    baseline: str = Field(
+        default="lightgcn", description="The no-KG model (the same architecture without the KG)."
+    )
     gold_sources: list[str] | None = Field(
         default=None,
         description="Sources of the 'gold' KG; default: 'catalog' plus every source.facts name.",

@@ -43,6 +43,7 @@ class GraphStore(Protocol):
     ) -> int: ...
     def seed_vocabulary(self, ontology: Ontology, *, run_id: str) -> int: ...
     def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int: ...
+    def delete_stale_facts(self, *, job: str, run_id: str, sources: Sequence[str]) -> int: ...
     def existing_entities(self, keys: Sequence[str]) -> dict[str, str]: ...
     def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]: ...
     def fulltext_candidates(
@@ -251,6 +252,19 @@ class Neo4jStore:
             )
             written += self._write(query, rows, job=job, run_id=run_id)
         return written
+
+    def delete_stale_facts(self, *, job: str, run_id: str, sources: Sequence[str]) -> int:
+        """Drop ``job``'s fact edges from ``sources`` that run ``run_id`` did not (re)write."""
+        total = 0
+        query = self.cypher.get("write/delete_stale_facts")
+        while True:
+            records, _, _ = self.driver.execute_query(
+                query, job=job, run_id=run_id, sources=list(sources), database_=self.config.database
+            )
+            deleted = int(records[0]["deleted"])
+            total += deleted
+            if deleted == 0:
+                return total
 
     def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int:
         return self._write(self.cypher.get("resolve/write_aliases"), rows, run_id=run_id)

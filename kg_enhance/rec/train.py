@@ -108,7 +108,14 @@ def train_model(
         valid = rank_metrics(
             model.score_all, split.valid, [split.train], n_items=split.n_items, k=k, device=device
         )
-        history.append({"epoch": epoch, "loss": total / max(1, len(train)), key: valid[key]})
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": total / max(1, len(train)),
+                key: valid[key],
+                "seconds": time.perf_counter() - started,
+            }
+        )
         bar.set_postfix(loss=f"{total / max(1, len(train)):.4f}", ndcg=f"{valid[key]:.4f}")
         if valid[key] > best:
             best, best_epoch = valid[key], epoch

@@ -152,3 +152,16 @@ def test_unreachable_neo4j_is_a_one_line_error() -> None:
 
     with pytest.raises(ServiceUnavailableError, match="unreachable.*kg-enhance neo4j start"):
         Neo4jStore(Neo4jConfig(uri="bolt://127.0.0.1:1"))
+
+
+@pytest.mark.neo4j
+def test_facts_a_later_run_no_longer_states_are_removed(neo4j_store: Neo4jStore) -> None:
+    _load(neo4j_store)
+    before = neo4j_store.item_fact_triples(["llm"])
+    assert before
+    kept = Fact(head_id="2", relation="HAS_GENRE", object="Comedy", object_type="Genre", source="llm")
+    neo4j_store.write_facts([kept], ONTOLOGY, job="test", run_id="r9")
+    assert neo4j_store.delete_stale_facts(job="test", run_id="r9", sources=["llm"]) == len(before)
+    assert neo4j_store.item_fact_triples(["llm"]) == [("item:2", "HAS_GENRE", "entity:Genre:comedy")]
+    assert neo4j_store.item_fact_triples(["catalog"])  # other sources untouched
+    assert neo4j_store.delete_stale_facts(job="other-job", run_id="r9", sources=["catalog"]) == 0

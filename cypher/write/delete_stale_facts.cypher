@@ -1,0 +1,7 @@
+// After a load: drop this job's fact edges from the loaded sources that the latest run
+// did not write (e.g. an item no longer sent to the LLM), in batches.
+MATCH (h)-[r]->(:Entity)
+WHERE (h:Item OR h:User) AND r.job = $job AND r.source IN $sources AND r.run_id <> $run_id
+WITH r LIMIT 10000
+DELETE r
+RETURN count(*) AS deleted
