@@ -184,8 +184,13 @@ def ml100k_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]
     # the split's atomic files; RecBole reads the KG and link from the package copy placed beside them
     got = export_recbole(split, [], SCRATCH, name="ml100k", k=job.recommender.k)
     out = Path(got["dir"])
-    for suffix in ("kg", "link"):
-        shutil.copyfile(src / f"ml-100k.{suffix}", out / f"ml100k.{suffix}")
+    shutil.copyfile(src / "ml-100k.kg", out / "ml100k.kg")
+    # only links of items in the split: RecBole's KG datasets fail on a linked item without interactions
+    kept = link[link["item_id"].isin(set(split.item_ids))]
+    with open(out / "ml100k.link", "w", encoding="utf-8") as fh:
+        fh.write("item_id:token\tentity_id:token\n")
+        for item, entity in kept[["item_id", "entity_id"]].itertuples(index=False):
+            fh.write(f"{item}\t{entity}\n")
     return split, emb, item_triples, out / "ml100k.yaml"
 
 
