@@ -76,11 +76,16 @@ def run_ablation(
             triples = store.item_fact_triples(sources)
             n = len(set(triples))
             say(f"[ablate] {name}: {n} KG triples from {', '.join(sources)}")
+            held_out = True
             try:
                 kge = train_kge(triples, job.kge, progress=False)
             except StageError as e:
-                rows.append({"variant": name, "sources": sources, "kg_triples": n, "skipped": str(e)})
-                continue
+                if "too sparse to hold out" not in str(e):
+                    rows.append({"variant": name, "sources": sources, "kg_triples": n, "skipped": str(e)})
+                    continue
+                # a sparse KG still gives vectors; only its held-out KGE metrics are unavailable
+                held_out = False
+                kge = train_kge(triples, job.kge.model_copy(update={"test_ratio": 0.0}), progress=False)
             emb = Embeddings(
                 kge.entity_vectors, kge.entity_to_id, kge.relation_vectors, kge.relation_to_id, kge.metadata
             )
@@ -97,7 +102,7 @@ def run_ablation(
                     model=ab.model,
                     kg_triples=n,
                     kg_item_coverage=round(kg.coverage, 4),
-                    kge_mrr=round(kge.metrics["mrr"], 4),
+                    kge_mrr=round(kge.metrics["mrr"], 4) if held_out else None,
                 )
             )
     result = {

@@ -102,9 +102,16 @@ def train_kge(
         labeled, entity_to_id=entity_to_id, relation_to_id=relation_to_id
     )
     if config.test_ratio > 0:
-        training, validation, testing = tf.split(
-            [1.0 - 2 * config.test_ratio, config.test_ratio, config.test_ratio], random_state=config.seed
-        )
+        try:
+            training, validation, testing = tf.split(
+                [1.0 - 2 * config.test_ratio, config.test_ratio, config.test_ratio], random_state=config.seed
+            )
+        except ValueError as e:  # PyKEEN keeps every entity in training; a very sparse KG cannot be split
+            raise StageError(
+                f"embed: the {len(unique)} triples are too sparse to hold out {config.test_ratio:.0%} for evaluation "
+                f"with every entity still in training ({str(e).splitlines()[0][:120]}); "
+                "add facts, or set kge.test_ratio: 0 to train without held-out metrics"
+            ) from e
     else:
         training, validation, testing = tf, tf, tf
     device = _device(config.device)

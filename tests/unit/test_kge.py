@@ -63,3 +63,11 @@ def test_artifacts_are_versioned_and_checked_against_the_graph(tmp_path: Path) -
     for n in range(3, 9):
         save_embeddings(result, root, version=f"2026010{n}T000000-cccccc")
     assert len([p for p in root.iterdir() if p.is_dir()]) == 5  # the newest five are kept
+
+
+def test_a_kg_too_sparse_to_split_is_a_clear_error() -> None:
+    star = [(f"item:{n}", "HAS_THEME", f"entity:Theme:t{n}") for n in range(40)]  # every entity once
+    with pytest.raises(StageError, match="too sparse to hold out 10% .* kge.test_ratio: 0"):
+        train_kge(star, CONFIG, progress=False)
+    result = train_kge(star, CONFIG.model_copy(update={"test_ratio": 0.0}), progress=False)
+    assert result.entity_vectors.shape[0] == 80
