@@ -99,6 +99,7 @@ def run_recbole(config: Path, *, epochs: int | None, device: str, dim: int) -> l
         ],
         capture_output=True,
         text=True,
+        cwd=SCRATCH,  # RecBole writes log_tensorboard/ into the working directory
         env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
     )
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
