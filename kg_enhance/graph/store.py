@@ -215,7 +215,10 @@ class Neo4jStore:
                     f"fact about {f.head_id!r} has head kind {f.head_kind!r}; only Item and User heads are stored"
                 )
             res = resolutions.get((f.object_type, f.object)) if resolutions else None
-            name = res.canonical_name if res else f.object
+            key = res.canonical_key if res else entity_key(f.object_type, f.object)
+            entities.setdefault(
+                key, {"key": key, "name": res.canonical_name if res else f.object, "type": f.object_type}
+            )
             provenance = {
                 "source": f.source,
                 "source_field": f.source_field,
@@ -228,15 +231,11 @@ class Neo4jStore:
             groups[(f.head_kind, f.relation, f.object_type)].append(
                 {
                     "head_id": f.head_id,
-                    "key": res.canonical_key if res else entity_key(f.object_type, f.object),
-                    "name": name,
-                    "object_type": f.object_type,
+                    "key": key,
                     "source": f.source,
                     "props": {k: v for k, v in provenance.items() if v is not None},
                 }
             )
-            row = groups[(f.head_kind, f.relation, f.object_type)][-1]
-            entities.setdefault(row["key"], {"key": row["key"], "name": row["name"], "type": f.object_type})
         # entities first, once each
         by_type: dict[str, list[dict[str, str]]] = defaultdict(list)
         for row in entities.values():

@@ -132,12 +132,24 @@ class LightGCN(RecModel):
     key = "lightgcn"
 
     def __init__(
-        self, n_users: int, n_items: int, dim: int, *, train_pairs: np.ndarray, layers: int = 3, **kwargs: Any
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        *,
+        train_pairs: np.ndarray,
+        layers: int = 3,
+        extra_nodes: int = 0,
+        extra_edges: np.ndarray | None = None,
+        **kwargs: Any,
     ) -> None:
+        """``extra_nodes``/``extra_edges`` (node rows after users and items) let subclasses add nodes to the graph."""
         super().__init__(n_users, n_items, dim, **kwargs)
         self.n_users, self.n_items, self.layers = n_users, n_items, int(layers)
         edges = np.stack([train_pairs[:, 0], train_pairs[:, 1] + n_users], axis=1)
-        self.register_buffer("adj", normalised_adjacency(n_users + n_items, edges))
+        if extra_edges is not None and len(extra_edges):
+            edges = np.concatenate([edges, extra_edges])
+        self.register_buffer("adj", normalised_adjacency(n_users + n_items + extra_nodes, edges))
 
     def ego(self) -> torch.Tensor:
         return torch.cat([self.user.weight, self.item.weight])
@@ -187,8 +199,20 @@ class KGLightGCN(LightGCN):
         kg_init_scale: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(n_users, n_items, dim, train_pairs=train_pairs, layers=layers, **kwargs)
         n_entities = int(entity_vectors.shape[0])
+        entity_edges = np.stack(
+            [item_entity_edges[:, 0] + n_users, item_entity_edges[:, 1] + n_users + n_items], axis=1
+        ).reshape(-1, 2)
+        super().__init__(
+            n_users,
+            n_items,
+            dim,
+            train_pairs=train_pairs,
+            layers=layers,
+            extra_nodes=n_entities,
+            extra_edges=entity_edges,
+            **kwargs,
+        )
         self.n_entities = n_entities
         gen = torch.Generator().manual_seed(0)
         proj = torch.randn(kg_vectors.shape[1], dim, generator=gen) / np.sqrt(dim)
@@ -204,14 +228,6 @@ class KGLightGCN(LightGCN):
         with torch.no_grad():
             if n_entities:
                 self.entity.weight.copy_(scaled(entity_vectors))
-        edges = [np.stack([train_pairs[:, 0], train_pairs[:, 1] + n_users], axis=1)]
-        if len(item_entity_edges):
-            edges.append(
-                np.stack(
-                    [item_entity_edges[:, 0] + n_users, item_entity_edges[:, 1] + n_users + n_items], axis=1
-                )
-            )
-        self.adj = normalised_adjacency(n_users + n_items + n_entities, np.concatenate(edges))
 
     def ego(self) -> torch.Tensor:
         return torch.cat([self.user.weight, self.item.weight, self.entity.weight[: self.n_entities]])
