@@ -21,11 +21,11 @@ from pathlib import Path
 import openai
 
 from kg_enhance.config.job import load_job
-from kg_enhance.datasets.tables import read_items
 from kg_enhance.extract.cache import ExtractionCache
 from kg_enhance.extract.client import OpenAICompatibleClient
 from kg_enhance.extract.engine import Extractor
 from kg_enhance.extract.prompts import load_template, render_item_prompt
+from kg_enhance.io.tables import read_items
 from kg_enhance.ontology import fact_json_schema, load_ontology
 
 REPO = Path(__file__).resolve().parents[1]

@@ -29,8 +29,8 @@ import pandas as pd  # noqa: E402
 
 from kg_enhance.api import validate_job  # noqa: E402
 from kg_enhance.datasets.movielens import DEMO_DIR  # noqa: E402
-from kg_enhance.graph.keys import entity_key  # noqa: E402
 from kg_enhance.kge.train import _quiet_pykeen, train_kge  # noqa: E402
+from kg_enhance.names import entity_key  # noqa: E402
 
 
 def demo_triples() -> list[tuple[str, str, str]]:

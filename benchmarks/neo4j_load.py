@@ -45,9 +45,9 @@ import pandas as pd  # noqa: E402
 from kg_enhance.config.models import Neo4jConfig, ResolutionConfig  # noqa: E402
 from kg_enhance.datasets.movielens import load_hetrec_facts  # noqa: E402
 from kg_enhance.graph.fingerprint import graph_fingerprint  # noqa: E402
-from kg_enhance.graph.keys import entity_key  # noqa: E402
 from kg_enhance.graph.resolve import EntityResolver  # noqa: E402
 from kg_enhance.graph.store import Neo4jStore  # noqa: E402
+from kg_enhance.names import entity_key  # noqa: E402
 from kg_enhance.ontology import load_ontology  # noqa: E402
 from kg_enhance.services import neo4j as neo4j_service  # noqa: E402
 from kg_enhance.types import Fact  # noqa: E402

@@ -28,7 +28,6 @@ from kge import demo_triples  # noqa: E402
 from kg_enhance.api import validate_job  # noqa: E402
 from kg_enhance.config.models import RecModelSpec  # noqa: E402
 from kg_enhance.datasets.movielens import DEMO_DIR  # noqa: E402
-from kg_enhance.kge.artifacts import Embeddings  # noqa: E402
 from kg_enhance.kge.train import _quiet_pykeen, train_kge  # noqa: E402
 from kg_enhance.rec.data import make_split, positives  # noqa: E402
 from kg_enhance.rec.evaluate import Slices  # noqa: E402
@@ -51,10 +50,7 @@ def main() -> None:
     movies = pd.read_csv(DEMO_DIR / "movies.csv", dtype=str)["movieId"].tolist()
     split = make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed, item_ids=movies)
     triples = demo_triples()
-    kge = train_kge(triples, job.kge, progress=False)
-    emb = Embeddings(
-        kge.entity_vectors, kge.entity_to_id, kge.relation_vectors, kge.relation_to_id, kge.metadata
-    )
+    emb = train_kge(triples, job.kge, progress=False)
     kg = build_kg_inputs(emb, split, triples)
     slices = Slices.from_split(split)
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, torch {torch.__version__}")

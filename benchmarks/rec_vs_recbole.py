@@ -41,12 +41,13 @@ from kg_enhance.api import load_embeddings, open_graph, validate_job  # noqa: E4
 from kg_enhance.config.models import RecModelSpec  # noqa: E402
 from kg_enhance.kge.artifacts import Embeddings  # noqa: E402
 from kg_enhance.kge.train import train_kge  # noqa: E402
-from kg_enhance.pipeline import outputs_dir, recommend_split  # noqa: E402
 from kg_enhance.rec.data import make_split, positives  # noqa: E402
 from kg_enhance.rec.evaluate import Slices  # noqa: E402
 from kg_enhance.rec.kg import build_kg_inputs  # noqa: E402
 from kg_enhance.rec.recbole_export import export_recbole  # noqa: E402
 from kg_enhance.rec.train import train_model  # noqa: E402
+from kg_enhance.rundir import RunDir  # noqa: E402
+from kg_enhance.stages.recommend import recommend_split  # noqa: E402
 
 VENV = REPO / ".kg-enhance" / "recbole-venv"
 SCRATCH = REPO / ".kg-enhance" / "recbole-bench"
@@ -135,7 +136,7 @@ def demo_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]],
     split = recommend_split(job)
     with open_graph(REPO / "examples" / "jobs" / "movielens-demo.yaml") as store:
         triples = store.item_fact_triples(job.kge.sources)
-    emb = load_embeddings(outputs_dir(job))
+    emb = load_embeddings(RunDir.for_job(job).root)
     got = export_recbole(split, triples, SCRATCH, name="kgdemo", k=job.recommender.k)
     return split, emb, triples, Path(got["dir"]) / "kgdemo.yaml"
 
@@ -173,14 +174,7 @@ def ml100k_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]
         (node(h), r, node(t)) for h, r, t in kg[["head_id", "relation_id", "tail_id"]].itertuples(index=False)
     ]
     cfg = job.kge.model_copy(update={"epochs": min(job.kge.epochs, 30)})
-    result = train_kge(triples, cfg, progress=False)
-    emb = Embeddings(
-        result.entity_vectors,
-        result.entity_to_id,
-        result.relation_vectors,
-        result.relation_to_id,
-        result.metadata,
-    )
+    emb = train_kge(triples, cfg, progress=False)
     item_triples = [(h, r, t) for h, r, t in triples if h.startswith("item:") and t.startswith("entity:")]
     # the split's atomic files; RecBole reads the KG and link from the package copy placed beside them
     got = export_recbole(split, [], SCRATCH, name="ml100k", k=job.recommender.k)

@@ -30,9 +30,9 @@ import numpy as np  # noqa: E402
 from openai import OpenAI  # noqa: E402
 
 from kg_enhance.api import open_graph, validate_job  # noqa: E402
-from kg_enhance.datasets.tables import read_interactions, read_items  # noqa: E402
-from kg_enhance.pipeline import outputs_dir  # noqa: E402
+from kg_enhance.io.tables import read_interactions, read_items  # noqa: E402
 from kg_enhance.rec.serve import PrecomputedRecommender  # noqa: E402
+from kg_enhance.rundir import RunDir  # noqa: E402
 
 
 def pct(values: list[float]) -> tuple[float, float]:
@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     job = validate_job(args.job)
-    run = outputs_dir(job)
+    run = RunDir.for_job(job).root
     k = job.recommender.k
     started = time.perf_counter()
     rec = PrecomputedRecommender(run)

@@ -17,18 +17,30 @@ and ``ablation/ablation.json``; ``ablation/ablation.png`` plots it.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
 from kg_enhance.config.models import JobSpec, RecModelSpec
-from kg_enhance.errors import StageError
-from kg_enhance.kge.artifacts import Embeddings
-from kg_enhance.pipeline import load_report, outputs_dir, recommend_split, save_report
+from kg_enhance.errors import SparseGraphError, StageError
+from kg_enhance.graph.store import Neo4jStore
+from kg_enhance.io.files import write_json, write_with
+from kg_enhance.kge.train import train_kge
+from kg_enhance.rec.evaluate import Slices
+from kg_enhance.rec.kg import build_kg_inputs
+from kg_enhance.rec.train import TrainedModel, train_model
+from kg_enhance.rundir import RunDir
+from kg_enhance.stages.recommend import recommend_split
+
+matplotlib.use("Agg")  # files only, never a window
 
 
-def _row(name: str, sources: list[str] | None, trained: Any, k: int, **extra: Any) -> dict[str, Any]:
+def _row(name: str, sources: list[str] | None, trained: TrainedModel, k: int, **extra: Any) -> dict[str, Any]:
     test, sl = trained.test, trained.slices
     return {
         "variant": name,
@@ -48,12 +60,6 @@ def _row(name: str, sources: list[str] | None, trained: Any, k: int, **extra: An
 def run_ablation(
     job: JobSpec, *, progress: bool = True, echo: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
-    from kg_enhance.graph.store import Neo4jStore
-    from kg_enhance.kge.train import train_kge
-    from kg_enhance.rec.evaluate import Slices
-    from kg_enhance.rec.kg import build_kg_inputs
-    from kg_enhance.rec.train import train_model
-
     cfg, ab = job.recommender, job.recommender.ablation
     k = cfg.k
     split = recommend_split(job)
@@ -76,19 +82,14 @@ def run_ablation(
             triples = store.item_fact_triples(sources)
             n = len(set(triples))
             say(f"[ablate] {name}: {n} KG triples from {', '.join(sources)}")
-            held_out = True
             try:
-                kge = train_kge(triples, job.kge, progress=False)
-            except StageError as e:
-                if "too sparse to hold out" not in str(e):
-                    rows.append({"variant": name, "sources": sources, "kg_triples": n, "skipped": str(e)})
-                    continue
+                emb = train_kge(triples, job.kge, progress=False)
+            except SparseGraphError:
                 # a sparse KG still gives vectors; only its held-out KGE metrics are unavailable
-                held_out = False
-                kge = train_kge(triples, job.kge.model_copy(update={"test_ratio": 0.0}), progress=False)
-            emb = Embeddings(
-                kge.entity_vectors, kge.entity_to_id, kge.relation_vectors, kge.relation_to_id, kge.metadata
-            )
+                emb = train_kge(triples, job.kge.model_copy(update={"test_ratio": 0.0}), progress=False)
+            except StageError as e:
+                rows.append({"variant": name, "sources": sources, "kg_triples": n, "skipped": str(e)})
+                continue
             kg = build_kg_inputs(emb, split, triples)
             trained = train_model(
                 RecModelSpec(type=ab.model), split, cfg, kg=kg, progress=progress, slices=slices
@@ -102,7 +103,7 @@ def run_ablation(
                     model=ab.model,
                     kg_triples=n,
                     kg_item_coverage=round(kg.coverage, 4),
-                    kge_mrr=round(kge.metrics["mrr"], 4) if held_out else None,
+                    kge_mrr=None if (mrr := emb.metrics.get("mrr")) is None else round(mrr, 4),
                 )
             )
     result = {
@@ -115,23 +116,16 @@ def run_ablation(
         "rows": rows,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    out = outputs_dir(job) / "ablation"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation.json").write_text(json.dumps(result, indent=2))
-    result["plot"] = str(plot(result, out / "ablation.png"))
-    report = load_report(outputs_dir(job))
+    run = RunDir.for_job(job)
+    write_json(run.ablation_table, result)
+    result["plot"] = str(plot(result, run.ablation_plot))
+    report = run.read_report()
     report["ablation"] = result
-    save_report(outputs_dir(job), report)
+    run.write_report(report)
     return result
 
 
-def plot(result: dict[str, Any], path: Any) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
+def plot(result: dict[str, Any], path: Path) -> Path:
     k = result["k"]
     rows = [r for r in result["rows"] if "skipped" not in r]
     names = [r["variant"] for r in rows]
@@ -148,6 +142,6 @@ def plot(result: dict[str, Any], path: Any) -> Any:
     ax.set_title(title + (f" (skipped: {', '.join(skipped)})" if skipped else ""))
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
     return path

@@ -1,228 +1,324 @@
-"""The public Python API. Keyword-only arguments throughout."""
+"""The public Python API. Keyword-only arguments throughout.
+
+Every function that works on a job takes a :class:`~kg_enhance.config.models.JobSpec`
+or the path of a job file (``job``); ``overrides`` (``--set`` style) apply to paths only.
+The CLI is a thin layer over these functions.
+
+PyKEEN (about 5 s to import here) and the modules that train with it (the pipeline,
+its stages, the ablation) are imported inside the functions that run them, so
+``import kg_enhance`` and quick CLI commands stay quick; everything else is imported
+at the top.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
 
 from kg_enhance.config.job import load_job, ontology_path
 from kg_enhance.config.models import JobSpec
+from kg_enhance.errors import ConfigError, StageError
+from kg_enhance.extract.cache import ExtractionCache, default_cache_path
+from kg_enhance.extract.plan import ExtractionPlan
+from kg_enhance.graph.fingerprint import graph_fingerprint as _fingerprint
+from kg_enhance.graph.resolve import explain
+from kg_enhance.graph.store import GraphStore, Neo4jStore
+from kg_enhance.io.files import read_jsonl, write_json, write_npy, write_with
+from kg_enhance.io.rdf import export_rdf as _write_rdf
+from kg_enhance.io.tables import read_items, read_users
 from kg_enhance.kge.artifacts import Embeddings, load_embeddings_dir
+from kg_enhance.kge.registry import check_model_name
+from kg_enhance.ontology.models import Ontology, load_ontology
 from kg_enhance.paths import resource_dir
+from kg_enhance.rec.models import check_model_type
+from kg_enhance.rec.recbole_export import export_recbole as write_recbole
+from kg_enhance.rec.serve import Recommendation, recommender_for
+from kg_enhance.rundir import RunDir
 from kg_enhance.types import QuarantineRecord
 
+if TYPE_CHECKING:  # the pipeline pulls in PyKEEN; see the module docstring
+    from kg_enhance.pipeline import RunResult
 
-def validate_job(path: str | Path, *, overrides: list[str] | None = None) -> JobSpec:
-    """Load and validate a job file and the ontology it names; raises :class:`ConfigError`."""
-    from kg_enhance.ontology.models import load_ontology
+JobLike = JobSpec | str | Path
 
-    job = load_job(path, overrides=overrides)
-    load_ontology(ontology_path(job))
-    return job
+
+@dataclass(frozen=True)
+class LoadedJob:
+    """A validated job with its ontology, loaded once."""
+
+    job: JobSpec
+    ontology: Ontology
+
+
+def _registry_problems(job: JobSpec) -> list[str]:
+    """Names that must exist in a registry (checked here, so config/ never imports the trainers)."""
+    problems = []
+    try:
+        job.kge.model = check_model_name(job.kge.model)
+    except ValueError as e:
+        problems.append(f"kge.model: {e}")
+    for n, spec in enumerate(job.recommender.models):
+        try:
+            check_model_type(spec.type)
+        except ValueError as e:
+            problems.append(f"recommender.models.{n}.type: {e}")
+    for key in ("model", "baseline"):
+        try:
+            check_model_type(getattr(job.recommender.ablation, key))
+        except ValueError as e:
+            problems.append(f"recommender.ablation.{key}: {e}")
+    return problems
+
+
+def load(job: JobLike, *, overrides: list[str] | None = None) -> LoadedJob:
+    """Read and validate a job (file or spec), check registry names and load its ontology once."""
+    if isinstance(job, JobSpec):
+        if overrides:
+            raise ConfigError("overrides apply to job files; change the JobSpec fields instead")
+        spec, where = job, f"job {job.name!r}"
+    else:
+        spec, where = load_job(job, overrides=overrides), str(job)
+    problems = _registry_problems(spec)
+    if problems:
+        raise ConfigError("\n".join(f"{where}: {p}" for p in problems))
+    return LoadedJob(job=spec, ontology=load_ontology(ontology_path(spec)))
+
+
+def validate_job(job: JobLike, *, overrides: list[str] | None = None) -> JobSpec:
+    """Load and validate a job and the ontology it names; raises :class:`ConfigError`."""
+    return load(job, overrides=overrides).job
 
 
 def run_job(
-    path: str | Path,
+    job: JobLike,
     *,
     until: str | None = None,
     only: list[str] | None = None,
     overrides: list[str] | None = None,
     progress: bool = True,
-    echo: Any = None,
-) -> dict[str, Any]:
-    """Run a job's stages and return the report (also written to ``<outputs.dir>/report.json``)."""
+    echo: Callable[[str], None] | None = None,
+    store_factory: Callable[[], GraphStore] | None = None,
+) -> RunResult:
+    """Run a job's stages; the report is also written to ``<outputs.dir>/report.json``.
+
+    ``store_factory`` replaces the job's Neo4j (e.g. with an in-memory store in tests).
+    """
     from kg_enhance.pipeline import run_pipeline, select_stages
 
-    job = validate_job(path, overrides=overrides)
-    stages = select_stages(until=until, only=only, job=job)
-    return run_pipeline(job, stages=stages, progress=progress, echo=echo)
-
-
-def dry_run(path: str | Path, *, overrides: list[str] | None = None) -> dict[str, Any]:
-    """What a run would do, without calling the LLM or touching Neo4j: items, cache hits, estimated tokens."""
-    from kg_enhance.datasets.tables import read_items
-    from kg_enhance.extract.cache import ExtractionCache
-    from kg_enhance.extract.engine import subject_cache_key
-    from kg_enhance.extract.prompts import load_template, render_item_prompt
-    from kg_enhance.ontology.models import load_ontology
-    from kg_enhance.paths import state_dir
-
-    job = validate_job(path, overrides=overrides)
-    ontology = load_ontology(ontology_path(job))
-    items, _ = read_items(job)
-    selected = items[: job.llm.item_limit] if job.llm.item_limit else items
-    template = load_template(job.llm.prompt_template)
-    prompt_chars = sum(
-        sum(
-            len(m["content"]) for m in render_item_prompt(template, ontology, it, grounding=job.llm.grounding)
-        )
-        for it in selected
+    loaded = load(job, overrides=overrides)
+    stages = select_stages(until=until, only=only, job=loaded.job)
+    return run_pipeline(
+        loaded.job, loaded.ontology, stages=stages, progress=progress, echo=echo, store_factory=store_factory
     )
-    cache_path = state_dir() / "cache" / "extract.sqlite"
-    hits = 0
-    if cache_path.exists() and job.llm.structured_output != "auto":
-        cache = ExtractionCache(cache_path)
-        keys = [
-            subject_cache_key(
-                model=job.llm.model,
-                generation={
-                    "temperature": job.llm.temperature,
-                    "max_tokens": job.llm.max_tokens,
-                    "seed": job.llm.seed,
-                },
-                mode=job.llm.structured_output,
-                template_hash=template.hash,
-                ontology_fingerprint=ontology.fingerprint(),
-                grounding=job.llm.grounding,
-                head="Item",
-                item=it,
-            )
-            for it in selected
-        ]
-        hits = len(cache.get_many(keys))
-        cache.close()
-    calls = len(selected) - hits if job.llm.enabled else 0
-    users = 0
-    if job.llm.enabled and job.llm.users.enabled:
-        from kg_enhance.datasets.tables import read_users
 
-        all_users = read_users(job)
-        user_sample = all_users[: job.llm.users.limit] if job.llm.users.limit else all_users
-        user_template = load_template(job.llm.users.prompt_template)
-        users = len(user_sample)
-        prompt_chars += sum(
-            sum(
-                len(m["content"])
-                for m in render_item_prompt(
-                    user_template, ontology, u, grounding=job.llm.users.grounding, head="User"
-                )
-            )
-            for u in user_sample
-        )
-        selected = [*selected, *user_sample]
-        calls += users
-    est_prompt = int(prompt_chars / 4 * (calls / max(1, len(selected))))
-    est_completion = calls * job.llm.max_tokens
+
+def dry_run(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, Any]:
+    """What a run would do, without calling the LLM or touching Neo4j: items, cache hits, estimated tokens."""
+    loaded = load(job, overrides=overrides)
+    spec, ontology, llm = loaded.job, loaded.ontology, loaded.job.llm
+    items, _ = read_items(spec)
+    plans = [ExtractionPlan.for_items(spec, items)]
+    if llm.enabled and llm.users.enabled:
+        plans.append(ExtractionPlan.for_users(spec, read_users(spec)))
+    subjects = sum(len(p.subjects) for p in plans)
+    prompt_chars = sum(p.prompt_chars(ontology) for p in plans)
+    hits = 0
+    if default_cache_path().exists() and llm.structured_output != "auto":
+        cache = ExtractionCache(default_cache_path())
+        try:
+            hits = plans[0].cached(spec, ontology, cache, mode=llm.structured_output)
+        finally:
+            cache.close()
+    users = len(plans[1].subjects) if len(plans) > 1 else 0
+    calls = subjects - hits if llm.enabled else 0
+    est_prompt = int(prompt_chars / 4 * (calls / max(1, subjects)))
+    est_completion = calls * llm.max_tokens
     return {
-        "job": job.name,
+        "job": spec.name,
         "catalog_items": len(items),
-        "llm_items": len(selected) - users if job.llm.enabled else 0,
+        "llm_items": len(plans[0].subjects) if llm.enabled else 0,
         "llm_users": users,
         "cache_hits": hits,
         "estimated_calls": calls,
         "estimated_prompt_tokens": est_prompt,
         "estimated_completion_tokens_max": est_completion,
         "estimated_cost_max": round(
-            est_prompt / 1e6 * job.llm.price_per_1m_input_tokens
-            + est_completion / 1e6 * job.llm.price_per_1m_output_tokens,
+            est_prompt / 1e6 * llm.price_per_1m_input_tokens
+            + est_completion / 1e6 * llm.price_per_1m_output_tokens,
             6,
         ),
-        "budget_tokens": job.llm.budget_tokens,
+        "budget_tokens": llm.budget_tokens,
         "note": "tokens estimated at 4 characters per token; cache hits counted only when llm.structured_output is not 'auto' "
         "(users are counted as calls without a cache lookup)",
     }
 
 
-def quarantine(path: str | Path, *, overrides: list[str] | None = None) -> list[QuarantineRecord]:
-    """The items (and users) whose LLM answers stayed invalid in the job's last extract run, with raw output and errors."""
-    from kg_enhance.errors import StageError
-    from kg_enhance.pipeline import outputs_dir
+def run_dir(job: JobLike, *, overrides: list[str] | None = None) -> RunDir:
+    """The job's run folder (``outputs.dir``, resolved against the job file's folder)."""
+    spec = job if isinstance(job, JobSpec) else load_job(job, overrides=overrides)
+    return RunDir.for_job(spec)
 
-    job = validate_job(path, overrides=overrides)
-    qpath = outputs_dir(job) / "extract" / "quarantine.jsonl"
-    if not qpath.is_file():
-        raise StageError(f"quarantine: {qpath} not found; run the extract stage of {job.name!r} first")
-    with open(qpath, encoding="utf-8") as fh:
-        return [QuarantineRecord(**json.loads(line)) for line in fh if line.strip()]
+
+def quarantine(job: JobLike, *, overrides: list[str] | None = None) -> list[QuarantineRecord]:
+    """The items (and users) whose LLM answers stayed invalid in the job's last extract run, with raw output and errors."""
+    spec = validate_job(job, overrides=overrides)
+    path = RunDir.for_job(spec).quarantine
+    if not path.is_file():
+        raise StageError(f"quarantine: {path} not found; run the extract stage of {spec.name!r} first")
+    return [QuarantineRecord(**row) for row in read_jsonl(path)]
+
+
+def open_graph(job: JobLike, *, overrides: list[str] | None = None) -> Neo4jStore:
+    """A connected :class:`~kg_enhance.graph.store.Neo4jStore` for a job's ``neo4j`` settings (close it, or use ``with``)."""
+    return Neo4jStore(validate_job(job, overrides=overrides).neo4j)
+
+
+def graph_fingerprint(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Canonical hash of the job's graph (volatile properties and derived edges excluded), with counts."""
+    with open_graph(job, overrides=overrides) as store:
+        return _fingerprint(store).as_dict()
 
 
 def load_embeddings(
-    run_or_outputs_dir: str | Path,
+    run_or_outputs_dir: str | Path | None = None,
     *,
+    job: JobLike | None = None,
     version: str | None = None,
     expected_fingerprint: str | None = None,
-    job: str | Path | None = None,
+    check_graph: bool = True,
 ) -> Embeddings:
     """Embeddings of a run: ``entity_vectors``, ``entity_to_id``, ``relation_vectors``, ``relation_to_id``, ``metadata``.
 
-    ``version`` picks an older embed run (default: the latest). To make sure the
-    vectors still describe the graph you are asking about, pass that graph's
-    fingerprint (``kg-enhance graph fingerprint``) as ``expected_fingerprint``, or a
-    ``job`` file, whose Neo4j is then fingerprinted live: a mismatch raises
-    :class:`~kg_enhance.errors.StageError` saying to re-run the embed stage.
+    Give the run folder (``outputs.dir``) or a ``job``. ``version`` picks an older embed
+    run (default: the latest). To make sure the vectors still describe the graph you are
+    asking about, pass that graph's fingerprint (``kg-enhance graph fingerprint``) as
+    ``expected_fingerprint``; with a ``job`` (and ``check_graph``), its Neo4j is
+    fingerprinted live. A mismatch raises :class:`~kg_enhance.errors.StageError` saying
+    to re-run the embed stage.
     """
-    if job is not None and expected_fingerprint is None:
+    if run_or_outputs_dir is None:
+        if job is None:
+            raise ConfigError("load_embeddings: give a run folder or job=")
+        run_or_outputs_dir = run_dir(job).root
+    if job is not None and check_graph and expected_fingerprint is None:
         expected_fingerprint = graph_fingerprint(job)["fingerprint"]
     return load_embeddings_dir(
         Path(run_or_outputs_dir), expected_fingerprint=expected_fingerprint, version=version
     )
 
 
-def open_graph(path: str | Path, *, overrides: list[str] | None = None) -> Any:
-    """A connected :class:`~kg_enhance.graph.store.Neo4jStore` for a job's ``neo4j`` settings (close it, or use ``with``)."""
-    from kg_enhance.graph.store import Neo4jStore
-
-    return Neo4jStore(validate_job(path, overrides=overrides).neo4j)
+ExportFormat = Literal["npy", "parquet", "pt"]
 
 
-def graph_fingerprint(path: str | Path, *, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Canonical hash of the job's graph (volatile properties and derived edges excluded), with counts."""
-    from kg_enhance.graph.fingerprint import graph_fingerprint as fingerprint
-
-    with open_graph(path, overrides=overrides) as store:
-        return fingerprint(store).as_dict()
+def export_embeddings(
+    job: JobLike,
+    *,
+    out: str | Path,
+    fmt: ExportFormat = "npy",
+    version: str | None = None,
+    check_graph: bool = True,
+    overrides: list[str] | None = None,
+) -> Embeddings:
+    """Write the job's KG embeddings (vectors with id maps and metadata) to ``out`` as npy, parquet or pt."""
+    spec = validate_job(job, overrides=overrides)
+    emb = load_embeddings(job=spec, version=version, check_graph=check_graph)
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    if fmt == "npy":
+        write_npy(target / "entity_vectors.npy", emb.entity_vectors)
+        write_npy(target / "relation_vectors.npy", emb.relation_vectors)
+    elif fmt == "parquet":
+        write_with(target / "entity_vectors.parquet", lambda tmp: emb.to_pandas().to_parquet(tmp))
+    else:
+        tensors = {
+            "entity_vectors": emb.to_torch(),
+            "relation_vectors": torch.from_numpy(emb.relation_vectors),
+        }
+        write_with(target / "embeddings.pt", lambda tmp: torch.save(tensors, tmp))
+    write_json(target / "entity_to_id.json", emb.entity_to_id, indent=None)
+    write_json(target / "relation_to_id.json", emb.relation_to_id, indent=None)
+    write_json(target / "metadata.json", emb.metadata)
+    return emb
 
 
 def explain_merge(
-    path: str | Path, name_a: str, name_b: str, *, entity_type: str, overrides: list[str] | None = None
+    job: JobLike, name_a: str, name_b: str, *, entity_type: str, overrides: list[str] | None = None
 ) -> list[str]:
     """Why two names are (or are not) one entity in the job's graph, as printable lines."""
-    from kg_enhance.errors import ConfigError
-    from kg_enhance.graph.resolve import explain
-    from kg_enhance.ontology.models import load_ontology
-
-    job = validate_job(path, overrides=overrides)
-    ontology = load_ontology(ontology_path(job))
-    if entity_type not in ontology.entity_types:
+    loaded = load(job, overrides=overrides)
+    if entity_type not in loaded.ontology.entity_types:
         raise ConfigError(
-            f"--type {entity_type!r} is not an entity type of ontology {ontology.name!r}; "
-            f"use one of {', '.join(ontology.entity_types)}"
+            f"--type {entity_type!r} is not an entity type of ontology {loaded.ontology.name!r}; "
+            f"use one of {', '.join(loaded.ontology.entity_types)}"
         )
-    with open_graph(path, overrides=overrides) as store:
+    with Neo4jStore(loaded.job.neo4j) as store:
         return explain(name_a, name_b, entity_type, store)
 
 
 def export_rdf(
-    path: str | Path,
+    job: JobLike,
     *,
     out: str | Path,
     fmt: str = "turtle",
     sources: list[str] | None = None,
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Write the job's knowledge facts as Turtle or N-Triples under stable IRIs (see :mod:`kg_enhance.graph.rdf`)."""
-    from kg_enhance.graph.rdf import export_rdf as write
-    from kg_enhance.ontology.models import load_ontology
-
-    job = validate_job(path, overrides=overrides)
-    ontology = load_ontology(ontology_path(job))
-    with open_graph(path, overrides=overrides) as store:
-        rows = store.run_statement("read/rdf_facts", sources=sources)
-    triples = write(rows, Path(out), fmt=fmt, base=job.graph.rdf_base, item_label=ontology.item.label)
+    """Write the job's knowledge facts as Turtle or N-Triples under stable IRIs (see :mod:`kg_enhance.io.rdf`)."""
+    loaded = load(job, overrides=overrides)
+    with Neo4jStore(loaded.job.neo4j) as store:
+        rows = store.rdf_facts(sources)
+    triples = _write_rdf(
+        rows, Path(out), fmt=fmt, base=loaded.job.graph.rdf_base, item_label=loaded.ontology.item.label
+    )
     return {"facts": len(rows), "triples": triples, "path": str(out), "format": fmt}
 
 
-def recommend(user_id: str | int, k: int = 10, *, run_dir: str | Path | None = None) -> list[Any]:
+def export_recbole(job: JobLike, *, out: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Write the job's split and KG as RecBole atomic files (.inter per split part, .kg, .link) with a config."""
+    from kg_enhance.stages.recommend import recommend_split
+
+    spec = validate_job(job, overrides=overrides)
+    with Neo4jStore(spec.neo4j) as store:
+        triples = store.item_fact_triples(spec.kge.sources)
+        split = recommend_split(spec, store)
+    return write_recbole(split, triples, Path(out), name=spec.name.replace(".", "_"), k=spec.recommender.k)
+
+
+def ablate(
+    job: JobLike,
+    *,
+    overrides: list[str] | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """No KG vs gold KG vs LLM KG vs both on one split (see :mod:`kg_enhance.ablation`)."""
+    from kg_enhance.ablation import run_ablation
+
+    return run_ablation(validate_job(job, overrides=overrides), progress=progress, echo=echo)
+
+
+def recommend(
+    user_id: str | int,
+    k: int = 10,
+    *,
+    job: JobLike | None = None,
+    run_dir: str | Path | None = None,
+) -> list[Recommendation]:
     """Top-``k`` precomputed recommendations for a user, with KG-path explanations; no model or LLM is called.
 
-    ``run_dir`` is a run directory (``outputs.dir``); default ``$KG_ENHANCE_RUN_DIR`` or
-    ``runs/movielens-demo``. Each result has ``item_id``, ``rank``, ``score`` and ``because``:
-    ``(item the user interacted with, shared entity key)`` pairs. Raises ``KeyError`` for
-    users without recommendations.
+    Give the ``job`` (or its run folder ``run_dir``; default ``$KG_ENHANCE_RUN_DIR``). Each
+    result has ``item_id``, ``rank``, ``score`` and ``because``: ``(item the user
+    interacted with, shared entity key)`` pairs. Raises ``KeyError`` for users without
+    recommendations.
     """
-    from kg_enhance.rec.serve import recommender_for
-
+    if job is not None and run_dir is None:
+        spec = job if isinstance(job, JobSpec) else load_job(job)
+        run_dir = RunDir.for_job(spec).root
     return list(recommender_for(run_dir).recommend(user_id, k))
 
 
@@ -231,8 +327,6 @@ def job_json_schema() -> dict[str, Any]:
 
 
 def ontology_json_schema() -> dict[str, Any]:
-    from kg_enhance.ontology.models import Ontology
-
     return Ontology.model_json_schema()
 
 

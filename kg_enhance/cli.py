@@ -13,11 +13,22 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from kg_enhance import api
+from kg_enhance.config.models import STAGES
 from kg_enhance.errors import ConfigError, KgEnhanceError
+from kg_enhance.extract.prompts import TEMPLATE_DIR
+from kg_enhance.graph.cypher import CypherLibrary
+from kg_enhance.kge.registry import model_names
+from kg_enhance.paths import resource_dir
+from kg_enhance.rec.models import model_keys
+from kg_enhance.services import llm, neo4j
+
+if TYPE_CHECKING:  # see kg_enhance.api: the pipeline is imported when a run starts
+    from kg_enhance.pipeline import RunResult
 
 
 def _fail(message: str, code: int) -> None:
@@ -82,9 +93,8 @@ SET_OPTION = click.option(
 @handle_errors
 def validate(job: Path, overrides: tuple[str, ...]) -> None:
     """Validate JOB and its ontology; report every problem with its key path."""
-    from kg_enhance.api import validate_job
 
-    spec = validate_job(job, overrides=list(overrides))
+    spec = api.validate_job(job, overrides=list(overrides))
     click.echo(f"ok: {job} (job {spec.name!r}, ontology {spec.ontology})")
 
 
@@ -107,58 +117,60 @@ def run(
     overrides: tuple[str, ...],
 ) -> None:
     """Run JOB: extract -> load -> embed -> recommend -> export."""
-    from kg_enhance import api
 
     if dry_run:
         click.echo(json.dumps(api.dry_run(job, overrides=list(overrides)), indent=2))
         return
     only_list = [s.strip() for s in only.split(",") if s.strip()] if only else None
-    report = api.run_job(
+    result = api.run_job(
         job, until=until, only=only_list, overrides=list(overrides), progress=not no_progress, echo=click.echo
     )
-    _summary(report)
+    _summary(result)
 
 
-def _summary(report: dict[str, Any]) -> None:
-    out = report.get("outputs_dir")
-    ex = report.get("extract") or {}
-    g = report.get("graph") or {}
-    k = report.get("kge") or {}
-    r = report.get("recommend") or {}
-    if ex:
-        click.echo(
-            f"extract: {ex.get('items')} items, {ex.get('llm_calls')} LLM calls, {ex.get('cache_hits')} cache hits, "
-            f"{ex.get('quarantined')} quarantined, {ex.get('tokens')} tokens"
-        )
-        users = ex.get("users") or {}
-        if users:
+def _summary(result: RunResult) -> None:
+    """One line per stage that ran in this run (results of earlier runs are not shown as current)."""
+    from kg_enhance.stages import EmbedResult, ExtractResult, LoadResult, RecommendResult
+
+    for name, section in result.results.items():
+        if isinstance(section, ExtractResult):
             click.echo(
-                f"extract users: {users.get('items')} users, {users.get('llm_calls')} LLM calls, "
-                f"{users.get('cache_hits')} cache hits, {users.get('quarantined')} quarantined, {users.get('facts')} PREFERS facts"
+                f"extract: {section.items} items, {section.llm_calls} LLM calls, {section.cache_hits} cache hits, "
+                f"{section.quarantined} quarantined, {section.tokens} tokens"
             )
-    if g:
-        click.echo(
-            f"graph: {g.get('nodes')} nodes, {g.get('edges')} edges, {g.get('items_with_facts')} items with facts"
-        )
-    if k:
-        m = k.get("metrics", {})
-        click.echo(
-            f"kge: {k.get('model')} dim {k.get('dim')}: MRR {m.get('mrr', 0):.4f}, Hits@10 {m.get('hits@10', 0):.4f}"
-        )
-    kk = r.get("k", 20)
-    for name, section in r.items():
-        if isinstance(section, dict) and isinstance(section.get("test"), dict):
-            t = section["test"]
-            tail = (section.get("slices") or {}).get("long_tail", {}).get(f"ndcg@{kk}")
+            if section.users is not None:
+                u = section.users
+                click.echo(
+                    f"extract users: {u.items} users, {u.llm_calls} LLM calls, {u.cache_hits} cache hits, "
+                    f"{u.quarantined} quarantined, {u.facts} PREFERS facts"
+                )
+        elif isinstance(section, LoadResult):
             click.echo(
-                f"recommend {name}: test Recall@{kk} {t[f'recall@{kk}']:.4f}, NDCG@{kk} {t[f'ndcg@{kk}']:.4f}"
-                + (f", long-tail NDCG@{kk} {tail:.4f}" if tail is not None else "")
+                f"graph: {section.nodes} nodes, {section.edges} edges, {section.items_with_facts} items with facts"
             )
-    if r.get("best_model"):
-        click.echo(
-            f"serving: top-{kk} of {r['best_model']} in recommend/topk.parquet and as RECOMMENDED edges"
-        )
-    click.echo(f"report: {Path(out) / 'report.json' if out else '?'}")
+        elif isinstance(section, EmbedResult):
+            m = section.metrics
+            held_out = (
+                f"MRR {m['mrr']:.4f}, Hits@10 {m['hits@10']:.4f}"
+                if m.get("mrr") is not None and m.get("hits@10") is not None
+                else "no held-out metrics (kge.test_ratio: 0)"
+            )
+            click.echo(f"kge: {section.model} dim {section.dim}: {held_out}")
+        elif isinstance(section, RecommendResult):
+            k = section.k
+            for model, rep in section.models.items():
+                tail = rep.slices.get("long_tail", {}).get(f"ndcg@{k}")
+                click.echo(
+                    f"recommend {model}: test Recall@{k} {rep.test[f'recall@{k}']:.4f}, NDCG@{k} {rep.test[f'ndcg@{k}']:.4f}"
+                    + (f", long-tail NDCG@{k} {tail:.4f}" if tail is not None else "")
+                )
+            if section.best_model:
+                click.echo(
+                    f"serving: top-{k} of {section.best_model} in recommend/topk.parquet and as RECOMMENDED edges"
+                )
+        elif name == "export":
+            click.echo(f"export: item vectors in {result.run.export_dir}")
+    click.echo(f"report: {result.run.report_path}")
 
 
 @main.command()
@@ -170,9 +182,6 @@ def _summary(report: dict[str, Any]) -> None:
 @handle_errors
 def demo(no_services: bool, no_progress: bool, overrides: tuple[str, ...]) -> None:
     """Start the local services if needed and run the MovieLens demo job."""
-    from kg_enhance import api
-    from kg_enhance.paths import resource_dir
-    from kg_enhance.services import llm, neo4j
 
     if not no_services:
         click.echo("starting neo4j (first start downloads the server jars from Maven Central) ...")
@@ -180,8 +189,8 @@ def demo(no_services: bool, no_progress: bool, overrides: tuple[str, ...]) -> No
         click.echo("starting the local LLM server ...")
         click.echo(llm.serve().line())
     job = resource_dir("examples") / "jobs" / "movielens-demo.yaml"
-    report = api.run_job(job, overrides=list(overrides), progress=not no_progress, echo=click.echo)
-    _summary(report)
+    result = api.run_job(job, overrides=list(overrides), progress=not no_progress, echo=click.echo)
+    _summary(result)
     click.echo(
         f"Neo4j Browser: http://127.0.0.1:{neo4j.http_port()}/browser/  (user neo4j, password from $NEO4J_PASSWORD or 'kg-enhance-local')"
     )
@@ -196,9 +205,8 @@ def demo(no_services: bool, no_progress: bool, overrides: tuple[str, ...]) -> No
 @handle_errors
 def schema(out_dir: Path | None) -> None:
     """Write JSON Schemas for job and ontology files (editor autocompletion)."""
-    from kg_enhance.api import write_schemas
 
-    for path in write_schemas(out_dir=out_dir):
+    for path in api.write_schemas(out_dir=out_dir):
         click.echo(f"wrote {path}")
 
 
@@ -222,30 +230,15 @@ def export(
     job: Path, fmt: str, out_dir: Path, version: str | None, no_graph_check: bool, overrides: tuple[str, ...]
 ) -> None:
     """Export JOB's KG embeddings (entity and relation vectors with id maps)."""
-    from kg_enhance.api import graph_fingerprint, load_embeddings, validate_job
-    from kg_enhance.pipeline import outputs_dir
 
-    spec = validate_job(job, overrides=list(overrides))
-    expected = None if no_graph_check else graph_fingerprint(job, overrides=list(overrides))["fingerprint"]
-    emb = load_embeddings(outputs_dir(spec), version=version, expected_fingerprint=expected)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if fmt == "npy":
-        import numpy as np
-
-        np.save(out_dir / "entity_vectors.npy", emb.entity_vectors)
-        np.save(out_dir / "relation_vectors.npy", emb.relation_vectors)
-    elif fmt == "parquet":
-        emb.to_pandas().to_parquet(out_dir / "entity_vectors.parquet")
-    else:
-        import torch
-
-        torch.save(
-            {"entity_vectors": emb.to_torch(), "relation_vectors": torch.from_numpy(emb.relation_vectors)},
-            out_dir / "embeddings.pt",
-        )
-    (out_dir / "entity_to_id.json").write_text(json.dumps(emb.entity_to_id, ensure_ascii=False))
-    (out_dir / "relation_to_id.json").write_text(json.dumps(emb.relation_to_id, ensure_ascii=False))
-    (out_dir / "metadata.json").write_text(json.dumps(emb.metadata, indent=2))
+    emb = api.export_embeddings(
+        job,
+        out=out_dir,
+        fmt=fmt,  # type: ignore[arg-type]  # click.Choice checked it
+        version=version,
+        check_graph=not no_graph_check,
+        overrides=list(overrides),
+    )
     click.echo(
         f"exported {emb.entity_vectors.shape[0]} entity vectors (dim {emb.entity_vectors.shape[1]}) as {fmt} to {out_dir}"
     )
@@ -258,11 +251,8 @@ def export(
 @handle_errors
 def ablate(job: Path, no_progress: bool, overrides: tuple[str, ...]) -> None:
     """No KG vs gold KG vs LLM KG vs both, on one split: a table in report.json and a PNG plot."""
-    from kg_enhance.ablation import run_ablation
-    from kg_enhance.api import validate_job
 
-    spec = validate_job(job, overrides=list(overrides))
-    result = run_ablation(spec, progress=not no_progress, echo=click.echo)
+    result = api.ablate(job, overrides=list(overrides), progress=not no_progress, echo=click.echo)
     k = result["k"]
     click.echo(
         f"{'variant':10s} {'model':12s} {'triples':>8s} {'NDCG@' + str(k):>9s} {'Recall@' + str(k):>10s} {'tail NDCG':>10s}"
@@ -285,16 +275,8 @@ def ablate(job: Path, no_progress: bool, overrides: tuple[str, ...]) -> None:
 @handle_errors
 def export_recbole_cmd(job: Path, out_dir: Path, overrides: tuple[str, ...]) -> None:
     """Write JOB's split and KG as RecBole atomic files (.inter per split part, .kg, .link) with a config."""
-    from kg_enhance.api import open_graph, validate_job
-    from kg_enhance.pipeline import recommend_split
-    from kg_enhance.rec.recbole_export import export_recbole
 
-    spec = validate_job(job, overrides=list(overrides))
-    with open_graph(job, overrides=list(overrides)) as store:
-        triples = store.item_fact_triples(spec.kge.sources)
-    got = export_recbole(
-        recommend_split(spec), triples, out_dir, name=spec.name.replace(".", "_"), k=spec.recommender.k
-    )
+    got = api.export_recbole(job, out=out_dir, overrides=list(overrides))
     click.echo(
         f"wrote {got['dir']}: train {got['train']}, valid {got['valid']}, test {got['test']} interactions, "
         f"{got['kg']} KG triples, {got['link']} item links"
@@ -309,12 +291,10 @@ def export_recbole_cmd(job: Path, out_dir: Path, overrides: tuple[str, ...]) -> 
 @handle_errors
 def recommend_cmd(job: Path, user_id: str, k: int, overrides: tuple[str, ...]) -> None:
     """Print USER_ID's precomputed top-K with its KG-path explanations (no model, no LLM)."""
-    from kg_enhance.api import recommend, validate_job
-    from kg_enhance.pipeline import outputs_dir
 
-    spec = validate_job(job, overrides=list(overrides))
+    spec = api.validate_job(job, overrides=list(overrides))
     try:
-        recs = recommend(user_id, k, run_dir=outputs_dir(spec))
+        recs = api.recommend(user_id, k, job=spec)
     except KeyError as e:
         raise ConfigError(f"recommend: {e.args[0]}") from None
     for rec in recs:
@@ -330,9 +310,8 @@ def recommend_cmd(job: Path, user_id: str, k: int, overrides: tuple[str, ...]) -
 @handle_errors
 def quarantine_cmd(job: Path, as_json: bool, raw: bool, overrides: tuple[str, ...]) -> None:
     """List the items and users whose LLM answers stayed invalid after every repair."""
-    from kg_enhance.api import quarantine
 
-    records = quarantine(job, overrides=list(overrides))
+    records = api.quarantine(job, overrides=list(overrides))
     if as_json:
         for rec in records:
             click.echo(rec.model_dump_json())
@@ -352,24 +331,14 @@ def quarantine_cmd(job: Path, as_json: bool, raw: bool, overrides: tuple[str, ..
 def ls_cmd(kind: str) -> None:
     """List a registry: stages, recommenders, kge-models, cypher statements, prompt templates."""
     if kind == "stages":
-        from kg_enhance.config.models import STAGES
-
         names: list[str] = list(STAGES)
     elif kind == "recommenders":
-        from kg_enhance.rec.models import model_keys
-
         names = model_keys()
     elif kind == "kge-models":
-        from kg_enhance.kge.registry import model_names
-
         names = list(model_names())
     elif kind == "cypher":
-        from kg_enhance.graph.cypher import CypherLibrary
-
         names = CypherLibrary().names()
     else:
-        from kg_enhance.extract.prompts import TEMPLATE_DIR
-
         names = sorted(p.stem for p in TEMPLATE_DIR.glob("*.txt"))
     for name in names:
         click.echo(name)
@@ -387,9 +356,8 @@ def graph_group() -> None:
 @handle_errors
 def graph_fingerprint_cmd(job: Path, as_json: bool, overrides: tuple[str, ...]) -> None:
     """Print a canonical hash of JOB's graph (run ids, vectors and RECOMMENDED edges excluded)."""
-    from kg_enhance.api import graph_fingerprint
 
-    fp = graph_fingerprint(job, overrides=list(overrides))
+    fp = api.graph_fingerprint(job, overrides=list(overrides))
     if as_json:
         click.echo(json.dumps(fp))
     else:
@@ -405,9 +373,8 @@ def graph_fingerprint_cmd(job: Path, as_json: bool, overrides: tuple[str, ...]) 
 @handle_errors
 def graph_why_cmd(job: Path, name_a: str, name_b: str, entity_type: str, overrides: tuple[str, ...]) -> None:
     """Show why NAME_A and NAME_B are (or are not) the same entity."""
-    from kg_enhance.api import explain_merge
 
-    for line in explain_merge(job, name_a, name_b, entity_type=entity_type, overrides=list(overrides)):
+    for line in api.explain_merge(job, name_a, name_b, entity_type=entity_type, overrides=list(overrides)):
         click.echo(line)
 
 
@@ -424,9 +391,8 @@ def graph_export_rdf_cmd(
     job: Path, out: Path, fmt: str, sources: tuple[str, ...], overrides: tuple[str, ...]
 ) -> None:
     """Export JOB's knowledge facts as RDF under stable IRIs."""
-    from kg_enhance.api import export_rdf
 
-    got = export_rdf(job, out=out, fmt=fmt, sources=list(sources) or None, overrides=list(overrides))
+    got = api.export_rdf(job, out=out, fmt=fmt, sources=list(sources) or None, overrides=list(overrides))
     click.echo(f"wrote {got['triples']} triples ({got['facts']} facts) as {fmt} to {out}")
 
 
@@ -438,7 +404,6 @@ def neo4j_group() -> None:
 @neo4j_group.command(name="start")
 @handle_errors
 def neo4j_start() -> None:
-    from kg_enhance.services import neo4j
 
     click.echo(neo4j.start().line())
 
@@ -446,7 +411,6 @@ def neo4j_start() -> None:
 @neo4j_group.command(name="stop")
 @handle_errors
 def neo4j_stop() -> None:
-    from kg_enhance.services import neo4j
 
     click.echo(neo4j.stop().line())
 
@@ -455,7 +419,6 @@ def neo4j_stop() -> None:
 @handle_errors
 def neo4j_status() -> None:
     """Print the server state; exit 0 when it runs and Bolt answers, 3 otherwise."""
-    from kg_enhance.services import neo4j
 
     st = neo4j.status()
     click.echo(st.line())
@@ -470,7 +433,6 @@ def llm_group() -> None:
 @llm_group.command(name="serve")
 @handle_errors
 def llm_serve() -> None:
-    from kg_enhance.services import llm
 
     click.echo(llm.serve().line())
 
@@ -478,7 +440,6 @@ def llm_serve() -> None:
 @llm_group.command(name="stop")
 @handle_errors
 def llm_stop() -> None:
-    from kg_enhance.services import llm
 
     click.echo(llm.stop().line())
 
@@ -487,7 +448,6 @@ def llm_stop() -> None:
 @handle_errors
 def llm_status() -> None:
     """Print the server state; exit 0 when it answers, 3 otherwise."""
-    from kg_enhance.services import llm
 
     st = llm.status()
     click.echo(st.line())

@@ -25,32 +25,16 @@ class ConfigError(KgEnhanceError):
     exit_code = 2
 
 
-class OntologyError(ConfigError):
-    """The ontology file is invalid, or a fact does not fit it."""
-
-
 class DataError(KgEnhanceError):
     """A catalog, interaction or triple file cannot be read as declared."""
 
     exit_code = 3
 
 
-class LLMResponseError(KgEnhanceError):
-    """The LLM answered, but the answer cannot be used (after repairs)."""
-
-    exit_code = 4
-
-
 class LLMConfigurationError(KgEnhanceError):
     """The LLM endpoint refused the request for a reason retries cannot fix (401, 404, unknown model)."""
 
     exit_code = 4
-
-
-class BudgetExceededError(KgEnhanceError):
-    """The job's token or cost budget was reached; work done so far is kept."""
-
-    exit_code = 5
 
 
 class GraphStoreError(KgEnhanceError):
@@ -69,3 +53,7 @@ class StageError(KgEnhanceError):
     """A pipeline stage cannot run because an input it needs is missing."""
 
     exit_code = 8
+
+
+class SparseGraphError(StageError):
+    """The KG has too few triples to hold some out for evaluation; it can still be embedded without."""

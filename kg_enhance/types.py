@@ -40,15 +40,6 @@ class Fact(BaseModel):
     prompt_hash: str | None = None
 
 
-class Interaction(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    user_id: str
-    item_id: str
-    rating: float | None = None
-    ts: int | None = None
-
-
 class QuarantineRecord(BaseModel):
     """An item whose LLM answer stayed invalid after every repair: kept, never dropped."""
 

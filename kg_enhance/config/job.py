@@ -7,7 +7,7 @@ from pathlib import Path
 from kg_enhance.config.loader import load_yaml_model
 from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import ConfigError
-from kg_enhance.paths import REPO_DIR
+from kg_enhance.paths import BUNDLED_PREFIX, REPO_DIR, resolve_data_path
 
 
 def load_job(path: str | Path, *, overrides: list[str] | None = None) -> JobSpec:
@@ -16,7 +16,7 @@ def load_job(path: str | Path, *, overrides: list[str] | None = None) -> JobSpec
     Raises :class:`ConfigError` whose message has one line per problem.
     """
     path = Path(path)
-    job = load_yaml_model(path, JobSpec, kind="job", overrides=overrides)
+    job = load_yaml_model(path, JobSpec, kind="job", overrides=overrides, deferred=frozenset({"name"}))
     job._base_dir = path.resolve().parent
     # `${name}` in the outputs dir refers to the job's own name
     job.outputs.dir = job.outputs.dir.replace("${name}", job.name)
@@ -25,10 +25,8 @@ def load_job(path: str | Path, *, overrides: list[str] | None = None) -> JobSpec
 
 def resolve_job_path(job: JobSpec, value: str) -> Path:
     """Resolve a path named in a job: bundled, absolute, next to the job file, or in the repo."""
-    from kg_enhance.paths import resolve_data_path
-
     candidate = resolve_data_path(value, base=job.base_dir)
-    if candidate.exists() or str(value).startswith("@bundled/"):
+    if candidate.exists() or str(value).startswith(BUNDLED_PREFIX):
         return candidate
     repo_candidate = REPO_DIR / value
     if repo_candidate.exists():

@@ -19,31 +19,41 @@ from kg_enhance.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
-#: placeholders resolved later from the document itself, not from the environment
-_DEFERRED = {"name"}
 
 
 def substitute_env(
-    value: Any, *, path: str = "", file: Path | None = None, env: dict[str, str] | None = None
+    value: Any,
+    *,
+    path: str = "",
+    file: Path | None = None,
+    env: dict[str, str] | None = None,
+    deferred: frozenset[str] = frozenset(),
 ) -> Any:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML document.
 
     A variable that is unset and has no default is an error naming the variable and the key.
+    Names in ``deferred`` that the environment does not set are left as they are: the
+    caller fills them from the document itself (the job's ``${name}``).
     """
     env = dict(os.environ) if env is None else env
     if isinstance(value, dict):
         return {
-            k: substitute_env(v, path=f"{path}.{k}" if path else str(k), file=file, env=env)
+            k: substitute_env(
+                v, path=f"{path}.{k}" if path else str(k), file=file, env=env, deferred=deferred
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [substitute_env(v, path=f"{path}[{i}]", file=file, env=env) for i, v in enumerate(value)]
+        return [
+            substitute_env(v, path=f"{path}[{i}]", file=file, env=env, deferred=deferred)
+            for i, v in enumerate(value)
+        ]
     if not isinstance(value, str):
         return value
 
     def repl(match: re.Match[str]) -> str:
         var, has_default, default = match.group(1), match.group(2), match.group(3)
-        if var in _DEFERRED and var not in env:
+        if var in deferred and var not in env:
             return match.group(0)
         if var in env and env[var] != "":
             return env[var]
@@ -180,9 +190,16 @@ def validate_document(doc: dict[str, Any], model: type[M], *, file: Path | str) 
         raise ConfigError("\n".join(lines)) from e
 
 
-def load_yaml_model(path: Path, model: type[M], *, kind: str, overrides: list[str] | None = None) -> M:
+def load_yaml_model(
+    path: Path,
+    model: type[M],
+    *,
+    kind: str,
+    overrides: list[str] | None = None,
+    deferred: frozenset[str] = frozenset(),
+) -> M:
     doc = read_yaml(path)
-    doc = substitute_env(doc, file=path)
+    doc = substitute_env(doc, file=path, deferred=deferred)
     if overrides:
         doc = apply_overrides(doc, overrides)
     return validate_document(doc, model, file=path)

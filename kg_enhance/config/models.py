@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from kg_enhance.config import defaults as D
 
@@ -290,13 +290,6 @@ class KGEConfig(_Strict):
         default=0.1, ge=0.0, lt=0.5, description="Share of triples held out for evaluation."
     )
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, value: str) -> str:
-        from kg_enhance.kge.registry import check_model_name
-
-        return check_model_name(value)
-
 
 class RecModelSpec(_Strict):
     """A recommender model: a registry key plus its parameters."""
@@ -304,13 +297,6 @@ class RecModelSpec(_Strict):
     type: str = Field(description="Registry key: see `kg-enhance ls recommenders`.")
     name: str | None = Field(default=None, description="Name in the report; defaults to the type.")
     params: dict[str, Any] = Field(default_factory=dict, description="Model-specific parameters.")
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        from kg_enhance.rec.models import check_model_type
-
-        return check_model_type(value)
 
     @property
     def key(self) -> str:
@@ -329,13 +315,6 @@ class AblationConfig(_Strict):
         description="Sources of the 'gold' KG; default: 'catalog' plus every source.facts name.",
     )
     llm_sources: list[str] = Field(default_factory=lambda: ["llm"], description="Sources of the 'LLM' KG.")
-
-    @field_validator("model", "baseline")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        from kg_enhance.rec.models import check_model_type
-
-        return check_model_type(value)
 
 
 class RecommenderConfig(_Strict):
@@ -382,7 +361,10 @@ class RecommenderConfig(_Strict):
 
 
 class OutputsConfig(_Strict):
-    dir: str = Field(default=D.OUTPUTS_DIR, description="Run directory; '${name}' is the job name.")
+    dir: str = Field(
+        default=D.OUTPUTS_DIR,
+        description="Run directory, relative to the job file's folder (like every job path); '${name}' is the job name.",
+    )
 
 
 class JobSpec(_Strict):

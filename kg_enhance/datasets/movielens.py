@@ -7,6 +7,8 @@ subset is a slice of them shipped inside the package, licenses included.
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -96,9 +98,6 @@ def build_demo_subset(source: Path, out_dir: Path = DEMO_DIR, *, n_items: int = 
 
 
 if __name__ == "__main__":  # pragma: no cover - maintenance entry point
-    import argparse
-    import json
-
     parser = argparse.ArgumentParser(description="Rebuild the bundled MovieLens demo subset.")
     parser.add_argument("source", type=Path, help="folder with ml-latest-small/ and hetrec2011-movielens-2k/")
     parser.add_argument("--items", type=int, default=300)

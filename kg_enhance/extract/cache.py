@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kg_enhance.paths import state_dir
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS extraction (
     key TEXT PRIMARY KEY,
@@ -30,6 +32,11 @@ CREATE TABLE IF NOT EXISTS extraction (
 );
 CREATE INDEX IF NOT EXISTS extraction_item ON extraction(item_id);
 """
+
+
+def default_cache_path() -> Path:
+    """The extraction cache every job on this machine shares (under the state folder)."""
+    return state_dir() / "cache" / "extract.sqlite"
 
 
 def cache_key(**parts: Any) -> str:

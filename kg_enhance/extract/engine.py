@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from kg_enhance.extract.cache import ExtractionCache, cache_key
 from kg_enhance.extract.client import LLMClient
 from kg_enhance.extract.prompts import PromptTemplate, item_text, render_item_prompt
-from kg_enhance.extract.validate import check_answer, normalise_name
+from kg_enhance.extract.validate import check_answer
+from kg_enhance.names import normalise_name
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.ontology.output import build_fact_model, fact_json_schema
 from kg_enhance.types import Fact, Item, QuarantineRecord
@@ -160,6 +161,7 @@ class Extractor:
         budget_tokens: int | None = None,
         rate_limiter: RateLimiter | None = None,
         head: str = "Item",
+        reserved_words: Sequence[str] = (),
     ) -> None:
         self.head = head
         self.budget_tokens = budget_tokens
@@ -179,21 +181,20 @@ class Extractor:
         self.vocabularies = {n: e.vocabulary for n, e in ontology.entity_types.items() if e.vocabulary}
         self.allowed_types = {n: list(r.tail) for n, r in ontology.relations.items() if r.head == head}
         self._ontology_fp = ontology.fingerprint()
+        # names that are field labels, not facts ("title: Heat" copied as a Person named "title")
         words = {
             ontology.item.label,
             "item",
-            "title",
             "name",
-            "genre",
-            "genres",
             "unknown",
             "none",
             "n/a",
             "user",
-            "tag",
-            "tags",
             *ontology.entity_types,
+            *(f"{t}s" for t in ontology.entity_types),
             *ontology.relations,
+            *reserved_words,
+            *(f"{w}s" for w in reserved_words),
         }
         self.reserved_words = {normalise_name(w) for w in words}
 

@@ -10,34 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from kg_enhance.names import clean_name, normalise_name
 from kg_enhance.ontology.output import MAX_OBJECT_CHARS
 
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*|\s*```$", re.MULTILINE)
-_WS = re.compile(r"\s+")
-_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
-_LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+", re.IGNORECASE)
-_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
-
-
-def normalise_name(text: str) -> str:
-    """Canonical key of a name: NFKC, casefold, no punctuation, single spaces, no leading article."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _PUNCT.sub(" ", text)
-    text = _WS.sub(" ", text).strip()
-    text = _LEADING_ARTICLE.sub("", text)
-    return text
-
-
-def clean_name(text: str) -> str:
-    """A display name: NFKC, control characters removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).translate(_CONTROL)
-    return _WS.sub(" ", text).strip().strip("\"'`")
 
 
 def parse_json_lenient(text: str) -> Any:

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kg_enhance.graph.store import GraphStore
+
 #: properties that differ between runs over identical knowledge
 VOLATILE_PROPERTIES = frozenset(
     {"run_id", "first_run", "quarantined_run", "embedding", "embedding_model", "embedding_run"}
@@ -45,15 +47,15 @@ def _stable(props: dict[str, Any]) -> dict[str, Any]:
     return {k: _canonical(v) for k, v in sorted(props.items()) if k not in VOLATILE_PROPERTIES}
 
 
-def graph_fingerprint(store: Any) -> Fingerprint:
+def graph_fingerprint(store: GraphStore) -> Fingerprint:
     """Fingerprint of everything in the store's database (see the module docstring)."""
     lines = []
-    nodes = store.run_statement("read/fingerprint_nodes")
+    nodes = store.fingerprint_nodes()
     for row in nodes:
         lines.append(
             json.dumps(["N", row["id"], sorted(row["labels"]), _stable(row["props"])], sort_keys=True)
         )
-    edges = store.run_statement("read/fingerprint_edges", exclude_types=list(DERIVED_RELATIONSHIPS))
+    edges = store.fingerprint_edges(DERIVED_RELATIONSHIPS)
     for row in edges:
         lines.append(
             json.dumps(["E", row["head"], row["type"], row["tail"], _stable(row["props"])], sort_keys=True)

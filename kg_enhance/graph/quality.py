@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from kg_enhance.graph.keys import entity_key
 from kg_enhance.graph.resolve import Resolution, compatible, fulltext_query, similarity
+from kg_enhance.graph.store import GraphStore
+from kg_enhance.names import entity_key, split_entity_key
 from kg_enhance.types import Fact
 
 DEGREE_BUCKETS = ((1, 1), (2, 4), (5, 9), (10, 49), (50, None))
@@ -43,9 +44,9 @@ def distribution(values: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def degree_stats(store: Any) -> dict[str, Any]:
-    entities = store.run_statement("read/entity_degrees")
-    items = store.run_statement("read/item_fact_counts")
+def degree_stats(store: GraphStore) -> dict[str, Any]:
+    entities = store.entity_degrees()
+    items = store.item_fact_counts()
     by_type: dict[str, list[int]] = defaultdict(list)
     for row in entities:
         by_type[row["type"] or "?"].append(int(row["items"]))
@@ -58,13 +59,13 @@ def degree_stats(store: Any) -> dict[str, Any]:
 
 
 def duplicate_candidates(
-    store: Any, *, threshold: float, min_chars: int, limit: int = 10
+    store: GraphStore, *, threshold: float, min_chars: int, limit: int = 10
 ) -> list[dict[str, Any]]:
     """Entity pairs of one type with similar names (similarity >= threshold), found through the index."""
     rows = []
     names = {}
-    for row in store.run_statement("read/entity_keys"):
-        type_, norm = row["key"].split(":", 1)
+    for row in store.entity_keys():
+        type_, norm = split_entity_key(row["key"])
         names[row["key"]] = row["name"]
         query = fulltext_query(norm)
         if query and len(norm) >= min_chars:
@@ -72,9 +73,9 @@ def duplicate_candidates(
     candidates = store.fulltext_candidates(rows, limit=limit) if rows else {}
     pairs: dict[tuple[str, str], float] = {}
     for key, found in candidates.items():
-        norm = key.split(":", 1)[1]
+        norm = split_entity_key(key)[1]
         for other, _ in found:
-            other_norm = other.split(":", 1)[1]
+            other_norm = split_entity_key(other)[1]
             if not compatible(norm, other_norm, min_chars=min_chars):
                 continue
             score = similarity(norm, other_norm)

@@ -31,8 +31,7 @@ from typing import Any, Literal, Protocol
 from rapidfuzz import fuzz
 
 from kg_enhance.config.models import ResolutionConfig
-from kg_enhance.extract.validate import normalise_name
-from kg_enhance.graph.keys import entity_key
+from kg_enhance.names import entity_key, normalise_name
 
 Reason = Literal["entity", "alias", "fuzzy", "new"]
 _DIGITS = re.compile(r"\d+")

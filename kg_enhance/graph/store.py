@@ -13,21 +13,34 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+import neo4j
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+
 from kg_enhance.config import defaults as D
 from kg_enhance.config.models import Neo4jConfig
 from kg_enhance.errors import GraphStoreError, ServiceUnavailableError
 from kg_enhance.graph.cypher import CypherLibrary
-from kg_enhance.graph.keys import entity_key
 from kg_enhance.graph.resolve import Resolution
+from kg_enhance.names import entity_key
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.types import Fact, QuarantineRecord
 
 logger = logging.getLogger(__name__)
 
+#: a ``(head, relation, tail)`` triple of node labels (:func:`kg_enhance.names.node_label`)
+Triple = tuple[str, str, str]
+#: ``(user_id, item_id, rating, ts)`` of one INTERACTED edge
+InteractionRow = tuple[str, str, float | None, int | None]
+
 
 class GraphStore(Protocol):
-    """What the pipeline needs from a graph database."""
+    """What the pipeline needs from a graph database.
 
+    :class:`Neo4jStore` is the real one; :class:`kg_enhance.graph.memory.InMemoryGraphStore`
+    implements the same contract in memory (the test suite runs the same cases against both).
+    """
+
+    # -- schema and writes
     def ensure_schema(self, ontology: Ontology) -> None: ...
     def write_items(self, rows: Sequence[dict[str, Any]], *, item_label: str) -> int: ...
     def write_users(self, user_ids: Iterable[str]) -> int: ...
@@ -44,25 +57,33 @@ class GraphStore(Protocol):
     def seed_vocabulary(self, ontology: Ontology, *, run_id: str) -> int: ...
     def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int: ...
     def delete_stale_facts(self, *, job: str, run_id: str, sources: Sequence[str]) -> int: ...
-    def existing_entities(self, keys: Sequence[str]) -> dict[str, str]: ...
-    def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]: ...
-    def fulltext_candidates(
-        self, rows: Sequence[dict[str, str]], *, limit: int
-    ) -> dict[str, list[tuple[str, str]]]: ...
-    def explain_key(self, key: str) -> dict[str, Any]: ...
-    def run_statement(self, name: str, **params: Any) -> list[dict[str, Any]]: ...
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int: ...
     def write_embeddings(
         self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str
     ) -> int: ...
     def finish_embeddings(self, *, dimensions: int, run_id: str) -> None: ...
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int: ...
+    # -- entity resolution (kg_enhance.graph.resolve.ResolutionBackend)
+    def existing_entities(self, keys: Sequence[str]) -> dict[str, str]: ...
+    def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]: ...
+    def fulltext_candidates(
+        self, rows: Sequence[dict[str, str]], *, limit: int
+    ) -> dict[str, list[tuple[str, str]]]: ...
+    def explain_key(self, key: str) -> dict[str, Any]: ...
+    # -- reads
     def totals(self) -> dict[str, int]: ...
     def counts_by_label(self) -> dict[str, int]: ...
     def counts_by_type(self) -> dict[str, int]: ...
-    def item_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]: ...
-    def interaction_triples(self, min_rating: float | None = None) -> list[tuple[str, str, str]]: ...
-    def user_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]: ...
+    def item_fact_triples(self, sources: list[str] | None = None) -> list[Triple]: ...
+    def interaction_triples(self, min_rating: float | None = None) -> list[Triple]: ...
+    def user_fact_triples(self, sources: list[str] | None = None) -> list[Triple]: ...
+    def interactions(self) -> list[InteractionRow]: ...
+    def entity_degrees(self) -> list[dict[str, Any]]: ...
+    def item_fact_counts(self) -> list[dict[str, Any]]: ...
+    def entity_keys(self) -> list[dict[str, Any]]: ...
+    def rdf_facts(self, sources: list[str] | None = None) -> list[dict[str, Any]]: ...
+    def fingerprint_nodes(self) -> list[dict[str, Any]]: ...
+    def fingerprint_edges(self, exclude_types: Sequence[str]) -> list[dict[str, Any]]: ...
     def close(self) -> None: ...
 
 
@@ -83,9 +104,6 @@ class Neo4jStore:
     """:class:`GraphStore` over the official ``neo4j`` driver."""
 
     def __init__(self, config: Neo4jConfig, *, cypher: CypherLibrary | None = None) -> None:
-        import neo4j
-        from neo4j.exceptions import AuthError, ServiceUnavailable
-
         self.config = config
         self.cypher = cypher or CypherLibrary()
         self.batch_size = config.batch_size
@@ -120,8 +138,6 @@ class Neo4jStore:
         self.close()
 
     def _write(self, query: str, rows: Sequence[dict[str, Any]], **params: Any) -> int:
-        from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
-
         def work(tx: Any, batch: Sequence[dict[str, Any]]) -> None:
             tx.run(query, rows=list(batch), **params).consume()
 
@@ -141,8 +157,6 @@ class Neo4jStore:
         return written
 
     def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
-        from neo4j.exceptions import Neo4jError, ServiceUnavailable, SessionExpired
-
         try:
             records, _, _ = self.driver.execute_query(
                 query, parameters_=params, database_=self.config.database, routing_="r"
@@ -158,6 +172,10 @@ class Neo4jStore:
     def run_statement(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a saved statement (e.g. one of ``cypher/browser/``) and return its rows."""
         return self._read(self.cypher.get(name), **params)
+
+    def query(self, text: str, **params: Any) -> list[dict[str, Any]]:
+        """An ad-hoc read-only query (tests, notebooks); the pipeline itself only runs ``cypher/`` files."""
+        return self._read(text, **params)
 
     # -- schema --------------------------------------------------------------------------------
     def ensure_schema(self, ontology: Ontology) -> None:
@@ -357,14 +375,44 @@ class Neo4jStore:
     def counts_by_type(self) -> dict[str, int]:
         return {r["type"]: int(r["count"]) for r in self._read(self.cypher.get("read/count_edges_by_type"))}
 
-    def item_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
+    def item_fact_triples(self, sources: list[str] | None = None) -> list[Triple]:
         rows = self._read(self.cypher.get("read/item_fact_triples"), sources=sources)
         return [(r["head"], r["relation"], r["tail"]) for r in rows]
 
-    def user_fact_triples(self, sources: list[str] | None = None) -> list[tuple[str, str, str]]:
+    def user_fact_triples(self, sources: list[str] | None = None) -> list[Triple]:
         rows = self._read(self.cypher.get("read/user_fact_triples"), sources=sources)
         return [(r["head"], r["relation"], r["tail"]) for r in rows]
 
-    def interaction_triples(self, min_rating: float | None = None) -> list[tuple[str, str, str]]:
+    def interaction_triples(self, min_rating: float | None = None) -> list[Triple]:
         rows = self._read(self.cypher.get("read/interaction_triples"), min_rating=min_rating)
         return [(r["head"], r["relation"], r["tail"]) for r in rows]
+
+    def interactions(self) -> list[InteractionRow]:
+        rows = self._read(self.cypher.get("read/interactions"))
+        return [
+            (
+                str(r["user_id"]),
+                str(r["item_id"]),
+                None if r["rating"] is None else float(r["rating"]),
+                None if r["ts"] is None else int(r["ts"]),
+            )
+            for r in rows
+        ]
+
+    def entity_degrees(self) -> list[dict[str, Any]]:
+        return self._read(self.cypher.get("read/entity_degrees"))
+
+    def item_fact_counts(self) -> list[dict[str, Any]]:
+        return self._read(self.cypher.get("read/item_fact_counts"))
+
+    def entity_keys(self) -> list[dict[str, Any]]:
+        return self._read(self.cypher.get("read/entity_keys"))
+
+    def rdf_facts(self, sources: list[str] | None = None) -> list[dict[str, Any]]:
+        return self._read(self.cypher.get("read/rdf_facts"), sources=sources)
+
+    def fingerprint_nodes(self) -> list[dict[str, Any]]:
+        return self._read(self.cypher.get("read/fingerprint_nodes"))
+
+    def fingerprint_edges(self, exclude_types: Sequence[str]) -> list[dict[str, Any]]:
+        return self._read(self.cypher.get("read/fingerprint_edges"), exclude_types=list(exclude_types))

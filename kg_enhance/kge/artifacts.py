@@ -1,15 +1,25 @@
-"""Reading embedding artifacts back: the object behind ``kg_enhance.load_embeddings``."""
+"""KG embedding artifacts: the one :class:`Embeddings` type, written and read here.
+
+The embed stage trains an :class:`Embeddings` (:func:`kg_enhance.kge.train.train_kge`)
+and saves it as a version folder (:func:`save_embeddings`); ``kg_enhance.load_embeddings``
+reads one back (:func:`load_embeddings_dir`).
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 
 from kg_enhance.errors import StageError
+from kg_enhance.io.files import write_json, write_npy, write_text
+from kg_enhance.names import ITEM, anchor_of
 
 
 @dataclass
@@ -20,15 +30,26 @@ class Embeddings:
     entity_to_id: dict[str, int]
     relation_vectors: np.ndarray
     relation_to_id: dict[str, int]
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        """Held-out KGE metrics (``mrr``, ``hits@k``); ``None`` values when nothing was held out."""
+        return dict(self.metadata.get("metrics") or {})
+
+    @property
+    def dim(self) -> int:
+        return int(self.entity_vectors.shape[1])
 
     def vector(self, label: str) -> np.ndarray:
-        return self.entity_vectors[self.entity_to_id[label]]
+        return np.asarray(self.entity_vectors[self.entity_to_id[label]])
 
     def item_vectors(self) -> tuple[list[str], np.ndarray]:
         """Item ids and their rows, for items present in the KG."""
         pairs = sorted(
-            (label[5:], idx) for label, idx in self.entity_to_id.items() if label.startswith("item:")
+            (item_id, idx)
+            for label, idx in self.entity_to_id.items()
+            if (item_id := anchor_of(label, ITEM)) is not None
         )
         ids = [p[0] for p in pairs]
         rows = np.asarray([p[1] for p in pairs], dtype=np.int64)
@@ -36,17 +57,13 @@ class Embeddings:
             (0, self.entity_vectors.shape[1]), np.float32
         )
 
-    def to_pandas(self) -> Any:
-        import pandas as pd
-
+    def to_pandas(self) -> pd.DataFrame:
         labels = sorted(self.entity_to_id, key=self.entity_to_id.__getitem__)
         df = pd.DataFrame(self.entity_vectors, index=pd.Index(labels, name="label"))
         df.columns = [f"d{i}" for i in range(df.shape[1])]
         return df
 
-    def to_torch(self) -> Any:
-        import torch
-
+    def to_torch(self) -> torch.Tensor:
         return torch.from_numpy(self.entity_vectors)
 
 
@@ -103,3 +120,30 @@ def load_embeddings_dir(
         relation_to_id=json.loads((folder / "relation_to_id.json").read_text()),
         metadata=meta,
     )
+
+
+def save_embeddings(emb: Embeddings, root: Path, *, version: str) -> Path:
+    """Write version ``root/<version>/`` (vectors, id maps, ``metadata.json``) and point ``root/LATEST`` at it.
+
+    Every file is written atomically; ``LATEST`` moves last, so a reader sees the old
+    version or the complete new one. The newest :data:`KEEP_VERSIONS` versions are kept.
+    """
+    out_dir = root / version
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (
+        "entity_vectors.npy",
+        "relation_vectors.npy",
+        "entity_to_id.json",
+        "relation_to_id.json",
+        "metadata.json",
+    ):
+        (root / stale).unlink(missing_ok=True)  # the flat layout of format version 1
+    write_npy(out_dir / "entity_vectors.npy", emb.entity_vectors)
+    write_npy(out_dir / "relation_vectors.npy", emb.relation_vectors)
+    write_json(out_dir / "entity_to_id.json", emb.entity_to_id, indent=0)
+    write_json(out_dir / "relation_to_id.json", emb.relation_to_id, indent=0)
+    write_json(out_dir / "metadata.json", {**emb.metadata, "version": version, "format_version": 2})
+    write_text(root / LATEST, version)
+    for old in versions(root)[:-KEEP_VERSIONS]:
+        shutil.rmtree(root / old, ignore_errors=True)
+    return out_dir

@@ -1,4 +1,8 @@
-"""Names of PyKEEN models, validated through PyKEEN's own resolver."""
+"""Names of PyKEEN models, validated through PyKEEN's own resolver.
+
+``pykeen.models`` is imported inside the functions: it takes about 5 s to import, and
+``kg_enhance.api`` (hence every CLI command) imports this module.
+"""
 
 from __future__ import annotations
 

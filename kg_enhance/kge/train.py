@@ -8,18 +8,19 @@ gives every entity the same row on every run. Labels carry their node kind:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from importlib.metadata import version
 
 import numpy as np
+import torch
+from pykeen.pipeline import pipeline
+from pykeen.triples import TriplesFactory
 
 from kg_enhance.config.models import KGEConfig
-from kg_enhance.errors import StageError
+from kg_enhance.errors import SparseGraphError, StageError
+from kg_enhance.kge.artifacts import Embeddings
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,6 @@ def triples_fingerprint(triples: list[Triple]) -> str:
     for h, r, t in sorted(set(triples)):
         digest.update(f"{h}\t{r}\t{t}\n".encode())
     return digest.hexdigest()[:16]
-
-
-@dataclass
-class KGEResult:
-    entity_to_id: dict[str, int]
-    relation_to_id: dict[str, int]
-    entity_vectors: np.ndarray
-    relation_vectors: np.ndarray
-    metrics: dict[str, float]
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _quiet_pykeen() -> None:
@@ -60,8 +51,6 @@ def _quiet_pykeen() -> None:
 
 def _device(name: str) -> str:
     if name == "auto":
-        import torch
-
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
 
@@ -72,20 +61,14 @@ def _as_real(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32).reshape(array.shape[0], -1)
 
 
-def _pykeen_version() -> str:
-    from importlib.metadata import version
-
-    return version("pykeen")
-
-
 def train_kge(
     triples: list[Triple], config: KGEConfig, *, progress: bool = True, graph_fingerprint: str | None = None
-) -> KGEResult:
-    """Split, train with early stopping on validation MRR, evaluate filtered rank metrics on the test split."""
-    import torch
-    from pykeen.pipeline import pipeline
-    from pykeen.triples import TriplesFactory
+) -> Embeddings:
+    """Split, train with early stopping on validation MRR, evaluate filtered rank metrics on the test split.
 
+    With ``kge.test_ratio: 0`` nothing is held out and the metrics are ``None``: a
+    score on training triples is not a result.
+    """
     _quiet_pykeen()
     unique = sorted(set(triples))
     if len(unique) < 20:
@@ -107,7 +90,7 @@ def train_kge(
                 [1.0 - 2 * config.test_ratio, config.test_ratio, config.test_ratio], random_state=config.seed
             )
         except ValueError as e:  # PyKEEN keeps every entity in training; a very sparse KG cannot be split
-            raise StageError(
+            raise SparseGraphError(
                 f"embed: the {len(unique)} triples are too sparse to hold out {config.test_ratio:.0%} for evaluation "
                 f"with every entity still in training ({str(e).splitlines()[0][:120]}); "
                 "add facts, or set kge.test_ratio: 0 to train without held-out metrics"
@@ -151,11 +134,15 @@ def train_kge(
     )
     seconds = time.perf_counter() - started
     mr = result.metric_results
-    metrics = {
-        "mrr": float(mr.get_metric("both.realistic.inverse_harmonic_mean_rank")),
-        "hits@1": float(mr.get_metric("both.realistic.hits_at_1")),
-        "hits@3": float(mr.get_metric("both.realistic.hits_at_3")),
-        "hits@10": float(mr.get_metric("both.realistic.hits_at_10")),
+    held_out = testing is not tf
+    metrics: dict[str, float | None] = {
+        name: float(mr.get_metric(f"both.realistic.{key}")) if held_out else None
+        for name, key in (
+            ("mrr", "inverse_harmonic_mean_rank"),
+            ("hits@1", "hits_at_1"),
+            ("hits@3", "hits_at_3"),
+            ("hits@10", "hits_at_10"),
+        )
     }
     model = result.model
     with torch.no_grad():
@@ -172,55 +159,21 @@ def train_kge(
         "train_seconds": round(seconds, 3),
         "triples": len(unique),
         "train_triples": int(training.num_triples),
-        "test_triples": int(testing.num_triples) if testing is not tf else 0,
+        "test_triples": int(testing.num_triples) if held_out else 0,
         "entities": len(entities),
         "relations": len(relations),
         "triples_fingerprint": triples_fingerprint(unique),
         "graph_fingerprint": graph_fingerprint or triples_fingerprint(unique),
-        "pykeen_version": _pykeen_version(),
-        "evaluation": "filtered (train+valid+test known triples removed), both sides, realistic ranks, batch 1024",
+        "pykeen_version": version("pykeen"),
+        "evaluation": "filtered (train+valid+test known triples removed), both sides, realistic ranks, batch 1024"
+        if held_out
+        else "none (kge.test_ratio: 0, nothing held out)",
         "metrics": metrics,
     }
-    return KGEResult(
-        entity_to_id=entity_to_id,
-        relation_to_id=relation_to_id,
+    return Embeddings(
         entity_vectors=_as_real(ent),
+        entity_to_id=entity_to_id,
         relation_vectors=_as_real(rel),
-        metrics=metrics,
+        relation_to_id=relation_to_id,
         metadata=metadata,
     )
-
-
-def save_embeddings(result: KGEResult, root: Path, *, version: str) -> Path:
-    """Write version ``root/<version>/`` (vectors, id maps, ``metadata.json``) and point ``root/LATEST`` at it.
-
-    The newest :data:`~kg_enhance.kge.artifacts.KEEP_VERSIONS` versions are kept.
-    """
-    import shutil
-
-    from kg_enhance.kge.artifacts import KEEP_VERSIONS, LATEST, versions
-
-    out_dir = root / version
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (
-        "entity_vectors.npy",
-        "relation_vectors.npy",
-        "entity_to_id.json",
-        "relation_to_id.json",
-        "metadata.json",
-    ):
-        (root / stale).unlink(missing_ok=True)  # the flat layout of format version 1
-    np.save(out_dir / "entity_vectors.npy", result.entity_vectors)
-    np.save(out_dir / "relation_vectors.npy", result.relation_vectors)
-    (out_dir / "entity_to_id.json").write_text(json.dumps(result.entity_to_id, ensure_ascii=False, indent=0))
-    (out_dir / "relation_to_id.json").write_text(
-        json.dumps(result.relation_to_id, ensure_ascii=False, indent=0)
-    )
-    meta = {**result.metadata, "version": version, "format_version": 2}
-    (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
-    tmp = root / (LATEST + ".tmp")
-    tmp.write_text(version)
-    tmp.replace(root / LATEST)
-    for old in versions(root)[:-KEEP_VERSIONS]:
-        shutil.rmtree(root / old, ignore_errors=True)
-    return out_dir

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from kg_enhance.config.loader import load_yaml_model
+
 ENTITY_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,39}$")
 RELATION_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
 
@@ -152,6 +154,4 @@ class Ontology(BaseModel):
 
 def load_ontology(path: str | Path) -> Ontology:
     """Read and validate an ontology YAML file; errors name the file and key path."""
-    from kg_enhance.config.loader import load_yaml_model
-
     return load_yaml_model(Path(path), Ontology, kind="ontology")

@@ -36,9 +36,9 @@ class FactSet(BaseModel):
 
 def _fact_class(name: str, tails: list[str]) -> type[BaseModel]:
     fields: dict[str, Any] = {
-        "relation": (Literal[name], Field(description="relation name")),  # type: ignore[valid-type]
+        "relation": (Literal[name], Field(description="relation name")),
         "object": (str, Field(min_length=1, max_length=MAX_OBJECT_CHARS, description="entity name")),
-        "object_type": (Literal[tuple(tails)], Field(description="entity type")),  # type: ignore[valid-type]
+        "object_type": (Literal[tuple(tails)], Field(description="entity type")),
         # range is checked semantically (validate.check_answer): grammar-constrained decoders
         # do not enforce number bounds, and a bad confidence should not cost the whole answer
         "confidence": (float | None, Field(default=None)),
@@ -67,7 +67,7 @@ def _build_fact_model_cached(ontology_json: str, head: str) -> type[BaseModel]:
     return create_model(
         f"{ontology.name.title()}{head}Facts",
         __config__=ConfigDict(extra="forbid"),
-        facts=(list[item_type], Field(default_factory=list, max_length=limit)),  # type: ignore[valid-type]
+        facts=(list[item_type], Field(default_factory=list, max_length=limit)),
     )
 
 

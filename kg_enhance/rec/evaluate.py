@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ def group_by_user(pairs: np.ndarray) -> dict[int, list[int]]:
 
 @torch.no_grad()
 def rank_metrics(
-    scores_fn,  # type: ignore[no-untyped-def]
+    scores_fn: Callable[[torch.Tensor], torch.Tensor],
     target: np.ndarray,
     exclude: list[np.ndarray],
     *,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from kg_enhance.kge.artifacts import Embeddings
+from kg_enhance.names import ENTITY, ITEM, anchor_of, node_label
 from kg_enhance.rec.data import Split
 
 
@@ -43,7 +44,7 @@ def build_kg_inputs(emb: Embeddings, split: Split, triples: Iterable[tuple[str, 
     items = np.zeros((split.n_items, dim), dtype=np.float32)
     mask = np.zeros(split.n_items, dtype=np.float32)
     for row, item_id in enumerate(split.item_ids):
-        idx = emb.entity_to_id.get(f"item:{item_id}")
+        idx = emb.entity_to_id.get(node_label(ITEM, item_id))
         if idx is not None:
             items[row] = emb.entity_vectors[idx]
             mask[row] = 1.0
@@ -51,9 +52,10 @@ def build_kg_inputs(emb: Embeddings, split: Split, triples: Iterable[tuple[str, 
     entity_row: dict[str, int] = {}
     edges = set()
     for head, _, tail in triples:
-        if not head.startswith("item:") or not tail.startswith("entity:"):
+        head_item = anchor_of(head, ITEM)
+        if head_item is None or anchor_of(tail, ENTITY) is None:
             continue
-        i = item_row.get(head[5:])
+        i = item_row.get(head_item)
         if i is None or tail not in emb.entity_to_id:
             continue
         e = entity_row.setdefault(tail, len(entity_row))

@@ -95,7 +95,7 @@ class KGBPR(RecModel):
         **kwargs: Any,
     ) -> None:
         super().__init__(n_users, n_items, dim, **kwargs)
-        self.kg = nn.Embedding.from_pretrained(kg_vectors.float(), freeze=freeze_kg)
+        self.kg = nn.Embedding.from_pretrained(kg_vectors.float(), freeze=freeze_kg)  # type: ignore[no-untyped-call]
         self.register_buffer("kg_mask", kg_mask.float().unsqueeze(-1))
         self.proj = nn.Linear(kg_vectors.shape[1], dim, bias=False)
         nn.init.xavier_uniform_(self.proj.weight, gain=0.5)
@@ -220,7 +220,8 @@ class KGLightGCN(LightGCN):
         def scaled(x: torch.Tensor) -> torch.Tensor:
             y = x.float() @ proj
             std = y[y.abs().sum(-1) > 0].std() if (y.abs().sum(-1) > 0).any() else torch.tensor(1.0)
-            return y / (std + 1e-8) * 0.1 * kg_init_scale
+            out: torch.Tensor = y / (std + 1e-8) * 0.1 * kg_init_scale
+            return out
 
         with torch.no_grad():
             self.item.weight.add_(scaled(kg_vectors) * kg_mask.float().unsqueeze(-1))

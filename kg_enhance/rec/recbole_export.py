@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from kg_enhance.names import ENTITY, ITEM, anchor_of, node_label
+
 
 def _write(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> int:
     n = 0
@@ -40,22 +42,23 @@ def export_recbole(
             ((split.user_ids[u], split.item_ids[i], 1.0) for u, i in pairs.tolist()),
         )
     items = set(split.item_ids)
-    facts = sorted(
-        {
-            (h[5:], r, t[7:])
-            for h, r, t in triples
-            if h.startswith("item:") and t.startswith("entity:") and h[5:] in items
-        }
-    )
+    found: set[tuple[str, str, str]] = set()
+    for h, r, t in triples:
+        item_id, key = anchor_of(h, ITEM), anchor_of(t, ENTITY)
+        if item_id is not None and key is not None and item_id in items:
+            found.add((item_id, r, key))
+    facts = sorted(found)
     # items are entities of the KG too: the link maps each item to an entity id of its own
     counts["kg"] = _write(
         out_dir / f"{name}.kg",
         ["head_id:token", "relation_id:token", "tail_id:token"],
-        ((f"item:{h}", r, f"entity:{t}") for h, r, t in facts),
+        ((node_label(ITEM, h), r, node_label(ENTITY, t)) for h, r, t in facts),
     )
     linked = sorted({h for h, _, _ in facts})
     counts["link"] = _write(
-        out_dir / f"{name}.link", ["item_id:token", "entity_id:token"], ((i, f"item:{i}") for i in linked)
+        out_dir / f"{name}.link",
+        ["item_id:token", "entity_id:token"],
+        ((i, node_label(ITEM, i)) for i in linked),
     )
     config = f"""# RecBole config for the kg_enhance split of this job (read with config_file_list=[this file])
 data_path: {out_dir.parent}

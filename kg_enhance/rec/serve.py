@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from kg_enhance.errors import StageError
+from kg_enhance.names import ENTITY, ITEM, anchor_of
+from kg_enhance.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,10 @@ class PathExplainer:
         self.entities: dict[str, set[str]] = defaultdict(set)
         degree: dict[str, int] = defaultdict(int)
         for head, _, tail in triples:
-            if head.startswith("item:") and tail.startswith("entity:"):
-                key = tail[7:]
-                if key not in self.entities[head[5:]]:
-                    self.entities[head[5:]].add(key)
-                    degree[key] += 1
+            item_id, key = anchor_of(head, ITEM), anchor_of(tail, ENTITY)
+            if item_id is not None and key is not None and key not in self.entities[item_id]:
+                self.entities[item_id].add(key)
+                degree[key] += 1
         self.weight = {k: 1.0 / math.log2(1 + d) for k, d in degree.items()}
 
     def paths(self, history: Sequence[str], item_id: str, *, limit: int = 3) -> list[Path3]:
@@ -113,9 +115,7 @@ class PrecomputedRecommender:
     """Top-K lists from ``recommend/topk.parquet``, served from memory (no model, no LLM)."""
 
     def __init__(self, run_dir: str | Path) -> None:
-        import pandas as pd
-
-        path = Path(run_dir) / "recommend" / "topk.parquet"
+        path = RunDir.at(run_dir).topk
         if not path.is_file():
             raise StageError(
                 f"{path} not found; run the recommend stage first (`kg-enhance run JOB --only recommend`)"
@@ -148,8 +148,15 @@ def _cached(run_dir: str, mtime: float) -> PrecomputedRecommender:
 
 
 def recommender_for(run_dir: str | Path | None = None) -> PrecomputedRecommender:
-    """The precomputed recommender of a run directory (default ``$KG_ENHANCE_RUN_DIR`` or ``runs/movielens-demo``)."""
-    path = Path(run_dir or os.environ.get("KG_ENHANCE_RUN_DIR", "runs/movielens-demo")).resolve()
-    table = path / "recommend" / "topk.parquet"
-    mtime = table.stat().st_mtime if table.exists() else 0.0
-    return _cached(str(path), mtime)
+    """The precomputed recommender of a run folder (``outputs.dir``; default ``$KG_ENHANCE_RUN_DIR``).
+
+    Re-read whenever ``topk.parquet`` changes (its modification time is part of the cache key).
+    """
+    chosen = run_dir or os.environ.get("KG_ENHANCE_RUN_DIR")
+    if not chosen:
+        raise StageError(
+            "recommend: no run folder given; pass job= or run_dir= (or set KG_ENHANCE_RUN_DIR to a job's outputs.dir)"
+        )
+    run = RunDir.at(chosen)
+    mtime = run.topk.stat().st_mtime if run.topk.exists() else 0.0
+    return _cached(str(run.root), mtime)

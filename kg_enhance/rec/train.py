@@ -101,7 +101,7 @@ def train_model(
             loss, reg = model.bpr_terms(users, pos, neg)
             loss = loss + config.weight_decay * reg
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             total += float(loss.detach()) * len(idx)
         model.eval()

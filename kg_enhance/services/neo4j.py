@@ -17,6 +17,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import neo4j
+
 from kg_enhance.config import defaults as D
 from kg_enhance.errors import ServiceUnavailableError
 from kg_enhance.paths import cache_dir, state_dir
@@ -266,8 +268,6 @@ def status() -> Neo4jStatus:
 
 
 def _bolt_ready(password: str) -> bool:
-    import neo4j
-
     try:
         with neo4j.GraphDatabase.driver(
             f"bolt://127.0.0.1:{bolt_port()}", auth=("neo4j", password), connection_timeout=2

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import kg_enhance
-from tests.conftest import cli, write_job
+from tests.support.helpers import cli, write_job
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def test_run_job_end_to_end(demo: DemoRun) -> None:
     user_facts = {(f["head_id"], f["object_type"], f["object"]) for f in facts if f["head_kind"] == "User"}
     assert all(f["relation"] == "PREFERS" for f in facts if f["head_kind"] == "User")
     assert report["graph"]["user_facts_written"] == len(user_facts)
-    prefers = neo4j_store._read("MATCH (:User)-[r:PREFERS {source: 'llm'}]->(:Entity) RETURN count(r) AS n")
+    prefers = neo4j_store.query("MATCH (:User)-[r:PREFERS {source: 'llm'}]->(:Entity) RETURN count(r) AS n")
     assert prefers[0]["n"] == len(user_facts)
     listing = cli("quarantine", str(job))
     assert listing.returncode == 0, listing.stderr
@@ -121,7 +121,7 @@ BROWSER_PARAMS: dict[str, dict[str, Any]] = {
 def test_every_browser_query_returns_rows_on_the_demo_graph(demo: DemoRun) -> None:
     names = sorted(p.stem for p in (REPO / "cypher" / "browser").glob("*.cypher"))
     assert names == sorted(BROWSER_PARAMS), "add the new Browser query to BROWSER_PARAMS"
-    some_user = demo.store._read("MATCH (u:User)-[:RECOMMENDED]->() RETURN u.user_id AS u LIMIT 1")[0]["u"]
+    some_user = demo.store.query("MATCH (u:User)-[:RECOMMENDED]->() RETURN u.user_id AS u LIMIT 1")[0]["u"]
     for name, params in BROWSER_PARAMS.items():
         if name == "why_recommended":
             params = {**params, "user_id": some_user}
@@ -147,7 +147,7 @@ def test_precomputed_top_k_is_served_with_explanations(demo: DemoRun) -> None:
     table = pd.read_parquet(demo.run / "recommend" / "topk.parquet")
     assert len(table) == rec["split"]["users"] * k == rec["serving"]["recommended_edges"]
     assert set(table["model"]) == {rec["best_model"]}
-    edges = demo.store._read(
+    edges = demo.store.query(
         "MATCH (:User)-[r:RECOMMENDED]->(:Item) RETURN count(r) AS n, count(DISTINCT r.run) AS runs"
     )
     assert edges[0]["n"] == len(table) and edges[0]["runs"] == 1
@@ -165,7 +165,7 @@ def test_precomputed_top_k_is_served_with_explanations(demo: DemoRun) -> None:
     explained = [(r, b) for r in kg_enhance.recommend(user, k, run_dir=demo.run) for b in r.because]
     assert rec["serving"]["explained_share"] > 0 and explained
     for r, (via_item, entity) in explained[:5]:
-        path = demo.store._read(
+        path = demo.store.query(
             "MATCH (:User {user_id: $u})-[:INTERACTED]->(:Item {item_id: $j})-->(:Entity {key: $e})<--(:Item {item_id: $i}) "
             "RETURN count(*) AS n",
             u=user,
@@ -188,7 +188,7 @@ def test_precomputed_top_k_is_served_with_explanations(demo: DemoRun) -> None:
 def test_interactions_from_neo4j_give_the_same_split_and_recbole_files(demo: DemoRun) -> None:
     import numpy as np
 
-    from kg_enhance.pipeline import recommend_split
+    from kg_enhance.stages.recommend import recommend_split
 
     job = kg_enhance.validate_job(demo.job)
     from_files = recommend_split(job)
@@ -256,9 +256,9 @@ def test_graph_report_and_idempotent_reload(demo: DemoRun) -> None:
     assert json.loads(after.stdout) == json.loads(before.stdout)
     emb = kg_enhance.load_embeddings(demo.run, job=demo.job)  # still the graph it was trained on
     assert emb.metadata["graph_fingerprint"] == json.loads(before.stdout)["fingerprint"]
-    vectors = demo.store._read("MATCH (i:Item) WHERE i.embedding IS NOT NULL RETURN count(i) AS n")
+    vectors = demo.store.query("MATCH (i:Item) WHERE i.embedding IS NOT NULL RETURN count(i) AS n")
     assert vectors[0]["n"] == sum(1 for k in emb.entity_to_id if k.startswith("item:"))
-    one = demo.store._read("MATCH (i:Item {item_id: '1'}) RETURN i.embedding AS v, i.embedding_model AS m")[0]
+    one = demo.store.query("MATCH (i:Item {item_id: '1'}) RETURN i.embedding AS v, i.embedding_model AS m")[0]
     assert np.allclose(one["v"], emb.vector("item:1"), atol=1e-6) and one["m"] == emb.metadata["model"]
 
 
@@ -278,7 +278,7 @@ def test_rdf_export_reimports_as_a_named_source_and_stale_embeddings_are_refused
     loaded = cli("run", str(demo.job), "--only", "load", "--no-progress")
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert demo.store.item_fact_triples(["hetrec_rdf"]) == demo.store.item_fact_triples(["hetrec"])
-    names = demo.store._read(
+    names = demo.store.query(
         "MATCH (:Item {item_id: '1'})-[r:DIRECTED_BY {source: 'hetrec_rdf'}]->(e) RETURN e.name AS name"
     )
     assert [r["name"] for r in names] == ["John Lasseter"]

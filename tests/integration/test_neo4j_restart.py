@@ -11,7 +11,7 @@ import pytest
 
 from kg_enhance.graph.fingerprint import graph_fingerprint
 from kg_enhance.services import neo4j
-from tests.conftest import REPO, cli, service_missing, write_job
+from tests.support.helpers import REPO, cli, service_missing, write_job
 
 
 @pytest.mark.neo4j
@@ -36,7 +36,7 @@ def test_restart_during_load_ends_in_the_clean_graph(neo4j_store, tmp_path: Path
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        n = neo4j_store._read("MATCH (:User)-[r:INTERACTED]->() RETURN count(r) AS n")[0]["n"]
+        n = neo4j_store.query("MATCH (:User)-[r:INTERACTED]->() RETURN count(r) AS n")[0]["n"]
         if n > 0:
             break
         time.sleep(0.2)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kg_enhance.graph.keys import entity_key
-from tests.conftest import cli, write_job
+from kg_enhance.names import entity_key
+from tests.support.helpers import cli, write_job
 
 REPO = Path(__file__).resolve().parents[2]
 

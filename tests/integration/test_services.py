@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kg_enhance.services import llm, neo4j
-from tests.conftest import cli, service_missing
+from tests.support.helpers import cli, service_missing
 
 
 @pytest.mark.neo4j

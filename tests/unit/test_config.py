@@ -43,6 +43,27 @@ def test_demo_job_is_valid() -> None:
     assert job.outputs.dir.endswith("/movielens-demo")
 
 
+def test_outputs_dir_resolves_against_the_job_file_like_every_other_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kg_enhance.rundir import RunDir
+
+    monkeypatch.delenv("KG_ENHANCE_RUNS", raising=False)
+    demo = validate_job(REPO / "examples" / "jobs" / "movielens-demo.yaml")
+    assert RunDir.for_job(demo).root == REPO / "runs" / "movielens-demo"
+    job_dir = tmp_path / "jobs"
+    job_dir.mkdir()
+    text = (REPO / "examples" / "jobs" / "movielens-demo.yaml").read_text()
+    path = job_dir / "job.yaml"
+    path.write_text(
+        text.replace("ontology: schemas/movies.yaml", f"ontology: {REPO / 'schemas' / 'movies.yaml'}")
+    )
+    monkeypatch.chdir(tmp_path)  # the current folder plays no part
+    job = validate_job(path, overrides=["outputs.dir=out/${name}"])
+    assert RunDir.for_job(job).root == job_dir / "out" / "movielens-demo"
+    assert RunDir.for_job(job).topk == job_dir / "out" / "movielens-demo" / "recommend" / "topk.parquet"
+
+
 def test_cli_validate_misspelt_key_exits_nonzero_with_key_path() -> None:
     proc = subprocess.run(
         [
@@ -81,9 +102,16 @@ def test_env_substitution_default_and_value(monkeypatch: pytest.MonkeyPatch) -> 
     doc = {"a": "${X_KG:-fallback}", "b": ["${Y_KG}"], "c": "${name}/x"}
     monkeypatch.delenv("X_KG", raising=False)
     monkeypatch.setenv("Y_KG", "yes")
-    assert substitute_env(doc) == {"a": "fallback", "b": ["yes"], "c": "${name}/x"}
+    # ${name} is the job's own name: only the job loader defers it; the generic loader knows no names
+    assert substitute_env(doc, deferred=frozenset({"name"})) == {
+        "a": "fallback",
+        "b": ["yes"],
+        "c": "${name}/x",
+    }
+    with pytest.raises(ConfigError, match="c: environment variable name is not set"):
+        substitute_env(doc)
     monkeypatch.setenv("X_KG", "set")
-    assert substitute_env(doc)["a"] == "set"
+    assert substitute_env(doc, deferred=frozenset({"name"}))["a"] == "set"
 
 
 def test_missing_env_names_variable_and_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,7 +41,7 @@ def test_bundled_subset_ships_with_licenses() -> None:
 
 def test_user_text_joins_the_rows_of_each_user(tmp_path: Path) -> None:
     from kg_enhance.api import validate_job
-    from kg_enhance.datasets.tables import read_users
+    from kg_enhance.io.tables import read_users
 
     job = validate_job(REPO / "examples" / "jobs" / "movielens-demo.yaml")
     users = read_users(job)

@@ -272,7 +272,7 @@ def test_rate_limiter_spaces_requests() -> None:
 
 def test_job_budget_and_dry_run_through_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kg_enhance import api
-    from tests.conftest import write_job
+    from tests.support.helpers import write_job
 
     monkeypatch.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
     with ScriptedServer([Step(text=GOOD)] * 10) as srv:
@@ -288,7 +288,7 @@ def test_job_budget_and_dry_run_through_the_api(tmp_path: Path, monkeypatch: pyt
             and estimate["cache_hits"] == 0
             and estimate["estimated_cost_max"] > 0
         )
-        report = api.run_job(job, until="extract", progress=False)
+        report = api.run_job(job, until="extract", progress=False).report
     ex = report["extract"]
     assert ex["budget_reached"] and ex["extracted"] == 2 and ex["pending"] == 3 and ex["quarantined"] == 0
     assert ex["cost"] == pytest.approx(20 / 1e6 * 1000)

@@ -10,10 +10,10 @@ import pytest
 
 from kg_enhance.config.models import KGEConfig
 from kg_enhance.datasets.movielens import DEMO_DIR
-from kg_enhance.errors import StageError
-from kg_enhance.graph.keys import entity_key
-from kg_enhance.kge.artifacts import load_embeddings_dir
-from kg_enhance.kge.train import save_embeddings, train_kge
+from kg_enhance.errors import SparseGraphError, StageError
+from kg_enhance.kge.artifacts import load_embeddings_dir, save_embeddings
+from kg_enhance.kge.train import train_kge
+from kg_enhance.names import entity_key
 
 
 def gold_triples() -> list[tuple[str, str, str]]:
@@ -67,7 +67,10 @@ def test_artifacts_are_versioned_and_checked_against_the_graph(tmp_path: Path) -
 
 def test_a_kg_too_sparse_to_split_is_a_clear_error() -> None:
     star = [(f"item:{n}", "HAS_THEME", f"entity:Theme:t{n}") for n in range(40)]  # every entity once
-    with pytest.raises(StageError, match="too sparse to hold out 10% .* kge.test_ratio: 0"):
+    with pytest.raises(SparseGraphError, match="too sparse to hold out 10% .* kge.test_ratio: 0"):
         train_kge(star, CONFIG, progress=False)
     result = train_kge(star, CONFIG.model_copy(update={"test_ratio": 0.0}), progress=False)
     assert result.entity_vectors.shape[0] == 80
+    # nothing held out: no metrics (a score on training triples is not a result)
+    assert result.metrics == {"mrr": None, "hits@1": None, "hits@3": None, "hits@10": None}
+    assert result.metadata["test_triples"] == 0

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kg_enhance.extract.validate import check_answer, clean_name, normalise_name, parse_json_lenient
+from kg_enhance.extract.validate import check_answer, parse_json_lenient
+from kg_enhance.names import clean_name, normalise_name
 from kg_enhance.ontology import build_fact_model, load_ontology
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import pandas as pd
 from kg_enhance.config.job import resolve_job_path
 from kg_enhance.config.models import FactFile, ItemsSource, JobSpec, TableSource
 from kg_enhance.errors import DataError
-from kg_enhance.extract.validate import clean_name
-from kg_enhance.graph.rdf import RDF_FORMATS, SUFFIX_FORMATS, read_rdf_facts
+from kg_enhance.io.rdf import RDF_FORMATS, SUFFIX_FORMATS, read_rdf_facts
+from kg_enhance.names import clean_name
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.types import Fact, Item
 

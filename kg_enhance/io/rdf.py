@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote
 from rdflib import RDF, RDFS, Graph, Literal, URIRef
 
 from kg_enhance.errors import DataError
-from kg_enhance.extract.validate import clean_name
+from kg_enhance.names import clean_name
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.types import Fact
 

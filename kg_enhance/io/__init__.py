@@ -1,0 +1,1 @@
+"""Readers and writers of files: catalog tables, fact files, RDF."""

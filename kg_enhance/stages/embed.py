@@ -1,0 +1,90 @@
+"""Embed: train PyKEEN embeddings on the graph's triples and write the vectors back.
+
+Saves a versioned artifact under ``embeddings/`` and sets ``embedding`` on Item and
+Entity nodes (with vector indexes) through the :class:`GraphStore`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from kg_enhance.graph.fingerprint import graph_fingerprint
+from kg_enhance.kge.artifacts import save_embeddings
+from kg_enhance.kge.train import train_kge
+from kg_enhance.names import ENTITY, ITEM, split_node_label
+from kg_enhance.stages.base import Stage, StageContext, StageResult
+
+
+class WrittenBack(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item: int
+    entity: int
+    seconds: float
+
+
+class EmbedResult(StageResult):
+    """The ``kge`` section of ``report.json``: metrics plus the artifact's metadata."""
+
+    metrics: dict[str, float | None]
+    model: str
+    dim: int
+    seed: int
+    device: str
+    epochs_run: int
+    final_loss: float | None
+    train_seconds: float
+    triples: int
+    train_triples: int
+    test_triples: int
+    entities: int
+    relations: int
+    triples_fingerprint: str
+    graph_fingerprint: str
+    pykeen_version: str
+    evaluation: str
+    run_id: str
+    artifact: str
+    written_back: WrittenBack
+    vector_indexes: list[str]
+
+
+class EmbedStage(Stage[EmbedResult]):
+    name = "embed"
+    section = "kge"
+
+    def run(self, ctx: StageContext) -> EmbedResult:
+        cfg, store = ctx.job.kge, ctx.store
+        fingerprint = graph_fingerprint(store).hash
+        triples = store.item_fact_triples(cfg.sources)
+        if cfg.relations == "collaborative":
+            interactions = ctx.job.source.interactions
+            triples += store.interaction_triples(interactions.positive_threshold if interactions else None)
+            triples += store.user_fact_triples(cfg.sources)
+        emb = train_kge(triples, cfg, progress=ctx.progress, graph_fingerprint=fingerprint)
+        emb.metadata["run_id"] = ctx.run_id
+        folder = save_embeddings(emb, ctx.run.embeddings, version=ctx.run_id)
+
+        started = time.perf_counter()
+        rows: dict[str, list[dict[str, Any]]] = {ITEM: [], ENTITY: []}
+        for label, idx in emb.entity_to_id.items():
+            kind, anchor = split_node_label(label)
+            if kind in rows:
+                rows[kind].append({"id": anchor, "vector": emb.entity_vectors[idx].tolist()})
+        written = {
+            kind: store.write_embeddings(kind, kind_rows, model=cfg.model, run_id=ctx.run_id)
+            for kind, kind_rows in rows.items()
+        }
+        store.finish_embeddings(dimensions=emb.dim, run_id=ctx.run_id)
+        return EmbedResult(
+            **{k: v for k, v in emb.metadata.items() if k != "metrics"},
+            metrics=emb.metrics,
+            artifact=str(folder),
+            written_back=WrittenBack(
+                item=written[ITEM], entity=written[ENTITY], seconds=round(time.perf_counter() - started, 3)
+            ),
+            vector_indexes=["item_embedding", "entity_embedding"],
+        )

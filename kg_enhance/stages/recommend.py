@@ -1,0 +1,196 @@
+"""Recommend: train the job's recommenders on one split, evaluate them, serve the best.
+
+Reads interactions (files or the graph), the KG triples and the embed stage's
+vectors; writes model weights, ``recommend/metrics.json``, ``recommend/topk.parquet``
+and ``RECOMMENDED`` edges with KG-path explanations.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, model_serializer
+
+from kg_enhance.config.models import JobSpec
+from kg_enhance.errors import StageError
+from kg_enhance.graph.store import GraphStore
+from kg_enhance.io.files import write_json, write_with
+from kg_enhance.io.tables import read_interactions, read_items
+from kg_enhance.kge.artifacts import load_embeddings_dir
+from kg_enhance.rec.data import Split, make_split, positives
+from kg_enhance.rec.evaluate import Slices
+from kg_enhance.rec.kg import KGInputs, build_kg_inputs
+from kg_enhance.rec.models import rec_model_resolver
+from kg_enhance.rec.serve import PathExplainer, topk_rows
+from kg_enhance.rec.train import top_k, train_model
+from kg_enhance.stages.base import Stage, StageContext, StageResult
+
+
+class SplitSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    seed: int
+    users: int
+    items: int
+    train: int
+    valid: int
+    test: int
+    long_tail_items: int
+    few_interaction_users: int
+
+
+class ModelReport(BaseModel):
+    """One trained model: validation and test metrics, slices, epochs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    valid: dict[str, float]
+    test: dict[str, float]
+    slices: dict[str, dict[str, float]]
+    epochs: int
+    best_epoch: int
+    train_seconds: float
+
+
+class Serving(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    topk_rows: int
+    recommended_edges: int
+    explained_share: float
+    write_seconds: float
+    table: str
+
+
+class RecommendResult(StageResult):
+    """The ``recommend`` section of ``report.json``; each model's report sits under its own key."""
+
+    split: SplitSummary
+    positive_threshold: float | None
+    kg_item_coverage: float | None
+    kg_entities: int | None
+    k: int
+    device: str
+    models: dict[str, ModelReport]
+    best_model: str | None
+    serving: Serving | None = None
+
+    @model_serializer(mode="wrap")
+    def _flatten_models(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        models = data.pop("models")
+        serving = data.pop("serving")
+        best = data.pop("best_model")
+        data.update(models)
+        data["best_model"] = best
+        if serving is not None:
+            data["serving"] = serving
+        return data
+
+
+def recommend_split(job: JobSpec, store: GraphStore | None = None) -> Split:
+    """The job's implicit-feedback split (deterministic by ``recommender.seed``).
+
+    Interactions come from the job's files, or with ``recommender.interactions: neo4j``
+    from the graph's ``INTERACTED`` edges (``store`` is then required).
+    """
+    cfg = job.recommender
+    items, _ = read_items(job)
+    catalog = [i.item_id for i in items]
+    if cfg.interactions == "neo4j":
+        if store is None:
+            raise StageError("recommend: recommender.interactions is 'neo4j' but no graph store was given")
+        rows = store.interactions()
+        if not rows:
+            raise StageError(
+                "recommend: no INTERACTED edges in the graph; run the load stage or use interactions: files"
+            )
+        df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "ts"])
+        df["rating"] = pd.to_numeric(df["rating"], errors="coerce")
+        df["ts"] = pd.to_numeric(df["ts"], errors="coerce")
+    else:
+        df = read_interactions(job)
+    df = df[df["item_id"].isin(set(catalog))]
+    interactions = job.source.interactions
+    pos = positives(df, interactions.positive_threshold if interactions else None)
+    return make_split(pos, kind=cfg.split, seed=cfg.seed, item_ids=catalog)
+
+
+def _save_state(model: torch.nn.Module, path: Path) -> None:
+    state = model.state_dict()
+    write_with(path, lambda tmp: torch.save(state, tmp))
+
+
+def needs_kg(type_name: str) -> bool:
+    return bool(rec_model_resolver.lookup(type_name).needs_kg)
+
+
+class RecommendStage(Stage[RecommendResult]):
+    name = "recommend"
+    section = "recommend"
+
+    def run(self, ctx: StageContext) -> RecommendResult:
+        job, cfg, run, store = ctx.job, ctx.job.recommender, ctx.run, ctx.store
+        split = recommend_split(job, store)
+        slices = Slices.from_split(split, head_share=cfg.head_share, few=cfg.few_interactions)
+        triples = store.item_fact_triples(job.kge.sources)
+        kg: KGInputs | None = None
+        if any(needs_kg(m.type) for m in cfg.models):
+            kg = build_kg_inputs(load_embeddings_dir(run.root), split, triples)
+
+        run.folder("recommend")
+        models: dict[str, ModelReport] = {}
+        best_name, best_score, best_model = None, -1.0, None
+        for spec in cfg.models:
+            trained = train_model(spec, split, cfg, kg=kg, progress=ctx.progress, slices=slices)
+            models[spec.key] = ModelReport(**trained.report())
+            _save_state(trained.model, run.model_weights(spec.key))
+            score = trained.valid[f"ndcg@{cfg.k}"]
+            if score > best_score:
+                best_name, best_score, best_model = spec.key, score, trained.model
+        serving = None
+        if best_model is not None and best_name is not None:
+            device = next(best_model.parameters()).device.type
+            top_idx, top_scores = top_k(best_model, split, k=cfg.k, device=device)
+            rows = topk_rows(
+                split, top_idx, top_scores, PathExplainer(triples), model=best_name, run_id=ctx.run_id
+            )
+            write_with(run.topk, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
+            started = time.perf_counter()
+            written = store.write_recommendations(rows, job=job.name, run_id=ctx.run_id)
+            serving = Serving(
+                topk_rows=len(rows),
+                recommended_edges=written,
+                explained_share=round(sum(1 for r in rows if r["via_items"]) / max(1, len(rows)), 4),
+                write_seconds=round(time.perf_counter() - started, 3),
+                table=str(run.topk),
+            )
+        interactions = job.source.interactions
+        result = RecommendResult(
+            split=SplitSummary(
+                kind=cfg.split,
+                seed=cfg.seed,
+                users=split.n_users,
+                items=split.n_items,
+                train=int(len(split.train)),
+                valid=int(len(split.valid)),
+                test=int(len(split.test)),
+                long_tail_items=len(slices.tail_items),
+                few_interaction_users=len(slices.few_users),
+            ),
+            positive_threshold=interactions.positive_threshold if interactions else None,
+            kg_item_coverage=kg.coverage if kg else None,
+            kg_entities=len(kg.entity_keys) if kg else None,
+            k=cfg.k,
+            device=cfg.device,
+            models=models,
+            best_model=best_name,
+            serving=serving,
+        )
+        write_json(run.metrics, result.to_report())
+        return result
