@@ -145,7 +145,7 @@ def main() -> None:
         asyncio.run(
             ours(args.url, args.model, all_items, ontology, args.concurrency, max_tokens, cache_path, failed)
         )
-        # failures are never cached, so a re-run asks the LLM again for them: measure the cached ones
+        # quarantined items are remembered, not answered: measure the items with cached answers only
         all_items = [it for it in all_items if it.item_id not in failed]
         client = OpenAICompatibleClient(base_url=args.url, model=args.model, max_tokens=max_tokens)
         cache = ExtractionCache(cache_path)

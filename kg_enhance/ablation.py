@@ -77,7 +77,7 @@ def run_ablation(
     say(f"[ablate] no_kg: {ab.baseline}")
     base = train_model(RecModelSpec(type=ab.baseline), split, cfg, progress=progress, slices=slices)
     rows.append(_row("no_kg", None, base, k, model=ab.baseline, kg_triples=0, kg_item_coverage=0.0))
-    with Neo4jStore(job.neo4j) as store:
+    with Neo4jStore.for_job(job) as store:
         for name, sources in variants.items():
             triples = store.item_fact_triples(sources)
             n = len(set(triples))

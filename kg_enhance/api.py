@@ -13,6 +13,7 @@ at the top.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,25 @@ def _registry_problems(job: JobSpec) -> list[str]:
     return problems
 
 
+#: pseudo file systems a run folder may never be put in
+_SYSTEM_DIRS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def _output_problems(job: JobSpec) -> list[str]:
+    """``outputs.dir`` must be a folder this process can create and write, outside system folders."""
+    root = RunDir.for_job(job).root
+    if any(root == d or d in root.parents for d in _SYSTEM_DIRS):
+        return [
+            f"outputs.dir: {root} is inside a system folder; point it at a folder of your own (e.g. runs/${{name}})"
+        ]
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return [
+            f"outputs.dir: {root} cannot be created ({existing} is not a writable folder); choose another outputs.dir"
+        ]
+    return []
+
+
 def load(job: JobLike, *, overrides: list[str] | None = None) -> LoadedJob:
     """Read and validate a job (file or spec), check registry names and load its ontology once."""
     if isinstance(job, JobSpec):
@@ -83,7 +103,7 @@ def load(job: JobLike, *, overrides: list[str] | None = None) -> LoadedJob:
         spec, where = job, f"job {job.name!r}"
     else:
         spec, where = load_job(job, overrides=overrides), str(job)
-    problems = _registry_problems(spec)
+    problems = _registry_problems(spec) + _output_problems(spec)
     if problems:
         raise ConfigError("\n".join(f"{where}: {p}" for p in problems))
     return LoadedJob(job=spec, ontology=load_ontology(ontology_path(spec)))
@@ -103,17 +123,31 @@ def run_job(
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
     store_factory: Callable[[], GraphStore] | None = None,
+    strict: bool = False,
+    retry_quarantined: bool = False,
 ) -> RunResult:
     """Run a job's stages; the report is also written to ``<outputs.dir>/report.json``.
 
     ``store_factory`` replaces the job's Neo4j (e.g. with an in-memory store in tests).
+    Input problems (duplicate ids, unknown items, bad ratings or timestamps, over-long
+    text) are counted in the report's ``input_issues``; with ``strict`` the first one
+    raises a :class:`~kg_enhance.errors.DataError` instead. The extraction cache remembers
+    quarantined subjects and later runs do not ask about them again; ``retry_quarantined``
+    asks again.
     """
     from kg_enhance.pipeline import run_pipeline, select_stages
 
     loaded = load(job, overrides=overrides)
     stages = select_stages(until=until, only=only, job=loaded.job)
     return run_pipeline(
-        loaded.job, loaded.ontology, stages=stages, progress=progress, echo=echo, store_factory=store_factory
+        loaded.job,
+        loaded.ontology,
+        stages=stages,
+        progress=progress,
+        echo=echo,
+        store_factory=store_factory,
+        strict=strict,
+        retry_quarantined=retry_quarantined,
     )
 
 
@@ -175,7 +209,7 @@ def quarantine(job: JobLike, *, overrides: list[str] | None = None) -> list[Quar
 
 def open_graph(job: JobLike, *, overrides: list[str] | None = None) -> Neo4jStore:
     """A connected :class:`~kg_enhance.graph.store.Neo4jStore` for a job's ``neo4j`` settings (close it, or use ``with``)."""
-    return Neo4jStore(validate_job(job, overrides=overrides).neo4j)
+    return Neo4jStore.for_job(validate_job(job, overrides=overrides))
 
 
 def graph_fingerprint(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -256,7 +290,7 @@ def explain_merge(
             f"--type {entity_type!r} is not an entity type of ontology {loaded.ontology.name!r}; "
             f"use one of {', '.join(loaded.ontology.entity_types)}"
         )
-    with Neo4jStore(loaded.job.neo4j) as store:
+    with Neo4jStore.for_job(loaded.job) as store:
         return explain(name_a, name_b, entity_type, store)
 
 
@@ -270,7 +304,7 @@ def export_rdf(
 ) -> dict[str, Any]:
     """Write the job's knowledge facts as Turtle or N-Triples under stable IRIs (see :mod:`kg_enhance.io.rdf`)."""
     loaded = load(job, overrides=overrides)
-    with Neo4jStore(loaded.job.neo4j) as store:
+    with Neo4jStore.for_job(loaded.job) as store:
         rows = store.rdf_facts(sources)
     triples = _write_rdf(
         rows, Path(out), fmt=fmt, base=loaded.job.graph.rdf_base, item_label=loaded.ontology.item.label
@@ -283,7 +317,7 @@ def export_recbole(job: JobLike, *, out: str | Path, overrides: list[str] | None
     from kg_enhance.stages.recommend import recommend_split
 
     spec = validate_job(job, overrides=overrides)
-    with Neo4jStore(spec.neo4j) as store:
+    with Neo4jStore.for_job(spec) as store:
         triples = store.item_fact_triples(spec.kge.sources)
         split = recommend_split(spec, store)
     return write_recbole(split, triples, Path(out), name=spec.name.replace(".", "_"), k=spec.recommender.k)

@@ -106,6 +106,18 @@ def validate(job: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--only", "only", default=None, metavar="STAGE[,STAGE]", help="Run only these stages.")
 @click.option("--dry-run", is_flag=True, help="Estimate LLM calls and tokens; call nothing.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail on the first input problem (duplicate or unknown ids, bad ratings or timestamps, over-long text) "
+    "instead of counting it in report.json input_issues.",
+)
+@click.option(
+    "--retry-quarantined",
+    is_flag=True,
+    help="Ask the LLM again about items and users quarantined by earlier runs (by default the cache "
+    "remembers them and they are not asked again for the same prompt, model and input).",
+)
 @SET_OPTION
 @handle_errors
 def run(
@@ -114,6 +126,8 @@ def run(
     only: str | None,
     dry_run: bool,
     no_progress: bool,
+    strict: bool,
+    retry_quarantined: bool,
     overrides: tuple[str, ...],
 ) -> None:
     """Run JOB: extract -> load -> embed -> recommend -> export."""
@@ -123,7 +137,14 @@ def run(
         return
     only_list = [s.strip() for s in only.split(",") if s.strip()] if only else None
     result = api.run_job(
-        job, until=until, only=only_list, overrides=list(overrides), progress=not no_progress, echo=click.echo
+        job,
+        until=until,
+        only=only_list,
+        overrides=list(overrides),
+        progress=not no_progress,
+        echo=click.echo,
+        strict=strict,
+        retry_quarantined=retry_quarantined,
     )
     _summary(result)
 
@@ -286,7 +307,7 @@ def export_recbole_cmd(job: Path, out_dir: Path, overrides: tuple[str, ...]) -> 
 @main.command(name="recommend")
 @click.argument("job", type=click.Path(path_type=Path))
 @click.argument("user_id")
-@click.option("-k", "k", default=10, show_default=True, help="How many items.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="How many items.")
 @SET_OPTION
 @handle_errors
 def recommend_cmd(job: Path, user_id: str, k: int, overrides: tuple[str, ...]) -> None:

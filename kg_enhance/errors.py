@@ -57,3 +57,9 @@ class StageError(KgEnhanceError):
 
 class SparseGraphError(StageError):
     """The KG has too few triples to hold some out for evaluation; it can still be embedded without."""
+
+
+class LockHeldError(KgEnhanceError):
+    """Another run holds the job's namespace (or run folder); nothing was changed."""
+
+    exit_code = 9

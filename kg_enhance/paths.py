@@ -21,7 +21,18 @@ def state_dir() -> Path:
     else:
         base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         path = Path(base) / "kg-enhance"
-    path.mkdir(parents=True, exist_ok=True)
+    return private_dir(path)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) if needed and make it readable by its owner only (0700).
+
+    The state folder holds the LLM cache (raw answers), pid files, logs and Neo4j's data
+    and auth file: nothing anyone else on the machine should read.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
     return path
 
 

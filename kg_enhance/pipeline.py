@@ -16,6 +16,7 @@ from typing import Any
 
 from kg_enhance.config.models import STAGES, JobSpec
 from kg_enhance.errors import StageError
+from kg_enhance.graph.lock import LockOwner, acquire
 from kg_enhance.graph.store import GraphStore
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.rundir import RunDir
@@ -59,6 +60,45 @@ def select_stages(
     return stages
 
 
+#: stages that read or write the graph, and so hold the namespace's lock
+GRAPH_STAGES = frozenset({"load", "embed", "recommend"})
+#: the ``stages.<name>.status`` values of ``report.json``
+STATUSES = ("pending", "running", "ok", "failed", "interrupted", "skipped")
+
+
+def _start_report(
+    run: RunDir, job: JobSpec, ontology: Ontology, run_id: str, stages: list[str]
+) -> dict[str, Any]:
+    """The report of a new run: every stage is ``skipped`` or about to run; nothing from earlier runs is current.
+
+    The last successful run of a skipped stage is named (``last_ok_run_id``): its
+    artifacts are still on disk, but its figures are not this run's and are not shown.
+    A stage still ``running`` in the old report belonged to a run that died (this run
+    holds the folder's lock): it is recorded as ``interrupted``.
+    """
+    old = run.read_report()
+    old_stages: dict[str, Any] = old.get("stages") or {}
+    statuses: dict[str, Any] = {}
+    for name in STAGES:
+        before = old_stages.get(name) or {}
+        last_ok = before.get("run_id") if before.get("status") == "ok" else before.get("last_ok_run_id")
+        statuses[name] = {"status": "pending" if name in stages else "skipped", "last_ok_run_id": last_ok}
+    report: dict[str, Any] = {
+        "job": job.name,
+        "namespace": job.namespace,
+        "run_id": run_id,
+        "ontology": ontology.name,
+        "outputs_dir": str(run.root),
+        "stages": statuses,
+    }
+    interrupted = [n for n, st in old_stages.items() if st.get("status") == "running"]
+    if interrupted:
+        report["previous_run"] = {"run_id": old.get("run_id"), "interrupted_in": interrupted}
+    if "ablation" in old:  # written by `kg-enhance ablate`, with its own split and timing
+        report["ablation"] = old["ablation"]
+    return report
+
+
 def run_pipeline(
     job: JobSpec,
     ontology: Ontology,
@@ -67,43 +107,72 @@ def run_pipeline(
     progress: bool = True,
     echo: Callable[[str], None] | None = None,
     store_factory: Callable[[], GraphStore] | None = None,
+    strict: bool = False,
+    retry_quarantined: bool = False,
 ) -> RunResult:
-    """Run ``stages`` of ``job`` in order; the report is saved after every stage."""
+    """Run ``stages`` of ``job`` in order, holding the run folder's lock and, for graph stages,
+    the namespace's lock; the report is saved before and after every stage.
+
+    ``strict``: an input problem the readers would count (see :mod:`kg_enhance.io.tables`)
+    raises a :class:`~kg_enhance.errors.DataError` instead. ``retry_quarantined``: the
+    extract stage asks again about subjects quarantined by earlier runs.
+    """
     run = RunDir.for_job(job)
-    run.root.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id()
-    report = run.read_report()
-    report.update(
-        {"job": job.name, "run_id": run_id, "ontology": ontology.name, "outputs_dir": str(run.root)}
-    )
-    report.setdefault("stages", {})
-    result = RunResult(job=job.name, run_id=run_id, run=run, report=report)
+    owner = LockOwner.here(run_id=run_id, job=job.name)
     ctx = StageContext(
-        job=job, ontology=ontology, run=run, run_id=run_id, progress=progress, store_factory=store_factory
+        job=job,
+        ontology=ontology,
+        run=run,
+        run_id=run_id,
+        progress=progress,
+        strict=strict,
+        retry_quarantined=retry_quarantined,
+        store_factory=store_factory,
     )
-    try:
-        for name in stages:
-            stage = STAGE_REGISTRY[name]
-            if echo:
-                echo(f"[{name}] running")
-            started = time.perf_counter()
-            try:
-                section = stage.run(ctx)
-            except BaseException:
-                report["stages"][name] = {
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "status": "failed",
-                    "run_id": run_id,
-                }
-                run.write_report(report)
-                raise
-            seconds = round(time.perf_counter() - started, 3)
-            report["stages"][name] = {"seconds": seconds, "status": "ok", "run_id": run_id}
-            report[stage.section] = section.to_report()
-            result.results[name] = section
-            run.write_report(report)
-            if echo:
-                echo(f"[{name}] done in {seconds:.1f}s")
-    finally:
-        ctx.close()
+    with run.locked(owner.as_dict()):
+        report = _start_report(run, job, ontology, run_id, stages)
+        run.write_report(report)
+        result = RunResult(job=job.name, run_id=run_id, run=run, report=report)
+        graph_lock = None
+        try:
+            if GRAPH_STAGES & set(stages):
+                graph_lock = acquire(ctx.store, owner, stale_after_s=job.graph.lock_stale_after_s)
+            for name in stages:
+                _run_stage(name, ctx, result, echo)
+        finally:
+            if graph_lock is not None:
+                graph_lock.release()
+            ctx.close()
     return result
+
+
+def _run_stage(name: str, ctx: StageContext, result: RunResult, echo: Callable[[str], None] | None) -> None:
+    stage = STAGE_REGISTRY[name]
+    report, status = result.report, result.report["stages"][name]
+    if echo:
+        echo(f"[{name}] running")
+    started = time.perf_counter()
+    status.update({"status": "running", "run_id": ctx.run_id})
+    ctx.run.write_report(report)
+    try:
+        section = stage.run(ctx)
+    except BaseException as e:
+        interrupted = isinstance(e, (KeyboardInterrupt, SystemExit))
+        status.update(
+            {
+                "status": "interrupted" if interrupted else "failed",
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+        if not interrupted:
+            status["error"] = " ".join(str(e).split())[:500]
+        ctx.run.write_report(report)
+        raise
+    seconds = round(time.perf_counter() - started, 3)
+    status.update({"status": "ok", "seconds": seconds, "last_ok_run_id": ctx.run_id})
+    report[stage.section] = section.to_report()
+    result.results[name] = section
+    ctx.run.write_report(report)
+    if echo:
+        echo(f"[{name}] done in {seconds:.1f}s")

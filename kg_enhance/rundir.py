@@ -20,12 +20,17 @@ Every file is written to a temporary name and renamed (:mod:`kg_enhance.io.files
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kg_enhance.config.models import JobSpec
+from kg_enhance.errors import LockHeldError
 from kg_enhance.io.files import write_json
 from kg_enhance.paths import resolve_data_path
 
@@ -51,8 +56,39 @@ class RunDir:
 
     def folder(self, name: str) -> Path:
         path = self.root / name
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
+
+    def create(self) -> None:
+        """Make the run folder, private to its owner (it holds catalog text and raw LLM answers)."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    # -- one writer at a time ------------------------------------------------------------------
+    @property
+    def lock_path(self) -> Path:
+        return self.root / ".lock"
+
+    @contextmanager
+    def locked(self, owner: dict[str, Any]) -> Iterator[None]:
+        """Hold the run folder's lock (an OS file lock: released by the kernel when the process dies).
+
+        A second run of the same folder raises :class:`LockHeldError` naming the holder.
+        """
+        self.create()
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+                raise LockHeldError(
+                    f"run folder {self.root} is in use by {holder}; wait for that run to finish"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(owner).encode("utf-8"), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     # -- report --------------------------------------------------------------------------------
     @property
@@ -72,7 +108,7 @@ class RunDir:
         return value if isinstance(value, dict) else {}
 
     def write_report(self, report: dict[str, Any]) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.create()
         return write_json(self.report_path, report)
 
     # -- extract -------------------------------------------------------------------------------

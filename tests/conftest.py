@@ -16,13 +16,12 @@ import pytest
 
 from kg_enhance.config.models import Neo4jConfig
 from kg_enhance.errors import ServiceUnavailableError
-from tests.support.helpers import llm_url, neo4j_uri, service_missing
+from kg_enhance.graph.store import Neo4jStore
+from tests.support.helpers import JOB_NAME, llm_url, neo4j_uri, service_missing
 
 
 @pytest.fixture(scope="session")
 def neo4j_config() -> Neo4jConfig:
-    from kg_enhance.graph.store import Neo4jStore
-
     cfg = Neo4jConfig(uri=neo4j_uri())
     try:
         Neo4jStore(cfg).close()
@@ -32,11 +31,10 @@ def neo4j_config() -> Neo4jConfig:
 
 
 @pytest.fixture
-def neo4j_store(neo4j_config: Neo4jConfig) -> Iterator[object]:
-    """A store on an emptied database (the test database of .ci/test.sh, never the demo one)."""
-    from kg_enhance.graph.store import Neo4jStore
-
-    store = Neo4jStore(neo4j_config)
+def neo4j_store(neo4j_config: Neo4jConfig) -> Iterator[Neo4jStore]:
+    """A store on an emptied database (the test database of .ci/test.sh, never the demo one),
+    in the namespace of ``write_job``'s default job (``t``)."""
+    store = Neo4jStore(neo4j_config, namespace=JOB_NAME)
     store.clear()
     yield store
     store.close()

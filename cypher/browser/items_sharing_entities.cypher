@@ -1,5 +1,6 @@
 // Items sharing the most entities with an item.  :param item_id => '1'
-MATCH (i:Item {item_id: $item_id})-->(e:Entity)<--(other:Item)
+// Every query is scoped to one job's namespace:  :param ns => 'movielens-demo'
+MATCH (i:Item {ns: $ns, item_id: $item_id})-->(e:Entity)<--(other:Item {ns: $ns})
 WHERE other <> i
 RETURN other.item_id AS item_id, other.title AS title, count(DISTINCT e) AS shared,
        collect(DISTINCT e.name)[..10] AS entities

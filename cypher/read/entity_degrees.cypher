@@ -1,5 +1,5 @@
-// Per entity: its type and how many distinct items and users point at it.
-MATCH (e:Entity)
+// Entities of the entity namespace with how many of this namespace's items and users point at them.
+MATCH (e:Entity {ns: $ens})
 RETURN e.key AS key, e.type AS type,
-       COUNT { MATCH (i:Item)-->(e) RETURN DISTINCT i } AS items,
-       COUNT { MATCH (u:User)-->(e) RETURN DISTINCT u } AS users
+       COUNT { MATCH (i:Item {ns: $ns})-->(e) RETURN DISTINCT i } AS items,
+       COUNT { MATCH (u:User {ns: $ns})-->(e) RETURN DISTINCT u } AS users

@@ -1,4 +1,3 @@
-// Every entity key with its type and name.
-MATCH (e:Entity)
+MATCH (e:Entity {ns: $ens})
 RETURN e.key AS key, e.type AS type, e.name AS name
 ORDER BY key

@@ -1,6 +1,7 @@
-// Every relationship between identified nodes, except derived types in $exclude_types.
+// Edges leaving the namespace's nodes (see read/fingerprint_nodes), derived types excluded.
 MATCH (a)-[r]->(b)
-WHERE NOT type(r) IN $exclude_types
+WHERE a.ns = $ns AND (a:Item OR a:User OR ($own_entities AND (a:Entity OR a:Alias)))
+  AND NOT type(r) IN $exclude_types
 RETURN CASE
          WHEN a:Item THEN 'item:' + a.item_id
          WHEN a:User THEN 'user:' + a.user_id

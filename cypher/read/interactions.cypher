@@ -1,3 +1,2 @@
-// Every user-item interaction in the graph, for the recommend stage (recommender.interactions: neo4j).
-MATCH (u:User)-[r:INTERACTED]->(i:Item)
+MATCH (u:User {ns: $ns})-[r:INTERACTED]->(i:Item)
 RETURN u.user_id AS user_id, i.item_id AS item_id, r.rating AS rating, r.ts AS ts

@@ -1,3 +1,2 @@
-// Per item: how many distinct entities its facts point at.
-MATCH (i:Item)
+MATCH (i:Item {ns: $ns})
 RETURN i.item_id AS item_id, COUNT { MATCH (i)-->(e:Entity) RETURN DISTINCT e } AS entities

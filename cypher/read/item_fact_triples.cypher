@@ -1,5 +1,4 @@
-// Distinct (item, relation, entity) triples; $sources = null means every source.
-MATCH (h:Item)-[r]->(e:Entity)
+MATCH (h:Item {ns: $ns})-[r]->(e:Entity)
 WHERE $sources IS NULL OR r.source IN $sources
 RETURN DISTINCT 'item:' + h.item_id AS head, type(r) AS relation, 'entity:' + e.key AS tail
 ORDER BY head, relation, tail

@@ -1,7 +1,5 @@
-// Distinct knowledge facts for RDF export: item and user heads, entity objects.
-// $sources = null means every source.
 MATCH (h)-[r]->(e:Entity)
-WHERE (h:Item OR h:User) AND ($sources IS NULL OR r.source IN $sources)
+WHERE (h:Item OR h:User) AND h.ns = $ns AND ($sources IS NULL OR r.source IN $sources)
 RETURN DISTINCT
   CASE WHEN h:Item THEN 'item' ELSE 'user' END AS head_kind,
   coalesce(h.item_id, h.user_id) AS head_id,

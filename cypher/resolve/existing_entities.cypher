@@ -1,4 +1,3 @@
-// Which of $keys already exist as entities.
 UNWIND $keys AS key
-MATCH (e:Entity {key: key})
+MATCH (e:Entity {ns: $ens, key: key})
 RETURN e.key AS key, e.name AS name

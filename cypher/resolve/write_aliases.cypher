@@ -1,7 +1,6 @@
-// Record merges: the alias table persists across runs and explains every merge.
 UNWIND $rows AS row
-MATCH (e:Entity {key: row.canonical_key})
-MERGE (a:Alias {key: row.key})
+MATCH (e:Entity {ns: $ens, key: row.canonical_key})
+MERGE (a:Alias {ns: $ens, key: row.key})
   ON CREATE SET a.first_run = $run_id
 SET a.name = row.name, a.type = row.type
 MERGE (a)-[m:ALIAS_OF]->(e)

@@ -1,2 +1,2 @@
-// The alias table: one (:Alias) per surface name that resolution merged into another entity.
-CREATE CONSTRAINT alias_key_unique IF NOT EXISTS FOR (n:Alias) REQUIRE n.key IS UNIQUE
+// Aliases live in the entity namespace of the entities they point to.
+CREATE CONSTRAINT alias_ns_key_unique IF NOT EXISTS FOR (n:Alias) REQUIRE (n.ns, n.key) IS UNIQUE

@@ -1,2 +1,2 @@
-// Entity key = "<Type>:<normalised name>", so one canonical node per type and name.
-CREATE CONSTRAINT entity_key_unique IF NOT EXISTS FOR (n:Entity) REQUIRE n.key IS UNIQUE
+// One canonical entity per key ("<Type>:<normalised name>") within an entity namespace.
+CREATE CONSTRAINT entity_ns_key_unique IF NOT EXISTS FOR (n:Entity) REQUIRE (n.ns, n.key) IS UNIQUE

@@ -1,4 +1,4 @@
-// Remove vectors of an older embed run (nodes that dropped out of the KG keep none).
+// Vectors of this namespace written by older embed runs.
 MATCH (n)
-WHERE (n:Item OR n:Entity) AND n.embedding_run IS NOT NULL AND n.embedding_run <> $run_id
+WHERE (n:Item OR n:Entity) AND n.ns = $ns AND n.embedding_run IS NOT NULL AND n.embedding_run <> $run_id
 REMOVE n.embedding, n.embedding_model, n.embedding_run

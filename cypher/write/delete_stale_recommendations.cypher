@@ -1,5 +1,4 @@
-// Drop this job's recommendations from older runs, in batches.
-MATCH (:User)-[r:RECOMMENDED {job: $job}]->(:Item)
+MATCH (:User {ns: $ns})-[r:RECOMMENDED {job: $job}]->(:Item)
 WHERE r.run <> $run_id
 WITH r LIMIT 10000
 DELETE r

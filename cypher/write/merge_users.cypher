@@ -1,2 +1,2 @@
 UNWIND $rows AS row
-MERGE (u:User {user_id: row.user_id})
+MERGE (u:User {ns: $ns, user_id: row.user_id})

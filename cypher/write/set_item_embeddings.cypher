@@ -1,4 +1,3 @@
-// KG embeddings written back to items, in batches ($rows: item_id, vector).
 UNWIND $rows AS row
-MATCH (i:Item {item_id: row.id})
+MATCH (i:Item {ns: $ns, item_id: row.id})
 SET i.embedding = row.vector, i.embedding_model = $model, i.embedding_run = $run_id

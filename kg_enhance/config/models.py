@@ -17,6 +17,9 @@ STAGES = ("extract", "load", "embed", "recommend", "export")
 Stage = Literal["extract", "load", "embed", "recommend", "export"]
 
 
+NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,11 +115,21 @@ class FactFile(TableSource):
 
 
 class SourceConfig(_Strict):
+    """The job's input files, and the limits applied while reading them."""
+
     items: ItemsSource = Field(description="The item catalog.")
     users: UsersSource | None = Field(default=None, description="Optional user table.")
     interactions: InteractionsSource | None = Field(default=None, description="User-item interactions.")
     facts: list[FactFile] = Field(
         default_factory=list, description="Known-fact files loaded next to LLM facts."
+    )
+    max_text_chars: int = Field(
+        default=10_000,
+        ge=10,
+        description=(
+            "Longest text value read from any input file (titles, text fields, properties, fact objects); "
+            "longer values are cut to this length and counted in the report's input_issues."
+        ),
     )
 
 
@@ -153,6 +166,14 @@ class LLMConfig(_Strict):
     max_tokens: int = Field(default=D.LLM_MAX_TOKENS, ge=16, le=32768, description="Max tokens per answer.")
     seed: int | None = Field(default=0, description="Sampling seed sent to the server, where supported.")
     timeout_s: float = Field(default=D.LLM_TIMEOUT_S, gt=0, description="Per-request timeout in seconds.")
+    call_deadline_s: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "Overall limit in seconds for one LLM call, retries and waits included; an endpoint that "
+            "accepts connections but does not answer fails within it."
+        ),
+    )
     max_concurrency: int = Field(
         default=D.LLM_MAX_CONCURRENCY, ge=1, le=256, description="Requests in flight."
     )
@@ -205,7 +226,10 @@ class Neo4jConfig(_Strict):
         default=D.NEO4J_PASSWORD_ENV,
         description=f"Environment variable with the password (local default: {D.NEO4J_LOCAL_PASSWORD!r}).",
     )
-    database: str = Field(default=D.NEO4J_DATABASE, description="Database name.")
+    database: str = Field(
+        default=D.NEO4J_DATABASE,
+        description="Database name. Neo4j Community has one user database ('neo4j'): isolate jobs with graph.namespace.",
+    )
     batch_size: int = Field(
         default=D.NEO4J_BATCH_SIZE, ge=1, le=100_000, description="Rows per UNWIND batch."
     )
@@ -246,7 +270,27 @@ class ResolutionConfig(_Strict):
 
 
 class GraphConfig(_Strict):
-    """How facts become graph entities."""
+    """How facts become graph entities, and whose they are in a shared Neo4j."""
+
+    namespace: str | None = Field(
+        default=None,
+        pattern=NAMESPACE_PATTERN,
+        description="Owner of this job's items, users, interactions, facts, recommendations and vectors in a "
+        "shared Neo4j (property `ns` on its nodes); defaults to the job name. Jobs that name the same "
+        "namespace share these deliberately.",
+    )
+    entity_namespace: str | None = Field(
+        default=None,
+        pattern=NAMESPACE_PATTERN,
+        description="Namespace of the entities (and aliases) the job's facts point to; defaults to `namespace`. "
+        "Several jobs may declare the same one to share entities (their KG vectors then stay in the artifacts only).",
+    )
+    lock_stale_after_s: float = Field(
+        default=300.0,
+        ge=10,
+        description="A namespace lock whose holder runs on another host is taken over after this long without "
+        "a heartbeat (a holder on this host is checked by its pid).",
+    )
 
     resolution: ResolutionConfig = Field(
         default_factory=ResolutionConfig, description="Entity resolution settings."
@@ -397,6 +441,15 @@ class JobSpec(_Strict):
     @property
     def base_dir(self) -> Path:
         return self._base_dir or Path.cwd()
+
+    @property
+    def namespace(self) -> str:
+        """Whose data this job's graph writes are: ``graph.namespace``, or the job name."""
+        return self.graph.namespace or self.name
+
+    @property
+    def entity_namespace(self) -> str:
+        return self.graph.entity_namespace or self.namespace
 
     @model_validator(mode="after")
     def _unique_model_keys(self) -> JobSpec:

@@ -5,6 +5,14 @@ with bounded concurrency. Invalid answers are re-asked with the validation error
 (``max_repairs`` times); what still fails is quarantined with its raw output, so
 every item ends up either extracted or quarantined. Completed items are cached as
 soon as they finish, which is what makes an interrupted run resumable.
+
+Quarantines are remembered in the cache under the same key: a later run does not ask
+again about a subject whose answers stayed invalid for the same prompt, model and
+input (it is reported as quarantined, with the remembered raw output and errors, and
+counted in ``quarantine_remembered``), unless ``retry_quarantined`` is set.
+
+The key and the facts' ``model`` name what actually answered: the endpoint (without
+credentials) and the model the server reports serving (:meth:`LLMClient.server_info`).
 """
 
 from __future__ import annotations
@@ -18,8 +26,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from kg_enhance.errors import ServiceUnavailableError
 from kg_enhance.extract.cache import ExtractionCache, cache_key
-from kg_enhance.extract.client import LLMClient
+from kg_enhance.extract.client import LLMClient, ServerInfo
 from kg_enhance.extract.prompts import PromptTemplate, item_text, render_item_prompt
 from kg_enhance.extract.validate import check_answer
 from kg_enhance.names import normalise_name
@@ -37,6 +46,8 @@ class ExtractionStats:
     cache_hits: int = 0
     extracted: int = 0
     quarantined: int = 0
+    #: of ``quarantined``: subjects not asked again because the cache remembers their quarantine
+    quarantine_remembered: int = 0
     retries: int = 0
     repairs: int = 0
     facts: int = 0
@@ -103,6 +114,7 @@ class RateLimiter:
 
 def subject_cache_key(
     *,
+    endpoint: str,
     model: str,
     generation: dict[str, Any],
     mode: str,
@@ -112,8 +124,13 @@ def subject_cache_key(
     head: str,
     item: Item,
 ) -> str:
-    """The cache key of one item's (or user's) extraction: everything that determines the answer."""
+    """The cache key of one item's (or user's) extraction: everything that determines the answer.
+
+    ``endpoint`` is the normalised base URL without credentials and ``model`` the model
+    the server reports serving (see :class:`~kg_enhance.extract.client.ServerInfo`).
+    """
     return cache_key(
+        endpoint=endpoint,
         model=model,
         generation=generation,
         mode=mode,
@@ -162,8 +179,11 @@ class Extractor:
         rate_limiter: RateLimiter | None = None,
         head: str = "Item",
         reserved_words: Sequence[str] = (),
+        retry_quarantined: bool = False,
     ) -> None:
         self.head = head
+        self.retry_quarantined = retry_quarantined
+        self.server: ServerInfo | None = None
         self.budget_tokens = budget_tokens
         self.rate_limiter = rate_limiter or RateLimiter()
         self.client = client
@@ -198,9 +218,15 @@ class Extractor:
         }
         self.reserved_words = {normalise_name(w) for w in words}
 
-    def key_for(self, item: Item) -> str:
+    @property
+    def served_model(self) -> str:
+        """The model that answers (known once :meth:`run` has asked the server)."""
+        return self.server.served_model if self.server is not None else self.client.model
+
+    def key_for(self, item: Item, server: ServerInfo) -> str:
         return subject_cache_key(
-            model=self.client.model,
+            endpoint=server.endpoint,
+            model=server.served_model,
             generation=self.generation,
             mode=self.mode,
             template_hash=self.template.hash,
@@ -209,6 +235,10 @@ class Extractor:
             head=self.head,
             item=item,
         )
+
+    @property
+    def _kind(self) -> str:
+        return "user" if self.head == "User" else "item"
 
     def _to_facts(self, item: Item, raw_facts: list[dict[str, Any]]) -> list[Fact]:
         return [
@@ -222,7 +252,7 @@ class Extractor:
                 source_field=",".join(item.text) or None,
                 evidence=f.get("evidence"),
                 confidence=f.get("confidence"),
-                model=self.client.model,
+                model=self.served_model,
                 prompt_hash=self.template.hash,
             )
             for f in raw_facts
@@ -233,13 +263,29 @@ class Extractor:
         result = ExtractionResult()
         stats = result.stats
         stats.items = len(items)
-        keys = [self.key_for(item) for item in items]
+        self.server = server = await self.client.server_info()
+        keys = [self.key_for(item, server) for item in items]
         cached = self.cache.get_many(keys)
+        remembered = {} if self.retry_quarantined else self.cache.get_quarantined(keys)
         todo: list[tuple[Item, str]] = []
         for item, key in zip(items, keys, strict=True):
             hit = cached.get(key)
             if hit is None:
-                todo.append((item, key))
+                known = remembered.get(key)
+                if known is None:
+                    todo.append((item, key))
+                else:
+                    stats.quarantined += 1
+                    stats.quarantine_remembered += 1
+                    result.quarantine.append(
+                        QuarantineRecord(
+                            item_id=item.item_id,
+                            attempts=known["attempts"],
+                            errors=known["errors"],
+                            raw_output=known["raw"],
+                            kind=self._kind,
+                        )
+                    )
                 continue
             stats.cache_hits += 1
             stats.extracted += 1
@@ -301,7 +347,10 @@ class Extractor:
                 self.generation.get("max_tokens") or 0
             )
             await self.rate_limiter.acquire(estimate)
-            completion = await self.client.complete(messages, schema=self.schema, mode=self.mode)
+            try:
+                completion = await self.client.complete(messages, schema=self.schema, mode=self.mode)
+            except ServiceUnavailableError as e:  # say which subject was being asked
+                raise ServiceUnavailableError(f"{self._kind} {item.item_id}: {e}") from e
             stats.llm_calls += 1
             stats.retries += completion.retries
             stats.prompt_tokens += completion.prompt_tokens
@@ -322,10 +371,10 @@ class Extractor:
             if completion.finish_reason == "length" and checked.errors:
                 checked.errors.insert(0, "answer was cut off at max_tokens; give fewer facts")
             if not checked.errors:
-                self.cache.put(
+                self.cache.put(  # a failed write is logged and skipped: the facts below still count
                     key,
                     item_id=item.item_id,
-                    model=self.client.model,
+                    model=self.served_model,
                     raw=completion.text,
                     facts=checked.facts,
                     dropped=checked.dropped,
@@ -355,12 +404,17 @@ class Extractor:
         stats.quarantined += 1
         result.quarantine.append(
             QuarantineRecord(
-                item_id=item.item_id,
-                attempts=attempts,
-                errors=errors,
-                raw_output=last_raw,
-                kind="user" if self.head == "User" else "item",
+                item_id=item.item_id, attempts=attempts, errors=errors, raw_output=last_raw, kind=self._kind
             )
+        )
+        self.cache.put_quarantine(
+            key,
+            item_id=item.item_id,
+            kind=self._kind,
+            model=self.served_model,
+            raw=last_raw,
+            errors=errors,
+            attempts=attempts,
         )
         logger.info(
             "%s %s quarantined after %d attempts: %s",

@@ -11,6 +11,7 @@ from typing import Any
 
 from kg_enhance.config.models import JobSpec
 from kg_enhance.extract.cache import ExtractionCache
+from kg_enhance.extract.client import normalise_endpoint
 from kg_enhance.extract.engine import subject_cache_key
 from kg_enhance.extract.prompts import PromptTemplate, load_template, render_item_prompt
 from kg_enhance.ontology.models import Ontology
@@ -56,12 +57,28 @@ class ExtractionPlan:
             )
         )
 
-    def cache_keys(self, job: JobSpec, ontology: Ontology, *, mode: str) -> list[str]:
-        """The extraction cache key of every subject, for the structured-output ``mode`` in use."""
+    def cache_keys(
+        self,
+        job: JobSpec,
+        ontology: Ontology,
+        *,
+        mode: str,
+        served_model: str,
+        endpoint: str | None = None,
+    ) -> list[str]:
+        """The extraction cache key of every subject, as the engine computes it.
+
+        ``served_model`` is the model the endpoint reports serving
+        (:attr:`~kg_enhance.extract.client.ServerInfo.served_model`), ``mode`` the
+        structured-output mode in use, ``endpoint`` the normalised base URL (default:
+        ``llm.base_url`` normalised).
+        """
         fingerprint = ontology.fingerprint()
+        where = endpoint if endpoint is not None else normalise_endpoint(job.llm.base_url)
         return [
             subject_cache_key(
-                model=job.llm.model,
+                endpoint=where,
+                model=served_model,
                 generation=generation_settings(job),
                 mode=mode,
                 template_hash=self.template.hash,
@@ -73,9 +90,27 @@ class ExtractionPlan:
             for subject in self.subjects
         ]
 
-    def cached(self, job: JobSpec, ontology: Ontology, cache: ExtractionCache, *, mode: str) -> int:
-        """How many subjects already have a cached answer."""
-        return len(cache.get_many(self.cache_keys(job, ontology, mode=mode)))
+    def cached(
+        self,
+        job: JobSpec,
+        ontology: Ontology,
+        cache: ExtractionCache,
+        *,
+        mode: str,
+        served_model: str | None = None,
+    ) -> int:
+        """How many subjects already have a cached answer.
+
+        Without ``served_model`` (a dry run does not contact the server), the model the
+        endpoint served the last time a run used it is taken from the cache; an endpoint
+        no run has used yet has nothing cached, so 0.
+        """
+        if served_model is None:
+            seen = cache.endpoint_record(endpoint=normalise_endpoint(job.llm.base_url), model=job.llm.model)
+            if seen is None:
+                return 0
+            served_model = seen.served
+        return len(cache.get_many(self.cache_keys(job, ontology, mode=mode, served_model=served_model)))
 
 
 def generation_settings(job: JobSpec) -> dict[str, Any]:

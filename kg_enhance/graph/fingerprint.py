@@ -21,6 +21,9 @@ from kg_enhance.graph.store import GraphStore
 VOLATILE_PROPERTIES = frozenset(
     {"run_id", "first_run", "quarantined_run", "embedding", "embedding_model", "embedding_run"}
 )
+#: the namespace says whose the nodes are, not what they know: the same knowledge in
+#: two namespaces has the same fingerprint
+IGNORED_PROPERTIES = VOLATILE_PROPERTIES | {"ns"}
 #: relationship types that are outputs of later stages, not knowledge
 DERIVED_RELATIONSHIPS = ("RECOMMENDED",)
 
@@ -44,11 +47,11 @@ def _canonical(value: Any) -> Any:
 
 
 def _stable(props: dict[str, Any]) -> dict[str, Any]:
-    return {k: _canonical(v) for k, v in sorted(props.items()) if k not in VOLATILE_PROPERTIES}
+    return {k: _canonical(v) for k, v in sorted(props.items()) if k not in IGNORED_PROPERTIES}
 
 
 def graph_fingerprint(store: GraphStore) -> Fingerprint:
-    """Fingerprint of everything in the store's database (see the module docstring)."""
+    """Fingerprint of the store's namespace: its nodes and the edges leaving them (see the module docstring)."""
     lines = []
     nodes = store.fingerprint_nodes()
     for row in nodes:

@@ -12,17 +12,29 @@ being skipped yet counted, the same returned rows and orders. The contract test
 asserts that :func:`kg_enhance.graph.fingerprint.graph_fingerprint` gives the same
 hash, which keeps the two equal when either changes.
 
+Namespaces work as in Neo4j: a :class:`MemoryDatabase` plays the one Neo4j database
+(every namespace's nodes and edges, the schema, the vector indexes, the run locks),
+and an :class:`InMemoryGraphStore` is one namespace's view of it, as a ``Neo4jStore``
+is. Items and users carry ``ns`` = the store's ``namespace``, entities and aliases
+``ns`` = its ``entity_namespace``; the MERGE anchors are ``(ns, id)`` as the composite
+constraints in ``cypher/schema/`` make them. Give several stores one database
+(``InMemoryGraphStore(db, namespace=...)``, :meth:`InMemoryGraphStore.view` or
+:meth:`InMemoryGraphStore.for_job`) to see how jobs sharing a Neo4j behave.
+
 Known differences, all outside what the pipeline relies on:
 
 * ``fulltext_candidates`` scores names with a small BM25 over Lucene-like tokens
   and Damerau-Levenshtein fuzzy terms instead of Lucene itself. Typical typos find
   the same candidates of the same type; the order of candidates with equal scores
   (Neo4j's is undocumented) and, through Lucene's lossy length norms, of near-equal
-  ones can differ, and so can which of them make the ``limit`` cut.
+  ones can differ, and so can which of them make the ``limit`` cut (which, as in
+  Neo4j, is taken over every namespace's entities before other namespaces' are dropped).
 * A write that fails validation writes nothing here; Neo4j keeps the batches
   (``neo4j.batch_size`` rows each) committed before the failing one.
 * An out-of-range vector dimension raises :class:`GraphStoreError` here; Neo4jStore
   lets the driver's ``ClientError`` through.
+* Removing an anchor property (``item_id``, ``user_id``, ``key``) through a null in
+  ``write_items``' props raises here; Neo4j's uniqueness constraints allow it.
 * Anchors that are floats are turned into text like Python, not Java, does
   (``1e+20`` instead of ``1.0E20``); the pipeline's anchors are strings.
 * There are no transactions, retries or concurrent sessions; ``close`` keeps the
@@ -32,31 +44,57 @@ Known differences, all outside what the pipeline relies on:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from kg_enhance.errors import GraphStoreError
 from kg_enhance.graph.resolve import Resolution
-from kg_enhance.graph.store import InteractionRow, Triple
+from kg_enhance.graph.store import DEFAULT_NAMESPACE, InteractionRow, Triple
 from kg_enhance.names import entity_key
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.types import Fact, QuarantineRecord
 
+if TYPE_CHECKING:
+    from kg_enhance.config.models import JobSpec
+    from kg_enhance.graph.lock import LockBackend
+    from kg_enhance.graph.store import GraphStore
+
+logger = logging.getLogger(__name__)
+
 #: the guard ``CypherLibrary.get`` applies to every label and type put into a statement
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-#: ``label -> property`` with a uniqueness constraint (``cypher/schema/*_unique``): the MERGE anchors
+#: ``label -> property`` that, with ``ns``, has a uniqueness constraint (``cypher/schema/*_unique``):
+#: the MERGE anchors
 _ANCHORS = {"Item": "item_id", "User": "user_id", "Entity": "key", "Alias": "key"}
+#: the labels whose ``ns`` is the store's namespace, and those whose ``ns`` is its entity namespace
+_NAMESPACED = frozenset(_ANCHORS)
+_JOB_LABELS = frozenset({"Item", "User"})
+_ENTITY_LABELS = frozenset({"Entity", "Alias"})
 #: the ``CASE`` of ``read/fingerprint_*.cypher``: which anchor names a node, first match wins
 _ANCHOR_PREFIXES = (("Item", "item:"), ("User", "user:"), ("Entity", "entity:"), ("Alias", "alias:"))
+#: what ``Neo4jStore.ensure_schema`` creates, in its order (``schema/lock_unique`` and the ``(ns, id)`` constraints)
+_CONSTRAINTS = (
+    ("KgLock", "lock_namespace_unique"),
+    ("Item", "item_ns_id_unique"),
+    ("User", "user_ns_id_unique"),
+    ("Entity", "entity_ns_key_unique"),
+    ("Alias", "alias_ns_key_unique"),
+)
+#: the global-id constraints of graphs written before namespaces (``schema/legacy/``), dropped by ``ensure_schema``
+_LEGACY_CONSTRAINTS = ("item_id_unique", "user_id_unique", "entity_key_unique", "alias_key_unique")
 _FULLTEXT_INDEX = "entity_name_fulltext"
-_VECTOR_INDEXES = ("item_embedding", "entity_embedding")
+#: vector index name -> the label it covers (``schema/item_vector_index``, ``schema/entity_vector_index``)
+_VECTOR_INDEXES = {"item_embedding": "Item", "entity_embedding": "Entity"}
+_EMBEDDING_PROPERTIES = ("embedding", "embedding_model", "embedding_run")
 #: Lucene's StandardTokenizer (UAX #29 word breaks), near enough for names: letters and digits,
 #: kept together across an apostrophe or a dot between them ("o'neil", "u.s.a", "3.5") and a
 #: colon between letters ("a:b"); everything else separates tokens ("sci-fi" is "sci", "fi")
@@ -82,24 +120,189 @@ class _Edge:
     props: dict[str, Any] = field(default_factory=dict)
 
 
-class InMemoryGraphStore:
-    """:class:`~kg_enhance.graph.store.GraphStore` in plain Python dictionaries (see the module docstring)."""
+#: ``(anchor label, ns, anchor value)``, each value keyed with Cypher equality (:func:`_anchor_value`)
+_AnchorKey = tuple[str, Any, Any]
+
+
+class MemoryDatabase:
+    """One in-memory Neo4j database, shared by the :class:`InMemoryGraphStore` views of its namespaces.
+
+    It holds what a Neo4j database holds for every namespace at once: the nodes and
+    edges, the ``(ns, id)`` anchor index the uniqueness constraints keep, the label
+    tokens, the schema, the vector indexes' dimensions and the run locks.
+    """
 
     def __init__(self) -> None:
-        self._nodes: dict[int, _Node] = {}
-        self._edges: dict[int, _Edge] = {}
+        self.nodes: dict[int, _Node] = {}
+        self.edges: dict[int, _Edge] = {}
         self._next_id = 0
-        #: ``(anchor label, value) -> node id``: what the uniqueness constraints index in Neo4j
-        self._anchor: dict[tuple[str, Any], int] = {}
-        self._out: dict[int, dict[int, None]] = defaultdict(dict)  # node id -> edge ids (ordered set)
-        self._in: dict[int, dict[int, None]] = defaultdict(dict)
-        self._between: dict[tuple[int, str, int], dict[int, None]] = defaultdict(dict)
+        #: what the ``(ns, id)`` uniqueness constraints index in Neo4j
+        self.anchor: dict[_AnchorKey, int] = {}
+        self.out: dict[int, dict[int, None]] = defaultdict(dict)  # node id -> edge ids (ordered set)
+        self.in_: dict[int, dict[int, None]] = defaultdict(dict)
+        self.between: dict[tuple[int, str, int], dict[int, None]] = defaultdict(dict)
         #: label -> token id; ``labels(n)`` lists a node's labels in token order, as Neo4j does
-        self._label_tokens: dict[str, int] = {}
+        self.label_tokens: dict[str, int] = {}
         #: names of the constraints and indexes ``ensure_schema`` created (Neo4j keeps them on ``clear``)
         self.schema: set[str] = set()
-        self._vector_dimensions: dict[str, int] = {}
+        self.vector_dimensions: dict[str, int] = {}
+        #: the ``(:KgLock {namespace})`` nodes' properties, in creation order
+        self.locks: list[dict[str, Any]] = []
+
+    def clear(self) -> int:
+        """``admin/delete_all_batch``: every node of every namespace and every lock; returns how many.
+
+        The schema (constraints, indexes, label tokens) stays, as in Neo4j.
+        """
+        deleted = len(self.nodes) + len(self.locks)
+        self.nodes.clear()
+        self.edges.clear()
+        self.anchor.clear()
+        self.out.clear()
+        self.in_.clear()
+        self.between.clear()
+        self.locks.clear()
+        return deleted
+
+    # -- nodes ---------------------------------------------------------------------------------
+    def token(self, label: str) -> int:
+        return self.label_tokens.setdefault(label, len(self.label_tokens))
+
+    def labels(self, node: _Node) -> list[str]:
+        return sorted(node.labels, key=self.token)
+
+    def add_label(self, node: _Node, label: str) -> None:
+        self.token(label)
+        node.labels.add(label)
+
+    def find(self, label: str, ns: str, value: Any) -> _Node | None:
+        """``MATCH (n:label {ns: ns, anchor: value})``; a null value matches nothing."""
+        if value is None:
+            return None
+        node_id = self.anchor.get(_anchor_key(label, ns, value))
+        return None if node_id is None else self.nodes[node_id]
+
+    def merge_node(self, label: str, ns: str, value: Any) -> tuple[_Node, bool]:
+        """``MERGE (n:label {ns: ns, anchor: value})``, and whether it created the node (``ON CREATE``)."""
+        node = self.find(label, ns, value)
+        if node is not None:
+            return node, False
+        self.token(label)
+        self._next_id += 1
+        node = _Node(self._next_id, {label}, {"ns": ns, _ANCHORS[label]: value})
+        self.nodes[node.id] = node
+        self.anchor[_anchor_key(label, ns, value)] = node.id
+        return node, True
+
+    def set_node_prop(self, node: _Node, key: str, value: Any) -> None:
+        """``SET n.key = value`` that keeps the anchor index right when an anchor property changes."""
+        for label in node.labels & _NAMESPACED:
+            if key not in (_ANCHORS[label], "ns"):
+                continue
+            if value is None:
+                raise GraphStoreError(
+                    f"in-memory write failed: {label}.{key} cannot be removed (it is part of the node's anchor)"
+                )
+            old = _anchor_key(label, node.props["ns"], node.props[_ANCHORS[label]])
+            new = (
+                _anchor_key(label, value, node.props[_ANCHORS[label]])
+                if key == "ns"
+                else _anchor_key(label, node.props["ns"], value)
+            )
+            holder = self.anchor.get(new)
+            if holder is not None and holder != node.id:
+                raise GraphStoreError(
+                    f"in-memory write failed: a {label} with {key} {value!r} already exists in its namespace "
+                    "(uniqueness constraint)"
+                )
+            self.anchor.pop(old, None)
+            self.anchor[new] = node.id
+        _assign(node.props, key, value)
+
+    def delete_node(self, node: _Node) -> None:
+        """``DETACH DELETE n``."""
+        for edge_id in [*self.out.get(node.id, {}), *self.in_.get(node.id, {})]:
+            if edge_id in self.edges:
+                self.delete_edge(self.edges[edge_id])
+        for label in node.labels & _NAMESPACED:
+            self.anchor.pop(_anchor_key(label, node.props["ns"], node.props[_ANCHORS[label]]), None)
+        self.out.pop(node.id, None)
+        self.in_.pop(node.id, None)
+        del self.nodes[node.id]
+
+    # -- edges ---------------------------------------------------------------------------------
+    def merge_edge(self, head: _Node, type_: str, tail: _Node, match: dict[str, Any]) -> list[_Edge]:
+        """``MERGE (head)-[r:type {match}]->(tail)``: every matching edge, or one new edge."""
+        between = self.between[(head.id, type_, tail.id)]
+        found = [
+            self.edges[i]
+            for i in between
+            if all(_eq(self.edges[i].props.get(k), v) for k, v in match.items())
+        ]
+        if found:
+            return found
+        self._next_id += 1
+        edge = _Edge(self._next_id, head.id, type_, tail.id, dict(match))
+        self.edges[edge.id] = edge
+        between[edge.id] = None
+        self.out[head.id][edge.id] = None
+        self.in_[tail.id][edge.id] = None
+        return [edge]
+
+    def delete_edge(self, edge: _Edge) -> None:
+        del self.edges[edge.id]
+        between = self.between.get((edge.head, edge.type, edge.tail))
+        if between is not None:
+            between.pop(edge.id, None)
+            if not between:
+                del self.between[(edge.head, edge.type, edge.tail)]
+        self.out[edge.head].pop(edge.id, None)
+        self.in_[edge.tail].pop(edge.id, None)
+
+    def out_edges(self, node: _Node) -> Iterator[_Edge]:
+        return (self.edges[i] for i in self.out.get(node.id, {}))
+
+    def in_edges(self, node: _Node) -> Iterator[_Edge]:
+        return (self.edges[i] for i in self.in_.get(node.id, {}))
+
+
+class InMemoryGraphStore:
+    """:class:`~kg_enhance.graph.store.GraphStore` in plain Python dictionaries (see the module docstring).
+
+    One namespace's view of a :class:`MemoryDatabase` (a new, empty one unless ``database``
+    is given), as a ``Neo4jStore`` is one namespace's view of its Neo4j database.
+    """
+
+    def __init__(
+        self,
+        database: MemoryDatabase | None = None,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        entity_namespace: str | None = None,
+    ) -> None:
+        self.database = database if database is not None else MemoryDatabase()
+        self.namespace = namespace
+        self.entity_namespace = entity_namespace or namespace
         self.closed = False
+
+    @classmethod
+    def for_job(cls, job: JobSpec, database: MemoryDatabase | None = None) -> InMemoryGraphStore:
+        """The store of a job (its namespaces), like ``Neo4jStore.for_job``, on ``database`` or a new one."""
+        return cls(database, namespace=job.namespace, entity_namespace=job.entity_namespace)
+
+    def view(self, namespace: str, *, entity_namespace: str | None = None) -> InMemoryGraphStore:
+        """Another namespace's store on the same database (another ``Neo4jStore`` on the same server)."""
+        return InMemoryGraphStore(self.database, namespace=namespace, entity_namespace=entity_namespace)
+
+    @property
+    def owns_entities(self) -> bool:
+        """Whether the entity namespace is the job's own (then entity vectors are written back)."""
+        return self.entity_namespace == self.namespace
+
+    @property
+    def schema(self) -> set[str]:
+        """Names of the constraints and indexes of the database (shared by every namespace)."""
+        return self.database.schema
 
     # -- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -113,41 +316,39 @@ class InMemoryGraphStore:
         self.close()
 
     def clear(self) -> int:
-        """Delete every node and relationship (``admin/delete_all_batch``); returns the nodes deleted.
+        """Delete every node, relationship and lock of every namespace (``admin/delete_all_batch``).
 
-        Like ``Neo4jStore.clear`` this leaves the schema (constraints, indexes) in place.
+        Returns the nodes deleted (lock nodes included, as in Neo4j). Like
+        ``Neo4jStore.clear`` this leaves the schema (constraints, indexes) in place.
         """
-        deleted = len(self._nodes)
-        self._nodes.clear()
-        self._edges.clear()
-        self._anchor.clear()
-        self._out.clear()
-        self._in.clear()
-        self._between.clear()
-        return deleted
+        return self.database.clear()
 
     def vector_index_dimensions(self) -> dict[str, int]:
         """``{index name: dimensions}`` of the vector indexes, like ``schema/vector_index_names``."""
-        return dict(self._vector_dimensions)
+        return dict(self.database.vector_dimensions)
 
     # -- schema --------------------------------------------------------------------------------
     def ensure_schema(self, ontology: Ontology) -> None:
         """The constraints and indexes of ``cypher/schema/``, in ``Neo4jStore.ensure_schema``'s order.
 
-        Creating them also creates the label tokens, which fixes the order ``labels(n)``
+        The global-id constraints of graphs written before namespaces are dropped first.
+        Creating the rest also creates the label tokens, which fixes the order ``labels(n)``
         reports (``['Item', 'Movie']``, ``['Entity', 'Genre']``).
         """
-        for label in ("Item", "User", "Entity", "Alias"):
-            self._token(label)
-        self.schema.update(("item_id_unique", "user_id_unique", "entity_key_unique", "alias_key_unique"))
-        self.schema.add(_FULLTEXT_INDEX)
+        db = self.database
+        db.schema.difference_update(_LEGACY_CONSTRAINTS)
+        for label, name in _CONSTRAINTS:
+            db.token(label)
+            db.schema.add(name)
+        db.schema.add(_FULLTEXT_INDEX)
         for label in ontology.entity_types:
-            self._token(_identifier(ontology.check_label(label)))
-            self.schema.add(f"{label}.name")
+            db.token(_identifier(ontology.check_label(label)))
+            db.schema.add(f"{label}.name")
 
     # -- writes --------------------------------------------------------------------------------
     def write_items(self, rows: Sequence[dict[str, Any]], *, item_label: str) -> int:
-        """``write/merge_items``: MERGE on ``item_id``, ``SET i += row.props`` (null removes), add the label."""
+        """``write/merge_items``: MERGE on ``(ns, item_id)``, ``SET i += props {.*, ns: $ns}`` (null
+        removes; a ``ns`` in the props cannot move the item to another namespace), add the label."""
         label = _identifier(item_label)
         prepared: list[tuple[Any, dict[str, Any]]] = []
         for row in rows:
@@ -158,8 +359,9 @@ class InMemoryGraphStore:
         for item_id, props in prepared:
             node = self._merge_node("Item", item_id)
             for key, value in props.items():
-                self._set_node_prop(node, key, value)
-            self._add_label(node, label)
+                if key != "ns":  # props {.*, ns: $ns}: the namespace wins
+                    self.database.set_node_prop(node, key, value)
+            self.database.add_label(node, label)
         return len(rows)
 
     def write_users(self, user_ids: Iterable[str]) -> int:
@@ -171,7 +373,8 @@ class InMemoryGraphStore:
         return len(rows)
 
     def write_interactions(self, rows: Sequence[dict[str, Any]]) -> int:
-        """``write/merge_interactions``: one INTERACTED edge per (user, item); rating and ts are overwritten.
+        """``write/merge_interactions``: one INTERACTED edge per (user, item) of the namespace;
+        rating and ts are overwritten.
 
         Rows whose user or item is missing are skipped (the ``MATCH`` finds nothing) but
         counted, as ``Neo4jStore`` counts the rows it sent.
@@ -189,13 +392,14 @@ class InMemoryGraphStore:
             user, item = self._find("User", user_id), self._find("Item", item_id)
             if user is None or item is None:
                 continue
-            for edge in self._merge_edge(user, "INTERACTED", item, {}):
+            for edge in self.database.merge_edge(user, "INTERACTED", item, {}):
                 _assign(edge.props, "rating", rating)
                 _assign(edge.props, "ts", ts)
         return len(rows)
 
     def seed_vocabulary(self, ontology: Ontology, *, run_id: str) -> int:
-        """``write/seed_vocabulary``: vocabulary entities; existing ones only gain the label and the flag."""
+        """``write/seed_vocabulary``: vocabulary entities in the entity namespace; existing ones only
+        gain the label and the flag."""
         written = 0
         for type_name, ent in sorted(ontology.entity_types.items()):
             if not ent.vocabulary:
@@ -207,7 +411,7 @@ class InMemoryGraphStore:
                     _assign(node.props, "name", name)
                     _assign(node.props, "type", type_name)
                     _assign(node.props, "first_run", run_id)
-                self._add_label(node, label)
+                self.database.add_label(node, label)
                 node.props["vocabulary"] = True
                 written += 1
         return written
@@ -268,7 +472,8 @@ class InMemoryGraphStore:
         return written
 
     def _merge_entities(self, rows: Sequence[dict[str, str]], label: str, *, run_id: str) -> None:
-        """``write/merge_entities``: everything is ``ON CREATE``, so an existing entity keeps name and labels."""
+        """``write/merge_entities``: MERGE on ``($ens, key)``; everything is ``ON CREATE``, so an
+        existing entity keeps name and labels."""
         prepared = [
             (
                 _merge_value("Entity", "key", r.get("key")),
@@ -282,12 +487,13 @@ class InMemoryGraphStore:
                 for name, value in props.items():
                     _assign(node.props, name, value)
                 _assign(node.props, "first_run", run_id)
-                self._add_label(node, label)
+                self.database.add_label(node, label)
 
     def _merge_facts(
         self, rows: Sequence[dict[str, Any]], head_kind: str, rel_type: str, *, job: str, run_id: str
     ) -> int:
-        """``write/merge_item_facts`` (the item must exist) or ``merge_user_facts`` (the user is MERGEd)."""
+        """``write/merge_item_facts`` (the item must exist) or ``merge_user_facts`` (the user is MERGEd);
+        heads in the namespace, entities in the entity namespace."""
         for row in rows:
             _merge_value("Relationship", "source", row.get("source"))
             _storable_map(row["props"])
@@ -299,32 +505,34 @@ class InMemoryGraphStore:
             entity = self._find("Entity", row.get("key"))
             if head is None or entity is None:
                 continue
-            for edge in self._merge_edge(head, rel_type, entity, {"source": row["source"]}):
+            for edge in self.database.merge_edge(head, rel_type, entity, {"source": row["source"]}):
                 edge.props = _storable_map(row["props"])  # SET r = row.props: replaced, not patched
                 _assign(edge.props, "job", job)
                 _assign(edge.props, "run_id", run_id)
         return len(rows)
 
     def delete_stale_facts(self, *, job: str, run_id: str, sources: Sequence[str]) -> int:
-        """``write/delete_stale_facts``: ``job``'s Item/User -> Entity edges from ``sources`` of another run.
+        """``write/delete_stale_facts``: ``job``'s edges from the namespace's items and users to entities,
+        from ``sources``, of another run.
 
         Edges without a ``job``, ``source`` or ``run_id`` are kept (a null comparison is not true).
         """
         stale = [
             edge
-            for edge in self._edges.values()
-            if self._is(edge.head, "Item", "User")
-            and self._is(edge.tail, "Entity")
+            for edge in self.database.edges.values()
+            if self._in_namespace(self._node(edge.head), _JOB_LABELS)
+            and "Entity" in self._node(edge.tail).labels
             and _eq(edge.props.get("job"), job)
             and _in(edge.props.get("source"), sources)
             and _ne(edge.props.get("run_id"), run_id)
         ]
         for edge in stale:
-            self._delete_edge(edge)
+            self.database.delete_edge(edge)
         return len(stale)
 
     def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int:
-        """``resolve/write_aliases``: an Alias per merged key with an ALIAS_OF edge to its canonical entity.
+        """``resolve/write_aliases``: an Alias per merged key with an ALIAS_OF edge to its canonical entity,
+        both in the entity namespace.
 
         A row whose canonical entity is missing writes nothing. An alias re-pointed at
         another entity keeps its old ALIAS_OF edge too, as the MERGE in Cypher does.
@@ -354,14 +562,15 @@ class InMemoryGraphStore:
                 _assign(alias.props, "first_run", run_id)
             for name, value in alias_props.items():
                 _assign(alias.props, name, value)
-            for edge in self._merge_edge(alias, "ALIAS_OF", entity, {}):
+            for edge in self.database.merge_edge(alias, "ALIAS_OF", entity, {}):
                 for name, value in edge_props.items():
                     _assign(edge.props, name, value)
         return len(rows)
 
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int:
-        """``write/clear_quarantine_flags`` then ``write/mark_quarantined`` (at most 5 errors per item)."""
-        for node in self._nodes_with("Item"):
+        """``write/clear_quarantine_flags`` then ``write/mark_quarantined`` (at most 5 errors per item),
+        on the namespace's items."""
+        for node in self._scoped("Item"):
             if node.props.get("quarantined_run") is not None:
                 node.props.pop("quarantined_run", None)
                 node.props.pop("quarantine_errors", None)
@@ -374,7 +583,8 @@ class InMemoryGraphStore:
         return len(rows)
 
     def write_embeddings(self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str) -> int:
-        """``write/set_item_embeddings`` / ``set_entity_embeddings``: vector, model and run on existing nodes."""
+        """``write/set_item_embeddings`` / ``set_entity_embeddings``: vector, model and run on existing
+        nodes (items of the namespace, entities of the entity namespace)."""
         label = {"item": "Item", "entity": "Entity"}[kind]  # KeyError for another kind, like Neo4jStore
         prepared = [(row.get("id"), _storable("embedding", row.get("vector"))) for row in rows]
         for anchor, vector in prepared:
@@ -385,21 +595,49 @@ class InMemoryGraphStore:
                 _assign(node.props, "embedding_run", run_id)
         return len(rows)
 
-    def finish_embeddings(self, *, dimensions: int, run_id: str) -> None:
-        """``write/clear_stale_embeddings``, then record the two vector indexes' dimensions."""
-        for node in self._nodes.values():
-            if not node.labels & {"Item", "Entity"}:
+    def finish_embeddings(self, *, dimensions: int, run_id: str) -> list[str]:
+        """``write/clear_stale_embeddings`` on the namespace's items and entities, then the vector indexes.
+
+        As ``Neo4jStore.finish_embeddings``: an index whose dimension differs is recreated
+        unless another namespace has vectors of its label (``read/other_namespace_vectors``),
+        in which case it is left alone. Returns the indexes that cover this namespace's vectors.
+        """
+        db = self.database
+        for node in db.nodes.values():
+            if not node.labels & {"Item", "Entity"} or not _eq(node.props.get("ns"), self.namespace):
                 continue
             if _ne(node.props.get("embedding_run"), run_id):
-                for name in ("embedding", "embedding_model", "embedding_run"):
+                for name in _EMBEDDING_PROPERTIES:
                     node.props.pop(name, None)
-        if not 1 <= dimensions <= 4096:  # Neo4j 5 refuses such a vector index
-            raise GraphStoreError(f"in-memory vector index: dimensions must be 1..4096, got {dimensions}")
-        for name in _VECTOR_INDEXES:
-            self._vector_dimensions[name] = dimensions
+        indexed = []
+        for name, label in _VECTOR_INDEXES.items():
+            existing = db.vector_dimensions.get(name)
+            if existing is not None and existing != dimensions:
+                if any(
+                    label in n.labels
+                    and _ne(n.props.get("ns"), self.namespace)
+                    and n.props.get("embedding") is not None
+                    for n in db.nodes.values()
+                ):
+                    logger.warning(
+                        "vector index %s has %s dimensions and holds other namespaces' vectors; "
+                        "namespace %r's %d-dimensional vectors are stored but not indexed",
+                        name,
+                        existing,
+                        self.namespace,
+                        dimensions,
+                    )
+                    continue
+                del db.vector_dimensions[name]
+            if not 1 <= dimensions <= 4096:  # Neo4j 5 refuses such a vector index
+                raise GraphStoreError(f"in-memory vector index: dimensions must be 1..4096, got {dimensions}")
+            db.vector_dimensions.setdefault(name, dimensions)  # CREATE VECTOR INDEX ... IF NOT EXISTS
+            indexed.append(name)
+        return indexed
 
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int:
-        """``write/merge_recommendations`` (one edge per user, item and job), then drop the job's older runs."""
+        """``write/merge_recommendations`` (one edge per user, item and job of the namespace), then
+        ``write/delete_stale_recommendations`` (the job's edges of older runs from the namespace's users)."""
         fields = ("rank", "score", "model", "via_items", "via_entities")
         prepared = [
             (row.get("user_id"), row.get("item_id"), _storable_map({f: row.get(f) for f in fields}))
@@ -411,7 +649,7 @@ class InMemoryGraphStore:
             user, item = self._find("User", user_id), self._find("Item", item_id)
             if user is None or item is None:
                 continue
-            for edge in self._merge_edge(user, "RECOMMENDED", item, {"job": job}):
+            for edge in self.database.merge_edge(user, "RECOMMENDED", item, {"job": job}):
                 _assign(edge.props, "rank", props.get("rank"))
                 _assign(edge.props, "score", props.get("score"))
                 _assign(edge.props, "run", run_id)
@@ -419,20 +657,80 @@ class InMemoryGraphStore:
                     _assign(edge.props, name, props.get(name))
         stale = [
             edge
-            for edge in self._edges.values()
+            for edge in self.database.edges.values()
             if edge.type == "RECOMMENDED"
             and _eq(edge.props.get("job"), job)
             and _ne(edge.props.get("run"), run_id)
-            and self._is(edge.head, "User")
-            and self._is(edge.tail, "Item")
+            and self._in_namespace(self._node(edge.head), {"User"})
+            and "Item" in self._node(edge.tail).labels
         ]
         for edge in stale:
-            self._delete_edge(edge)
+            self.database.delete_edge(edge)
         return len(rows)
+
+    # -- locks (kg_enhance.graph.lock.LockBackend) ----------------------------------------------
+    def try_lock(self, owner: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """``admin/acquire_lock``: create the namespace's lock for ``owner`` unless there is one;
+        whether it is ``owner``'s (same ``run_id``) and the holder's properties."""
+        props = _storable_map(owner)
+        self.database.token("KgLock")
+        self.database.schema.add("lock_namespace_unique")
+        lock = self._lock()
+        if lock is None:
+            lock = {"namespace": self.namespace}
+            for key, value in props.items():  # ON CREATE SET l += $owner, l.heartbeat = timestamp()
+                _assign(lock, key, value)
+            lock["heartbeat"] = _timestamp()
+            self.database.locks.append(lock)
+        return _eq(lock.get("run_id"), owner.get("run_id")), _copy(lock)
+
+    def take_over_lock(self, owner: dict[str, Any], *, stale_run_id: str) -> bool:
+        """``admin/take_over_lock``: compare-and-set of the holder, only if ``stale_run_id`` still holds it."""
+        props = _storable_map(owner)
+        lock = self._lock()
+        if lock is None or not _eq(lock.get("run_id"), stale_run_id):
+            return False
+        for key, value in props.items():  # SET l += $owner, heartbeat, took_over_from
+            _assign(lock, key, value)
+        lock["heartbeat"] = _timestamp()
+        _assign(lock, "took_over_from", stale_run_id)
+        return _eq(lock.get("run_id"), owner.get("run_id"))
+
+    def refresh_lock(self, run_id: str) -> bool:
+        """``admin/refresh_lock``: a new heartbeat, if ``run_id`` holds the lock."""
+        lock = self._lock(run_id)
+        if lock is None:
+            return False
+        lock["heartbeat"] = _timestamp()
+        return True
+
+    def release_lock(self, run_id: str) -> None:
+        """``admin/release_lock``: delete the lock if ``run_id`` holds it."""
+        lock = self._lock(run_id)
+        if lock is not None:
+            self.database.locks.remove(lock)
+
+    def _lock(self, run_id: Any = ...) -> dict[str, Any] | None:
+        """``MATCH (l:KgLock {namespace: $ns})``, with ``run_id: $run_id`` when given."""
+        for lock in self.database.locks:
+            if _eq(lock.get("namespace"), self.namespace) and (
+                run_id is ... or _eq(lock.get("run_id"), run_id)
+            ):
+                return lock
+        return None
+
+    def clear_namespace(self) -> int:
+        """``admin/delete_namespace_batch``: DETACH DELETE the nodes whose ``ns`` is the namespace (its
+        items and users, and the entities and aliases of the entity namespace of that name); the
+        lock and other namespaces stay. Returns the nodes deleted."""
+        doomed = [n for n in self.database.nodes.values() if self._in_namespace(n, _NAMESPACED)]
+        for node in doomed:
+            self.database.delete_node(node)
+        return len(doomed)
 
     # -- resolution (kg_enhance.graph.resolve.ResolutionBackend) --------------------------------
     def existing_entities(self, keys: Sequence[str]) -> dict[str, str]:
-        """``resolve/existing_entities``: ``{key: name}`` of the keys that are entities."""
+        """``resolve/existing_entities``: ``{key: name}`` of the keys that are entities of the entity namespace."""
         out: dict[str, Any] = {}  # a name Neo4j lacks comes back as None, here too
         for key in keys:
             node = self._find("Entity", key)
@@ -441,14 +739,14 @@ class InMemoryGraphStore:
         return out
 
     def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """``resolve/alias_targets``: ``{alias key: (canonical key, canonical name)}``."""
+        """``resolve/alias_targets``: ``{alias key: (canonical key, canonical name)}`` in the entity namespace."""
         out: dict[str, tuple[Any, Any]] = {}
         for key in keys:
             alias = self._find("Alias", key)
             if alias is None:
                 continue
-            for edge in self._out_edges(alias):
-                target = self._nodes[edge.tail]
+            for edge in self.database.out_edges(alias):
+                target = self._node(edge.tail)
                 if edge.type == "ALIAS_OF" and "Entity" in target.labels:
                     out[alias.props["key"]] = (target.props.get("key"), target.props.get("name"))
         return out
@@ -456,13 +754,15 @@ class InMemoryGraphStore:
     def fulltext_candidates(
         self, rows: Sequence[dict[str, str]], *, limit: int
     ) -> dict[str, list[tuple[str, str]]]:
-        """``resolve/fulltext_candidates``: the top ``limit`` names for ``row.query``, then same type only.
+        """``resolve/fulltext_candidates``: the top ``limit`` names for ``row.query``, then the entity
+        namespace's of the same type only.
 
-        As in the Cypher, the limit applies before the type filter. The query is the
-        Lucene syntax :func:`kg_enhance.graph.resolve.fulltext_query` builds (``term``,
-        ``term~1``, ``term~2``), scored with :class:`_NameIndex`.
+        As in the Cypher, the index spans every namespace and the limit applies before the
+        namespace and type filters. The query is the Lucene syntax
+        :func:`kg_enhance.graph.resolve.fulltext_query` builds (``term``, ``term~1``,
+        ``term~2``), scored with :class:`_NameIndex`.
         """
-        if _FULLTEXT_INDEX not in self.schema:
+        if _FULLTEXT_INDEX not in self.database.schema:
             raise GraphStoreError(
                 f"in-memory read failed: there is no such fulltext schema index: {_FULLTEXT_INDEX} "
                 "(call ensure_schema first)"
@@ -471,12 +771,17 @@ class InMemoryGraphStore:
         out: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for row in rows:
             for node in index.search(row["query"], limit=limit):
-                if _eq(node.props.get("type"), row["type"]) and _ne(node.props.get("key"), row["key"]):
+                if (
+                    _eq(node.props.get("ns"), self.entity_namespace)
+                    and _eq(node.props.get("type"), row["type"])
+                    and _ne(node.props.get("key"), row["key"])
+                ):
                     out[row["key"]].append((node.props["key"], node.props["name"]))
         return dict(out)
 
     def explain_key(self, key: str) -> dict[str, Any]:
-        """``resolve/explain_name``: one row, with nulls where the key is neither an entity nor an alias."""
+        """``resolve/explain_name``: one row, with nulls where the key is neither an entity nor an alias
+        of the entity namespace."""
         entity = self._find("Entity", key)
         row: dict[str, Any] = {
             "entity_key": entity.props.get("key") if entity else None,
@@ -490,8 +795,8 @@ class InMemoryGraphStore:
             "run_id": None,
         }
         alias = self._find("Alias", key)
-        for edge in self._out_edges(alias) if alias else ():
-            target = self._nodes[edge.tail]
+        for edge in self.database.out_edges(alias) if alias else ():
+            target = self._node(edge.tail)
             if edge.type == "ALIAS_OF" and "Entity" in target.labels and alias is not None:
                 row.update(
                     alias_target_key=target.props.get("key"),
@@ -507,11 +812,12 @@ class InMemoryGraphStore:
 
     # -- reads ---------------------------------------------------------------------------------
     def totals(self) -> dict[str, int]:
-        """``read/count_totals``."""
-        items = list(self._nodes_with("Item"))
+        """``read/count_totals``: the namespace's nodes (with its entity namespace's entities and aliases)
+        and the edges leaving the namespace's nodes."""
+        items = list(self._scoped("Item"))
         return {
-            "nodes": len(self._nodes),
-            "edges": len(self._edges),
+            "nodes": sum(1 for _ in self._counted_nodes()),
+            "edges": sum(1 for _ in self._counted_edges()),
             "items": len(items),
             "items_with_facts": sum(1 for i in items if any(self._entity_edges(i))),
         }
@@ -519,7 +825,7 @@ class InMemoryGraphStore:
     def counts_by_label(self) -> dict[str, int]:
         """``read/count_nodes_by_label``, ordered by label."""
         counts: dict[str, int] = defaultdict(int)
-        for node in self._nodes.values():
+        for node in self._counted_nodes():
             for label in node.labels:
                 counts[label] += 1
         return {label: counts[label] for label in sorted(counts, key=_order_key)}
@@ -527,9 +833,23 @@ class InMemoryGraphStore:
     def counts_by_type(self) -> dict[str, int]:
         """``read/count_edges_by_type``, ordered by type."""
         counts: dict[str, int] = defaultdict(int)
-        for edge in self._edges.values():
+        for edge in self._counted_edges():
             counts[edge.type] += 1
         return {type_: counts[type_] for type_ in sorted(counts, key=_order_key)}
+
+    def _counted_nodes(self) -> Iterator[_Node]:
+        """``(n.ns = $ns AND (n:Item OR n:User OR n:Entity OR n:Alias)) OR (n.ns = $ens AND (n:Entity OR n:Alias))``."""
+        for node in self.database.nodes.values():
+            if self._in_namespace(node, _NAMESPACED) or (
+                node.labels & _ENTITY_LABELS and _eq(node.props.get("ns"), self.entity_namespace)
+            ):
+                yield node
+
+    def _counted_edges(self) -> Iterator[_Edge]:
+        """``(a)-[r]->() WHERE a.ns = $ns AND (a:Item OR a:User OR a:Entity OR a:Alias)``."""
+        return (
+            e for e in self.database.edges.values() if self._in_namespace(self._node(e.head), _NAMESPACED)
+        )
 
     def item_fact_triples(self, sources: list[str] | None = None) -> list[Triple]:
         """``read/item_fact_triples``: distinct, ordered; ``sources=None`` means every source."""
@@ -541,7 +861,7 @@ class InMemoryGraphStore:
 
     def _fact_triples(self, head_label: str, sources: list[str] | None) -> list[Triple]:
         found: dict[Triple, None] = {}
-        for head in self._nodes_with(head_label):
+        for head in self._scoped(head_label):
             for edge, entity in self._entity_edges(head):
                 if sources is not None and not _in(edge.props.get("source"), sources):
                     continue
@@ -572,43 +892,45 @@ class InMemoryGraphStore:
         return out
 
     def entity_degrees(self) -> list[dict[str, Any]]:
-        """``read/entity_degrees``: per entity, how many distinct items and users point at it."""
+        """``read/entity_degrees``: per entity of the entity namespace, how many distinct items and
+        users of the namespace point at it."""
         rows = []
-        for entity in self._nodes_with("Entity"):
-            heads = [self._nodes[e.head] for e in self._in_edges(entity)]
+        for entity in self._scoped("Entity"):
+            heads = [self._node(e.head) for e in self.database.in_edges(entity)]
             rows.append(
                 {
                     "key": entity.props.get("key"),
                     "type": entity.props.get("type"),
-                    "items": len({h.id for h in heads if "Item" in h.labels}),
-                    "users": len({h.id for h in heads if "User" in h.labels}),
+                    "items": len({h.id for h in heads if self._in_namespace(h, {"Item"})}),
+                    "users": len({h.id for h in heads if self._in_namespace(h, {"User"})}),
                 }
             )
         return rows
 
     def item_fact_counts(self) -> list[dict[str, Any]]:
-        """``read/item_fact_counts``: per item, how many distinct entities its facts point at."""
+        """``read/item_fact_counts``: per item of the namespace, how many distinct entities its facts point at."""
         return [
             {
                 "item_id": item.props.get("item_id"),
                 "entities": len({e.id for _, e in self._entity_edges(item)}),
             }
-            for item in self._nodes_with("Item")
+            for item in self._scoped("Item")
         ]
 
     def entity_keys(self) -> list[dict[str, Any]]:
-        """``read/entity_keys``: key, type and name of every entity, ordered by key."""
+        """``read/entity_keys``: key, type and name of every entity of the entity namespace, ordered by key."""
         rows = [
             {"key": e.props.get("key"), "type": e.props.get("type"), "name": e.props.get("name")}
-            for e in self._nodes_with("Entity")
+            for e in self._scoped("Entity")
         ]
         return sorted(rows, key=lambda r: _order_key(r["key"]))
 
     def rdf_facts(self, sources: list[str] | None = None) -> list[dict[str, Any]]:
-        """``read/rdf_facts``: distinct Item/User -> Entity facts with names, ordered for a stable export."""
+        """``read/rdf_facts``: distinct facts of the namespace's items and users with names, ordered for a
+        stable export."""
         found: dict[tuple[Any, ...], None] = {}
-        for head in self._nodes.values():
-            if not head.labels & {"Item", "User"}:
+        for head in self.database.nodes.values():
+            if not self._in_namespace(head, _JOB_LABELS):
                 continue
             for edge, entity in self._entity_edges(head):
                 if sources is not None and not _in(edge.props.get("source"), sources):
@@ -632,127 +954,93 @@ class InMemoryGraphStore:
         return [dict(zip(columns, r, strict=True)) for r in ordered]
 
     def fingerprint_nodes(self) -> list[dict[str, Any]]:
-        """``read/fingerprint_nodes``: anchor id, labels (in token order) and a copy of the properties."""
-        return [
-            {"id": self._fingerprint_id(n), "labels": self._labels(n), "props": _copy(n.props)}
-            for n in self._nodes.values()
-        ]
+        """``read/fingerprint_nodes``: the namespace's nodes with anchor id, labels (in token order) and
+        a copy of the properties.
+
+        Those are its items and users, and the entities and aliases of its entity
+        namespace when it owns that (``owns_entities``); with shared entities, only the
+        entities its items and users point at.
+        """
+        own = self.owns_entities
+        found = []
+        for node in self.database.nodes.values():
+            if self._in_namespace(node, _NAMESPACED if own else _JOB_LABELS) or (
+                not own
+                and "Entity" in node.labels
+                and _eq(node.props.get("ns"), self.entity_namespace)
+                and any(
+                    self._in_namespace(self._node(e.head), _JOB_LABELS) for e in self.database.in_edges(node)
+                )
+            ):
+                found.append(
+                    {
+                        "id": self._fingerprint_id(node),
+                        "labels": self.database.labels(node),
+                        "props": _copy(node.props),
+                    }
+                )
+        return found
 
     def fingerprint_edges(self, exclude_types: Sequence[str]) -> list[dict[str, Any]]:
-        """``read/fingerprint_edges``: every relationship not of ``exclude_types``, by its ends' anchors."""
+        """``read/fingerprint_edges``: the relationships leaving the namespace's nodes (as in
+        :meth:`fingerprint_nodes`; entities and aliases only when it owns them), not of ``exclude_types``,
+        by their ends' anchors."""
         excluded = set(exclude_types)
+        heads = _NAMESPACED if self.owns_entities else _JOB_LABELS
         return [
             {
-                "head": self._fingerprint_id(self._nodes[e.head]),
+                "head": self._fingerprint_id(self._node(e.head)),
                 "type": e.type,
-                "tail": self._fingerprint_id(self._nodes[e.tail]),
+                "tail": self._fingerprint_id(self._node(e.tail)),
                 "props": _copy(e.props),
             }
-            for e in self._edges.values()
-            if e.type not in excluded
+            for e in self.database.edges.values()
+            if e.type not in excluded and self._in_namespace(self._node(e.head), heads)
         ]
 
     # -- the graph underneath ------------------------------------------------------------------
-    def _token(self, label: str) -> int:
-        return self._label_tokens.setdefault(label, len(self._label_tokens))
+    def _ns_of(self, label: str) -> str:
+        """The ``ns`` a node of ``label`` gets from this store: ``$ns`` or, for entities and aliases, ``$ens``."""
+        return self.entity_namespace if label in _ENTITY_LABELS else self.namespace
 
-    def _labels(self, node: _Node) -> list[str]:
-        return sorted(node.labels, key=self._token)
+    def _in_namespace(self, node: _Node, labels: Iterable[str]) -> bool:
+        """``n.ns = $ns AND (n:A OR n:B ...)``."""
+        return bool(node.labels & set(labels)) and _eq(node.props.get("ns"), self.namespace)
 
-    def _add_label(self, node: _Node, label: str) -> None:
-        self._token(label)
-        node.labels.add(label)
+    def _scoped(self, label: str) -> Iterator[_Node]:
+        """``MATCH (n:label {ns: $ns})`` (``$ens`` for Entity and Alias)."""
+        ns = self._ns_of(label)
+        return (n for n in self._nodes_with(label) if _eq(n.props.get("ns"), ns))
 
     def _find(self, label: str, value: Any) -> _Node | None:
-        """``MATCH (n:label {anchor: value})``; a null value matches nothing."""
-        if value is None:
-            return None
-        node_id = self._anchor.get((label, _anchor_value(value)))
-        return None if node_id is None else self._nodes[node_id]
+        """``MATCH (n:label {ns: $ns, anchor: value})`` (``$ens`` for Entity and Alias)."""
+        return self.database.find(label, self._ns_of(label), value)
 
     def _merge_node(self, label: str, value: Any) -> _Node:
         return self._merge_node_created(label, value)[0]
 
     def _merge_node_created(self, label: str, value: Any) -> tuple[_Node, bool]:
-        """``MERGE (n:label {anchor: value})``, and whether it created the node (``ON CREATE``)."""
-        node = self._find(label, value)
-        if node is not None:
-            return node, False
-        self._token(label)
-        node = _Node(self._new_id(), {label}, {_ANCHORS[label]: value})
-        self._nodes[node.id] = node
-        self._anchor[(label, _anchor_value(value))] = node.id
-        return node, True
+        """``MERGE (n:label {ns: $ns, anchor: value})`` (``$ens`` for Entity and Alias)."""
+        return self.database.merge_node(label, self._ns_of(label), value)
 
-    def _set_node_prop(self, node: _Node, key: str, value: Any) -> None:
-        """``SET n.key = value`` that keeps the anchor index right when an anchor property changes."""
-        for label in node.labels & _ANCHORS.keys():
-            if _ANCHORS[label] != key:
-                continue
-            if value is None:
-                raise GraphStoreError(
-                    f"in-memory write failed: {label}.{key} cannot be removed (it is the node's anchor)"
-                )
-            holder = self._anchor.get((label, _anchor_value(value)))
-            if holder is not None and holder != node.id:
-                raise GraphStoreError(
-                    f"in-memory write failed: a {label} with {key} {value!r} already exists (uniqueness constraint)"
-                )
-            self._anchor.pop((label, _anchor_value(node.props[key])), None)
-            self._anchor[(label, _anchor_value(value))] = node.id
-        _assign(node.props, key, value)
-
-    def _merge_edge(self, head: _Node, type_: str, tail: _Node, match: dict[str, Any]) -> list[_Edge]:
-        """``MERGE (head)-[r:type {match}]->(tail)``: every matching edge, or one new edge."""
-        between = self._between[(head.id, type_, tail.id)]
-        found = [
-            self._edges[i]
-            for i in between
-            if all(_eq(self._edges[i].props.get(k), v) for k, v in match.items())
-        ]
-        if found:
-            return found
-        edge = _Edge(self._new_id(), head.id, type_, tail.id, dict(match))
-        self._edges[edge.id] = edge
-        between[edge.id] = None
-        self._out[head.id][edge.id] = None
-        self._in[tail.id][edge.id] = None
-        return [edge]
-
-    def _delete_edge(self, edge: _Edge) -> None:
-        del self._edges[edge.id]
-        self._between[(edge.head, edge.type, edge.tail)].pop(edge.id, None)
-        self._out[edge.head].pop(edge.id, None)
-        self._in[edge.tail].pop(edge.id, None)
-
-    def _new_id(self) -> int:
-        self._next_id += 1
-        return self._next_id
+    def _node(self, node_id: int) -> _Node:
+        return self.database.nodes[node_id]
 
     def _nodes_with(self, label: str) -> Iterator[_Node]:
-        return (n for n in self._nodes.values() if label in n.labels)
-
-    def _is(self, node_id: int, *labels: str) -> bool:
-        return bool(self._nodes[node_id].labels & set(labels))
-
-    def _out_edges(self, node: _Node) -> Iterator[_Edge]:
-        return (self._edges[i] for i in self._out.get(node.id, {}))
-
-    def _in_edges(self, node: _Node) -> Iterator[_Edge]:
-        return (self._edges[i] for i in self._in.get(node.id, {}))
+        return (n for n in self.database.nodes.values() if label in n.labels)
 
     def _entity_edges(self, head: _Node) -> Iterator[tuple[_Edge, _Node]]:
         """``(head)-[r]->(e:Entity)``: every outgoing edge to an entity, whatever its type."""
-        for edge in self._out_edges(head):
-            tail = self._nodes[edge.tail]
+        for edge in self.database.out_edges(head):
+            tail = self._node(edge.tail)
             if "Entity" in tail.labels:
                 yield edge, tail
 
     def _interacted(self) -> Iterator[tuple[_Node, _Edge, _Node]]:
-        """``(u:User)-[r:INTERACTED]->(i:Item)``."""
-        for edge in self._edges.values():
-            user, item = self._nodes[edge.head], self._nodes[edge.tail]
-            if edge.type == "INTERACTED" and "User" in user.labels and "Item" in item.labels:
+        """``(u:User {ns: $ns})-[r:INTERACTED]->(i:Item)``."""
+        for edge in self.database.edges.values():
+            user, item = self._node(edge.head), self._node(edge.tail)
+            if edge.type == "INTERACTED" and self._in_namespace(user, {"User"}) and "Item" in item.labels:
                 yield user, edge, item
 
     def _fingerprint_id(self, node: _Node) -> str:
@@ -760,6 +1048,15 @@ class InMemoryGraphStore:
             if label in node.labels:
                 return _anchor_text(node, label)
         return f"node:memory:{node.id}"  # elementId() in Neo4j: never stable, so never in a fingerprint that matters
+
+
+if TYPE_CHECKING:  # mypy checks that the store keeps to both Protocols
+
+    def _is_graph_store(store: InMemoryGraphStore) -> GraphStore:
+        return store
+
+    def _is_lock_backend(store: InMemoryGraphStore) -> LockBackend:
+        return store
 
 
 class _NameIndex:
@@ -962,3 +1259,13 @@ def _anchor_text(node: _Node, label: str) -> str:
 def _copy(props: Mapping[str, Any]) -> dict[str, Any]:
     """Properties as a read returns them: a fresh map with fresh lists, so callers cannot edit the graph."""
     return {k: list(v) if isinstance(v, list) else v for k, v in props.items()}
+
+
+def _anchor_key(label: str, ns: Any, value: Any) -> _AnchorKey:
+    """The ``(ns, id)`` uniqueness constraint's index key of a node."""
+    return (label, _anchor_value(ns), _anchor_value(value))
+
+
+def _timestamp() -> int:
+    """Cypher ``timestamp()``: milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000

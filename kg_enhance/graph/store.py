@@ -17,7 +17,7 @@ import neo4j
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from kg_enhance.config import defaults as D
-from kg_enhance.config.models import Neo4jConfig
+from kg_enhance.config.models import JobSpec, Neo4jConfig
 from kg_enhance.errors import GraphStoreError, ServiceUnavailableError
 from kg_enhance.graph.cypher import CypherLibrary
 from kg_enhance.graph.resolve import Resolution
@@ -27,6 +27,8 @@ from kg_enhance.types import Fact, QuarantineRecord
 
 logger = logging.getLogger(__name__)
 
+#: the namespace of a store made without one (admin tools, tests)
+DEFAULT_NAMESPACE = "default"
 #: a ``(head, relation, tail)`` triple of node labels (:func:`kg_enhance.names.node_label`)
 Triple = tuple[str, str, str]
 #: ``(user_id, item_id, rating, ts)`` of one INTERACTED edge
@@ -34,11 +36,17 @@ InteractionRow = tuple[str, str, float | None, int | None]
 
 
 class GraphStore(Protocol):
-    """What the pipeline needs from a graph database.
+    """What the pipeline needs from a graph database: one namespace's view of it.
 
     :class:`Neo4jStore` is the real one; :class:`kg_enhance.graph.memory.InMemoryGraphStore`
     implements the same contract in memory (the test suite runs the same cases against both).
     """
+
+    namespace: str
+    entity_namespace: str
+
+    @property
+    def owns_entities(self) -> bool: ...
 
     # -- schema and writes
     def ensure_schema(self, ontology: Ontology) -> None: ...
@@ -61,7 +69,7 @@ class GraphStore(Protocol):
     def write_embeddings(
         self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str
     ) -> int: ...
-    def finish_embeddings(self, *, dimensions: int, run_id: str) -> None: ...
+    def finish_embeddings(self, *, dimensions: int, run_id: str) -> list[str]: ...
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int: ...
     # -- entity resolution (kg_enhance.graph.resolve.ResolutionBackend)
     def existing_entities(self, keys: Sequence[str]) -> dict[str, str]: ...
@@ -84,6 +92,12 @@ class GraphStore(Protocol):
     def rdf_facts(self, sources: list[str] | None = None) -> list[dict[str, Any]]: ...
     def fingerprint_nodes(self) -> list[dict[str, Any]]: ...
     def fingerprint_edges(self, exclude_types: Sequence[str]) -> list[dict[str, Any]]: ...
+    # -- one run at a time per namespace (kg_enhance.graph.lock)
+    def try_lock(self, owner: dict[str, Any]) -> tuple[bool, dict[str, Any]]: ...
+    def take_over_lock(self, owner: dict[str, Any], *, stale_run_id: str) -> bool: ...
+    def refresh_lock(self, run_id: str) -> bool: ...
+    def release_lock(self, run_id: str) -> None: ...
+    def clear_namespace(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -101,10 +115,25 @@ def neo4j_password(config: Neo4jConfig) -> str:
 
 
 class Neo4jStore:
-    """:class:`GraphStore` over the official ``neo4j`` driver."""
+    """:class:`GraphStore` over the official ``neo4j`` driver, bound to one namespace.
 
-    def __init__(self, config: Neo4jConfig, *, cypher: CypherLibrary | None = None) -> None:
+    Every statement gets ``$ns`` (the job's namespace: its items, users, interactions,
+    facts, recommendations, vectors) and ``$ens`` (the namespace of the entities its
+    facts point to; the same unless the job declares shared entities), so jobs sharing
+    one database never read or change each other's data.
+    """
+
+    def __init__(
+        self,
+        config: Neo4jConfig,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        entity_namespace: str | None = None,
+        cypher: CypherLibrary | None = None,
+    ) -> None:
         self.config = config
+        self.namespace = namespace
+        self.entity_namespace = entity_namespace or namespace
         self.cypher = cypher or CypherLibrary()
         self.batch_size = config.batch_size
         try:
@@ -126,6 +155,29 @@ class Neo4jStore:
                 f"neo4j at {config.uri}: unreachable ({type(e).__name__}); "
                 "start the local server with `kg-enhance neo4j start` or fix neo4j.uri"
             ) from e
+        try:
+            self.driver.execute_query(self.cypher.get("admin/ping"), database_=config.database)
+        except Neo4jError as e:
+            self.driver.close()
+            if "DatabaseNotFound" in (e.code or ""):
+                raise GraphStoreError(
+                    f"neo4j at {config.uri}: database {config.database!r} does not exist; Neo4j Community has one "
+                    "user database ('neo4j'): leave neo4j.database unset and keep jobs apart with graph.namespace"
+                ) from e
+            raise GraphStoreError(f"neo4j at {config.uri}: {e.code}: {e.message}") from e
+
+    @classmethod
+    def for_job(cls, job: JobSpec) -> Neo4jStore:
+        """The store of a job: its Neo4j settings and namespaces."""
+        return cls(job.neo4j, namespace=job.namespace, entity_namespace=job.entity_namespace)
+
+    @property
+    def owns_entities(self) -> bool:
+        """Whether the entity namespace is the job's own (then entity vectors are written back)."""
+        return self.entity_namespace == self.namespace
+
+    def _scope(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ns": self.namespace, "ens": self.entity_namespace, **params}
 
     # -- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -138,8 +190,10 @@ class Neo4jStore:
         self.close()
 
     def _write(self, query: str, rows: Sequence[dict[str, Any]], **params: Any) -> int:
+        scoped = self._scope(params)
+
         def work(tx: Any, batch: Sequence[dict[str, Any]]) -> None:
-            tx.run(query, rows=list(batch), **params).consume()
+            tx.run(query, rows=list(batch), **scoped).consume()
 
         written = 0
         try:
@@ -159,7 +213,7 @@ class Neo4jStore:
     def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
         try:
             records, _, _ = self.driver.execute_query(
-                query, parameters_=params, database_=self.config.database, routing_="r"
+                query, parameters_=self._scope(params), database_=self.config.database, routing_="r"
             )
         except (ServiceUnavailable, SessionExpired) as e:
             raise ServiceUnavailableError(
@@ -180,6 +234,11 @@ class Neo4jStore:
     # -- schema --------------------------------------------------------------------------------
     def ensure_schema(self, ontology: Ontology) -> None:
         statements = [
+            *(
+                self.cypher.get(f"schema/legacy/drop_{n}_unique")
+                for n in ("item_id", "user_id", "entity_key", "alias_key")
+            ),
+            self.cypher.get("schema/lock_unique"),
             self.cypher.get("schema/item_id_unique"),
             self.cypher.get("schema/user_id_unique"),
             self.cypher.get("schema/entity_key_unique"),
@@ -276,7 +335,9 @@ class Neo4jStore:
         query = self.cypher.get("write/delete_stale_facts")
         while True:
             records, _, _ = self.driver.execute_query(
-                query, job=job, run_id=run_id, sources=list(sources), database_=self.config.database
+                query,
+                parameters_=self._scope({"job": job, "run_id": run_id, "sources": list(sources)}),
+                database_=self.config.database,
             )
             deleted = int(records[0]["deleted"])
             total += deleted
@@ -318,15 +379,32 @@ class Neo4jStore:
         name = {"item": "write/set_item_embeddings", "entity": "write/set_entity_embeddings"}[kind]
         return self._write(self.cypher.get(name), rows, model=model, run_id=run_id)
 
-    def finish_embeddings(self, *, dimensions: int, run_id: str) -> None:
-        """Drop vectors of older runs and (re)create the vector indexes for ``dimensions``."""
+    def finish_embeddings(self, *, dimensions: int, run_id: str) -> list[str]:
+        """Drop this namespace's vectors of older runs and make sure the vector indexes exist.
+
+        The indexes span every namespace. One whose dimension differs is recreated only
+        when no other namespace has vectors in it; otherwise it is left alone and this
+        namespace's vectors stay on the nodes unindexed. Returns the indexes that cover
+        this namespace's vectors.
+        """
         self._write(self.cypher.get("write/clear_stale_embeddings"), [{}], run_id=run_id)
         existing = {
             r["name"]: r["dimensions"] for r in self._read(self.cypher.get("schema/vector_index_names"))
         }
+        indexed = []
         for kind in ("item", "entity"):
             name = f"{kind}_embedding"
             if name in existing and existing[name] is not None and int(existing[name]) != dimensions:
+                if self._read(self.cypher.get("read/other_namespace_vectors"), kind=kind)[0]["used"]:
+                    logger.warning(
+                        "vector index %s has %s dimensions and holds other namespaces' vectors; "
+                        "namespace %r's %d-dimensional vectors are stored but not indexed",
+                        name,
+                        existing[name],
+                        self.namespace,
+                        dimensions,
+                    )
+                    continue
                 self.driver.execute_query(
                     self.cypher.get(f"schema/drop_{kind}_vector_index"), database_=self.config.database
                 )
@@ -335,7 +413,9 @@ class Neo4jStore:
                 dimensions=dimensions,
                 database_=self.config.database,
             )
+            indexed.append(name)
         self._await_indexes()
+        return indexed
 
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int:
         """Write ``RECOMMENDED`` edges of this run (MERGE), then drop the job's edges from older runs."""
@@ -343,7 +423,7 @@ class Neo4jStore:
         query = self.cypher.get("write/delete_stale_recommendations")
         while True:
             records, _, _ = self.driver.execute_query(
-                query, job=job, run_id=run_id, database_=self.config.database
+                query, parameters_=self._scope({"job": job, "run_id": run_id}), database_=self.config.database
             )
             if int(records[0]["deleted"]) == 0:
                 return written
@@ -353,8 +433,54 @@ class Neo4jStore:
         rows = [{"item_id": r.item_id, "errors": r.errors[:5]} for r in records]
         return self._write(self.cypher.get("write/mark_quarantined"), rows, run_id=run_id)
 
+    # -- locks (kg_enhance.graph.lock.LockBackend) ------------------------------------------
+    def try_lock(self, owner: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        self.driver.execute_query(self.cypher.get("schema/lock_unique"), database_=self.config.database)
+        records, _, _ = self.driver.execute_query(
+            self.cypher.get("admin/acquire_lock"),
+            parameters_=self._scope({"owner": owner}),
+            database_=self.config.database,
+        )
+        return bool(records[0]["mine"]), dict(records[0]["holder"])
+
+    def take_over_lock(self, owner: dict[str, Any], *, stale_run_id: str) -> bool:
+        records, _, _ = self.driver.execute_query(
+            self.cypher.get("admin/take_over_lock"),
+            parameters_=self._scope({"owner": owner, "stale_run_id": stale_run_id}),
+            database_=self.config.database,
+        )
+        return bool(records and records[0]["mine"])
+
+    def refresh_lock(self, run_id: str) -> bool:
+        records, _, _ = self.driver.execute_query(
+            self.cypher.get("admin/refresh_lock"),
+            parameters_=self._scope({"run_id": run_id}),
+            database_=self.config.database,
+        )
+        return int(records[0]["held"]) > 0
+
+    def release_lock(self, run_id: str) -> None:
+        self.driver.execute_query(
+            self.cypher.get("admin/release_lock"),
+            parameters_=self._scope({"run_id": run_id}),
+            database_=self.config.database,
+        )
+
+    def clear_namespace(self) -> int:
+        """Delete this namespace's nodes (items, users, its own entities and aliases) and their edges."""
+        total = 0
+        query = self.cypher.get("admin/delete_namespace_batch")
+        while True:
+            records, _, _ = self.driver.execute_query(
+                query, parameters_=self._scope({"limit": 10_000}), database_=self.config.database
+            )
+            deleted = int(records[0]["deleted"])
+            total += deleted
+            if deleted == 0:
+                return total
+
     def clear(self) -> int:
-        """Delete every node and relationship in the database, in batches."""
+        """Delete every node and relationship in the database (every namespace), in batches."""
         total = 0
         query = self.cypher.get("admin/delete_all_batch")
         while True:
@@ -412,7 +538,11 @@ class Neo4jStore:
         return self._read(self.cypher.get("read/rdf_facts"), sources=sources)
 
     def fingerprint_nodes(self) -> list[dict[str, Any]]:
-        return self._read(self.cypher.get("read/fingerprint_nodes"))
+        return self._read(self.cypher.get("read/fingerprint_nodes"), own_entities=self.owns_entities)
 
     def fingerprint_edges(self, exclude_types: Sequence[str]) -> list[dict[str, Any]]:
-        return self._read(self.cypher.get("read/fingerprint_edges"), exclude_types=list(exclude_types))
+        return self._read(
+            self.cypher.get("read/fingerprint_edges"),
+            exclude_types=list(exclude_types),
+            own_entities=self.owns_entities,
+        )

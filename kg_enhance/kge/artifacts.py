@@ -8,6 +8,7 @@ reads one back (:func:`load_embeddings_dir`).
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ import torch
 from kg_enhance.errors import StageError
 from kg_enhance.io.files import write_json, write_npy, write_text
 from kg_enhance.names import ITEM, anchor_of
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,21 +77,32 @@ KEEP_VERSIONS = 5
 def embeddings_dir(path: Path, *, version: str | None = None) -> Path:
     """Resolve a run directory (``outputs.dir``), its ``embeddings/`` folder, or one version folder.
 
-    Versions live in ``embeddings/<run_id>/``; ``embeddings/LATEST`` names the newest.
+    Versions live in ``embeddings/<run_id>/``; ``embeddings/LATEST`` names the newest. A
+    missing or unreadable ``LATEST``, or one naming an incomplete version, falls back to
+    the newest complete version with a warning: a crash between writing a version and
+    moving ``LATEST`` never hides the vectors.
     """
     path = Path(path)
     if (path / "entity_vectors.npy").exists() and version is None:
         return path
-    root = path if (path / LATEST).exists() else path / "embeddings"
+    root = (
+        path
+        if (path / LATEST).exists() or (path.name == "embeddings" and path.is_dir())
+        else path / "embeddings"
+    )
+    complete = versions(root)
     if version is not None:
-        if (root / version / "entity_vectors.npy").exists():
+        if version in complete:
             return root / version
-        known = ", ".join(versions(root)) or "none"
-        raise StageError(f"{root}: no embeddings version {version!r}; versions: {known}")
-    if (root / LATEST).exists():
-        latest = root / (root / LATEST).read_text().strip()
-        if (latest / "entity_vectors.npy").exists():
-            return latest
+        raise StageError(
+            f"{root}: no complete embeddings version {version!r}; versions: {', '.join(complete) or 'none'}"
+        )
+    named, problem = _read_latest(root)
+    if named is not None and named in complete:
+        return root / named
+    if complete:
+        logger.warning("%s: %s; using the newest complete version %s", root / LATEST, problem, complete[-1])
+        return root / complete[-1]
     if (root / "entity_vectors.npy").exists():
         return root
     raise StageError(
@@ -96,30 +110,82 @@ def embeddings_dir(path: Path, *, version: str | None = None) -> Path:
     )
 
 
+def _read_latest(root: Path) -> tuple[str | None, str]:
+    """The version ``LATEST`` names, or ``None`` with what is wrong with it."""
+    try:
+        text = (root / LATEST).read_bytes()[:256].decode("utf-8").strip()
+    except FileNotFoundError:
+        return None, "is missing"
+    except (OSError, UnicodeDecodeError):
+        return None, "is unreadable"
+    if not text or "/" in text or "\\" in text or text.startswith("."):
+        return None, f"does not name a version ({text[:40]!r})"
+    if not (root / text / "metadata.json").exists():
+        return text, f"names {text!r}, which is missing or incomplete"
+    return text, ""
+
+
 def versions(root: Path) -> list[str]:
-    """Embedding versions under an ``embeddings/`` folder, oldest first."""
+    """Complete embedding versions under an ``embeddings/`` folder, oldest first.
+
+    A version is complete when its ``metadata.json`` exists: it is written after the vectors.
+    """
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "metadata.json").exists())
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "metadata.json").exists())
 
 
 def load_embeddings_dir(
     path: Path, *, expected_fingerprint: str | None = None, version: str | None = None
 ) -> Embeddings:
+    """Read one version; every unreadable or inconsistent file is a one-line :class:`StageError`."""
     folder = embeddings_dir(path, version=version)
-    meta = json.loads((folder / "metadata.json").read_text())
+
+    def corrupt(name: str, why: str) -> StageError:
+        others = ", ".join(v for v in versions(folder.parent) if v != folder.name) or "none"
+        return StageError(
+            f"{folder / name}: corrupt embeddings artifact ({why}); re-run the embed stage "
+            f"(`kg-enhance run JOB --only embed`) or load another version with version= (others: {others})"
+        )
+
+    def read_json(name: str) -> Any:
+        try:
+            return json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise corrupt(name, type(e).__name__) from None
+
+    def read_npy(name: str) -> np.ndarray:
+        try:
+            return np.asarray(np.load(folder / name, allow_pickle=False))
+        except (OSError, ValueError, EOFError) as e:
+            raise corrupt(
+                name, f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else 'unreadable'}"
+            ) from None
+
+    meta = read_json("metadata.json")
+    if not isinstance(meta, dict):
+        raise corrupt("metadata.json", "not a JSON object")
     if expected_fingerprint is not None and meta.get("graph_fingerprint") != expected_fingerprint:
         raise StageError(
             f"{folder}: embeddings were trained on graph {meta.get('graph_fingerprint')} but the graph is now "
             f"{expected_fingerprint}; re-run the embed stage (`kg-enhance run JOB --only embed`)"
         )
-    return Embeddings(
-        entity_vectors=np.load(folder / "entity_vectors.npy"),
-        entity_to_id=json.loads((folder / "entity_to_id.json").read_text()),
-        relation_vectors=np.load(folder / "relation_vectors.npy"),
-        relation_to_id=json.loads((folder / "relation_to_id.json").read_text()),
+    emb = Embeddings(
+        entity_vectors=read_npy("entity_vectors.npy"),
+        entity_to_id=read_json("entity_to_id.json"),
+        relation_vectors=read_npy("relation_vectors.npy"),
+        relation_to_id=read_json("relation_to_id.json"),
         metadata=meta,
     )
+    for name, ids, vectors in (
+        ("entity_to_id.json", emb.entity_to_id, emb.entity_vectors),
+        ("relation_to_id.json", emb.relation_to_id, emb.relation_vectors),
+    ):
+        if not isinstance(ids, dict) or vectors.ndim != 2 or len(ids) != vectors.shape[0]:
+            raise corrupt(
+                name, f"{len(ids) if isinstance(ids, dict) else '?'} ids for {vectors.shape} vectors"
+            )
+    return emb
 
 
 def save_embeddings(emb: Embeddings, root: Path, *, version: str) -> Path:

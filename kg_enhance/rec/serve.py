@@ -136,6 +136,8 @@ class PrecomputedRecommender:
             ]
 
     def recommend(self, user_id: str | int, k: int = 10) -> list[Recommendation]:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"recommend: k must be a whole number >= 1, got {k!r}")
         recs = self.table.get(str(user_id))
         if recs is None:
             raise KeyError(f"user {user_id!r} has no precomputed recommendations (cold user or unknown id)")

@@ -21,7 +21,7 @@ import neo4j
 
 from kg_enhance.config import defaults as D
 from kg_enhance.errors import ServiceUnavailableError
-from kg_enhance.paths import cache_dir, state_dir
+from kg_enhance.paths import cache_dir, private_dir, state_dir
 from kg_enhance.services.process import port_open, read_pid, tail, terminate, wait_for
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -206,9 +206,9 @@ def install_apoc() -> Path:
 
 
 def _prepare_home(password: str) -> Path:
-    home = home_dir()
+    home = private_dir(home_dir())
     for sub in ("conf", "data", "logs", "run", "plugins", "import", "licenses"):
-        (home / sub).mkdir(parents=True, exist_ok=True)
+        private_dir(home / sub)
     conf = home / "conf" / "neo4j.conf"
     if not conf.exists():
         conf.write_text(
@@ -231,6 +231,9 @@ def _prepare_home(password: str) -> Path:
         and not (home / "data" / "databases" / "system").exists()
     ):
         _run_tool("org.neo4j.server.startup.Neo4jAdminCommand", ["dbms", "set-initial-password", password])
+    auth = home / "data" / "dbms" / "auth.ini"
+    if auth.exists():
+        auth.chmod(0o600)
     return home
 
 

@@ -40,13 +40,17 @@ class StageContext:
     run: RunDir
     run_id: str
     progress: bool = True
+    #: ``run --strict``: an input problem the readers count raises a DataError instead
+    strict: bool = False
+    #: ``run --retry-quarantined``: ask the LLM again about subjects the extraction cache remembers as quarantined
+    retry_quarantined: bool = False
     store_factory: Callable[[], GraphStore] | None = None
     _store: GraphStore | None = field(default=None, repr=False)
 
     @property
     def store(self) -> GraphStore:
         if self._store is None:
-            self._store = self.store_factory() if self.store_factory else Neo4jStore(self.job.neo4j)
+            self._store = self.store_factory() if self.store_factory else Neo4jStore.for_job(self.job)
         return self._store
 
     def close(self) -> None:

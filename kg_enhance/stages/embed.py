@@ -72,13 +72,15 @@ class EmbedStage(Stage[EmbedResult]):
         rows: dict[str, list[dict[str, Any]]] = {ITEM: [], ENTITY: []}
         for label, idx in emb.entity_to_id.items():
             kind, anchor = split_node_label(label)
+            if kind == ENTITY and not store.owns_entities:
+                continue  # shared entities: other jobs' vectors live on them too; ours stay in the artifact
             if kind in rows:
                 rows[kind].append({"id": anchor, "vector": emb.entity_vectors[idx].tolist()})
         written = {
             kind: store.write_embeddings(kind, kind_rows, model=cfg.model, run_id=ctx.run_id)
             for kind, kind_rows in rows.items()
         }
-        store.finish_embeddings(dimensions=emb.dim, run_id=ctx.run_id)
+        indexes = store.finish_embeddings(dimensions=emb.dim, run_id=ctx.run_id)
         return EmbedResult(
             **{k: v for k, v in emb.metadata.items() if k != "metrics"},
             metrics=emb.metrics,
@@ -86,5 +88,5 @@ class EmbedStage(Stage[EmbedResult]):
             written_back=WrittenBack(
                 item=written[ITEM], entity=written[ENTITY], seconds=round(time.perf_counter() - started, 3)
             ),
-            vector_indexes=["item_embedding", "entity_embedding"],
+            vector_indexes=indexes,
         )

@@ -2,24 +2,31 @@
 
 Writes ``extract/facts.jsonl``, ``quarantine.jsonl``, ``dropped.json`` and
 ``extracted_ids.json`` in the run folder; the load stage reads them.
+
+The endpoint is asked once what it serves (``GET /models``); that, with the endpoint,
+keys the cache and names the facts' model, and is remembered in the cache so that a
+dry run can count cache hits and a fully cached re-run still completes while the
+server is down. Subjects quarantined before for the same key are not asked again
+unless the run sets ``retry_quarantined`` (``kg-enhance run --retry-quarantined``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 
 from pydantic import BaseModel, ConfigDict
 
 from kg_enhance.config.models import JobSpec
-from kg_enhance.errors import StageError
+from kg_enhance.errors import ServiceUnavailableError, StageError
 from kg_enhance.extract.cache import ExtractionCache, default_cache_path
-from kg_enhance.extract.client import OpenAICompatibleClient
+from kg_enhance.extract.client import OpenAICompatibleClient, ServerInfo
 from kg_enhance.extract.engine import ExtractionResult, ExtractionStats, Extractor, RateLimiter
 from kg_enhance.extract.plan import ExtractionPlan, generation_settings
 from kg_enhance.io.files import write_json, write_jsonl
-from kg_enhance.io.tables import read_items, read_users
+from kg_enhance.io.tables import InputIssues, read_items, read_users
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 from kg_enhance.types import Fact
@@ -37,6 +44,7 @@ class ExtractionCounts(BaseModel):
     cache_hits: int = 0
     extracted: int = 0
     quarantined: int = 0
+    quarantine_remembered: int = 0
     retries: int = 0
     repairs: int = 0
     facts: int = 0
@@ -65,7 +73,12 @@ class ExtractResult(ExtractionCounts, StageResult):
     enabled: bool = True
     catalog_items: int = 0
     structured_output: str | None = None
+    #: the configured model name (``llm.model``)
     model: str | None = None
+    #: the model the endpoint reported serving (cache key, facts' ``model``)
+    served_model: str | None = None
+    #: the endpoint, without credentials
+    endpoint: str | None = None
     users: ExtractionCounts | None = None
     cost: float = 0.0
 
@@ -81,6 +94,7 @@ def _client(job: JobSpec) -> OpenAICompatibleClient:
         seed=llm.seed,
         timeout_s=llm.timeout_s,
         max_retries=llm.max_retries,
+        call_deadline_s=llm.call_deadline_s,
     )
 
 
@@ -94,6 +108,7 @@ def build_extractor(
     cache: ExtractionCache,
     progress: bool = True,
     budget_tokens: int | None = None,
+    retry_quarantined: bool = False,
 ) -> Extractor:
     """The engine for one plan; call inside the event loop that will use the client."""
     llm = job.llm
@@ -115,19 +130,44 @@ def build_extractor(
             requests_per_minute=llm.requests_per_minute, tokens_per_minute=llm.tokens_per_minute
         ),
         reserved_words=text_fields,
+        retry_quarantined=retry_quarantined,
     )
+
+
+async def _server(client: OpenAICompatibleClient, cache: ExtractionCache, job: JobSpec) -> ServerInfo:
+    """What the endpoint serves, remembered in the cache; while it is unreachable, what it served last time."""
+    try:
+        info = await client.server_info()
+    except ServiceUnavailableError as e:
+        seen = cache.endpoint_record(endpoint=client.endpoint, model=job.llm.model)
+        if seen is None:
+            raise
+        logger.warning(
+            "extract: %s; using the model it served on %s (%s), so cached answers still count (subjects not in the cache will fail)",
+            e.one_line(),
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(seen.seen)),
+            seen.served,
+        )
+        info = ServerInfo(endpoint=client.endpoint, served_model=seen.served, mode=seen.mode or "json_schema")
+        client.adopt(info)
+        return info
+    cache.record_endpoint(
+        endpoint=info.endpoint, model=job.llm.model, served=info.served_model, mode=info.mode
+    )
+    return info
 
 
 async def _extract(
     ctx: StageContext, items: ExtractionPlan, users: ExtractionPlan | None
-) -> tuple[ExtractionResult, ExtractionResult | None, str]:
+) -> tuple[ExtractionResult, ExtractionResult | None, str, ServerInfo]:
     job, llm = ctx.job, ctx.job.llm
     client = _client(job)
     cache = ExtractionCache(default_cache_path())
     try:
+        server = await _server(client, cache, job)
         mode: str = llm.structured_output
         if mode == "auto":
-            mode = await client.detect_mode()
+            mode = server.mode
         engine = build_extractor(
             job,
             ctx.ontology,
@@ -137,6 +177,7 @@ async def _extract(
             cache=cache,
             progress=ctx.progress,
             budget_tokens=llm.budget_tokens,
+            retry_quarantined=ctx.retry_quarantined,
         )
         items_result = await engine.run(items.subjects)
         users_result = None
@@ -153,9 +194,10 @@ async def _extract(
                 cache=cache,
                 progress=ctx.progress,
                 budget_tokens=budget,
+                retry_quarantined=ctx.retry_quarantined,
             )
             users_result = await user_engine.run(users.subjects)
-        return items_result, users_result, mode
+        return items_result, users_result, mode, server
     finally:
         await client.close()
         cache.close()
@@ -167,7 +209,9 @@ class ExtractStage(Stage[ExtractResult]):
 
     def run(self, ctx: StageContext) -> ExtractResult:
         job, llm, run = ctx.job, ctx.job.llm, ctx.run
-        items, _ = read_items(job)
+        # counted (and reported) by the load stage; read here too so --strict stops before any LLM call
+        issues = InputIssues.collector(strict=ctx.strict, log=False)
+        items, _ = read_items(job, issues=issues)
         if not llm.enabled:
             write_jsonl(run.facts, [])
             write_jsonl(run.quarantine, [])
@@ -181,8 +225,10 @@ class ExtractStage(Stage[ExtractResult]):
                     f"llm.users.enabled: ontology {ctx.ontology.name!r} declares no relation with head User; "
                     "add one (e.g. PREFERS with head: User) or turn llm.users off"
                 )
-            users = ExtractionPlan.for_users(job, read_users(job))
-        result, user_result, mode = asyncio.run(_extract(ctx, ExtractionPlan.for_items(job, items), users))
+            users = ExtractionPlan.for_users(job, read_users(job, issues=issues))
+        result, user_result, mode, server = asyncio.run(
+            _extract(ctx, ExtractionPlan.for_items(job, items), users)
+        )
 
         facts: list[Fact] = list(result.facts)
         quarantine = list(result.quarantine)
@@ -205,11 +251,23 @@ class ExtractStage(Stage[ExtractResult]):
                 llm.budget_tokens,
                 result.stats.pending,
             )
+        remembered = result.stats.quarantine_remembered + (
+            user_result.stats.quarantine_remembered if user_result else 0
+        )
+        if remembered:
+            logger.warning(
+                "extract: %d subject(s) quarantined by earlier runs for the same prompt, model and input were not asked "
+                "again (listed in %s); run with --retry-quarantined to ask them again",
+                remembered,
+                run.quarantine,
+            )
         return ExtractResult(
             **ExtractionCounts.of(result).model_dump(),
             catalog_items=len(items),
             structured_output=mode,
             model=llm.model,
+            served_model=server.served_model,
+            endpoint=server.endpoint,
             users=None if user_result is None else ExtractionCounts.of(user_result),
             cost=round(sum(_cost(job, r.stats) for r in (result, user_result) if r is not None), 6),
         )

@@ -18,7 +18,7 @@ from kg_enhance.errors import StageError
 from kg_enhance.graph.quality import compare_to_gold, degree_stats, duplicate_candidates
 from kg_enhance.graph.resolve import EntityResolver, alias_rows
 from kg_enhance.io.files import read_jsonl, write_text
-from kg_enhance.io.tables import catalog_facts, read_fact_file, read_interactions, read_items
+from kg_enhance.io.tables import InputIssues, catalog_facts, read_catalog, read_fact_file, read_interactions
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 from kg_enhance.types import Fact, Item, QuarantineRecord
 
@@ -64,6 +64,8 @@ class LoadResult(StageResult):
     duplicate_candidates_top: list[dict[str, Any]]
     #: LLM facts against each gold source, per relation (:func:`kg_enhance.graph.quality.compare_to_gold`)
     llm_vs_gold: dict[str, dict[str, Any]]
+    #: problems counted in the catalog, fact and interaction files (:class:`kg_enhance.io.tables.InputIssues`)
+    input_issues: InputIssues
 
 
 def item_rows(items: list[Item]) -> list[dict[str, Any]]:
@@ -89,12 +91,14 @@ class LoadStage(Stage[LoadResult]):
 
     def run(self, ctx: StageContext) -> LoadResult:
         job, ontology, run = ctx.job, ctx.ontology, ctx.run
-        items, items_df = read_items(job)
+        issues = InputIssues.collector(strict=ctx.strict)
+        catalog = read_catalog(job, issues=issues)
+        items, items_df = catalog.items, catalog.df
         item_ids = {i.item_id for i in items}
         facts: list[Fact] = catalog_facts(job, ontology, items_df)
         rejects: list[str] = []
         for n, spec in enumerate(job.source.facts):
-            got, bad = read_fact_file(job, ontology, spec, n)
+            got, bad = read_fact_file(job, ontology, spec, n, catalog=catalog, issues=issues)
             facts.extend(got)
             rejects.extend(bad)
         quarantine: list[QuarantineRecord] = []
@@ -109,6 +113,11 @@ class LoadStage(Stage[LoadResult]):
         outside = [f for f in facts if f.head_kind == "Item" and f.head_id not in item_ids]
         facts = [f for f in facts if f.head_kind != "Item" or f.head_id in item_ids]
         rejects.extend(f"fact about unknown item {f.head_id!r} ({f.source})" for f in outside[:1000])
+        interactions_df = (
+            read_interactions(job, catalog=catalog, issues=issues)
+            if job.source.interactions is not None
+            else None
+        )
         if rejects:
             write_text(run.rejected_facts, "\n".join(rejects) + "\n")
 
@@ -119,9 +128,8 @@ class LoadStage(Stage[LoadResult]):
             store.seed_vocabulary(ontology, run_id=ctx.run_id)
         store.write_items(item_rows(items), item_label=ontology.item.label)
         interactions = 0
-        if job.source.interactions is not None:
-            df = read_interactions(job)
-            df = df[df["item_id"].isin(item_ids)]
+        if interactions_df is not None:
+            df = interactions_df[interactions_df["item_id"].isin(item_ids)]
             store.write_users(df["user_id"].tolist())
             rows = [
                 {
@@ -189,4 +197,5 @@ class LoadStage(Stage[LoadResult]):
             duplicate_candidates=len(duplicates),
             duplicate_candidates_top=duplicates[:10],
             llm_vs_gold=llm_vs_gold,
+            input_issues=issues,
         )

@@ -19,7 +19,7 @@ from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import StageError
 from kg_enhance.graph.store import GraphStore
 from kg_enhance.io.files import write_json, write_with
-from kg_enhance.io.tables import read_interactions, read_items
+from kg_enhance.io.tables import InputIssues, read_catalog, read_interactions
 from kg_enhance.kge.artifacts import load_embeddings_dir
 from kg_enhance.rec.data import Split, make_split, positives
 from kg_enhance.rec.evaluate import Slices
@@ -51,7 +51,8 @@ class ModelReport(BaseModel):
 
     valid: dict[str, float]
     test: dict[str, float]
-    slices: dict[str, dict[str, float]]
+    #: per slice: its metrics and a "definition" sentence
+    slices: dict[str, dict[str, float | int | str]]
     epochs: int
     best_epoch: int
     train_seconds: float
@@ -79,6 +80,8 @@ class RecommendResult(StageResult):
     models: dict[str, ModelReport]
     best_model: str | None
     serving: Serving | None = None
+    #: problems counted in the catalog and interaction files read for the split (:class:`kg_enhance.io.tables.InputIssues`)
+    input_issues: InputIssues
 
     @model_serializer(mode="wrap")
     def _flatten_models(self, handler: Any) -> dict[str, Any]:
@@ -93,15 +96,18 @@ class RecommendResult(StageResult):
         return data
 
 
-def recommend_split(job: JobSpec, store: GraphStore | None = None) -> Split:
+def recommend_split(
+    job: JobSpec, store: GraphStore | None = None, *, issues: InputIssues | None = None
+) -> Split:
     """The job's implicit-feedback split (deterministic by ``recommender.seed``).
 
     Interactions come from the job's files, or with ``recommender.interactions: neo4j``
-    from the graph's ``INTERACTED`` edges (``store`` is then required).
+    from the graph's ``INTERACTED`` edges (``store`` is then required). Problems in the
+    files are counted into ``issues`` (see :mod:`kg_enhance.io.tables`).
     """
     cfg = job.recommender
-    items, _ = read_items(job)
-    catalog = [i.item_id for i in items]
+    catalog_read = read_catalog(job, issues=issues)
+    catalog = [i.item_id for i in catalog_read.items]
     if cfg.interactions == "neo4j":
         if store is None:
             raise StageError("recommend: recommender.interactions is 'neo4j' but no graph store was given")
@@ -114,7 +120,7 @@ def recommend_split(job: JobSpec, store: GraphStore | None = None) -> Split:
         df["rating"] = pd.to_numeric(df["rating"], errors="coerce")
         df["ts"] = pd.to_numeric(df["ts"], errors="coerce")
     else:
-        df = read_interactions(job)
+        df = read_interactions(job, catalog=catalog_read, issues=issues)
     df = df[df["item_id"].isin(set(catalog))]
     interactions = job.source.interactions
     pos = positives(df, interactions.positive_threshold if interactions else None)
@@ -136,7 +142,8 @@ class RecommendStage(Stage[RecommendResult]):
 
     def run(self, ctx: StageContext) -> RecommendResult:
         job, cfg, run, store = ctx.job, ctx.job.recommender, ctx.run, ctx.store
-        split = recommend_split(job, store)
+        issues = InputIssues.collector(strict=ctx.strict)
+        split = recommend_split(job, store, issues=issues)
         slices = Slices.from_split(split, head_share=cfg.head_share, few=cfg.few_interactions)
         triples = store.item_fact_triples(job.kge.sources)
         kg: KGInputs | None = None
@@ -191,6 +198,7 @@ class RecommendStage(Stage[RecommendResult]):
             models=models,
             best_model=best_name,
             serving=serving,
+            input_issues=issues,
         )
         write_json(run.metrics, result.to_report())
         return result

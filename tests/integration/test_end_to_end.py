@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import kg_enhance
-from tests.support.helpers import cli, write_job
+from tests.support.helpers import JOB_NAME, cli, write_job
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def demo(neo4j_config, llm_base_url: str, tmp_path_factory: pytest.TempPathFacto
     from kg_enhance.graph.store import Neo4jStore
 
     tmp_path = tmp_path_factory.mktemp("demo")
-    store = Neo4jStore(neo4j_config)
+    store = Neo4jStore(neo4j_config, namespace=JOB_NAME)
     store.clear()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))

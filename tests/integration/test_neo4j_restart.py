@@ -54,5 +54,5 @@ def test_restart_during_load_ends_in_the_clean_graph(neo4j_store, tmp_path: Path
     neo4j_store.close()
     from kg_enhance.graph.store import Neo4jStore
 
-    with Neo4jStore(neo4j_store.config) as fresh:
+    with Neo4jStore(neo4j_store.config, namespace=neo4j_store.namespace) as fresh:
         assert graph_fingerprint(fresh) == expected

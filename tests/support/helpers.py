@@ -30,10 +30,14 @@ def llm_url() -> str:
     return os.environ.get("KG_ENHANCE_LLM_URL", D.LLM_BASE_URL)
 
 
+#: the default job name of :func:`write_job`, hence its graph namespace
+JOB_NAME = "t"
+
+
 def write_job(
     tmp_path: Path,
     *,
-    name: str = "t",
+    name: str = JOB_NAME,
     item_limit: int = 3,
     extra: str = "",
     llm_enabled: bool = True,
@@ -85,6 +89,7 @@ outputs:
   dir: {tmp_path / "run"}
 {extra}
 """
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "job.yaml"
     path.write_text(text)
     return path

@@ -3,11 +3,16 @@
 Each request to ``/v1/chat/completions`` takes the next step of the script:
 ``Step(status, body_text | None, headers, delay_s, finish_reason)``. A 200 step's text
 becomes the assistant message. Requests are recorded (time, JSON body) for assertions.
+``GET /v1/models`` lists ``models`` (settable between runs: what the server serves),
+owned by ``owned_by``; ``model_list_status`` other than 200 makes it fail with that status.
+
+:class:`SilentServer` accepts TCP connections and never answers (a hung endpoint).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,10 +31,21 @@ class Step:
 
 
 class ScriptedServer:
-    def __init__(self, script: list[Step], *, owned_by: str = "vllm") -> None:
+    def __init__(
+        self,
+        script: list[Step],
+        *,
+        owned_by: str = "vllm",
+        models: list[str] | None = None,
+        model_list_status: int = 200,
+        port: int = 0,
+    ) -> None:
         self.script = list(script)
         self.owned_by = owned_by
+        self.models = list(models) if models is not None else ["m"]
+        self.model_list_status = model_list_status
         self.requests: list[tuple[float, dict[str, Any]]] = []
+        self.model_list_requests = 0
         self._lock = threading.Lock()
         server = self
 
@@ -52,15 +68,14 @@ class ScriptedServer:
 
             def do_GET(self) -> None:  # noqa: N802
                 if self.path.endswith("/models"):
-                    self._send(
-                        200,
-                        json.dumps(
-                            {
-                                "object": "list",
-                                "data": [{"id": "m", "object": "model", "owned_by": server.owned_by}],
-                            }
-                        ),
-                    )
+                    with server._lock:
+                        server.model_list_requests += 1
+                    if server.model_list_status != 200:
+                        status = server.model_list_status
+                        self._send(status, json.dumps({"error": {"message": f"scripted {status}"}}))
+                        return
+                    data = [{"id": m, "object": "model", "owned_by": server.owned_by} for m in server.models]
+                    self._send(200, json.dumps({"object": "list", "data": data}))
                 else:
                     self._send(404, json.dumps({"error": {"message": "not found"}}))
 
@@ -101,7 +116,7 @@ class ScriptedServer:
                 }
                 self._send(200, json.dumps(completion), step.headers)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -115,3 +130,39 @@ class ScriptedServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class SilentServer:
+    """Accepts connections and reads nothing, answers nothing: an endpoint that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted.append(conn)  # held open, never answered
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def __enter__(self) -> SilentServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()

@@ -177,7 +177,7 @@ def test_404_unknown_model_is_fatal(tmp_path: Path) -> None:
         run(srv, tmp_path)
 
 
-def test_mixed_batch_every_item_accounted_and_failures_not_cached(tmp_path: Path) -> None:
+def test_mixed_batch_every_item_accounted_and_quarantine_remembered(tmp_path: Path) -> None:
     items = [ITEM.model_copy(update={"item_id": str(i), "title": f"Movie {i} (2000)"}) for i in range(4)]
     script = [
         Step(text=GOOD),
@@ -187,15 +187,18 @@ def test_mixed_batch_every_item_accounted_and_failures_not_cached(tmp_path: Path
         Step(text=GOOD),
         Step(text=GOOD),
     ]
+    # one server for both runs: the endpoint is part of the cache key
     with ScriptedServer(script) as srv:
         first, _ = run(srv, tmp_path, items)
-    accounted(first, 4)
-    assert first.stats.quarantined == 1 and first.stats.extracted == 3
-    with ScriptedServer([Step(text=GOOD)]) as srv2:
-        second, _ = run(srv2, tmp_path, items)
-    # the three successes come from the cache; only the quarantined item is asked again
-    assert second.stats.cache_hits == 3 and second.stats.llm_calls == 1
-    assert len(srv2.requests) == 1
+        accounted(first, 4)
+        assert first.stats.quarantined == 1 and first.stats.extracted == 3
+        asked = len(srv.requests)
+        second, _ = run(srv, tmp_path, items)
+    # the three successes come from the cache; the quarantined item is remembered, not asked again
+    accounted(second, 4)
+    assert second.stats.cache_hits == 3 and second.stats.llm_calls == 0
+    assert second.stats.quarantined == 1 and second.stats.quarantine_remembered == 1
+    assert len(srv.requests) == asked
 
 
 def test_response_format_per_mode(tmp_path: Path) -> None:

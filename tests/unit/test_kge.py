@@ -58,7 +58,7 @@ def test_artifacts_are_versioned_and_checked_against_the_graph(tmp_path: Path) -
         StageError, match="trained on graph abc but the graph is now xyz; re-run the embed stage"
     ):
         load_embeddings_dir(tmp_path / "run", expected_fingerprint="xyz")
-    with pytest.raises(StageError, match="no embeddings version 'nope'"):
+    with pytest.raises(StageError, match="no complete embeddings version 'nope'"):
         load_embeddings_dir(tmp_path / "run", version="nope")
     for n in range(3, 9):
         save_embeddings(result, root, version=f"2026010{n}T000000-cccccc")
@@ -74,3 +74,47 @@ def test_a_kg_too_sparse_to_split_is_a_clear_error() -> None:
     # nothing held out: no metrics (a score on training triples is not a result)
     assert result.metrics == {"mrr": None, "hits@1": None, "hits@3": None, "hits@10": None}
     assert result.metadata["test_triples"] == 0
+
+
+def test_a_missing_or_junk_latest_falls_back_to_the_newest_complete_version(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = train_kge(gold_triples(), CONFIG, progress=False)
+    root = tmp_path / "run" / "embeddings"
+    save_embeddings(result, root, version="20260101T000000-aaaaaa")
+    save_embeddings(result, root, version="20260102T000000-bbbbbb")
+    (root / "20260103T000000-cccccc").mkdir()  # a version whose writer died before its metadata
+    for latest, why in (
+        (None, "is missing"),
+        (b"\xff\xfe\x00junk", "is unreadable"),
+        (b"../../etc", "does not name a version"),
+        (b"20260103T000000-cccccc", "missing or incomplete"),
+    ):
+        (root / "LATEST").unlink(missing_ok=True)
+        if latest is not None:
+            (root / "LATEST").write_bytes(latest)
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            got = load_embeddings_dir(tmp_path / "run")
+        assert got.metadata["version"] == "20260102T000000-bbbbbb"
+        assert why in caplog.text and "using the newest complete version 20260102T000000-bbbbbb" in caplog.text
+
+
+def test_corrupt_artifact_files_are_one_line_errors(tmp_path: Path) -> None:
+    result = train_kge(gold_triples(), CONFIG, progress=False)
+    root = tmp_path / "run" / "embeddings"
+    folder = save_embeddings(result, root, version="20260101T000000-aaaaaa")
+    good = (folder / "entity_vectors.npy").read_bytes()
+    (folder / "entity_vectors.npy").write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(StageError) as info:
+        load_embeddings_dir(tmp_path / "run")
+    message = info.value.one_line()
+    assert "entity_vectors.npy: corrupt embeddings artifact" in message and "re-run the embed stage" in message
+    assert "\n" not in str(info.value)
+    (folder / "entity_vectors.npy").write_bytes(good)
+    (folder / "entity_to_id.json").write_text('{"item:1": 0}')  # ids and rows disagree
+    with pytest.raises(StageError, match="entity_to_id.json: corrupt embeddings artifact \\(1 ids for"):
+        load_embeddings_dir(tmp_path / "run")
+    (folder / "entity_to_id.json").write_bytes(b"\x00\x01 not json")
+    with pytest.raises(StageError, match="entity_to_id.json: corrupt embeddings artifact"):
+        load_embeddings_dir(tmp_path / "run")

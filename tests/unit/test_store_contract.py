@@ -3,8 +3,14 @@
 ``InMemoryGraphStore`` lets stages be unit-tested without a server, which is only
 safe while it answers exactly like ``Neo4jStore``. Each test below is parametrised
 over both stores (the ``neo4j`` half needs the server: ``-m "not neo4j"`` runs the
-memory half alone), and the last test loads the same data into both and compares
-their graph fingerprints and every node and edge.
+memory half alone), and the last test loads the same data into both (two namespaces
+in one database each) and compares their graph fingerprints and every node and edge.
+
+Namespaces are part of the contract: several stores share one database (in memory
+through a :class:`MemoryDatabase`, in Neo4j as several ``Neo4jStore`` on one server),
+each sees and changes only its own namespace, and jobs that declare one entity
+namespace share its entities. The run lock of ``kg_enhance.graph.lock`` is checked
+against both stores too.
 
 The data are a few rows of the bundled MovieLens demo (movies 1, 2 and 6; users 1,
 5, 6 and 18; their gold facts) plus hand-written LLM facts; every expected value was
@@ -15,18 +21,20 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kg_enhance.config.models import ResolutionConfig
-from kg_enhance.errors import GraphStoreError
-from kg_enhance.graph.fingerprint import graph_fingerprint
-from kg_enhance.graph.memory import InMemoryGraphStore
+from kg_enhance.errors import GraphStoreError, LockHeldError
+from kg_enhance.graph.fingerprint import Fingerprint, graph_fingerprint
+from kg_enhance.graph.lock import LockOwner, acquire
+from kg_enhance.graph.memory import InMemoryGraphStore, MemoryDatabase
 from kg_enhance.graph.resolve import EntityResolver, alias_rows, fulltext_query
-from kg_enhance.graph.store import GraphStore
+from kg_enhance.graph.store import DEFAULT_NAMESPACE, GraphStore
 from kg_enhance.ontology.models import load_ontology
 from kg_enhance.types import Fact, QuarantineRecord
 
@@ -36,6 +44,8 @@ ONTOLOGY = load_ontology(REPO / "schemas" / "movies.yaml")
 MOVIES = ("1", "2", "6")
 USERS = ("1", "5", "6", "18")
 JOB = "test"
+#: the namespace of the ``store`` fixture
+NS = "contract"
 
 #: strings that would break a query built by string formatting; they must be stored as data
 HOSTILE = [
@@ -48,10 +58,10 @@ HOSTILE = [
 
 
 # -- data ------------------------------------------------------------------------------------------
-def movie_rows() -> list[dict[str, Any]]:
+def movie_rows(title_suffix: str = "") -> list[dict[str, Any]]:
     with (DEMO / "movies.csv").open(encoding="utf-8") as f:
         return [
-            {"item_id": r["movieId"], "props": {"title": r["title"], "year": int(r["year"])}}
+            {"item_id": r["movieId"], "props": {"title": r["title"] + title_suffix, "year": int(r["year"])}}
             for r in csv.DictReader(f)
             if r["movieId"] in MOVIES
         ]
@@ -131,12 +141,12 @@ EXTRA_INTERACTIONS: list[dict[str, Any]] = [
 ]
 
 
-def load(store: GraphStore, run_id: str = "r1") -> dict[str, int]:
+def load(store: GraphStore, run_id: str = "r1", *, title_suffix: str = "") -> dict[str, int]:
     """The standard load; returns what each write reported."""
     store.ensure_schema(ONTOLOGY)
     return {
         "vocabulary": store.seed_vocabulary(ONTOLOGY, run_id=run_id),
-        "items": store.write_items(movie_rows(), item_label=ONTOLOGY.item.label),
+        "items": store.write_items(movie_rows(title_suffix), item_label=ONTOLOGY.item.label),
         "users": store.write_users([*USERS, "1", "18"]),
         "interactions": store.write_interactions(rating_rows() + EXTRA_INTERACTIONS),
         "gold": store.write_facts(gold_facts(), ONTOLOGY, job=JOB, run_id=run_id),
@@ -145,10 +155,17 @@ def load(store: GraphStore, run_id: str = "r1") -> dict[str, int]:
 
 
 def node(store: GraphStore, anchor: str) -> dict[str, Any] | None:
-    """One node's fingerprint row (id, labels sorted, props), or None."""
+    """One node's fingerprint row (id, labels sorted, props but ``ns``), or None.
+
+    Its ``ns`` is checked: the store's namespace on items and users, its entity
+    namespace on entities and aliases.
+    """
     for row in store.fingerprint_nodes():
         if row["id"] == anchor:
-            return {"labels": sorted(row["labels"]), "props": row["props"]}
+            props = dict(row["props"])
+            expected = store.namespace if anchor.startswith(("item:", "user:")) else store.entity_namespace
+            assert props.pop("ns", None) == expected, (anchor, row["props"])
+            return {"labels": sorted(row["labels"]), "props": props}
     return None
 
 
@@ -166,13 +183,45 @@ def vector_dimensions(store: GraphStore) -> dict[str, int]:
     return {r["name"]: int(r["dimensions"]) for r in rows}
 
 
+def neo4j_store_for(config: Any, namespace: str, entity_namespace: str | None = None) -> GraphStore:
+    from kg_enhance.graph.store import Neo4jStore  # the driver only where a test needs it
+
+    return Neo4jStore(config, namespace=namespace, entity_namespace=entity_namespace)
+
+
 @pytest.fixture(params=["memory", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def store(request: pytest.FixtureRequest) -> Iterator[GraphStore]:
+    """A store of namespace ``NS`` on an empty database."""
     if request.param == "memory":
-        with InMemoryGraphStore() as memory:
+        with InMemoryGraphStore(namespace=NS) as memory:
             yield memory
     else:
-        yield request.getfixturevalue("neo4j_store")
+        request.getfixturevalue("neo4j_store")  # empties the whole test database
+        neo4j = neo4j_store_for(request.getfixturevalue("neo4j_config"), NS)
+        yield neo4j
+        neo4j.close()
+
+
+#: ``(namespace, entity_namespace=None) -> store`` on the database of the ``store`` fixture
+OpenStore = Callable[..., GraphStore]
+
+
+@pytest.fixture
+def open_store(store: GraphStore, request: pytest.FixtureRequest) -> Iterator[OpenStore]:
+    """More stores on the ``store`` fixture's database, each bound to its own namespaces."""
+    opened: list[GraphStore] = []
+
+    def make(namespace: str, entity_namespace: str | None = None) -> GraphStore:
+        if isinstance(store, InMemoryGraphStore):
+            other: GraphStore = store.view(namespace, entity_namespace=entity_namespace)
+        else:
+            other = neo4j_store_for(request.getfixturevalue("neo4j_config"), namespace, entity_namespace)
+        opened.append(other)
+        return other
+
+    yield make
+    for other in opened:
+        other.close()
 
 
 # -- cases -----------------------------------------------------------------------------------------
@@ -701,7 +750,7 @@ def test_embeddings(store: GraphStore) -> None:
     assert store.write_embeddings("item", items, model="TransE", run_id="e1") == 2
     entities = [{"id": "Genre:comedy", "vector": [1, 0.5, 0.25]}]  # ints and floats: stored as floats
     assert store.write_embeddings("entity", entities, model="TransE", run_id="e1") == 1
-    store.finish_embeddings(dimensions=3, run_id="e1")
+    assert store.finish_embeddings(dimensions=3, run_id="e1") == ["item_embedding", "entity_embedding"]
     assert vector_dimensions(store) == {"item_embedding": 3, "entity_embedding": 3}
     item_1, comedy_node = node(store, "item:1"), node(store, "entity:Genre:comedy")
     assert item_1 is not None and comedy_node is not None
@@ -718,7 +767,7 @@ def test_embeddings(store: GraphStore) -> None:
     assert graph_fingerprint(store) == before  # vectors are volatile
     # the next run writes item 2 only: older vectors are dropped, the index follows the new dimension
     store.write_embeddings("item", [{"id": "2", "vector": [0.1, 0.2]}], model="DistMult", run_id="e2")
-    store.finish_embeddings(dimensions=2, run_id="e2")
+    assert store.finish_embeddings(dimensions=2, run_id="e2") == ["item_embedding", "entity_embedding"]
     assert vector_dimensions(store) == {"item_embedding": 2, "entity_embedding": 2}
     with_vectors = {
         r["id"]: r["props"]["embedding"] for r in store.fingerprint_nodes() if "embedding" in r["props"]
@@ -868,9 +917,9 @@ def test_refused_writes_write_nothing(store: GraphStore) -> None:
 
 
 # -- both stores at once ---------------------------------------------------------------------------
-def full_history(store: GraphStore) -> None:
+def full_history(store: GraphStore, *, title_suffix: str = "") -> None:
     """Every kind of write, in the order a few pipeline runs would make them."""
-    load(store, run_id="r1")
+    load(store, run_id="r1", title_suffix=title_suffix)
     names = [
         ("Person", "John Lasseter"),
         ("Person", "Jon Lasseter"),
@@ -929,17 +978,462 @@ def snapshot(store: GraphStore) -> tuple[list[str], list[str]]:
     return sorted(nodes), sorted(rels)
 
 
+def reads(store: GraphStore) -> dict[str, Any]:
+    """Everything a namespace's store reads back, in a comparable form."""
+    return {
+        "totals": store.totals(),
+        "labels": store.counts_by_label(),
+        "types": store.counts_by_type(),
+        "item_facts": store.item_fact_triples(),
+        "user_facts": store.user_fact_triples(),
+        "interaction_triples": store.interaction_triples(),
+        "interactions": sorted(store.interactions(), key=str),
+        "degrees": sorted(store.entity_degrees(), key=lambda r: str(r["key"])),
+        "fact_counts": sorted(store.item_fact_counts(), key=lambda r: str(r["item_id"])),
+        "keys": store.entity_keys(),
+        "rdf": store.rdf_facts(),
+        "aliases": store.alias_targets(["Person:jon lasseter"]),
+        "snapshot": snapshot(store),
+        "fingerprint": graph_fingerprint(store),
+    }
+
+
+def with_vectors(store: GraphStore) -> dict[str, list[float]]:
+    return {r["id"]: r["props"]["embedding"] for r in store.fingerprint_nodes() if "embedding" in r["props"]}
+
+
+EMPTY_TOTALS = {"nodes": 0, "edges": 0, "items": 0, "items_with_facts": 0}
+
+
+# -- namespaces ------------------------------------------------------------------------------------
+def test_memory_store_namespaces() -> None:
+    alone = InMemoryGraphStore()
+    assert (alone.namespace, alone.entity_namespace, alone.owns_entities) == (
+        DEFAULT_NAMESPACE,
+        DEFAULT_NAMESPACE,
+        True,
+    )
+    shared = alone.view("a", entity_namespace="e")
+    assert shared.database is alone.database and not shared.owns_entities
+    db = MemoryDatabase()
+    assert InMemoryGraphStore(db, namespace="b").database is db
+
+
+def test_namespaces_are_isolated(store: GraphStore, open_store: OpenStore) -> None:
+    full_history(store)
+    before = reads(store)
+    other = open_store("other")
+    assert other.owns_entities and (other.namespace, other.entity_namespace) == ("other", "other")
+    other.ensure_schema(ONTOLOGY)
+    # the same item ids with other titles; a props "ns" cannot move an item into another namespace
+    rows = [
+        {"item_id": "1", "props": {"title": "Other One", "ns": NS}},
+        {"item_id": "2", "props": {"title": "Other Two"}},
+        {"item_id": "7", "props": {"title": "Other Seven"}},
+    ]
+    assert other.write_items(rows, item_label="Movie") == 3
+    assert other.write_users(["1", "5", "99"]) == 3
+    interactions = [
+        {"user_id": "1", "item_id": "1", "rating": 2.0, "ts": 5},
+        {"user_id": "1", "item_id": "7", "rating": 1.0, "ts": 6},
+        {"user_id": "99", "item_id": "2", "rating": None, "ts": None},
+        {"user_id": "5", "item_id": "6", "rating": 5.0, "ts": 7},  # item 6 is the other namespace's
+    ]
+    assert other.write_interactions(interactions) == 4
+    facts = [
+        Fact(head_id="1", relation="HAS_GENRE", object="Drama", object_type="Genre", source="hetrec"),
+        Fact(head_id="1", relation="DIRECTED_BY", object="John Lasseter", object_type="Person", source="llm"),
+        Fact(
+            head_id="7", relation="HAS_THEME", object="Toys come to life", object_type="Theme", source="llm"
+        ),
+        Fact(
+            head_id="1",
+            relation="PREFERS",
+            object="Drama",
+            object_type="Genre",
+            head_kind="User",
+            source="llm",
+        ),
+        Fact(
+            head_id="99",
+            relation="PREFERS",
+            object="Heist",
+            object_type="Theme",
+            head_kind="User",
+            source="llm",
+        ),
+    ]
+    assert other.write_facts(facts, ONTOLOGY, job=JOB, run_id="s1") == 5  # the same job name
+    assert reads(store) == before
+    # items 1, 2, 7; users 1, 5, 99; Drama, John Lasseter, toys, Heist: its own entity nodes
+    assert other.totals() == {"nodes": 10, "edges": 8, "items": 3, "items_with_facts": 2}
+    assert other.counts_by_label() == {
+        "Entity": 4,
+        "Genre": 1,
+        "Item": 3,
+        "Movie": 3,
+        "Person": 1,
+        "Theme": 2,
+        "User": 3,
+    }
+    assert node(other, "item:1") == {
+        "labels": ["Item", "Movie"],
+        "props": {"item_id": "1", "title": "Other One"},
+    }
+    assert node(other, "entity:Person:john lasseter") == {
+        "labels": ["Entity", "Person"],
+        "props": {
+            "key": "Person:john lasseter",
+            "name": "John Lasseter",
+            "type": "Person",
+            "first_run": "s1",
+        },
+    }
+    assert other.item_fact_triples() == [
+        ("item:1", "DIRECTED_BY", "entity:Person:john lasseter"),
+        ("item:1", "HAS_GENRE", "entity:Genre:drama"),
+        ("item:7", "HAS_THEME", "entity:Theme:toys come to life"),
+    ]
+    assert other.interaction_triples() == [
+        ("user:1", "INTERACTED", "item:1"),
+        ("user:1", "INTERACTED", "item:7"),
+        ("user:99", "INTERACTED", "item:2"),
+    ]
+    assert [r["key"] for r in other.entity_keys()] == [
+        "Genre:drama",
+        "Person:john lasseter",
+        "Theme:heist",
+        "Theme:toys come to life",
+    ]
+    # resolution sees the entity namespace only: its entities, aliases and full-text candidates
+    assert other.existing_entities(["Genre:comedy", "Genre:drama"]) == {"Genre:drama": "Drama"}
+    assert other.alias_targets(["Person:jon lasseter"]) == {}
+    assert other.explain_key("Person:jon lasseter")["alias_target_key"] is None
+    queries = [
+        {"key": "Person:jon lasseter", "type": "Person", "query": fulltext_query("jon lasseter")},
+        {"key": "Person:micheal mann", "type": "Person", "query": fulltext_query("micheal mann")},
+    ]
+    assert other.fulltext_candidates(queries, limit=10) == {
+        "Person:jon lasseter": [("Person:john lasseter", "John Lasseter")]
+    }
+    assert store.fulltext_candidates(queries, limit=10) == {
+        "Person:jon lasseter": [("Person:john lasseter", "John Lasseter")],
+        "Person:micheal mann": [("Person:michael mann", "Michael Mann")],
+    }
+    # the other namespace's stale facts, recommendations, quarantine flags and vectors are its own
+    assert other.delete_stale_facts(job=JOB, run_id="s2", sources=["hetrec", "llm"]) == 5
+    rec = {
+        "user_id": "1",
+        "item_id": "2",
+        "rank": 1,
+        "score": 0.1,
+        "model": "m",
+        "via_items": [],
+        "via_entities": [],
+    }
+    assert other.write_recommendations([rec], job=JOB, run_id="k9") == 1
+    assert (
+        other.mark_quarantined(
+            [QuarantineRecord(item_id="2", attempts=1, errors=["x"], raw_output=None)], run_id="q9"
+        )
+        == 1
+    )
+    assert (
+        other.write_embeddings("item", [{"id": "1", "vector": [1.0, 0.0, 0.0]}], model="TransE", run_id="e9")
+        == 1
+    )
+    # both vector indexes hold this namespace's 2-dimensional vectors: they stay as they are
+    assert other.finish_embeddings(dimensions=3, run_id="e9") == []
+    assert vector_dimensions(store) == {"item_embedding": 2, "entity_embedding": 2}
+    assert with_vectors(other) == {"item:1": [1.0, 0.0, 0.0]}
+    assert reads(store) == before
+    assert edges(other, "RECOMMENDED") == [
+        (
+            "user:1",
+            "item:2",
+            {
+                "job": JOB,
+                "rank": 1,
+                "score": 0.1,
+                "run": "k9",
+                "model": "m",
+                "via_items": [],
+                "via_entities": [],
+            },
+        )
+    ]
+    # clearing a namespace deletes its nodes only
+    assert other.clear_namespace() == 10
+    assert other.totals() == EMPTY_TOTALS
+    assert other.counts_by_label() == {} and other.fingerprint_nodes() == []
+    assert reads(store) == before
+    assert store.clear_namespace() == 40
+    assert store.totals() == EMPTY_TOTALS
+
+
+def test_jobs_share_a_declared_entity_namespace(store: GraphStore, open_store: OpenStore) -> None:
+    first, second = open_store("job-a", "shared"), open_store("job-b", "shared")
+    entities = open_store("shared")  # a job named like the entity namespace owns it
+    assert not first.owns_entities and not second.owns_entities and entities.owns_entities
+    assert (first.namespace, first.entity_namespace) == ("job-a", "shared")
+    for each in (first, second):
+        each.ensure_schema(ONTOLOGY)
+    assert first.seed_vocabulary(ONTOLOGY, run_id="r1") == 19
+    first.write_items(
+        [{"item_id": "1", "props": {"title": "A One"}}, {"item_id": "2", "props": {"title": "A Two"}}],
+        item_label="Movie",
+    )
+    second.write_items([{"item_id": "1", "props": {"title": "B One"}}], item_label="Movie")
+    first_facts = [
+        Fact(
+            head_id="1", relation="DIRECTED_BY", object="John Lasseter", object_type="Person", source="hetrec"
+        ),
+        Fact(head_id="2", relation="HAS_GENRE", object="Comedy", object_type="Genre", source="hetrec"),
+        Fact(
+            head_id="1",
+            relation="PREFERS",
+            object="comedy",
+            object_type="Genre",
+            head_kind="User",
+            source="llm",
+        ),
+    ]
+    second_facts = [
+        Fact(head_id="1", relation="DIRECTED_BY", object="john lasseter", object_type="Person", source="llm"),
+        Fact(head_id="1", relation="HAS_GENRE", object="Comedy", object_type="Genre", source="llm"),
+    ]
+    assert first.write_facts(first_facts, ONTOLOGY, job=JOB, run_id="r1") == 3
+    assert second.write_facts(second_facts, ONTOLOGY, job=JOB, run_id="r2") == 2
+    # one entity node per key, whoever wrote it first named it
+    assert entities.counts_by_label() == {"Entity": 20, "Genre": 19, "Person": 1}
+    assert entities.totals() == {"nodes": 20, "edges": 0, "items": 0, "items_with_facts": 0}
+    lasseter = {
+        "labels": ["Entity", "Person"],
+        "props": {
+            "key": "Person:john lasseter",
+            "name": "John Lasseter",
+            "type": "Person",
+            "first_run": "r1",
+        },
+    }
+    assert (
+        node(first, "entity:Person:john lasseter") == lasseter == node(second, "entity:Person:john lasseter")
+    )
+    assert first.entity_keys() == second.entity_keys() == entities.entity_keys()
+    # edges from both namespaces point at it; each namespace sees its own
+    assert edges(first, "DIRECTED_BY") == [
+        (
+            "item:1",
+            "entity:Person:john lasseter",
+            {"source": "hetrec", "object_name": "John Lasseter", "job": JOB, "run_id": "r1"},
+        )
+    ]
+    assert edges(second, "DIRECTED_BY") == [
+        (
+            "item:1",
+            "entity:Person:john lasseter",
+            {"source": "llm", "object_name": "john lasseter", "job": JOB, "run_id": "r2"},
+        )
+    ]
+    assert first.item_fact_triples() == [
+        ("item:1", "DIRECTED_BY", "entity:Person:john lasseter"),
+        ("item:2", "HAS_GENRE", "entity:Genre:comedy"),
+    ]
+    second_triples = [
+        ("item:1", "DIRECTED_BY", "entity:Person:john lasseter"),
+        ("item:1", "HAS_GENRE", "entity:Genre:comedy"),
+    ]
+    assert second.item_fact_triples() == second_triples
+    degrees = {r["key"]: (r["items"], r["users"]) for r in first.entity_degrees()}
+    assert len(degrees) == 20
+    assert (degrees["Person:john lasseter"], degrees["Genre:comedy"]) == ((1, 0), (1, 1))
+    degrees = {r["key"]: (r["items"], r["users"]) for r in second.entity_degrees()}
+    assert (degrees["Person:john lasseter"], degrees["Genre:comedy"]) == ((1, 0), (1, 0))
+    # items stay apart
+    assert node(first, "item:1") == {"labels": ["Item", "Movie"], "props": {"item_id": "1", "title": "A One"}}
+    assert node(second, "item:1") == {
+        "labels": ["Item", "Movie"],
+        "props": {"item_id": "1", "title": "B One"},
+    }
+    # counts take every entity of the entity namespace; the fingerprint only those the namespace uses
+    assert first.totals() == {"nodes": 23, "edges": 3, "items": 2, "items_with_facts": 2}
+    assert second.totals() == {"nodes": 21, "edges": 2, "items": 1, "items_with_facts": 1}
+    assert sorted(r["id"] for r in first.fingerprint_nodes()) == [
+        "entity:Genre:comedy",
+        "entity:Person:john lasseter",
+        "item:1",
+        "item:2",
+        "user:1",
+    ]
+    assert sorted(r["id"] for r in second.fingerprint_nodes()) == [
+        "entity:Genre:comedy",
+        "entity:Person:john lasseter",
+        "item:1",
+    ]
+    # aliases live in the entity namespace: one job's merge is every sharer's
+    alias = {
+        "key": "Person:jon lasseter",
+        "name": "Jon Lasseter",
+        "type": "Person",
+        "canonical_key": "Person:john lasseter",
+        "reason": "fuzzy",
+        "score": 0.9,
+        "matched_name": "John Lasseter",
+    }
+    assert first.write_aliases([alias], run_id="r3") == 1
+    assert second.alias_targets(["Person:jon lasseter"]) == {
+        "Person:jon lasseter": ("Person:john lasseter", "John Lasseter")
+    }
+    assert first.counts_by_label()["Alias"] == 1 and "alias:Person:jon lasseter" not in {
+        r["id"] for r in first.fingerprint_nodes()
+    }
+    assert first.counts_by_type() == {"DIRECTED_BY": 1, "HAS_GENRE": 1, "PREFERS": 1}
+    assert entities.counts_by_type() == {"ALIAS_OF": 1}
+    # one job's stale facts and its clear leave the other's edges and the shared entities alone
+    assert first.delete_stale_facts(job=JOB, run_id="r9", sources=["hetrec", "llm"]) == 3
+    assert second.item_fact_triples() == second_triples
+    assert first.clear_namespace() == 3  # items 1 and 2, user 1
+    assert first.totals() == {"nodes": 21, "edges": 0, "items": 0, "items_with_facts": 0}
+    assert second.item_fact_triples() == second_triples
+    assert second.existing_entities(["Person:john lasseter"]) == {"Person:john lasseter": "John Lasseter"}
+    assert second.totals() == {"nodes": 22, "edges": 2, "items": 1, "items_with_facts": 1}
+
+
+# -- the run lock ----------------------------------------------------------------------------------
+def test_lock(store: GraphStore, open_store: OpenStore) -> None:
+    first = {
+        "run_id": "run-1",
+        "job": JOB,
+        "host": "host-1",
+        "pid": 11,
+        "started": "2024-01-01T00:00:00+0000",
+    }
+    second = {
+        "run_id": "run-2",
+        "job": JOB,
+        "host": "host-2",
+        "pid": 22,
+        "started": "2024-01-02T00:00:00+0000",
+    }
+    started = time.time_ns() // 1_000_000 - 60_000  # a minute of slack for the server's clock
+    mine, holder = store.try_lock(first)
+    assert mine
+    assert {k: v for k, v in holder.items() if k != "heartbeat"} == {**first, "namespace": NS}
+    assert isinstance(holder["heartbeat"], int) and holder["heartbeat"] >= started
+    assert store.try_lock(second) == (False, holder)  # the holder, untouched
+    assert store.try_lock(first) == (True, holder)  # the same run asks again
+    # one lock per namespace
+    elsewhere = open_store("other")
+    assert elsewhere.try_lock(second)[0]
+    elsewhere.release_lock("run-2")
+    # a take-over is a compare-and-set on the holder's run id
+    assert not store.take_over_lock(second, stale_run_id="run-0")
+    assert store.try_lock(second)[1] == holder
+    assert store.take_over_lock(second, stale_run_id="run-1")
+    mine, taken = store.try_lock(first)
+    assert not mine
+    assert {k: v for k, v in taken.items() if k != "heartbeat"} == {
+        **second,
+        "namespace": NS,
+        "took_over_from": "run-1",
+    }
+    assert taken["heartbeat"] >= holder["heartbeat"]
+    assert not store.take_over_lock(first, stale_run_id="run-1")  # someone was first
+    # heartbeats and release: only by the holder
+    assert not store.refresh_lock("run-1")
+    time.sleep(0.02)
+    assert store.refresh_lock("run-2")
+    assert store.try_lock(first)[1]["heartbeat"] > taken["heartbeat"]
+    store.release_lock("run-1")
+    assert store.try_lock(first)[1]["run_id"] == "run-2"
+    store.release_lock("run-2")
+    assert not store.refresh_lock("run-2")
+    assert not store.take_over_lock(first, stale_run_id="run-2")  # nothing to take over
+    third = {**first, "run_id": "run-3"}
+    mine, holder = store.try_lock(third)
+    assert mine and {k: v for k, v in holder.items() if k != "heartbeat"} == {**third, "namespace": NS}
+    # the lock is nobody's data: not counted, not fingerprinted, not cleared with the namespace
+    assert store.totals() == EMPTY_TOTALS and store.counts_by_label() == {}
+    fingerprint = graph_fingerprint(store)
+    assert (fingerprint.nodes, fingerprint.edges) == (0, 0)
+    assert store.clear_namespace() == 0
+    assert store.try_lock(first) == (False, holder)
+
+
+def test_acquire(store: GraphStore) -> None:
+    held = acquire(store, LockOwner.here(run_id="run-1", job=JOB), stale_after_s=300, heartbeat_s=3600)
+    with pytest.raises(LockHeldError, match="run run-1"):  # its process on this host is alive
+        acquire(store, LockOwner.here(run_id="run-2", job=JOB), stale_after_s=300, heartbeat_s=3600)
+    held.release()
+    acquire(store, LockOwner.here(run_id="run-3", job=JOB), stale_after_s=300, heartbeat_s=3600).release()
+    # a holder on another host whose heartbeat stopped is taken over
+    gone = LockOwner(run_id="run-4", job=JOB, host="gone.invalid", pid=1, started="2024-01-01T00:00:00+0000")
+    assert store.try_lock(gone.as_dict())[0]
+    with pytest.raises(LockHeldError, match="run run-4"):
+        acquire(store, LockOwner.here(run_id="run-5", job=JOB), stale_after_s=300, heartbeat_s=3600)
+    time.sleep(0.05)
+    taker = acquire(store, LockOwner.here(run_id="run-6", job=JOB), stale_after_s=0.01, heartbeat_s=3600)
+    holder = store.try_lock(gone.as_dict())[1]
+    assert (holder["run_id"], holder["took_over_from"]) == ("run-6", "run-4")
+    taker.release()
+    assert store.try_lock(gone.as_dict())[0]
+
+
+def test_vector_indexes_across_namespaces(store: GraphStore, open_store: OpenStore) -> None:
+    other = open_store("other")
+    comedy = Fact(head_id="1", relation="HAS_GENRE", object="Comedy", object_type="Genre", source="catalog")
+    for each in (store, other):
+        each.ensure_schema(ONTOLOGY)
+        each.write_items(movie_rows(), item_label="Movie")
+        each.write_facts([comedy], ONTOLOGY, job=JOB, run_id="r0")
+    store.write_embeddings("item", [{"id": "1", "vector": [0.5, 0.5]}], model="TransE", run_id="e1")
+    assert store.finish_embeddings(dimensions=2, run_id="e1") == ["item_embedding", "entity_embedding"]
+    # another namespace's 3 dimensions: the item index holds our vectors and stays,
+    # the entity index holds none and follows
+    other.write_embeddings("item", [{"id": "1", "vector": [1.0, 0.0, 0.0]}], model="TransE", run_id="f1")
+    other.write_embeddings(
+        "entity", [{"id": "Genre:comedy", "vector": [0.0, 1.0, 0.0]}], model="TransE", run_id="f1"
+    )
+    assert other.finish_embeddings(dimensions=3, run_id="f1") == ["entity_embedding"]
+    assert vector_dimensions(store) == {"item_embedding": 2, "entity_embedding": 3}
+    assert with_vectors(other) == {"item:1": [1.0, 0.0, 0.0], "entity:Genre:comedy": [0.0, 1.0, 0.0]}
+    # a later run drops only its own namespace's older vectors
+    assert other.finish_embeddings(dimensions=3, run_id="f2") == ["entity_embedding"]
+    assert with_vectors(other) == {}
+    assert with_vectors(store) == {"item:1": [0.5, 0.5]}
+    # with no other namespace's vectors left, both indexes follow the dimension
+    assert store.finish_embeddings(dimensions=4, run_id="e2") == ["item_embedding", "entity_embedding"]
+    assert vector_dimensions(store) == {"item_embedding": 4, "entity_embedding": 4}
+
+
+# -- both stores at once ---------------------------------------------------------------------------
 @pytest.mark.neo4j
-def test_both_stores_hold_the_same_graph(neo4j_store: GraphStore) -> None:
-    memory = InMemoryGraphStore()
-    for each in (memory, neo4j_store):
-        full_history(each)
-    assert graph_fingerprint(memory) == graph_fingerprint(neo4j_store)
-    assert snapshot(memory) == snapshot(neo4j_store)
-    for each in (memory, neo4j_store):
-        assert each.explain_key("Person:jon lasseter")["alias_target_key"] == "Person:john lasseter"
-    fingerprint = graph_fingerprint(memory)
+def test_both_stores_hold_the_same_graph(neo4j_store: GraphStore, neo4j_config: Any) -> None:
+    """Two namespaces in one database, in memory and in Neo4j: the same graph, namespace by namespace."""
+    database = MemoryDatabase()  # neo4j_store has emptied the Neo4j test database
+    memory = {ns: InMemoryGraphStore(database, namespace=ns) for ns in ("a", "b")}
+    neo4j = {ns: neo4j_store_for(neo4j_config, ns) for ns in ("a", "b")}
+    try:
+        for stores in (memory, neo4j):
+            full_history(stores["a"])
+            full_history(stores["b"], title_suffix=" (b)")
+        fingerprints: dict[str, Fingerprint] = {}
+        for ns in ("a", "b"):
+            fingerprints[ns] = graph_fingerprint(memory[ns])
+            assert graph_fingerprint(neo4j[ns]) == fingerprints[ns]
+            assert snapshot(memory[ns]) == snapshot(neo4j[ns])
+            for each in (memory[ns], neo4j[ns]):
+                assert each.explain_key("Person:jon lasseter")["alias_target_key"] == "Person:john lasseter"
+    finally:
+        for each in neo4j.values():
+            each.close()
     # nodes: the load's 33 + Theme:heists ("heist" is too short to merge with) + 5 hostile people
     # + the Jon Lasseter alias; edges: the load's 32 + 7 new facts - 6 stale llm facts + ALIAS_OF
     # (the RECOMMENDED edge is derived, so not fingerprinted)
-    assert (fingerprint.nodes, fingerprint.edges) == (40, 34)
+    assert (fingerprints["a"].nodes, fingerprints["a"].edges) == (40, 34)
+    assert (fingerprints["b"].nodes, fingerprints["b"].edges) == (40, 34)
+    assert fingerprints["a"].hash != fingerprints["b"].hash  # the titles differ
+    # the namespace is not knowledge: `a` alone in a database has the same fingerprint
+    alone = InMemoryGraphStore(namespace="elsewhere")
+    full_history(alone)
+    assert graph_fingerprint(alone) == fingerprints["a"]
