@@ -49,9 +49,9 @@ def _row(name: str, sources: list[str] | None, trained: TrainedModel, k: int, **
         f"recall@{k}": round(test[f"recall@{k}"], 4),
         f"hit@{k}": round(test[f"hit@{k}"], 4),
         f"coverage@{k}": round(test[f"coverage@{k}"], 4),
-        f"long_tail_ndcg@{k}": round(sl["long_tail"][f"ndcg@{k}"], 4),
-        f"long_tail_recall@{k}": round(sl["long_tail"][f"recall@{k}"], 4),
-        f"few_interactions_ndcg@{k}": round(sl["few_interactions"][f"ndcg@{k}"], 4),
+        f"long_tail_ndcg@{k}": round(float(sl["long_tail"][f"ndcg@{k}"]), 4),
+        f"long_tail_recall@{k}": round(float(sl["long_tail"][f"recall@{k}"]), 4),
+        f"few_interactions_ndcg@{k}": round(float(sl["few_interactions"][f"ndcg@{k}"]), 4),
         "train_seconds": round(trained.seconds, 2),
         **extra,
     }

@@ -8,6 +8,8 @@ re-run alone (``--only``). The run folder's layout is documented in
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -147,11 +149,38 @@ def run_pipeline(
     return result
 
 
+#: ``ru_maxrss`` is in KiB on Linux, in bytes on macOS
+_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024
+
+
+@dataclass(frozen=True)
+class _Usage:
+    """CPU time (user + system, all threads) and peak resident memory of this process so far."""
+
+    cpu_seconds: float
+    peak_rss_mib: float
+
+    @classmethod
+    def now(cls) -> _Usage:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        return cls(ru.ru_utime + ru.ru_stime, ru.ru_maxrss * _MAXRSS_BYTES / 2**20)
+
+    def since(self, before: _Usage) -> dict[str, float]:
+        """The ``stages.<name>`` resource fields: CPU seconds of the stage, the process's peak RSS at
+        its end, and how much the stage raised that peak (0 when it stayed below an earlier stage's)."""
+        return {
+            "cpu_seconds": round(self.cpu_seconds - before.cpu_seconds, 3),
+            "peak_rss_mib": round(self.peak_rss_mib, 1),
+            "peak_rss_increase_mib": round(max(0.0, self.peak_rss_mib - before.peak_rss_mib), 1),
+        }
+
+
 def _run_stage(name: str, ctx: StageContext, result: RunResult, echo: Callable[[str], None] | None) -> None:
     stage = STAGE_REGISTRY[name]
     report, status = result.report, result.report["stages"][name]
     if echo:
         echo(f"[{name}] running")
+    usage = _Usage.now()
     started = time.perf_counter()
     status.update({"status": "running", "run_id": ctx.run_id})
     ctx.run.write_report(report)
@@ -163,6 +192,7 @@ def _run_stage(name: str, ctx: StageContext, result: RunResult, echo: Callable[[
             {
                 "status": "interrupted" if interrupted else "failed",
                 "seconds": round(time.perf_counter() - started, 3),
+                **_Usage.now().since(usage),
             }
         )
         if not interrupted:
@@ -170,7 +200,9 @@ def _run_stage(name: str, ctx: StageContext, result: RunResult, echo: Callable[[
         ctx.run.write_report(report)
         raise
     seconds = round(time.perf_counter() - started, 3)
-    status.update({"status": "ok", "seconds": seconds, "last_ok_run_id": ctx.run_id})
+    status.update(
+        {"status": "ok", "seconds": seconds, **_Usage.now().since(usage), "last_ok_run_id": ctx.run_id}
+    )
     report[stage.section] = section.to_report()
     result.results[name] = section
     ctx.run.write_report(report)

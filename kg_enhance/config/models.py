@@ -377,7 +377,18 @@ class RecommenderConfig(_Strict):
         default=D.REC_K, ge=1, le=1000, description="Cut-off of Recall@K / NDCG@K and of top-K lists."
     )
     patience: int = Field(
-        default=D.REC_PATIENCE, ge=1, description="Early stopping patience (validation NDCG@K)."
+        default=D.REC_PATIENCE,
+        ge=1,
+        description="Early stopping: evaluations without a better validation NDCG@K before training stops.",
+    )
+    eval_every: int = Field(
+        default=1, ge=1, description="Evaluate on validation every this many epochs (and after the last)."
+    )
+    graph_batches_per_epoch: int = Field(
+        default=32,
+        ge=1,
+        description="Graph models (LightGCN, KG-LightGCN) propagate the whole graph once per batch: at most this "
+        "many batches per epoch (larger batches on large data), so an epoch costs about linear time in the graph.",
     )
     interactions: Literal["files", "neo4j"] = Field(
         default="files",

@@ -24,8 +24,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from kg_enhance.errors import ServiceUnavailableError
 from kg_enhance.extract.cache import ExtractionCache, cache_key
 from kg_enhance.extract.client import LLMClient, ServerInfo
@@ -34,6 +32,7 @@ from kg_enhance.extract.validate import check_answer
 from kg_enhance.names import normalise_name
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.ontology.output import build_fact_model, fact_json_schema
+from kg_enhance.progress import Progress
 from kg_enhance.types import Fact, Item, QuarantineRecord
 
 logger = logging.getLogger(__name__)
@@ -295,7 +294,12 @@ class Extractor:
                 result.dropped[item.item_id] = hit["dropped"]
 
         semaphore = asyncio.Semaphore(self.max_concurrency)
-        bar = tqdm(total=len(todo), desc="extract", unit="item", disable=not self.progress or not todo)
+        bar: Progress[None] = Progress(
+            total=len(todo),
+            desc=f"extract {self._kind}s",
+            unit=self._kind,
+            enabled=self.progress and bool(todo),
+        )
 
         async def one(item: Item, key: str) -> None:
             async with semaphore:

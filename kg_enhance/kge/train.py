@@ -21,6 +21,7 @@ from pykeen.triples import TriplesFactory
 from kg_enhance.config.models import KGEConfig
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.kge.artifacts import Embeddings
+from kg_enhance.progress import use_bars
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def train_kge(
         training_kwargs={
             "num_epochs": config.epochs,
             "batch_size": config.batch_size,
-            "use_tqdm": progress,
+            "use_tqdm": use_bars(progress),
             "use_tqdm_batch": False,
         },
         stopper="early",
@@ -130,7 +131,7 @@ def train_kge(
         evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
         random_seed=config.seed,
         device=device,
-        use_tqdm=progress,
+        use_tqdm=use_bars(progress),
     )
     seconds = time.perf_counter() - started
     mr = result.metric_results
@@ -156,6 +157,7 @@ def train_kge(
         "device": device,
         "epochs_run": len(losses),
         "final_loss": float(losses[-1]) if losses else None,
+        "losses": [round(float(x), 6) for x in losses],
         "train_seconds": round(seconds, 3),
         "triples": len(unique),
         "train_triples": int(training.num_triples),

@@ -1,77 +1,178 @@
-"""Full-ranking evaluation: every item is a candidate, known positives are masked."""
+"""Full-ranking evaluation and top-K: every item is a candidate, known positives are excluded.
+
+Bounded memory for any catalog: users are scored in batches and items in chunks
+(``batch_users x item_chunk`` scores at a time, 64 MiB of float32 by default), keeping a
+running top-K per user; nothing ``users x items`` is ever built. Exclusion sets and
+held-out targets are built once as sparse per-user lists (:class:`UserItems`, CSR) and
+reused every epoch; metrics are computed with array operations, not per-user loops.
+Models are scored from their final representations (computed once per evaluation), so
+graph models propagate once, not once per user batch.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+#: scores held at once: batch_users x item_chunk float32 values (64 MiB)
+SCORE_BUDGET = 1 << 24
 
-def group_by_user(pairs: np.ndarray) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = defaultdict(list)
-    for u, i in pairs.tolist():
-        out[u].append(i)
-    return out
+
+@dataclass(frozen=True)
+class UserItems:
+    """Items per user in compressed sparse rows: ``indices[indptr[u]:indptr[u + 1]]``."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    @classmethod
+    def from_pairs(cls, pairs: np.ndarray, n_users: int) -> UserItems:
+        pairs = np.unique(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), axis=0)  # sorted by user, item
+        users, items = pairs[:, 0], pairs[:, 1]
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
+        return cls(indptr=indptr, indices=items)
+
+    def counts(self, users: np.ndarray) -> np.ndarray:
+        return np.asarray(self.indptr[users + 1] - self.indptr[users])
+
+    def rows(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(row in users, item)`` for every item of ``users``, without a Python loop."""
+        counts = self.counts(users)
+        row = np.repeat(np.arange(len(users)), counts)
+        starts = np.repeat(self.indptr[users], counts)
+        offset = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return row, self.indices[starts + offset]
+
+    def users(self) -> np.ndarray:
+        """Users with at least one item."""
+        return np.nonzero(np.diff(self.indptr))[0]
+
+
+def _chunks(n_items: int, batch_users: int) -> int:
+    return max(1024, SCORE_BUDGET // max(1, batch_users))
+
+
+@torch.no_grad()
+def batched_top_k(
+    user_vecs: torch.Tensor,
+    item_vecs: torch.Tensor,
+    users: np.ndarray,
+    *,
+    k: int,
+    exclude: UserItems | None,
+    batch_users: int = 1024,
+    item_chunk: int | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(users, top item rows, top scores)`` per user batch, excluded items never returned.
+
+    Memory per step is ``batch_users x item_chunk`` scores plus ``batch_users x k``.
+    """
+    n_items = int(item_vecs.shape[0])
+    k = min(k, n_items)
+    chunk = item_chunk or _chunks(n_items, batch_users)
+    device = item_vecs.device
+    for start in range(0, len(users), batch_users):
+        batch = users[start : start + batch_users]
+        u = user_vecs[torch.as_tensor(batch, device=device)].float()
+        rows, cols = exclude.rows(batch) if exclude is not None else (np.zeros(0, int), np.zeros(0, int))
+        best_scores = torch.full((len(batch), 0), -torch.inf, device=device)
+        best_items = torch.zeros((len(batch), 0), dtype=torch.long, device=device)
+        for c0 in range(0, n_items, chunk):
+            c1 = min(n_items, c0 + chunk)
+            scores = u @ item_vecs[c0:c1].float().T
+            inside = (cols >= c0) & (cols < c1)
+            if inside.any():
+                scores[
+                    torch.as_tensor(rows[inside], device=device),
+                    torch.as_tensor(cols[inside] - c0, device=device),
+                ] = -torch.inf
+            merged_scores = torch.cat([best_scores, scores], dim=1)
+            merged_items = torch.cat(
+                [best_items, torch.arange(c0, c1, device=device).expand(len(batch), -1)], dim=1
+            )
+            top = torch.topk(merged_scores, k=min(k, merged_scores.shape[1]), dim=1)
+            best_scores = top.values
+            best_items = torch.gather(merged_items, 1, top.indices)
+        yield batch, best_items.cpu().numpy(), best_scores.cpu().numpy()
+
+
+class RankingEvaluator:
+    """Recall@K, NDCG@K (ideal DCG over the user's held-out items), HitRate@K and coverage@K.
+
+    Built once per (held-out target, excluded items); :meth:`evaluate` then ranks every
+    item for every target user from a model's user and item representations.
+    """
+
+    def __init__(
+        self,
+        target: np.ndarray,
+        exclude: list[np.ndarray],
+        *,
+        n_users: int,
+        n_items: int,
+        k: int,
+        batch_users: int = 1024,
+    ) -> None:
+        self.truth = UserItems.from_pairs(target, n_users)
+        pairs = [np.asarray(e, dtype=np.int64).reshape(-1, 2) for e in exclude]
+        self.exclude = UserItems.from_pairs(np.concatenate(pairs) if pairs else np.zeros((0, 2)), n_users)
+        self.users = self.truth.users()
+        self.n_users, self.n_items, self.k, self.batch_users = n_users, n_items, k, batch_users
+        self.discounts = 1.0 / np.log2(np.arange(2, k + 2))
+        self.ideal = np.cumsum(self.discounts)
+
+    @torch.no_grad()
+    def evaluate(self, user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> dict[str, float]:
+        k = self.k
+        if len(self.users) == 0:
+            return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, f"hit@{k}": 0.0, f"coverage@{k}": 0.0, "users": 0}
+        recall = ndcg = hit = 0.0
+        recommended = np.zeros(self.n_items, dtype=bool)
+        for batch, top, _ in batched_top_k(
+            user_vecs, item_vecs, self.users, k=k, exclude=self.exclude, batch_users=self.batch_users
+        ):
+            rows, items = self.truth.rows(batch)
+            truth_keys = np.sort(batch[rows] * self.n_items + items)
+            top_keys = batch[:, None] * self.n_items + top
+            gains = np.isin(top_keys, truth_keys).astype(np.float64)
+            hits = gains.sum(axis=1)
+            relevant = self.truth.counts(batch)
+            recall += float((hits / relevant).sum())
+            idcg = self.ideal[np.minimum(relevant, k) - 1]
+            ndcg += float(((gains @ self.discounts[: gains.shape[1]]) / idcg).sum())
+            hit += float((hits > 0).sum())
+            recommended[top.ravel()] = True
+        n = len(self.users)
+        return {
+            f"recall@{k}": recall / n,
+            f"ndcg@{k}": ndcg / n,
+            f"hit@{k}": hit / n,
+            f"coverage@{k}": float(recommended.sum()) / self.n_items,
+            "users": n,
+        }
 
 
 @torch.no_grad()
 def rank_metrics(
-    scores_fn: Callable[[torch.Tensor], torch.Tensor],
+    representations: tuple[torch.Tensor, torch.Tensor],
     target: np.ndarray,
     exclude: list[np.ndarray],
     *,
     n_items: int,
     k: int,
     batch_users: int = 1024,
-    device: str = "cpu",
 ) -> dict[str, float]:
-    """Recall@K, NDCG@K (ideal DCG over the user's held-out items), HitRate@K and coverage@K.
-
-    ``scores_fn(users_tensor) -> (len(users), n_items)`` scores; items in ``exclude``
-    (e.g. training positives) are removed from each user's ranking.
-    """
-    truth = group_by_user(target)
-    if not truth:
-        return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, f"hit@{k}": 0.0, f"coverage@{k}": 0.0, "users": 0}
-    masks = defaultdict(list)
-    for arr in exclude:
-        for u, i in arr.tolist():
-            masks[u].append(i)
-    users = sorted(truth)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    recall = ndcg = hit = 0.0
-    recommended: set[int] = set()
-    for start in range(0, len(users), batch_users):
-        batch = users[start : start + batch_users]
-        scores = scores_fn(torch.as_tensor(batch, device=device)).float()
-        rows, cols = [], []
-        for r, u in enumerate(batch):
-            cols.extend(masks[u])
-            rows.extend([r] * len(masks[u]))
-        if rows:
-            scores[torch.as_tensor(rows, device=device), torch.as_tensor(cols, device=device)] = -torch.inf
-        top = torch.topk(scores, k=min(k, n_items), dim=1).indices.cpu().numpy()
-        for r, u in enumerate(batch):
-            relevant = set(truth[u])
-            gains = np.array([1.0 if i in relevant else 0.0 for i in top[r]])
-            hits = gains.sum()
-            recall += hits / len(relevant)
-            idcg = discounts[: min(len(relevant), k)].sum()
-            ndcg += float((gains * discounts[: len(gains)]).sum() / idcg)
-            hit += float(hits > 0)
-            recommended.update(top[r].tolist())
-    n = len(users)
-    return {
-        f"recall@{k}": recall / n,
-        f"ndcg@{k}": ndcg / n,
-        f"hit@{k}": hit / n,
-        f"coverage@{k}": len(recommended) / n_items,
-        "users": n,
-    }
+    """One-off evaluation (see :class:`RankingEvaluator`) from ``(user vectors, item vectors)``."""
+    user_vecs, item_vecs = representations
+    evaluator = RankingEvaluator(
+        target, exclude, n_users=int(user_vecs.shape[0]), n_items=n_items, k=k, batch_users=batch_users
+    )
+    return evaluator.evaluate(user_vecs, item_vecs)
 
 
 @dataclass
@@ -88,33 +189,59 @@ class Slices:
     few_users: set[int]
     head_share: float
     few: int
+    tail_mask: np.ndarray | None = None
+    few_mask: np.ndarray | None = None
 
     @classmethod
     def from_split(cls, split: Any, *, head_share: float = 0.2, few: int = 10) -> Slices:
         counts = np.bincount(split.train[:, 1], minlength=split.n_items)
         order = np.argsort(-counts, kind="stable")
         n_head = int(round(head_share * split.n_items))  # the short head: the top head_share of items
-        tail = set(order[n_head:].tolist())
+        tail_mask = np.zeros(split.n_items, dtype=bool)
+        tail_mask[order[n_head:]] = True
         user_counts = np.bincount(split.train[:, 0], minlength=split.n_users)
-        few_users = {int(u) for u in np.nonzero(user_counts <= few)[0]}
-        return cls(tail_items=tail, few_users=few_users, head_share=head_share, few=few)
+        few_mask = user_counts <= few
+        return cls(
+            tail_items={int(i) for i in np.nonzero(tail_mask)[0]},
+            few_users={int(u) for u in np.nonzero(few_mask)[0]},
+            head_share=head_share,
+            few=few,
+            tail_mask=tail_mask,
+            few_mask=few_mask,
+        )
+
+    def evaluators(self, split: Any, *, k: int) -> dict[str, RankingEvaluator]:
+        """One evaluator per slice, over the test split with training and validation excluded."""
+        tail = (
+            self.tail_mask
+            if self.tail_mask is not None
+            else np.isin(np.arange(split.n_items), list(self.tail_items))
+        )
+        few = (
+            self.few_mask
+            if self.few_mask is not None
+            else np.isin(np.arange(split.n_users), list(self.few_users))
+        )
+        test, exclude = split.test, [split.train, split.valid]
+        return {
+            name: RankingEvaluator(rows, exclude, n_users=split.n_users, n_items=split.n_items, k=k)
+            for name, rows in (
+                ("long_tail", test[tail[test[:, 1]]]),
+                ("few_interactions", test[few[test[:, 0]]]),
+            )
+        }
+
+    def definitions(self) -> dict[str, str]:
+        return {
+            "long_tail": f"test items outside the top {self.head_share:.0%} most-interacted items",
+            "few_interactions": f"users with <= {self.few} training positives",
+        }
 
     def evaluate(
-        self, scores_fn: Any, split: Any, *, k: int, device: str = "cpu"
-    ) -> dict[str, dict[str, float]]:
-        exclude = [split.train, split.valid]
-        test = split.test
-        tail_rows = np.array([i in self.tail_items for i in test[:, 1].tolist()], dtype=bool)
-        few_rows = np.array([u in self.few_users for u in test[:, 0].tolist()], dtype=bool)
+        self, representations: tuple[torch.Tensor, torch.Tensor], split: Any, *, k: int
+    ) -> dict[str, dict[str, float | int | str]]:
+        definitions = self.definitions()
         return {
-            "long_tail": {
-                **rank_metrics(
-                    scores_fn, test[tail_rows], exclude, n_items=split.n_items, k=k, device=device
-                ),
-                "definition": f"test items outside the top {self.head_share:.0%} most-interacted items",  # type: ignore[dict-item]
-            },
-            "few_interactions": {
-                **rank_metrics(scores_fn, test[few_rows], exclude, n_items=split.n_items, k=k, device=device),
-                "definition": f"users with <= {self.few} training positives",  # type: ignore[dict-item]
-            },
+            name: {**evaluator.evaluate(*representations), "definition": definitions[name]}
+            for name, evaluator in self.evaluators(split, k=k).items()
         }

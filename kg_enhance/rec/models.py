@@ -31,17 +31,24 @@ from torch import nn
 
 
 class RecModel(nn.Module):
-    """Base class: ``representations()`` give the user and item vectors a dot product scores."""
+    """Base class: ``representations()`` give the user and item vectors a dot product scores.
+
+    Models whose batch loss touches only the batch's rows (``row_wise``: the
+    factorisation models) look rows up through sparse embeddings, so the optimiser
+    updates those rows only (``torch.optim.SparseAdam``): a step costs the batch, not the
+    catalog. Graph models propagate over the whole graph and train dense.
+    """
 
     needs_kg: ClassVar[bool] = False
     needs_graph: ClassVar[bool] = False
+    row_wise: ClassVar[bool] = False
     #: the name used in job files (the resolver also accepts the class name)
     key: ClassVar[str] = ""
 
     def __init__(self, n_users: int, n_items: int, dim: int, **_: Any) -> None:
         super().__init__()
-        self.user = nn.Embedding(n_users, dim)
-        self.item = nn.Embedding(n_items, dim)
+        self.user = nn.Embedding(n_users, dim, sparse=self.row_wise)
+        self.item = nn.Embedding(n_items, dim, sparse=self.row_wise)
         nn.init.normal_(self.user.weight, std=0.1)
         nn.init.normal_(self.item.weight, std=0.1)
 
@@ -49,8 +56,16 @@ class RecModel(nn.Module):
         return self.user.weight, self.item.weight
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for ``users`` (small catalogs and tests; evaluation scores in chunks)."""
         u, i = self.representations()
         return u[users] @ i.T
+
+    def batch_vectors(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The vectors a BPR batch scores; row-wise models look up only these rows."""
+        u_all, i_all = self.representations()
+        return u_all[users], i_all[pos], i_all[neg]
 
     def regularised(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, u: torch.Tensor, i: torch.Tensor
@@ -61,16 +76,27 @@ class RecModel(nn.Module):
     def bpr_terms(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        u_all, i_all = self.representations()
-        u = u_all[users]
-        diff = (u * i_all[pos]).sum(-1) - (u * i_all[neg]).sum(-1)
-        return -nn.functional.logsigmoid(diff).mean(), self.regularised(users, pos, neg, u_all, i_all)
+        if self.row_wise:
+            u, ip, ineg = self.batch_vectors(users, pos, neg)
+            reg = (u.pow(2).sum() + ip.pow(2).sum() + ineg.pow(2).sum()) / users.shape[0]
+        else:
+            u_all, i_all = self.representations()
+            u, ip, ineg = u_all[users], i_all[pos], i_all[neg]
+            reg = self.regularised(users, pos, neg, u_all, i_all)
+        diff = (u * ip).sum(-1) - (u * ineg).sum(-1)
+        return -nn.functional.logsigmoid(diff).mean(), reg
 
 
 class BPRMF(RecModel):
     """Plain matrix factorisation with the BPR pairwise loss."""
 
     key = "bpr_mf"
+    row_wise = True
+
+    def batch_vectors(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.user(users), self.item(pos), self.item(neg)
 
 
 class KGBPR(RecModel):
@@ -82,6 +108,7 @@ class KGBPR(RecModel):
 
     needs_kg = True
     key = "kg_bpr"
+    row_wise = True
 
     def __init__(
         self,
@@ -95,7 +122,7 @@ class KGBPR(RecModel):
         **kwargs: Any,
     ) -> None:
         super().__init__(n_users, n_items, dim, **kwargs)
-        self.kg = nn.Embedding.from_pretrained(kg_vectors.float(), freeze=freeze_kg)  # type: ignore[no-untyped-call]
+        self.kg = nn.Embedding.from_pretrained(kg_vectors.float(), freeze=freeze_kg, sparse=True)  # type: ignore[no-untyped-call]
         self.register_buffer("kg_mask", kg_mask.float().unsqueeze(-1))
         self.proj = nn.Linear(kg_vectors.shape[1], dim, bias=False)
         nn.init.xavier_uniform_(self.proj.weight, gain=0.5)
@@ -104,6 +131,17 @@ class KGBPR(RecModel):
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         kg = self.proj(self.kg.weight) * self.kg_mask
         return self.user.weight, self.item.weight + torch.sigmoid(self.gate) * kg
+
+    def _items(self, items: torch.Tensor) -> torch.Tensor:
+        mask = self.get_buffer("kg_mask")
+        kg = self.proj(self.kg(items)) * mask[items]
+        out: torch.Tensor = self.item(items) + torch.sigmoid(self.gate) * kg
+        return out
+
+    def batch_vectors(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.user(users), self._items(pos), self._items(neg)
 
 
 def normalised_adjacency(n_nodes: int, edges: np.ndarray) -> torch.Tensor:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import pandas as pd
 
 from kg_enhance.errors import StageError
 from kg_enhance.names import ENTITY, ITEM, anchor_of
+from kg_enhance.rec.evaluate import UserItems
 from kg_enhance.rundir import RunDir
 
 
@@ -49,12 +50,32 @@ class PathExplainer:
                 degree[key] += 1
         self.weight = {k: 1.0 / math.log2(1 + d) for k, d in degree.items()}
 
-    def paths(self, history: Sequence[str], item_id: str, *, limit: int = 3) -> list[Path3]:
-        target = self.entities.get(item_id, set())
+    def support(self, history: Sequence[str]) -> dict[str, list[str]]:
+        """Entity key -> the user's history items that have it (built once per user)."""
+        out: dict[str, list[str]] = defaultdict(list)
+        for j in history:
+            for e in self.entities.get(j, ()):
+                out[e].append(j)
+        return out
+
+    def paths(
+        self,
+        history: Sequence[str],
+        item_id: str,
+        *,
+        limit: int = 3,
+        support: dict[str, list[str]] | None = None,
+    ) -> list[Path3]:
+        """The strongest paths user -> history item -> shared entity -> ``item_id``.
+
+        Pass ``support`` (:meth:`support` of the same history) when explaining many items
+        for one user: the cost is then the item's entities, not the history's.
+        """
+        support = self.support(history) if support is None else support
         found = [
             Path3(j, e, self.weight[e])
-            for j in history
-            for e in self.entities.get(j, set()) & target
+            for e in self.entities.get(item_id, ())
+            for j in support.get(e, ())
             if j != item_id
         ]
         found.sort(key=lambda p: (-p.weight, p.via_entity, p.via_item))
@@ -79,14 +100,14 @@ def topk_rows(
     model: str,
     run_id: str,
 ) -> list[dict[str, Any]]:
-    history: dict[int, list[str]] = defaultdict(list)
-    for u, i in split.train.tolist():
-        history[u].append(split.item_ids[i])
+    train = UserItems.from_pairs(split.train, split.n_users)
     rows = []
     for u in range(split.n_users):
+        history = [split.item_ids[i] for i in train.indices[train.indptr[u] : train.indptr[u + 1]]]
+        support = explainer.support(history) if explainer else {}
         for r in range(top_idx.shape[1]):
             item_id = split.item_ids[int(top_idx[u, r])]
-            paths = explainer.paths(history[u], item_id) if explainer else []
+            paths = explainer.paths(history, item_id, support=support) if explainer else []
             rows.append(
                 {
                     "user_id": split.user_ids[u],
@@ -102,6 +123,18 @@ def topk_rows(
     return rows
 
 
+def add_names(
+    rows: list[dict[str, Any]], *, titles: Mapping[str, str | None], entity_names: Mapping[str, str | None]
+) -> list[dict[str, Any]]:
+    """Add names to top-K rows (in place): ``title`` of the item, ``via_titles`` of the items and
+    ``via_names`` of the entities on its paths (``None`` where a name is unknown)."""
+    for row in rows:
+        row["title"] = titles.get(row["item_id"])
+        row["via_titles"] = [titles.get(j) for j in row["via_items"]]
+        row["via_names"] = [entity_names.get(e) for e in row["via_entities"]]
+    return rows
+
+
 @dataclass(frozen=True)
 class Recommendation:
     item_id: str
@@ -109,6 +142,11 @@ class Recommendation:
     score: float
     #: (item the user interacted with, shared entity key) pairs, strongest first
     because: list[tuple[str, str]]
+    #: the item's title (``None`` in tables written before titles were stored, or without a title column)
+    title: str | None = None
+    #: ``because`` by name: (title of the item the user interacted with, entity name); the id or key
+    #: stands in where no name is known
+    because_names: list[tuple[str, str]] = field(default_factory=list)
 
 
 class PrecomputedRecommender:
@@ -124,16 +162,31 @@ class PrecomputedRecommender:
         self.run = str(df["run"].iloc[0]) if len(df) else None
         self.model = str(df["model"].iloc[0]) if len(df) else None
         self.table: dict[str, list[Recommendation]] = {}
+        named = {"title", "via_titles", "via_names"} <= set(df.columns)  # older tables have ids only
         for user_id, group in df.groupby("user_id", sort=False):
-            self.table[str(user_id)] = [
-                Recommendation(
-                    item_id=str(r.item_id),
-                    rank=int(r.rank),
-                    score=float(r.score),
-                    because=list(zip(list(r.via_items), list(r.via_entities), strict=True)),
+            recs = []
+            for r in group.itertuples(index=False):
+                because = [(str(j), str(e)) for j, e in zip(r.via_items, r.via_entities, strict=True)]
+                title = _name(r.title) if named else None
+                names = (
+                    list(zip(r.via_titles, r.via_names, strict=True))
+                    if named
+                    else [(None, None)] * len(because)
                 )
-                for r in group.itertuples(index=False)
-            ]
+                recs.append(
+                    Recommendation(
+                        item_id=str(r.item_id),
+                        rank=int(r.rank),
+                        score=float(r.score),
+                        because=because,
+                        title=title,
+                        because_names=[
+                            (_name(t) or j, _name(n) or e)
+                            for (j, e), (t, n) in zip(because, names, strict=True)
+                        ],
+                    )
+                )
+            self.table[str(user_id)] = recs
 
     def recommend(self, user_id: str | int, k: int = 10) -> list[Recommendation]:
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -142,6 +195,14 @@ class PrecomputedRecommender:
         if recs is None:
             raise KeyError(f"user {user_id!r} has no precomputed recommendations (cold user or unknown id)")
         return recs[:k]
+
+
+def _name(value: Any) -> str | None:
+    """A stored name, or ``None`` for a missing one (null, NaN, empty)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value)
+    return text or None
 
 
 @lru_cache(maxsize=8)

@@ -3,7 +3,6 @@ Adam, early stopping on validation NDCG@K, best weights restored."""
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -11,12 +10,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
 from kg_enhance.errors import ConfigError
+from kg_enhance.progress import Progress
 from kg_enhance.rec.data import Split
-from kg_enhance.rec.evaluate import Slices, rank_metrics
+from kg_enhance.rec.evaluate import RankingEvaluator, Slices, UserItems, batched_top_k
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import RecModel, rec_model_resolver
 
@@ -33,7 +32,7 @@ class TrainedModel:
     best_epoch: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
-    slices: dict[str, dict[str, float]] = field(default_factory=dict)
+    slices: dict[str, dict[str, float | int | str]] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
         return {
@@ -52,6 +51,42 @@ def _device(name: str) -> str:
     return name
 
 
+class _Optimizer:
+    """Adam for dense parameters, SparseAdam for sparse embedding tables (rows of the batch only)."""
+
+    def __init__(self, model: RecModel, lr: float) -> None:
+        sparse_ids = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.sparse}
+        params = [p for p in model.parameters() if p.requires_grad]
+        sparse = [p for p in params if id(p) in sparse_ids]
+        dense = [p for p in params if id(p) not in sparse_ids]
+        self.optimizers: list[torch.optim.Optimizer] = []
+        if dense:
+            self.optimizers.append(torch.optim.Adam(dense, lr=lr))
+        if sparse:
+            self.optimizers.append(torch.optim.SparseAdam(sparse, lr=lr))
+
+    def zero_grad(self) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad()
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+
+def batch_size_for(model: RecModel, n_train: int, config: RecommenderConfig) -> int:
+    """Graph models propagate the whole graph once per batch: at most
+    ``recommender.graph_batches_per_epoch`` batches keep an epoch linear in the graph's size."""
+    if not model.needs_graph:
+        return config.batch_size
+    return max(config.batch_size, -(-n_train // config.graph_batches_per_epoch))
+
+
+def _parameters(model: RecModel) -> dict[str, torch.Tensor]:
+    """A copy of the trainable state only: buffers (the graph's adjacency) are never copied."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
 def train_model(
     spec: RecModelSpec,
     split: Split,
@@ -61,6 +96,8 @@ def train_model(
     progress: bool = True,
     slices: Slices | None = None,
 ) -> TrainedModel:
+    """BPR training with early stopping on validation NDCG@K, evaluated every
+    ``recommender.eval_every`` epochs; patience counts evaluations. The best weights are restored."""
     device = _device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -78,23 +115,28 @@ def train_model(
         raise ConfigError(
             f"recommender.models[{spec.key}].params: {e}; see `kg-enhance ls recommenders`"
         ) from e
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
+    opt = _Optimizer(model, config.learning_rate)
     train = split.train
+    batch_size = batch_size_for(model, len(train), config)
     k = config.k
     key = f"ndcg@{k}"
+    valid_eval = RankingEvaluator(
+        split.valid, [split.train], n_users=split.n_users, n_items=split.n_items, k=k
+    )
     best = -1.0
-    best_state: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
     best_epoch = 0
+    since_best = 0
     history: list[dict[str, float]] = []
     started = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc=f"train {spec.key}", unit="epoch", disable=not progress)
+    bar = Progress(range(1, config.epochs + 1), desc=f"train {spec.key}", unit="epoch", enabled=progress)
     epoch = 0
     for epoch in bar:
         model.train()
         order = rng.permutation(len(train))
         total = 0.0
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
             users = torch.as_tensor(train[idx, 0], device=device)
             pos = torch.as_tensor(train[idx, 1], device=device)
             neg = torch.as_tensor(rng.integers(0, split.n_items, size=len(idx)), device=device)
@@ -104,10 +146,11 @@ def train_model(
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             total += float(loss.detach()) * len(idx)
+        if epoch % config.eval_every and epoch != config.epochs:
+            continue
         model.eval()
-        valid = rank_metrics(
-            model.score_all, split.valid, [split.train], n_items=split.n_items, k=k, device=device
-        )
+        with torch.no_grad():
+            valid = valid_eval.evaluate(*model.representations())
         history.append(
             {
                 "epoch": epoch,
@@ -118,30 +161,44 @@ def train_model(
         )
         bar.set_postfix(loss=f"{total / max(1, len(train)):.4f}", ndcg=f"{valid[key]:.4f}")
         if valid[key] > best:
-            best, best_epoch = valid[key], epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= config.patience:
-            break
+            best, best_epoch, since_best = valid[key], epoch, 0
+            best_state = _parameters(model)
+        else:
+            since_best += 1
+            if since_best >= config.patience:
+                break
     bar.close()
     seconds = time.perf_counter() - started
     if best_state is not None:
-        model.load_state_dict(best_state)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(best_state[name])
     model.eval()
-    valid = rank_metrics(
-        model.score_all, split.valid, [split.train], n_items=split.n_items, k=k, device=device
-    )
-    test = rank_metrics(
-        model.score_all, split.test, [split.train, split.valid], n_items=split.n_items, k=k, device=device
-    )
-    sliced = slices.evaluate(model.score_all, split, k=k, device=device) if slices is not None else {}
+    with torch.no_grad():
+        reps = model.representations()
+        valid = valid_eval.evaluate(*reps)
+        test = RankingEvaluator(
+            split.test, [split.train, split.valid], n_users=split.n_users, n_items=split.n_items, k=k
+        ).evaluate(*reps)
+        sliced = slices.evaluate(reps, split, k=k) if slices is not None else {}
     return TrainedModel(spec.key, model, valid, test, epoch, best_epoch, seconds, history, sliced)
 
 
 @torch.no_grad()
-def top_k(model: RecModel, split: Split, *, k: int, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Top-K item rows and scores for every user, training and validation positives excluded."""
-    scores = model.score_all(torch.arange(split.n_users, device=device)).float().cpu()
-    seen = np.concatenate([split.train, split.valid])
-    scores[torch.as_tensor(seen[:, 0]), torch.as_tensor(seen[:, 1])] = -torch.inf
-    top = torch.topk(scores, k=min(k, split.n_items), dim=1)
-    return top.indices.cpu().numpy(), top.values.cpu().numpy()
+def top_k(model: RecModel, split: Split, *, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-K item rows and scores for every user, training and validation positives excluded.
+
+    Batched over users and chunked over items (:func:`~kg_enhance.rec.evaluate.batched_top_k`):
+    memory is ``users x k`` plus one bounded score block, for any catalog.
+    """
+    model.eval()
+    user_vecs, item_vecs = model.representations()
+    seen = UserItems.from_pairs(np.concatenate([split.train, split.valid]), split.n_users)
+    k = min(k, split.n_items)
+    top_idx = np.zeros((split.n_users, k), dtype=np.int64)
+    top_scores = np.zeros((split.n_users, k), dtype=np.float32)
+    for users, items, scores in batched_top_k(
+        user_vecs, item_vecs, np.arange(split.n_users), k=k, exclude=seen
+    ):
+        top_idx[users], top_scores[users] = items, scores
+    return top_idx, top_scores

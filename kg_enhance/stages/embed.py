@@ -36,6 +36,8 @@ class EmbedResult(StageResult):
     device: str
     epochs_run: int
     final_loss: float | None
+    #: the training loss of every epoch (PyKEEN's ``result.losses``)
+    losses: list[float] = []
     train_seconds: float
     triples: int
     train_triples: int

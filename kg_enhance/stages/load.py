@@ -52,6 +52,8 @@ class LoadResult(StageResult):
     facts_written: int
     stale_facts_deleted: int
     facts_by_source: dict[str, int]
+    #: facts read per relation, then per source (before resolution, like ``facts_by_source``)
+    facts_by_relation_source: dict[str, dict[str, int]] = {}
     user_facts_written: int
     interactions_written: int
     rejected_facts: int
@@ -83,6 +85,13 @@ def _optional_number(value: Any, cast: type[float] | type[int]) -> float | int |
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return cast(value)
+
+
+def _by_relation_source(facts: list[Fact]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for (relation, source), n in sorted(Counter((f.relation, f.source) for f in facts).items()):
+        counts.setdefault(relation, {})[source] = n
+    return counts
 
 
 class LoadStage(Stage[LoadResult]):
@@ -176,6 +185,7 @@ class LoadStage(Stage[LoadResult]):
             facts_written=written,
             stale_facts_deleted=stale,
             facts_by_source=dict(Counter(f.source for f in facts)),
+            facts_by_relation_source=_by_relation_source(facts),
             user_facts_written=sum(1 for f in facts if f.head_kind == "User"),
             interactions_written=interactions,
             rejected_facts=len(rejects),

@@ -19,13 +19,13 @@ from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import StageError
 from kg_enhance.graph.store import GraphStore
 from kg_enhance.io.files import write_json, write_with
-from kg_enhance.io.tables import InputIssues, read_catalog, read_interactions
+from kg_enhance.io.tables import InputIssues, read_catalog, read_interactions, read_items
 from kg_enhance.kge.artifacts import load_embeddings_dir
 from kg_enhance.rec.data import Split, make_split, positives
 from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs, build_kg_inputs
 from kg_enhance.rec.models import rec_model_resolver
-from kg_enhance.rec.serve import PathExplainer, topk_rows
+from kg_enhance.rec.serve import PathExplainer, add_names, topk_rows
 from kg_enhance.rec.train import top_k, train_model
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 
@@ -56,6 +56,8 @@ class ModelReport(BaseModel):
     epochs: int
     best_epoch: int
     train_seconds: float
+    #: per evaluated epoch: ``epoch``, training ``loss``, validation ``ndcg@K``, ``seconds`` since the start
+    history: list[dict[str, float]] = []
 
 
 class Serving(BaseModel):
@@ -132,6 +134,16 @@ def _save_state(model: torch.nn.Module, path: Path) -> None:
     write_with(path, lambda tmp: torch.save(state, tmp))
 
 
+def _titles(job: JobSpec) -> dict[str, str | None]:
+    """Item id -> title, from the catalog (stored next to the ids in ``topk.parquet``)."""
+    items, _ = read_items(job, issues=InputIssues.collector(log=False))
+    return {i.item_id: i.title for i in items}
+
+
+def _rounded(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [{k: round(float(v), 6) for k, v in row.items()} for row in history]
+
+
 def needs_kg(type_name: str) -> bool:
     return bool(rec_model_resolver.lookup(type_name).needs_kg)
 
@@ -155,17 +167,19 @@ class RecommendStage(Stage[RecommendResult]):
         best_name, best_score, best_model = None, -1.0, None
         for spec in cfg.models:
             trained = train_model(spec, split, cfg, kg=kg, progress=ctx.progress, slices=slices)
-            models[spec.key] = ModelReport(**trained.report())
+            models[spec.key] = ModelReport(**{**trained.report(), "history": _rounded(trained.history)})
             _save_state(trained.model, run.model_weights(spec.key))
             score = trained.valid[f"ndcg@{cfg.k}"]
             if score > best_score:
                 best_name, best_score, best_model = spec.key, score, trained.model
         serving = None
         if best_model is not None and best_name is not None:
-            device = next(best_model.parameters()).device.type
-            top_idx, top_scores = top_k(best_model, split, k=cfg.k, device=device)
+            top_idx, top_scores = top_k(best_model, split, k=cfg.k)
             rows = topk_rows(
                 split, top_idx, top_scores, PathExplainer(triples), model=best_name, run_id=ctx.run_id
+            )
+            add_names(
+                rows, titles=_titles(job), entity_names={e["key"]: e["name"] for e in store.entity_keys()}
             )
             write_with(run.topk, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
             started = time.perf_counter()

@@ -62,7 +62,9 @@ def test_rank_metrics_by_hand() -> None:
     # one user, 5 items; scores rank items 4,3,2,1,0; item 4 is a training positive (masked)
     scores = torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0]])
     target = np.array([[0, 3], [0, 1]])
-    m = rank_metrics(lambda u: scores[u], target, [np.array([[0, 4]])], n_items=5, k=2)
+    # representations whose dot products are those scores: one user vector (1), item vectors = scores
+    reps = (torch.ones((1, 1)), scores.T.clone())
+    m = rank_metrics(reps, target, [np.array([[0, 4]])], n_items=5, k=2)
     # ranking after masking: 3, 2 -> one hit of two relevant
     assert m["recall@2"] == pytest.approx(0.5)
     assert m["ndcg@2"] == pytest.approx(1.0 / (1.0 + 1.0 / math.log2(3)))

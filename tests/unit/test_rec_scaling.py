@@ -1,0 +1,151 @@
+"""Bounded-memory recommendation paths give the same answers as the unbounded ones, on small data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kg_enhance.config.models import RecommenderConfig
+from kg_enhance.rec.evaluate import RankingEvaluator, UserItems, batched_top_k
+from kg_enhance.rec.models import BPRMF, LightGCN
+from kg_enhance.rec.serve import Path3, PathExplainer
+from kg_enhance.rec.train import _Optimizer, batch_size_for
+
+
+def _reference_metrics(
+    scores: torch.Tensor, target: np.ndarray, exclude: np.ndarray, k: int
+) -> dict[str, float]:
+    """The textbook per-user computation on the full users x items matrix."""
+    scores = scores.clone()
+    scores[torch.as_tensor(exclude[:, 0]), torch.as_tensor(exclude[:, 1])] = -torch.inf
+    top = torch.topk(scores, k=k, dim=1).indices.numpy()
+    users = sorted(set(target[:, 0].tolist()))
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    recall = ndcg = hit = 0.0
+    seen: set[int] = set()
+    for u in users:
+        relevant = set(target[target[:, 0] == u, 1].tolist())
+        gains = np.array([1.0 if i in relevant else 0.0 for i in top[u]])
+        recall += gains.sum() / len(relevant)
+        ndcg += float((gains * discounts).sum() / discounts[: min(len(relevant), k)].sum())
+        hit += float(gains.sum() > 0)
+        seen.update(top[u].tolist())
+    n = len(users)
+    return {
+        f"recall@{k}": recall / n,
+        f"ndcg@{k}": ndcg / n,
+        f"hit@{k}": hit / n,
+        f"coverage@{k}": len(seen) / scores.shape[1],
+    }
+
+
+@pytest.fixture
+def data() -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    n_users, n_items = 57, 203
+    users = torch.from_numpy(rng.normal(size=(n_users, 8)).astype(np.float32))
+    items = torch.from_numpy(rng.normal(size=(n_items, 8)).astype(np.float32))
+    pairs = np.unique(
+        np.stack([rng.integers(0, n_users, 3000), rng.integers(0, n_items, 3000)], axis=1), axis=0
+    )
+    rng.shuffle(pairs)
+    return users, items, pairs[:2000], pairs[2000:]
+
+
+def test_chunked_top_k_equals_the_dense_top_k(data) -> None:  # type: ignore[no-untyped-def]
+    users, items, seen, _ = data
+    dense = users @ items.T
+    dense[torch.as_tensor(seen[:, 0]), torch.as_tensor(seen[:, 1])] = -torch.inf
+    expected = torch.topk(dense, k=10, dim=1)
+    exclude = UserItems.from_pairs(seen, users.shape[0])
+    got_items = np.zeros((users.shape[0], 10), dtype=np.int64)
+    got_scores = np.zeros((users.shape[0], 10), dtype=np.float32)
+    for batch, top, scores in batched_top_k(
+        users, items, np.arange(users.shape[0]), k=10, exclude=exclude, batch_users=5, item_chunk=17
+    ):
+        got_items[batch], got_scores[batch] = top, scores
+    assert np.allclose(got_scores, expected.values.numpy(), atol=1e-5)
+    assert np.array_equal(got_items, expected.indices.numpy())
+    assert not any(set(got_items[u]) & set(seen[seen[:, 0] == u, 1]) for u in range(users.shape[0]))
+
+
+def test_sliced_evaluation_equals_the_reference(data) -> None:  # type: ignore[no-untyped-def]
+    users, items, seen, held_out = data
+    evaluator = RankingEvaluator(
+        held_out, [seen], n_users=users.shape[0], n_items=items.shape[0], k=10, batch_users=4
+    )
+    got = evaluator.evaluate(users, items)
+    expected = _reference_metrics(users @ items.T, held_out, seen, 10)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-9), key
+
+
+def test_user_items_rows_are_the_pairs_of_the_users() -> None:
+    pairs = np.array([[2, 5], [0, 1], [2, 3], [0, 1], [4, 0]])
+    csr = UserItems.from_pairs(pairs, 5)
+    rows, items = csr.rows(np.array([2, 3, 0]))
+    assert rows.tolist() == [0, 0, 2] and items.tolist() == [3, 5, 1]
+    assert csr.counts(np.array([0, 1, 2])).tolist() == [1, 0, 2] and csr.users().tolist() == [0, 2, 4]
+
+
+def test_factorisation_updates_only_the_rows_of_the_batch() -> None:
+    torch.manual_seed(0)
+    model = BPRMF(50, 80, 8)
+    opt = _Optimizer(model, 0.05)
+    assert [type(o).__name__ for o in opt.optimizers] == ["SparseAdam"]
+    before = model.item.weight.detach().clone()
+    users, pos, neg = torch.tensor([1, 2]), torch.tensor([3, 4]), torch.tensor([5, 6])
+    loss, reg = model.bpr_terms(users, pos, neg)
+    opt.zero_grad()
+    (loss + 0.01 * reg).backward()  # type: ignore[no-untyped-call]
+    opt.step()
+    changed = (model.item.weight.detach() != before).any(dim=1).nonzero().ravel().tolist()
+    assert changed == [3, 4, 5, 6]
+
+
+def test_graph_models_propagate_a_bounded_number_of_times_per_epoch() -> None:
+    cfg = RecommenderConfig(batch_size=2048, graph_batches_per_epoch=32)
+    train = np.array([[0, 0], [1, 1]])
+    graph = LightGCN(2, 2, 4, train_pairs=train)
+    mf = BPRMF(2, 2, 4)
+    assert batch_size_for(mf, 1_000_000, cfg) == 2048
+    assert batch_size_for(graph, 10_000, cfg) == 2048  # small data: the configured batch
+    assert batch_size_for(graph, 1_000_000, cfg) == 31_250  # large data: 32 propagations per epoch
+
+
+def _paths_before(ex: PathExplainer, history: list[str], item_id: str, limit: int = 3) -> list[Path3]:
+    """The explanation search as it was: every history item against the target's entities."""
+    target = ex.entities.get(item_id, set())
+    found = [
+        Path3(j, e, ex.weight[e]) for j in history for e in ex.entities.get(j, set()) & target if j != item_id
+    ]
+    found.sort(key=lambda p: (-p.weight, p.via_entity, p.via_item))
+    out: list[Path3] = []
+    used: set[str] = set()
+    for p in found:
+        if p.via_item in used and len(found) > limit:
+            continue
+        out.append(p)
+        used.add(p.via_item)
+        if len(out) == limit:
+            break
+    return out
+
+
+def test_explanations_from_a_users_support_equal_the_ones_before() -> None:
+    rng = np.random.default_rng(1)
+    triples = [
+        (f"item:{i}", "HAS_THEME", f"entity:Theme:t{rng.integers(0, 12)}")
+        for i in range(60)
+        for _ in range(3)
+    ]
+    ex = PathExplainer(triples)
+    history = [str(i) for i in range(0, 60, 3)]
+    support = ex.support(history)
+    explained = 0
+    for item in map(str, range(60)):
+        expected = _paths_before(ex, history, item)
+        assert ex.paths(history, item, support=support) == expected
+        explained += bool(expected)
+    assert explained > 30
