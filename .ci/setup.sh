@@ -6,6 +6,7 @@
 #   ~/.cache/kg-enhance/wheels   llama-cpp-python built once from source (about 6-20 min on 2 cores)
 #   ~/.cache/uv                  uv's package cache (torch and friends are hard-linked, not re-downloaded)
 #   ~/.cache/kg-enhance/neo4j    Neo4j Community jars resolved from Maven Central
+# and Debian's chromium (headless browser for the report test) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,20 @@ if [ ! -x .venv/bin/python ]; then
 fi
 log "installing kg-enhance[dev,local-llm] into .venv"
 VIRTUAL_ENV=$PWD/.venv uv pip install --quiet --find-links "$WHEELS" -e ".[dev,local-llm]"
+
+# headless Chromium for the report's real-browser test (tests/integration/test_report_browser.py)
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+    log "installing chromium (apt; log in $CACHE/logs/chromium-install.log)"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } \
+      >"$CACHE/logs/chromium-install.log" 2>&1 \
+      || log "chromium install failed (see the log); the browser test skips, or fails under KG_ENHANCE_REQUIRE_SERVICES=1"
+  else
+    log "no apt-get: install Chromium yourself for the browser test"
+  fi
+fi
 
 log "resolving the Neo4j server jars (cached after the first time)"
 .venv/bin/python -c "from kg_enhance.services import neo4j; print(neo4j.install())" >/dev/null

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +219,129 @@ def graph_fingerprint(job: JobLike, *, overrides: list[str] | None = None) -> di
         return _fingerprint(store).as_dict()
 
 
+def bulk_load(
+    job: JobLike,
+    *,
+    overrides: list[str] | None = None,
+    echo: Callable[[str], None] | None = None,
+    keep_files: bool = False,
+    fingerprint: bool = False,
+) -> dict[str, Any]:
+    """First load of a job into the EMPTY database of the project-managed local Neo4j, offline.
+
+    The graph a transactional load (``kg-enhance run JOB --only load``) would write,
+    written as CSV files (:mod:`kg_enhance.graph.bulk`) and imported with the server's
+    own ``neo4j-admin database import full neo4j --overwrite-destination``: the local
+    server is stopped, the import replaces the ``neo4j`` database, the server is started
+    again and the constraints and indexes are created. Names are resolved first against
+    the live empty database with the vocabulary seeded, exactly as that load would.
+
+    Refuses (:class:`~kg_enhance.errors.GraphStoreError`) when ``neo4j.uri`` is not the
+    project-managed local server or its database holds any node. Returns the rows
+    written per file, seconds per phase, the graph's totals and, with ``fingerprint``,
+    the namespace fingerprint (a read of every node and edge: minutes on a large graph).
+    """
+    import time
+    import uuid
+    from urllib.parse import urlparse
+
+    from kg_enhance.errors import GraphStoreError, ServiceUnavailableError
+    from kg_enhance.graph import bulk
+    from kg_enhance.graph.resolve import alias_rows
+    from kg_enhance.paths import state_dir
+    from kg_enhance.services import neo4j as local_neo4j
+    from kg_enhance.stages.load import item_rows, read_load_inputs, resolve_facts
+
+    say = echo or (lambda _line: None)
+    loaded = load(job, overrides=overrides)
+    spec, ontology = loaded.job, loaded.ontology
+    uri = urlparse(spec.neo4j.uri)
+    local = uri.hostname in ("127.0.0.1", "localhost") and (uri.port or 7687) == local_neo4j.bolt_port()
+    if not local or not local_neo4j.status().running:
+        raise GraphStoreError(
+            f"bulk-load: neo4j.uri {spec.neo4j.uri} is not the running project-managed local Neo4j "
+            f"(bolt://127.0.0.1:{local_neo4j.bolt_port()}, `kg-enhance neo4j start`); bulk-load stops and "
+            "replaces that server's database, so it works nowhere else: load with `kg-enhance run JOB`"
+        )
+    if spec.neo4j.database != "neo4j":
+        raise GraphStoreError("bulk-load: Neo4j Community has one user database; leave neo4j.database unset")
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    with Neo4jStore.for_job(spec) as store:
+        held = store.node_count(limit=1000)
+        if held:
+            raise GraphStoreError(
+                f"bulk-load: the database at {spec.neo4j.uri} holds {held if held < 1000 else '1000+'} node(s); "
+                "bulk-load writes only into an empty database: load with `kg-enhance run JOB --only load` "
+                "(transactional), or empty the database first"
+            )
+        say("reading the job's files")
+        inputs = read_load_inputs(spec, ontology, run_dir(spec))
+        seconds["read"] = round(time.perf_counter() - started, 3)
+        say(f"resolving {len(inputs.facts)} facts' names")
+        store.ensure_schema(ontology)  # resolution sees what a first transactional load sees: the vocabulary
+        if spec.graph.resolution.seed_vocabulary:
+            store.seed_vocabulary(ontology, run_id=run_id)
+        resolutions = resolve_facts(store, spec, inputs.facts)
+    seconds["resolve"] = round(time.perf_counter() - started - seconds["read"], 3)
+    mark = time.perf_counter()
+    folder = state_dir() / "bulk-import" / run_id
+    graph = bulk.BulkGraph(
+        namespace=spec.namespace,
+        entity_namespace=spec.entity_namespace,
+        job=spec.name,
+        run_id=run_id,
+        ontology=ontology,
+        items=list(item_rows(inputs.items)),
+        interactions=inputs.interactions,
+        facts=inputs.facts,
+        resolutions=resolutions,
+        aliases=alias_rows(resolutions.values()),
+        quarantine=inputs.quarantine,
+        seed_vocabulary=spec.graph.resolution.seed_vocabulary,
+    )
+    files = bulk.write_import_files(graph, folder)
+    seconds["csv"] = round(time.perf_counter() - mark, 3)
+    say(f"stopping the local Neo4j and importing {', '.join(f'{v} {k}' for k, v in files.counts.items())}")
+    mark = time.perf_counter()
+    local_neo4j.stop()
+    try:
+        bulk.run_import(files)
+    except GraphStoreError:
+        try:  # leave an empty, working database rather than a half-written one
+            bulk.import_empty(folder / "empty")
+        finally:
+            local_neo4j.start()
+        raise
+    seconds["import"] = round(time.perf_counter() - mark, 3)
+    mark = time.perf_counter()
+    say("starting the local Neo4j and creating constraints and indexes")
+    try:
+        local_neo4j.start()
+    except ServiceUnavailableError as e:
+        raise GraphStoreError(f"bulk-load: imported, but Neo4j did not start again: {e}") from e
+    with Neo4jStore.for_job(spec) as store:
+        store.ensure_schema(ontology)
+        store.await_indexes()
+        seconds["start_and_schema"] = round(time.perf_counter() - mark, 3)
+        totals = store.totals()
+        fp = _fingerprint(store).hash if fingerprint else None
+    if not keep_files:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    seconds["total"] = round(time.perf_counter() - started, 3)
+    return {
+        "run_id": run_id,
+        "counts": files.counts,
+        "seconds": seconds,
+        "totals": totals,
+        "fingerprint": fp,
+        "files": str(folder) if keep_files else None,
+    }
+
+
 def load_embeddings(
     run_or_outputs_dir: str | Path | None = None,
     *,
@@ -346,14 +470,52 @@ def recommend(
     """Top-``k`` precomputed recommendations for a user, with KG-path explanations; no model or LLM is called.
 
     Give the ``job`` (or its run folder ``run_dir``; default ``$KG_ENHANCE_RUN_DIR``). Each
-    result has ``item_id``, ``rank``, ``score`` and ``because``: ``(item the user
-    interacted with, shared entity key)`` pairs. Raises ``KeyError`` for users without
-    recommendations.
+    result has ``item_id``, ``title``, ``rank``, ``score``, ``because``: ``(item the user
+    interacted with, shared entity key)`` pairs, and ``because_names``: the same pairs by
+    name (``(title, entity name)``; ids stand in for names a table written before names
+    were stored lacks). Raises ``KeyError`` for users without recommendations.
     """
     if job is not None and run_dir is None:
         spec = job if isinstance(job, JobSpec) else load_job(job)
         run_dir = RunDir.for_job(spec).root
     return list(recommender_for(run_dir).recommend(user_id, k))
+
+
+def report(
+    job: JobLike,
+    *,
+    overrides: list[str] | None = None,
+    colour_by: str | None = None,
+    store_factory: Callable[[], GraphStore] | None = None,
+    open_browser: bool = False,
+) -> Path:
+    """Write ``report.html`` into the job's run folder (one self-contained page: stages with timings,
+    CPU and memory, graph statistics, knowledge quality, KGE and recommender metrics with their
+    training curves, the ablation, a 2-D projection of the item vectors) and return its path.
+
+    Only the last run's figures are shown; stages it did not run say so. The item projection
+    is coloured by ``colour_by`` (a relation; default: the one with the most facts), with
+    facts read from the job's files and the run folder, or from ``store_factory``'s graph
+    store when given (no Neo4j is needed otherwise). ``open_browser`` opens the page.
+    """
+    from kg_enhance.report import write_html_report
+
+    loaded = load(job, overrides=overrides)
+    store = store_factory() if store_factory is not None else None
+    try:
+        path = write_html_report(
+            RunDir.for_job(loaded.job),
+            job=loaded.job,
+            ontology=loaded.ontology,
+            store=store,
+            colour_by=colour_by,
+        )
+    finally:
+        if store is not None:
+            store.close()
+    if open_browser:
+        webbrowser.open(path.as_uri())
+    return path
 
 
 def job_json_schema() -> dict[str, Any]:

@@ -76,6 +76,8 @@ def main(verbose: bool) -> None:
     if not verbose:
         for noisy in ("pykeen", "torch_max_mem", "neo4j", "httpx", "openai"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
+    # progress: a bar on a terminal, elsewhere a line every 10% or 30 s (kg_enhance.progress)
+    logging.getLogger("kg_enhance.progress").setLevel(logging.INFO)
 
 
 SET_OPTION = click.option(
@@ -217,6 +219,7 @@ def demo(no_services: bool, no_progress: bool, overrides: tuple[str, ...]) -> No
     )
     click.echo("Paste in Browser:  MATCH p=(i:Item {item_id: '1'})-->(:Entity) RETURN p")
     click.echo("Saved queries: cypher/browser/*.cypher")
+    click.echo(f"Run report: {api.report(job, overrides=list(overrides))}")
 
 
 @main.command()
@@ -318,9 +321,36 @@ def recommend_cmd(job: Path, user_id: str, k: int, overrides: tuple[str, ...]) -
         recs = api.recommend(user_id, k, job=spec)
     except KeyError as e:
         raise ConfigError(f"recommend: {e.args[0]}") from None
-    for rec in recs:
-        because = "; ".join(f"{item} via {entity}" for item, entity in rec.because) or "(no KG path)"
-        click.echo(f"{rec.rank:3d}  {rec.item_id:>8s}  {rec.score:8.4f}  {because}")
+    for rec in recs:  # one line each: rank, id, score, title, then each path by name with its ids
+        named = rec.because_names or rec.because
+        because = "; ".join(
+            f"{title} [{item}] via {name} [{entity}]"
+            for (item, entity), (title, name) in zip(rec.because, named, strict=True)
+        )
+        click.echo(
+            f"{rec.rank:3d}  {rec.item_id:>8s}  {rec.score:8.4f}  {rec.title or '(no title)'}"
+            f"  because: {because or '(no KG path)'}"
+        )
+
+
+@main.command(name="report")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
+@click.option(
+    "--colour-by",
+    "--color-by",
+    "colour_by",
+    default=None,
+    metavar="RELATION",
+    help="Colour the item projection by this relation (default: the relation with the most facts).",
+)
+@SET_OPTION
+@handle_errors
+def report_cmd(job: Path, open_browser: bool, colour_by: str | None, overrides: tuple[str, ...]) -> None:
+    """Write report.html into JOB's run folder: one self-contained page about the last run."""
+
+    path = api.report(job, overrides=list(overrides), colour_by=colour_by, open_browser=open_browser)
+    click.echo(f"wrote {path}")
 
 
 @main.command(name="quarantine")
@@ -367,7 +397,7 @@ def ls_cmd(kind: str) -> None:
 
 @main.group(name="graph")
 def graph_group() -> None:
-    """Inspect a job's graph: fingerprint, entity merges, RDF export."""
+    """Inspect a job's graph: fingerprint, entity merges, RDF export; bulk first load."""
 
 
 @graph_group.command(name="fingerprint")
@@ -397,6 +427,52 @@ def graph_why_cmd(job: Path, name_a: str, name_b: str, entity_type: str, overrid
 
     for line in api.explain_merge(job, name_a, name_b, entity_type=entity_type, overrides=list(overrides)):
         click.echo(line)
+
+
+@graph_group.command(name="bulk-load")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option(
+    "--keep-files", is_flag=True, help="Keep the generated import CSV files (their folder is printed)."
+)
+@click.option(
+    "--fingerprint",
+    "with_fingerprint",
+    is_flag=True,
+    help="Also print the namespace fingerprint (reads the whole graph).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@SET_OPTION
+@handle_errors
+def graph_bulk_load_cmd(
+    job: Path, keep_files: bool, with_fingerprint: bool, as_json: bool, overrides: tuple[str, ...]
+) -> None:
+    """First load of JOB into the EMPTY local Neo4j with neo4j-admin import (stops and restarts it).
+
+    For a large job's first load only: it refuses when the database holds any node or
+    neo4j.uri is not the project-managed local server. Incremental loads and shared or
+    remote databases take `kg-enhance run JOB` (transactional MERGE).
+    """
+
+    got = api.bulk_load(
+        job,
+        overrides=list(overrides),
+        keep_files=keep_files,
+        fingerprint=with_fingerprint,
+        echo=None if as_json else click.echo,
+    )
+    if as_json:
+        click.echo(json.dumps(got))
+        return
+    seconds = ", ".join(f"{k} {v:.1f}s" for k, v in got["seconds"].items())
+    click.echo(f"imported {', '.join(f'{v} {k}' for k, v in got['counts'].items())} ({seconds})")
+    totals = got["totals"]
+    click.echo(
+        f"graph: {totals['nodes']} nodes, {totals['edges']} edges, {totals['items_with_facts']} items with facts"
+    )
+    if got["fingerprint"]:
+        click.echo(f"fingerprint {got['fingerprint']}")
+    if got["files"]:
+        click.echo(f"import files kept in {got['files']}")
 
 
 @graph_group.command(name="export-rdf")

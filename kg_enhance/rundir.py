@@ -2,7 +2,8 @@
 
 Layout (``outputs.dir`` of the job, resolved against the job file's folder)::
 
-    report.json                 run id, stage statuses and timings, one section per stage
+    report.json                 run id, stage statuses, timings and resource use, one section per stage
+    report.html                 the same as one self-contained page (``kg-enhance report``)
     extract/facts.jsonl         validated LLM facts (one JSON object per line)
     extract/quarantine.jsonl    subjects whose answers stayed invalid, with raw output and errors
     extract/dropped.json        single facts removed by semantic checks, per subject
@@ -110,6 +111,11 @@ class RunDir:
     def write_report(self, report: dict[str, Any]) -> Path:
         self.create()
         return write_json(self.report_path, report)
+
+    @property
+    def report_html(self) -> Path:
+        """The page about the run (``kg-enhance report``), made from ``report.json``."""
+        return self.root / "report.html"
 
     # -- extract -------------------------------------------------------------------------------
     @property

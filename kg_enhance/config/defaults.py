@@ -34,6 +34,15 @@ KGE_EPOCHS = 60
 KGE_BATCH_SIZE = 512
 KGE_LR = 0.01
 KGE_SEED = 42
+#: evaluation working-memory budget (MiB): evaluation batch and score slice are computed from it
+KGE_EVAL_MEMORY_MB = 256
+#: validation/test triples ranked per evaluation (a seeded sample); None ranks all of them
+KGE_EVAL_MAX_TRIPLES = 5000
+#: epochs between early-stopping evaluations on validation (the last epoch is always evaluated)
+KGE_EVAL_EVERY = 10
+#: evaluations without a relative improvement of KGE_RELATIVE_DELTA before training stops
+KGE_PATIENCE = 2
+KGE_RELATIVE_DELTA = 0.002
 
 REC_DIM = 64
 REC_EPOCHS = 60

@@ -304,6 +304,13 @@ class GraphConfig(_Strict):
         description="IRI prefix of RDF export: items are <base>item:<id>, entities <base>entity:<Type>:<key>.",
         pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$",
     )
+    stats_max_entities: int = Field(
+        default=20_000,
+        ge=0,
+        description="The load report's duplicate-candidate scan (one full-text lookup per entity) looks at "
+        "most at this many entities: all of them when there are fewer, else a deterministic sample by key "
+        "hash (the report says which). The scan is skipped when a load writes no new entity.",
+    )
 
 
 class KGEConfig(_Strict):
@@ -314,14 +321,54 @@ class KGEConfig(_Strict):
         default=D.KGE_MODEL, description="Any PyKEEN model name (TransE, RotatE, DistMult, ...)."
     )
     dim: int = Field(default=D.KGE_DIM, ge=2, le=4096, description="Embedding dimension.")
-    epochs: int = Field(default=D.KGE_EPOCHS, ge=1, description="Training epochs.")
-    batch_size: int = Field(default=D.KGE_BATCH_SIZE, ge=1, description="Training batch size.")
+    epochs: int = Field(
+        default=D.KGE_EPOCHS, ge=1, description="Training epochs (at most; early stopping may end sooner)."
+    )
+    batch_size: int = Field(
+        default=D.KGE_BATCH_SIZE,
+        ge=1,
+        description="Training batch size. On CPU each optimizer step costs about the same whatever its size "
+        "(dense Adam update of every embedding), so larger batches train more triples per second, with fewer "
+        "updates per epoch.",
+    )
+    sub_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Split each training batch into sub-batches of this size (same gradient, less memory); "
+        "whole batches when omitted.",
+    )
+    slice_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Training with training_loop: lcwa: score this many candidate entities at a time (less "
+        "memory); all at once when omitted. PyKEEN 1.11 adds a model's regularization term once per slice, "
+        "so with regularized models (DistMult, ComplEx) slicing also changes the loss.",
+    )
+    training_loop: Literal["slcwa", "lcwa"] = Field(
+        default="slcwa",
+        description="'slcwa': positives against sampled negatives (negative_sampler, num_negs_per_pos); "
+        "'lcwa': each (head, relation) scored against every entity.",
+    )
+    automatic_memory_optimization: bool | None = Field(
+        default=None,
+        description="PyKEEN's search for a sub-batch and slice size that fit the device (it replaces "
+        "sub_batch_size and slice_size). Omitted: on for CUDA when neither is set, off on CPU, where it can "
+        "only probe and not recover from running out of memory.",
+    )
     learning_rate: float = Field(default=D.KGE_LR, gt=0, description="Optimizer learning rate.")
-    loss: str | None = Field(default=None, description="PyKEEN loss name; the model's default when omitted.")
-    negative_sampler: str = Field(default="basic", description="PyKEEN negative sampler name.")
-    num_negs_per_pos: int = Field(default=4, ge=1, description="Negatives per positive triple.")
-    seed: int = Field(default=D.KGE_SEED, description="Random seed.")
-    device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="Training device.")
+    loss: str | None = Field(
+        default=None,
+        description="PyKEEN loss name; when omitted, PyKEEN's default loss (MarginRankingLoss) for every model, "
+        "as pykeen.pipeline does.",
+    )
+    negative_sampler: str = Field(default="basic", description="PyKEEN negative sampler name (slcwa).")
+    num_negs_per_pos: int = Field(default=4, ge=1, description="Negatives per positive triple (slcwa).")
+    seed: int = Field(
+        default=D.KGE_SEED, description="Random seed (split, initialisation, training, evaluation samples)."
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        default="cpu", description="Training device; 'auto': CUDA when present, else CPU."
+    )
     relations: Literal["facts", "collaborative"] = Field(
         default="facts",
         description="'facts': item-entity facts only; 'collaborative': also user-item edges and user-side facts (PREFERS).",
@@ -331,8 +378,50 @@ class KGEConfig(_Strict):
         description="Use facts from these sources only (e.g. ['catalog', 'llm']); all when omitted.",
     )
     test_ratio: float = Field(
-        default=0.1, ge=0.0, lt=0.5, description="Share of triples held out for evaluation."
+        default=0.1,
+        ge=0.0,
+        lt=0.5,
+        description="Share of triples held out for testing, and as much again for validation (early stopping). "
+        "0: nothing held out, no evaluation, no metrics.",
     )
+    eval_every: int = Field(
+        default=D.KGE_EVAL_EVERY,
+        ge=1,
+        description="Epochs between early-stopping evaluations on validation; the last epoch is always evaluated.",
+    )
+    patience: int = Field(
+        default=D.KGE_PATIENCE,
+        ge=1,
+        description="Evaluations without a relative MRR improvement of 0.2% before training stops; the best "
+        "validation epoch's weights are kept.",
+    )
+    eval_max_triples: int | None = Field(
+        default=D.KGE_EVAL_MAX_TRIPLES,
+        ge=1,
+        description="Rank at most this many validation and this many test triples per evaluation (a sample "
+        "fixed by seed; known triples are still all filtered); null ranks the full sets.",
+    )
+    eval_memory_mb: int = Field(
+        default=D.KGE_EVAL_MEMORY_MB,
+        ge=1,
+        description="Working-memory budget of one evaluation batch (MiB): the evaluation batch size and score "
+        "slice are computed from it, the entity count and the embedding width. PyKEEN's floor is one score "
+        "row per evaluated triple (entities x 4 bytes).",
+    )
+
+    @model_validator(mode="after")
+    def _memory_settings_agree(self) -> KGEConfig:
+        if self.slice_size is not None and self.training_loop != "lcwa":
+            raise ValueError(
+                "kge.slice_size slices the scoring of all entities, which only training_loop: lcwa does; "
+                "use sub_batch_size with slcwa"
+            )
+        if self.automatic_memory_optimization and (self.sub_batch_size or self.slice_size):
+            raise ValueError(
+                "kge.automatic_memory_optimization: true searches sub_batch_size and slice_size itself; "
+                "set those or turn it off"
+            )
+        return self
 
 
 class RecModelSpec(_Strict):

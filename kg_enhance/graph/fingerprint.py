@@ -6,6 +6,13 @@ with the same data have the same fingerprint. Volatile properties (run ids, the
 embedding vectors written back by the embed stage) and derived relationships
 (``RECOMMENDED``) are left out: they change on every run without the knowledge
 changing.
+
+Bounded memory, any order: the store streams the namespace's node and edge rows (the
+volatile properties already dropped by the database, so vectors never reach Python),
+each row is hashed on its own (BLAKE2b-128 of its canonical JSON line), and the row
+digests are added modulo 2**128. A sum is independent of the order the rows arrive in
+and counts a repeated row twice (an XOR would cancel it), so nothing is sorted or held.
+The final hash covers the format version, the node and edge counts and that sum.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ VOLATILE_PROPERTIES = frozenset(
 IGNORED_PROPERTIES = VOLATILE_PROPERTIES | {"ns"}
 #: relationship types that are outputs of later stages, not knowledge
 DERIVED_RELATIONSHIPS = ("RECOMMENDED",)
+#: changes whenever the hashing below changes, so old and new hashes never compare equal by accident
+FORMAT = "kg-enhance-fingerprint-v2"
+_MODULUS = 1 << 128
 
 
 @dataclass(frozen=True)
@@ -50,21 +60,28 @@ def _stable(props: dict[str, Any]) -> dict[str, Any]:
     return {k: _canonical(v) for k, v in sorted(props.items()) if k not in IGNORED_PROPERTIES}
 
 
+def node_line(row: dict[str, Any]) -> str:
+    """The canonical text of a node row (``id``, ``labels``, ``props``)."""
+    return json.dumps(["N", row["id"], sorted(row["labels"]), _stable(row["props"])], sort_keys=True)
+
+
+def edge_line(row: dict[str, Any]) -> str:
+    """The canonical text of an edge row (``head``, ``type``, ``tail``, ``props``)."""
+    return json.dumps(["E", row["head"], row["type"], row["tail"], _stable(row["props"])], sort_keys=True)
+
+
+def _digest(line: str) -> int:
+    return int.from_bytes(hashlib.blake2b(line.encode("utf-8"), digest_size=16).digest(), "big")
+
+
 def graph_fingerprint(store: GraphStore) -> Fingerprint:
     """Fingerprint of the store's namespace: its nodes and the edges leaving them (see the module docstring)."""
-    lines = []
-    nodes = store.fingerprint_nodes()
-    for row in nodes:
-        lines.append(
-            json.dumps(["N", row["id"], sorted(row["labels"]), _stable(row["props"])], sort_keys=True)
-        )
-    edges = store.fingerprint_edges(DERIVED_RELATIONSHIPS)
-    for row in edges:
-        lines.append(
-            json.dumps(["E", row["head"], row["type"], row["tail"], _stable(row["props"])], sort_keys=True)
-        )
-    digest = hashlib.sha256()
-    for line in sorted(lines):
-        digest.update(line.encode("utf-8"))
-        digest.update(b"\n")
-    return Fingerprint(hash=digest.hexdigest()[:16], nodes=len(nodes), edges=len(edges))
+    total = nodes = edges = 0
+    for row in store.stream_fingerprint_nodes(IGNORED_PROPERTIES):
+        total = (total + _digest(node_line(row))) % _MODULUS
+        nodes += 1
+    for row in store.stream_fingerprint_edges(DERIVED_RELATIONSHIPS, IGNORED_PROPERTIES):
+        total = (total + _digest(edge_line(row))) % _MODULUS
+        edges += 1
+    final = hashlib.sha256(f"{FORMAT}\n{nodes}\n{edges}\n{total:032x}".encode()).hexdigest()
+    return Fingerprint(hash=final[:16], nodes=nodes, edges=edges)

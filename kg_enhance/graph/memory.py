@@ -49,7 +49,7 @@ import math
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,14 @@ from rapidfuzz.distance import OSA
 
 from kg_enhance.errors import GraphStoreError
 from kg_enhance.graph.resolve import Resolution
-from kg_enhance.graph.store import DEFAULT_NAMESPACE, InteractionRow, Triple
+from kg_enhance.graph.store import (
+    DEFAULT_NAMESPACE,
+    NON_FACT_TYPES,
+    InteractionRow,
+    Triple,
+    fact_edge_row,
+    fact_target,
+)
 from kg_enhance.names import entity_key
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.types import Fact, QuarantineRecord
@@ -346,10 +353,11 @@ class InMemoryGraphStore:
             db.schema.add(f"{label}.name")
 
     # -- writes --------------------------------------------------------------------------------
-    def write_items(self, rows: Sequence[dict[str, Any]], *, item_label: str) -> int:
+    def write_items(self, rows: Iterable[dict[str, Any]], *, item_label: str) -> int:
         """``write/merge_items``: MERGE on ``(ns, item_id)``, ``SET i += props {.*, ns: $ns}`` (null
         removes; a ``ns`` in the props cannot move the item to another namespace), add the label."""
         label = _identifier(item_label)
+        rows = list(rows)
         prepared: list[tuple[Any, dict[str, Any]]] = []
         for row in rows:
             props = row.get("props")
@@ -372,13 +380,14 @@ class InMemoryGraphStore:
             self._merge_node("User", user_id)
         return len(rows)
 
-    def write_interactions(self, rows: Sequence[dict[str, Any]]) -> int:
+    def write_interactions(self, rows: Iterable[dict[str, Any]]) -> int:
         """``write/merge_interactions``: one INTERACTED edge per (user, item) of the namespace;
         rating and ts are overwritten.
 
         Rows whose user or item is missing are skipped (the ``MATCH`` finds nothing) but
         counted, as ``Neo4jStore`` counts the rows it sent.
         """
+        rows = list(rows)
         prepared = [
             (
                 row.get("user_id"),
@@ -418,7 +427,7 @@ class InMemoryGraphStore:
 
     def write_facts(
         self,
-        facts: Sequence[Fact],
+        facts: Iterable[Fact],
         ontology: Ontology,
         *,
         job: str,
@@ -427,48 +436,26 @@ class InMemoryGraphStore:
     ) -> int:
         """Entities (``write/merge_entities``), then fact edges (``write/merge_item_facts`` / ``merge_user_facts``).
 
-        The rows are prepared exactly as ``Neo4jStore.write_facts`` prepares them (keep the
-        two in step): the first name a key is seen with names a new entity, an edge is
-        one per (head, relation, entity, source) and its properties are replaced.
+        The rows are the ones ``Neo4jStore.write_facts`` streams (:func:`~kg_enhance.graph.store.fact_target`
+        and :func:`~kg_enhance.graph.store.fact_edge_row`): the first name a key is seen with names a new
+        entity, an edge is one per (head, relation, entity, source) and its properties are replaced, the
+        edges of one relationship type are written in fact order. Neo4j writes entities and edges in
+        interleaved batches; the graph that results is the same as writing all entities first, as here.
         """
-        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         entities: dict[str, dict[str, str]] = {}
         for f in facts:
-            if f.head_kind not in ("Item", "User"):
-                raise GraphStoreError(
-                    f"fact about {f.head_id!r} has head kind {f.head_kind!r}; only Item and User heads are stored"
-                )
-            res = resolutions.get((f.object_type, f.object)) if resolutions else None
-            key = res.canonical_key if res else entity_key(f.object_type, f.object)
-            entities.setdefault(
-                key, {"key": key, "name": res.canonical_name if res else f.object, "type": f.object_type}
-            )
-            provenance = {
-                "source": f.source,
-                "source_field": f.source_field,
-                "model": f.model,
-                "prompt_hash": f.prompt_hash,
-                "object_name": f.object,
-                "evidence": f.evidence,
-                "confidence": f.confidence,
-            }
-            groups[(f.head_kind, f.relation, f.object_type)].append(
-                {
-                    "head_id": f.head_id,
-                    "key": key,
-                    "source": f.source,
-                    "props": {k: v for k, v in provenance.items() if v is not None},
-                }
-            )
+            key, name, rel_type = fact_target(f, ontology, resolutions)
+            entities.setdefault(key, {"key": key, "name": name, "type": f.object_type})
+            groups[(f.head_kind, rel_type)].append(fact_edge_row(f, key))
         by_type: dict[str, list[dict[str, str]]] = defaultdict(list)
         for row in entities.values():
             by_type[row["type"]].append(row)
         for type_name, rows in sorted(by_type.items()):
             self._merge_entities(rows, _identifier(ontology.check_label(type_name)), run_id=run_id)
         written = 0
-        for (head_kind, relation, _), rows in sorted(groups.items()):
-            rel_type = _identifier(ontology.check_relation(relation))
-            written += self._merge_facts(rows, head_kind, rel_type, job=job, run_id=run_id)
+        for (head_kind, rel_type), rows in sorted(groups.items()):
+            written += self._merge_facts(rows, head_kind, _identifier(rel_type), job=job, run_id=run_id)
         return written
 
     def _merge_entities(self, rows: Sequence[dict[str, str]], label: str, *, run_id: str) -> None:
@@ -512,19 +499,22 @@ class InMemoryGraphStore:
         return len(rows)
 
     def delete_stale_facts(self, *, job: str, run_id: str, sources: Sequence[str]) -> int:
-        """``write/delete_stale_facts``: ``job``'s edges from the namespace's items and users to entities,
-        from ``sources``, of another run.
+        """``write/delete_stale_facts`` (per relationship type but ``INTERACTED``, ``ALIAS_OF`` and
+        ``RECOMMENDED``): ``job``'s edges from the namespace's items and users to entities, from
+        ``sources``, whose ``run_id`` is less or greater than ``run_id``.
 
-        Edges without a ``job``, ``source`` or ``run_id`` are kept (a null comparison is not true).
+        Edges without a ``job``, ``source`` or ``run_id`` are kept (a null comparison is not true), and
+        so are edges whose ``run_id`` does not compare with a string (another kind of value).
         """
         stale = [
             edge
             for edge in self.database.edges.values()
-            if self._in_namespace(self._node(edge.head), _JOB_LABELS)
+            if edge.type not in NON_FACT_TYPES
+            and self._in_namespace(self._node(edge.head), _JOB_LABELS)
             and "Entity" in self._node(edge.tail).labels
             and _eq(edge.props.get("job"), job)
             and _in(edge.props.get("source"), sources)
-            and _ne(edge.props.get("run_id"), run_id)
+            and (_lt(edge.props.get("run_id"), run_id) or _lt(run_id, edge.props.get("run_id")))
         ]
         for edge in stale:
             self.database.delete_edge(edge)
@@ -738,6 +728,11 @@ class InMemoryGraphStore:
                 out[node.props["key"]] = node.props.get("name")
         return out
 
+    def entity_types_present(self, types: Sequence[str]) -> set[str]:
+        """``resolve/entity_types_present``: the types of ``types`` that some entity of the entity namespace has."""
+        present = {e.props.get("type") for e in self._scoped("Entity")}
+        return {t for t in types if _in(t, present)}
+
     def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
         """``resolve/alias_targets``: ``{alias key: (canonical key, canonical name)}`` in the entity namespace."""
         out: dict[str, tuple[Any, Any]] = {}
@@ -919,11 +914,29 @@ class InMemoryGraphStore:
 
     def entity_keys(self) -> list[dict[str, Any]]:
         """``read/entity_keys``: key, type and name of every entity of the entity namespace, ordered by key."""
-        rows = [
-            {"key": e.props.get("key"), "type": e.props.get("type"), "name": e.props.get("name")}
-            for e in self._scoped("Entity")
+        return sorted(self.stream_entity_keys(), key=lambda r: _order_key(r["key"]))
+
+    def stream_entity_keys(self) -> Iterator[dict[str, Any]]:
+        """``read/entity_keys_unordered``: :meth:`entity_keys` in creation order."""
+        for e in list(self._scoped("Entity")):
+            yield {"key": e.props.get("key"), "type": e.props.get("type"), "name": e.props.get("name")}
+
+    def entity_degree_histogram(self) -> list[dict[str, Any]]:
+        """``read/entity_degree_histogram``: :meth:`entity_degrees` counted by ``(type, items, with_users)``."""
+        counts: dict[tuple[Any, int, bool], int] = defaultdict(int)
+        for row in self.entity_degrees():
+            counts[(row["type"], row["items"], row["users"] > 0)] += 1
+        return [
+            {"type": t, "items": items, "with_users": users, "entities": n}
+            for (t, items, users), n in counts.items()
         ]
-        return sorted(rows, key=lambda r: _order_key(r["key"]))
+
+    def item_fact_histogram(self) -> list[dict[str, Any]]:
+        """``read/item_fact_histogram``: :meth:`item_fact_counts` counted by ``entities``."""
+        counts: dict[int, int] = defaultdict(int)
+        for row in self.item_fact_counts():
+            counts[row["entities"]] += 1
+        return [{"entities": k, "items": n} for k, n in counts.items()]
 
     def rdf_facts(self, sources: list[str] | None = None) -> list[dict[str, Any]]:
         """``read/rdf_facts``: distinct facts of the namespace's items and users with names, ordered for a
@@ -997,6 +1010,22 @@ class InMemoryGraphStore:
             for e in self.database.edges.values()
             if e.type not in excluded and self._in_namespace(self._node(e.head), heads)
         ]
+
+    def stream_fingerprint_nodes(self, exclude_properties: Collection[str]) -> Iterator[dict[str, Any]]:
+        """``read/fingerprint_node_rows``: :meth:`fingerprint_nodes` without ``exclude_properties``."""
+        excluded = set(exclude_properties)
+        for row in self.fingerprint_nodes():
+            row["props"] = {k: v for k, v in row["props"].items() if k not in excluded}
+            yield row
+
+    def stream_fingerprint_edges(
+        self, exclude_types: Sequence[str], exclude_properties: Collection[str]
+    ) -> Iterator[dict[str, Any]]:
+        """``read/fingerprint_edge_rows``: :meth:`fingerprint_edges` without ``exclude_properties``."""
+        excluded = set(exclude_properties)
+        for row in self.fingerprint_edges(exclude_types):
+            row["props"] = {k: v for k, v in row["props"].items() if k not in excluded}
+            yield row
 
     # -- the graph underneath ------------------------------------------------------------------
     def _ns_of(self, label: str) -> str:
@@ -1224,6 +1253,16 @@ def _ne(a: Any, b: Any) -> bool:
 def _in(value: Any, values: Iterable[Any]) -> bool:
     """Cypher ``value IN values`` is true."""
     return any(_eq(value, v) for v in values)
+
+
+def _lt(a: Any, b: Any) -> bool:
+    """Cypher ``a < b`` is true; values of different kinds do not compare (null)."""
+    kind = _kind(a)
+    if kind is None or kind != _kind(b) or any(isinstance(v, float) and math.isnan(v) for v in (a, b)):
+        return False
+    if kind == "str":
+        return _order_key(a) < _order_key(b)  # Java's order: UTF-16 code units
+    return bool(a < b)
 
 
 def _ge(a: Any, b: Any) -> bool:

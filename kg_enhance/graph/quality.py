@@ -1,17 +1,24 @@
 """Graph statistics and quality measures for the report's ``graph`` section.
 
-* degree distributions of entities (items per entity) and items (entities per item);
+* degree distributions of entities (items per entity) and items (entities per item),
+  exact, from histograms the database aggregates (one row per distinct degree, never
+  one per entity or item);
 * duplicate candidates: entity pairs of one type whose names are similar, found
-  through the full-text index (never all pairs);
+  through the full-text index (never all pairs), for at most ``max_entities``
+  entities (a deterministic sample by key hash when there are more);
 * LLM facts against a gold source, per relation: precision on the items and
   relations the gold source covers, recall over the gold facts of the items the LLM saw.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -44,37 +51,130 @@ def distribution(values: Sequence[int]) -> dict[str, Any]:
     }
 
 
-def degree_stats(store: GraphStore) -> dict[str, Any]:
-    entities = store.entity_degrees()
-    items = store.item_fact_counts()
-    by_type: dict[str, list[int]] = defaultdict(list)
-    for row in entities:
-        by_type[row["type"] or "?"].append(int(row["items"]))
+def _percentile(values: Sequence[int], cumulative: Sequence[int], n: int, pct: float) -> float:
+    """``np.percentile(expanded, pct)`` (linear method) of the sorted multiset ``values`` with
+    running counts ``cumulative``, without expanding it: the same float operations numpy makes."""
+    virtual = float(np.true_divide(pct, 100)) * (n - 1)
+    lower = int(np.floor(virtual))
+    upper = min(lower + 1, n - 1)
+    a = values[bisect_right(cumulative, lower)]
+    b = values[bisect_right(cumulative, upper)]
+    gamma = virtual - lower
+    diff = float(b - a)
+    return float(b - diff * (1 - gamma)) if gamma >= 0.5 else float(a + diff * gamma)
+
+
+def distribution_from_counts(counts: Mapping[int, int]) -> dict[str, Any]:
+    """:func:`distribution` of the multiset where value ``v`` occurs ``counts[v]`` times; equal to
+    ``distribution`` of the expanded list, in memory of the number of distinct values."""
+    values = sorted(v for v, c in counts.items() if c > 0)
+    if not values:
+        return {"count": 0}
+    cumulative = list(np.cumsum([counts[v] for v in values]).tolist())
+    n = int(cumulative[-1])
+    total = sum(v * counts[v] for v in values)
+    buckets = {}
+    for lo, hi in DEGREE_BUCKETS:
+        label = f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi else f"{lo}+")
+        top = hi if hi else values[-1]
+        buckets[label] = sum(counts[v] for v in values if lo <= v <= top)
     return {
-        "items_per_entity": distribution([int(r["items"]) for r in entities]),
-        "items_per_entity_by_type": {t: distribution(v) for t, v in sorted(by_type.items())},
-        "entities_per_item": distribution([int(r["entities"]) for r in items]),
-        "orphan_entities": sum(1 for r in entities if int(r["items"]) == 0 and int(r["users"]) == 0),
+        "count": n,
+        "zero": int(counts.get(0, 0)),
+        "mean": round(float(np.float64(total) / n), 3),
+        "p50": _percentile(values, cumulative, n, 50),
+        "p90": _percentile(values, cumulative, n, 90),
+        "p99": _percentile(values, cumulative, n, 99),
+        "max": int(values[-1]),
+        "buckets": buckets,
     }
 
 
+def degree_stats(store: GraphStore) -> dict[str, Any]:
+    """Degree distributions from the store's histograms (bounded: one row per distinct degree)."""
+    per_entity: dict[int, int] = defaultdict(int)
+    by_type: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    orphans = 0
+    for row in store.entity_degree_histogram():
+        items, n = int(row["items"]), int(row["entities"])
+        per_entity[items] += n
+        by_type[row["type"] or "?"][items] += n
+        if items == 0 and not row["with_users"]:
+            orphans += n
+    per_item: dict[int, int] = defaultdict(int)
+    for row in store.item_fact_histogram():
+        per_item[int(row["entities"])] += int(row["items"])
+    return {
+        "items_per_entity": distribution_from_counts(per_entity),
+        "items_per_entity_by_type": {t: distribution_from_counts(c) for t, c in sorted(by_type.items())},
+        "entities_per_item": distribution_from_counts(per_item),
+        "orphan_entities": orphans,
+    }
+
+
+def _key_rank(key: str) -> int:
+    """A stable pseudo-random rank of an entity key (the same in every process and store)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+@dataclass
+class DuplicateScan:
+    """What :func:`duplicate_candidates` looked at and found.
+
+    ``status``: ``full`` (every entity of the entity namespace was looked up) or
+    ``sampled`` (``entities`` exceeded ``max_entities``: the ``scanned`` entities with the
+    lowest key hashes were, a deterministic uniform sample). ``pairs`` are sorted by score.
+    """
+
+    status: Literal["full", "sampled"]
+    entities: int
+    scanned: int
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+
+
 def duplicate_candidates(
-    store: GraphStore, *, threshold: float, min_chars: int, limit: int = 10
-) -> list[dict[str, Any]]:
-    """Entity pairs of one type with similar names (similarity >= threshold), found through the index."""
+    store: GraphStore,
+    *,
+    threshold: float,
+    min_chars: int,
+    limit: int = 10,
+    max_entities: int | None = None,
+) -> DuplicateScan:
+    """Entity pairs of one type with similar names (similarity >= threshold), found through the index.
+
+    One full-text lookup per scanned entity: at most ``max_entities`` of them (all when
+    ``None``). The keys are streamed and only the ``max_entities`` with the lowest
+    :func:`_key_rank` are kept, so memory is bounded by the cap, and a cap at or above the
+    number of entities gives exactly the uncapped result.
+    """
+    entities = 0
+    heap: list[tuple[int, str, str, Any]] = []  # (-rank, key, type, name): the kept ones, worst on top
+    kept: list[tuple[int, str, str, Any]] = []
+    for row in store.stream_entity_keys():
+        entities += 1
+        entry = (-_key_rank(row["key"]), row["key"], row["type"], row["name"])
+        if max_entities is None:
+            kept.append(entry)
+        elif len(heap) < max_entities:
+            heapq.heappush(heap, entry)
+        elif max_entities > 0 and entry > heap[0]:
+            heapq.heapreplace(heap, entry)
+    if max_entities is not None:
+        kept = heap
+    names: dict[str, Any] = {}
     rows = []
-    names = {}
-    for row in store.entity_keys():
-        type_, norm = split_entity_key(row["key"])
-        names[row["key"]] = row["name"]
+    for _, key, _, name in sorted(kept, key=lambda e: e[1]):
+        type_, norm = split_entity_key(key)
+        names[key] = name
         query = fulltext_query(norm)
         if query and len(norm) >= min_chars:
-            rows.append({"key": row["key"], "type": type_, "query": query})
+            rows.append({"key": key, "type": type_, "query": query})
     candidates = store.fulltext_candidates(rows, limit=limit) if rows else {}
     pairs: dict[tuple[str, str], float] = {}
     for key, found in candidates.items():
         norm = split_entity_key(key)[1]
-        for other, _ in found:
+        for other, other_name in found:
+            names.setdefault(other, other_name)
             other_norm = split_entity_key(other)[1]
             if not compatible(norm, other_norm, min_chars=min_chars):
                 continue
@@ -82,10 +182,15 @@ def duplicate_candidates(
             if score >= threshold:
                 a, b = sorted((key, other))
                 pairs[(a, b)] = round(score, 4)
-    return [
-        {"a": names.get(a, a), "b": names.get(b, b), "key_a": a, "key_b": b, "score": s}
-        for (a, b), s in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
+    return DuplicateScan(
+        status="sampled" if len(kept) < entities else "full",
+        entities=entities,
+        scanned=len(kept),
+        pairs=[
+            {"a": names.get(a, a), "b": names.get(b, b), "key_a": a, "key_b": b, "score": s}
+            for (a, b), s in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
+    )
 
 
 def compare_to_gold(

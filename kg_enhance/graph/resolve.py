@@ -9,7 +9,7 @@ In order, for each distinct ``(type, name)``:
    graph across runs) maps the key to an entity.
 4. **fuzzy**: candidates come from an index, never from comparing all pairs: the
    Neo4j full-text index over entity names for what is in the graph, and a token
-   index over the names accepted earlier in this batch. A candidate of the same type
+   index over the names accepted earlier in this load. A candidate of the same type
    merges when its token-sorted similarity reaches the threshold, both names are at
    least ``min_chars`` long and their numbers agree ("Rocky II" is not "Rocky III").
 5. **new**: otherwise the name becomes a new entity.
@@ -18,6 +18,17 @@ Names are processed in the order given, so the caller decides which source names
 entities first (catalog and imported files before the LLM). Every fuzzy merge is
 written to the alias table with its score and run, which is what
 ``kg-enhance graph why`` shows.
+
+Cost. Names go to the store in batches (``batch_size`` keys): one ``existing_entities``,
+one ``alias_targets`` and one ``fulltext_candidates`` call per batch, each a single
+statement per batch in Neo4j (up to 10 full-text candidates per new name). The graph
+does not change while a load resolves, so batching gives exactly the answers of one
+call over every name. The in-load token index blocks on each token, its 3-letter prefix
+and its one-deletion variants (so a typo, a missing or an extra letter or two swapped
+letters still meet in a block), and a name is compared with at most
+:data:`MAX_LOAD_CANDIDATES` names from it, smallest blocks first: comparisons grow
+linearly with the names, not with their square, even where a block ("john", "mar*")
+holds thousands of names.
 """
 
 from __future__ import annotations
@@ -34,6 +45,10 @@ from kg_enhance.config.models import ResolutionConfig
 from kg_enhance.names import entity_key, normalise_name
 
 Reason = Literal["entity", "alias", "fuzzy", "new"]
+#: in-load candidates compared with one name at most (see the module docstring)
+MAX_LOAD_CANDIDATES = 200
+#: full-text candidates asked for per new name
+FULLTEXT_LIMIT = 10
 _DIGITS = re.compile(r"\d+")
 _ROMAN = re.compile(r"^(?:i{1,3}|iv|v|vi{1,3}|ix|x)$")
 
@@ -54,6 +69,7 @@ class ResolutionBackend(Protocol):
     """What resolution needs from the graph store."""
 
     def existing_entities(self, keys: Sequence[str]) -> dict[str, str]: ...
+    def entity_types_present(self, types: Sequence[str]) -> set[str]: ...
     def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]: ...
     def fulltext_candidates(
         self, rows: Sequence[dict[str, str]], *, limit: int
@@ -86,47 +102,112 @@ def fulltext_query(norm: str) -> str:
     return " ".join(terms)
 
 
-def _blocks(norm: str) -> set[str]:
-    """Blocking keys of the in-batch index: each token and each token's 3-letter prefix."""
-    out: set[str] = set()
+def _blocks(norm: str) -> list[str]:
+    """Blocking keys of the in-load index: for each token of 3 or more characters the token and
+    its 3-letter prefix, and for tokens of 4 or more each variant with one character deleted
+    (two tokens one edit or one swap apart share a variant)."""
+    out: dict[str, None] = {}
     for token in norm.split():
-        if len(token) >= 3:
-            out.add(token)
-            out.add(token[:3] + "*")
-    return out
+        if len(token) < 3:
+            continue
+        out[f"d:{token}"] = None
+        out[f"p:{token[:3]}"] = None
+        if len(token) >= 4:
+            for i in range(len(token)):
+                out[f"d:{token[:i]}{token[i + 1 :]}"] = None
+    return list(out)
+
+
+class _LoadIndex:
+    """The names this load made new entities, by type and blocking key, for fuzzy matching.
+
+    Postings keep the order names were accepted in; :meth:`candidates` returns at most
+    ``budget`` of them, taking the smallest blocks first, in acceptance order (which is
+    what breaks ties between equally similar candidates: the earlier name wins).
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.postings: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
+        self.order: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+
+    def add(self, type_: str, key: str, norm: str, name: str) -> None:
+        self.order[key] = len(self.order)
+        self.names[key] = name
+        for block in _blocks(norm):
+            self.postings[(type_, block)][key] = None
+
+    def candidates(self, type_: str, norm: str) -> list[tuple[str, str]]:
+        lists = [self.postings.get((type_, b)) for b in _blocks(norm)]
+        found: dict[str, None] = {}
+        for posting in sorted((p for p in lists if p), key=len):
+            for key in posting:
+                if len(found) >= self.budget:
+                    break
+                found[key] = None
+        return [(k, self.names[k]) for k in sorted(found, key=self.order.__getitem__)]
 
 
 class EntityResolver:
-    def __init__(self, backend: ResolutionBackend, config: ResolutionConfig) -> None:
+    def __init__(
+        self,
+        backend: ResolutionBackend,
+        config: ResolutionConfig,
+        *,
+        batch_size: int = 2000,
+        max_load_candidates: int = MAX_LOAD_CANDIDATES,
+    ) -> None:
         self.backend = backend
         self.config = config
+        self.batch_size = max(1, batch_size)
+        self.max_load_candidates = max_load_candidates
 
     def resolve(self, names: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Resolution]:
-        """Resolve ``(type, name)`` pairs, earlier pairs first; returns one entry per distinct pair."""
+        """Resolve ``(type, name)`` pairs, earlier pairs first; returns one entry per distinct pair.
+
+        Keys go to the backend ``batch_size`` at a time (see the module docstring); the
+        result does not depend on the batch size.
+        """
         ordered: list[tuple[str, str]] = list(dict.fromkeys(names))
         key_of = {pair: entity_key(*pair) for pair in ordered}
         first_name: dict[str, str] = {}
         for pair in ordered:
             first_name.setdefault(key_of[pair], pair[1])
         keys = list(first_name)
+        decided: dict[str, Resolution] = {}
+        index = _LoadIndex(self.max_load_candidates)
+        types = sorted({key.split(":", 1)[0] for key in keys})
+        searchable = self.backend.entity_types_present(types) if self.config.fuzzy and types else set()
+        for start in range(0, len(keys), self.batch_size):
+            self._resolve_batch(keys[start : start + self.batch_size], first_name, decided, index, searchable)
+        return {pair: _with_name(decided[key_of[pair]], pair[1]) for pair in ordered}
+
+    def _resolve_batch(
+        self,
+        keys: list[str],
+        first_name: dict[str, str],
+        decided: dict[str, Resolution],
+        index: _LoadIndex,
+        searchable: set[str],
+    ) -> None:
+        """Decide ``keys`` in order; ``searchable``: the types with entities in the graph (only their
+        names are looked up in the full-text index)."""
+        cfg = self.config
         existing = self.backend.existing_entities(keys)
         aliases = self.backend.alias_targets([k for k in keys if k not in existing])
-
-        decided: dict[str, Resolution] = {}
-        fresh = [k for k in keys if k not in existing and k not in aliases]
-        candidates: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        if self.config.fuzzy and fresh:
+        candidates: dict[str, list[tuple[str, str]]] = {}
+        if cfg.fuzzy:
             rows = []
-            for key in fresh:
+            for key in keys:
+                if key in existing or key in aliases:
+                    continue
                 type_, norm = key.split(":", 1)
                 query = fulltext_query(norm)
-                if query and len(norm) >= self.config.min_chars:
+                if query and len(norm) >= cfg.min_chars and type_ in searchable:
                     rows.append({"key": key, "type": type_, "query": query})
             if rows:
-                candidates.update(self.backend.fulltext_candidates(rows, limit=10))
-
-        batch_index: dict[tuple[str, str], set[str]] = defaultdict(set)
-        canonical_name: dict[str, str] = dict(existing)
+                candidates = self.backend.fulltext_candidates(rows, limit=FULLTEXT_LIMIT)
         for key in keys:
             name = first_name[key]
             type_, norm = key.split(":", 1)
@@ -138,17 +219,14 @@ class EntityResolver:
                 decided[key] = Resolution(type_, name, key, target, target_name, "alias")
                 continue
             best: tuple[float, str, str] | None = None
-            if self.config.fuzzy and len(norm) >= self.config.min_chars:
-                pool = list(candidates.get(key, []))
-                for block in _blocks(norm):
-                    for other in batch_index.get((type_, block), ()):
-                        pool.append((other, canonical_name[other]))
+            if cfg.fuzzy and len(norm) >= cfg.min_chars:
+                pool = [*candidates.get(key, []), *index.candidates(type_, norm)]
                 for cand_key, cand_name in pool:
                     cand_norm = cand_key.split(":", 1)[1]
-                    if not compatible(norm, cand_norm, min_chars=self.config.min_chars):
+                    if not compatible(norm, cand_norm, min_chars=cfg.min_chars):
                         continue
                     score = similarity(norm, cand_norm)
-                    if score >= self.config.threshold and (best is None or score > best[0]):
+                    if score >= cfg.threshold and (best is None or score > best[0]):
                         best = (score, cand_key, cand_name)
             if best is not None:
                 score, cand_key, cand_name = best
@@ -159,10 +237,7 @@ class EntityResolver:
                 )
                 continue
             decided[key] = Resolution(type_, name, key, key, name, "new")
-            canonical_name[key] = name
-            for block in _blocks(norm):
-                batch_index[(type_, block)].add(key)
-        return {pair: _with_name(decided[key_of[pair]], pair[1]) for pair in ordered}
+            index.add(type_, key, norm, name)
 
 
 def _with_name(res: Resolution, name: str) -> Resolution:

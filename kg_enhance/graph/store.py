@@ -3,14 +3,21 @@
 Writes are batched ``UNWIND $rows`` statements from ``cypher/``, run in managed
 transactions (``execute_write``), which the driver retries on transient errors.
 Constraints are created before any write.
+
+Rows are taken from iterables one batch (``neo4j.batch_size``) at a time, so a caller
+that streams them (the load stage builds interaction rows from the frame's columns as
+it goes) never holds more than a batch of row dicts. Reads that can be as large as
+the graph (the fingerprint's rows, the entity keys of the duplicate scan) are streamed
+from the server with ``session.run`` and consumed record by record.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import neo4j
@@ -33,6 +40,8 @@ DEFAULT_NAMESPACE = "default"
 Triple = tuple[str, str, str]
 #: ``(user_id, item_id, rating, ts)`` of one INTERACTED edge
 InteractionRow = tuple[str, str, float | None, int | None]
+#: relationship types that are never facts (``write/delete_stale_facts`` skips them)
+NON_FACT_TYPES = frozenset({"INTERACTED", "ALIAS_OF", "RECOMMENDED"})
 
 
 class GraphStore(Protocol):
@@ -50,12 +59,12 @@ class GraphStore(Protocol):
 
     # -- schema and writes
     def ensure_schema(self, ontology: Ontology) -> None: ...
-    def write_items(self, rows: Sequence[dict[str, Any]], *, item_label: str) -> int: ...
+    def write_items(self, rows: Iterable[dict[str, Any]], *, item_label: str) -> int: ...
     def write_users(self, user_ids: Iterable[str]) -> int: ...
-    def write_interactions(self, rows: Sequence[dict[str, Any]]) -> int: ...
+    def write_interactions(self, rows: Iterable[dict[str, Any]]) -> int: ...
     def write_facts(
         self,
-        facts: Sequence[Fact],
+        facts: Iterable[Fact],
         ontology: Ontology,
         *,
         job: str,
@@ -73,6 +82,7 @@ class GraphStore(Protocol):
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int: ...
     # -- entity resolution (kg_enhance.graph.resolve.ResolutionBackend)
     def existing_entities(self, keys: Sequence[str]) -> dict[str, str]: ...
+    def entity_types_present(self, types: Sequence[str]) -> set[str]: ...
     def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]: ...
     def fulltext_candidates(
         self, rows: Sequence[dict[str, str]], *, limit: int
@@ -89,9 +99,16 @@ class GraphStore(Protocol):
     def entity_degrees(self) -> list[dict[str, Any]]: ...
     def item_fact_counts(self) -> list[dict[str, Any]]: ...
     def entity_keys(self) -> list[dict[str, Any]]: ...
+    def stream_entity_keys(self) -> Iterator[dict[str, Any]]: ...
+    def entity_degree_histogram(self) -> list[dict[str, Any]]: ...
+    def item_fact_histogram(self) -> list[dict[str, Any]]: ...
     def rdf_facts(self, sources: list[str] | None = None) -> list[dict[str, Any]]: ...
     def fingerprint_nodes(self) -> list[dict[str, Any]]: ...
     def fingerprint_edges(self, exclude_types: Sequence[str]) -> list[dict[str, Any]]: ...
+    def stream_fingerprint_nodes(self, exclude_properties: Collection[str]) -> Iterator[dict[str, Any]]: ...
+    def stream_fingerprint_edges(
+        self, exclude_types: Sequence[str], exclude_properties: Collection[str]
+    ) -> Iterator[dict[str, Any]]: ...
     # -- one run at a time per namespace (kg_enhance.graph.lock)
     def try_lock(self, owner: dict[str, Any]) -> tuple[bool, dict[str, Any]]: ...
     def take_over_lock(self, owner: dict[str, Any], *, stale_run_id: str) -> bool: ...
@@ -101,9 +118,53 @@ class GraphStore(Protocol):
     def close(self) -> None: ...
 
 
-def _batches(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of at most ``size`` items, taken from ``rows`` as they come (a generator is not materialised)."""
+    it = iter(rows)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+def fact_edge_row(fact: Fact, key: str) -> dict[str, Any]:
+    """The row ``write/merge_item_facts`` / ``merge_user_facts`` take for one fact (both stores use it).
+
+    ``props`` holds the provenance that is known; an absent key is unknown, never null.
+    """
+    provenance = {
+        "source": fact.source,
+        "source_field": fact.source_field,
+        "model": fact.model,
+        "prompt_hash": fact.prompt_hash,
+        "object_name": fact.object,
+        "evidence": fact.evidence,
+        "confidence": fact.confidence,
+    }
+    return {
+        "head_id": fact.head_id,
+        "key": key,
+        "source": fact.source,
+        "props": {k: v for k, v in provenance.items() if v is not None},
+    }
+
+
+def fact_target(
+    fact: Fact, ontology: Ontology, resolutions: Mapping[tuple[str, str], Resolution] | None
+) -> tuple[str, str, str]:
+    """``(entity key, entity name if new, relationship type)`` of a fact, after the checks both stores make.
+
+    Raises :class:`GraphStoreError` for a head that is neither an Item nor a User and
+    ``KeyError`` for a relation or type the ontology lacks, before anything is written.
+    """
+    if fact.head_kind not in ("Item", "User"):
+        raise GraphStoreError(
+            f"fact about {fact.head_id!r} has head kind {fact.head_kind!r}; only Item and User heads are stored"
+        )
+    rel_type = ontology.check_relation(fact.relation)
+    ontology.check_label(fact.object_type)
+    res = resolutions.get((fact.object_type, fact.object)) if resolutions else None
+    if res is not None:
+        return res.canonical_key, res.canonical_name, rel_type
+    return entity_key(fact.object_type, fact.object), fact.object, rel_type
 
 
 def neo4j_password(config: Neo4jConfig) -> str:
@@ -189,11 +250,15 @@ class Neo4jStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, query: str, rows: Sequence[dict[str, Any]], **params: Any) -> int:
+    def _write(self, query: str, rows: Iterable[dict[str, Any]], **params: Any) -> int:
+        """Run ``query`` over ``rows`` in batches of ``batch_size``, one managed transaction each.
+
+        ``rows`` is consumed a batch at a time, so a generator is never held whole.
+        """
         scoped = self._scope(params)
 
-        def work(tx: Any, batch: Sequence[dict[str, Any]]) -> None:
-            tx.run(query, rows=list(batch), **scoped).consume()
+        def work(tx: Any, batch: list[dict[str, Any]]) -> None:
+            tx.run(query, rows=batch, **scoped).consume()
 
         written = 0
         try:
@@ -203,12 +268,24 @@ class Neo4jStore:
                     written += len(batch)
         except (ServiceUnavailable, SessionExpired) as e:
             raise ServiceUnavailableError(
-                f"neo4j at {self.config.uri}: connection lost after {written} of {len(rows)} rows; "
+                f"neo4j at {self.config.uri}: connection lost after {written} rows of this write; "
                 "rows written so far are kept (MERGE makes a re-run safe): restart Neo4j and run again"
             ) from e
         except Neo4jError as e:
             raise GraphStoreError(f"neo4j write failed ({e.code}): {e.message}; see the Neo4j log") from e
         return written
+
+    def _loop_until_zero(self, query: str, **params: Any) -> int:
+        """Run a ``... LIMIT n DELETE ... RETURN count(*) AS deleted`` statement until it deletes nothing."""
+        total = 0
+        while True:
+            records, _, _ = self.driver.execute_query(
+                query, parameters_=self._scope(params), database_=self.config.database
+            )
+            deleted = int(records[0]["deleted"])
+            total += deleted
+            if deleted == 0:
+                return total
 
     def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
         try:
@@ -222,6 +299,25 @@ class Neo4jStore:
         except Neo4jError as e:
             raise GraphStoreError(f"neo4j read failed ({e.code}): {e.message}") from e
         return [r.data() for r in records]
+
+    def _stream(self, query: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Rows of a read, record by record as the server sends them (``fetch_size`` at a time).
+
+        For reads as large as the graph: ``execute_query`` would hold every record at once.
+        Not retried: a lost connection is a one-line error, and the caller re-runs.
+        """
+        try:
+            with self.driver.session(
+                database=self.config.database, default_access_mode=neo4j.READ_ACCESS, fetch_size=2000
+            ) as session:
+                for record in session.run(query, self._scope(params)):
+                    yield record.data()
+        except (ServiceUnavailable, SessionExpired) as e:
+            raise ServiceUnavailableError(
+                f"neo4j at {self.config.uri}: connection lost during a read; restart Neo4j and run again"
+            ) from e
+        except Neo4jError as e:
+            raise GraphStoreError(f"neo4j read failed ({e.code}): {e.message}") from e
 
     def run_statement(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a saved statement (e.g. one of ``cypher/browser/``) and return its rows."""
@@ -249,18 +345,31 @@ class Neo4jStore:
             statements.append(
                 self.cypher.get("schema/entity_type_name_index", label=ontology.check_label(label))
             )
+        for relation in ontology.relations:
+            statements.append(
+                self.cypher.get("schema/fact_run_index", rel_type=ontology.check_relation(relation))
+            )
         for statement in statements:
             self.driver.execute_query(statement, database_=self.config.database)
 
+    def node_count(self, limit: int = 1) -> int:
+        """How many nodes the whole database holds (every namespace, locks included), counted up to ``limit``."""
+        rows = self._read(self.cypher.get("admin/any_nodes"), limit=limit)
+        return int(rows[0]["nodes"])
+
+    def await_indexes(self) -> None:
+        """Wait (up to 60 s) until every index is online, e.g. after a bulk import."""
+        self._await_indexes()
+
     # -- writes --------------------------------------------------------------------------------
-    def write_items(self, rows: Sequence[dict[str, Any]], *, item_label: str) -> int:
+    def write_items(self, rows: Iterable[dict[str, Any]], *, item_label: str) -> int:
         return self._write(self.cypher.get("write/merge_items", item_label=item_label), rows)
 
     def write_users(self, user_ids: Iterable[str]) -> int:
-        rows = [{"user_id": u} for u in sorted(set(user_ids))]
+        rows = ({"user_id": u} for u in sorted(set(user_ids)))
         return self._write(self.cypher.get("write/merge_users"), rows)
 
-    def write_interactions(self, rows: Sequence[dict[str, Any]]) -> int:
+    def write_interactions(self, rows: Iterable[dict[str, Any]]) -> int:
         return self._write(self.cypher.get("write/merge_interactions"), rows)
 
     def seed_vocabulary(self, ontology: Ontology, *, run_id: str) -> int:
@@ -276,85 +385,113 @@ class Neo4jStore:
 
     def write_facts(
         self,
-        facts: Sequence[Fact],
+        facts: Iterable[Fact],
         ontology: Ontology,
         *,
         job: str,
         run_id: str,
         resolutions: Mapping[tuple[str, str], Resolution] | None = None,
     ) -> int:
-        """Write fact edges (MERGE); with ``resolutions`` each object goes to its resolved canonical entity."""
-        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        entities: dict[str, dict[str, str]] = {}  # in the order the facts name them: the first name wins
-        for f in facts:
-            if f.head_kind not in ("Item", "User"):
-                raise GraphStoreError(
-                    f"fact about {f.head_id!r} has head kind {f.head_kind!r}; only Item and User heads are stored"
-                )
-            res = resolutions.get((f.object_type, f.object)) if resolutions else None
-            key = res.canonical_key if res else entity_key(f.object_type, f.object)
-            entities.setdefault(
-                key, {"key": key, "name": res.canonical_name if res else f.object, "type": f.object_type}
-            )
-            provenance = {
-                "source": f.source,
-                "source_field": f.source_field,
-                "model": f.model,
-                "prompt_hash": f.prompt_hash,
-                "object_name": f.object,
-                "evidence": f.evidence,
-                "confidence": f.confidence,
-            }
-            groups[(f.head_kind, f.relation, f.object_type)].append(
-                {
-                    "head_id": f.head_id,
-                    "key": key,
-                    "source": f.source,
-                    "props": {k: v for k, v in provenance.items() if v is not None},
-                }
-            )
-        # entities first, once each
-        by_type: dict[str, list[dict[str, str]]] = defaultdict(list)
-        for row in entities.values():
-            by_type[row["type"]].append(row)
-        for type_name, rows in sorted(by_type.items()):
-            query = self.cypher.get("write/merge_entities", entity_label=ontology.check_label(type_name))
-            self._write(query, rows, run_id=run_id)
+        """Write fact edges (MERGE); with ``resolutions`` each object goes to its resolved canonical entity.
+
+        Streams: facts are taken in order and written in batches per relationship type;
+        an entity row is queued when its key is first seen (so the first name wins) and
+        the queued entities are always written before any edge batch that may point at
+        them. Only the keys seen so far and one batch per type are held.
+        """
+        entity_query: dict[str, str] = {}
+        edge_query: dict[tuple[str, str], str] = {}
+        entities: dict[str, list[dict[str, str]]] = defaultdict(list)
+        edges: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        seen: set[str] = set()
+        pending = 0
         written = 0
-        for (head_kind, relation, _), rows in sorted(groups.items()):
-            query = self.cypher.get(
-                "write/merge_item_facts" if head_kind == "Item" else "write/merge_user_facts",
-                rel_type=ontology.check_relation(relation),
-            )
-            written += self._write(query, rows, job=job, run_id=run_id)
+
+        def flush_entities() -> None:
+            nonlocal pending
+            for type_name, rows in sorted(entities.items()):
+                if rows:
+                    self._write(entity_query[type_name], rows, run_id=run_id)
+            entities.clear()
+            pending = 0
+
+        def flush_edges(group: tuple[str, str]) -> None:
+            nonlocal written
+            written += self._write(edge_query[group], edges.pop(group), job=job, run_id=run_id)
+
+        for f in facts:
+            key, name, rel_type = fact_target(f, ontology, resolutions)
+            if key not in seen:
+                seen.add(key)
+                if f.object_type not in entity_query:
+                    entity_query[f.object_type] = self.cypher.get(
+                        "write/merge_entities", entity_label=f.object_type
+                    )
+                entities[f.object_type].append({"key": key, "name": name, "type": f.object_type})
+                pending += 1
+            group = (f.head_kind, rel_type)
+            if group not in edge_query:
+                edge_query[group] = self.cypher.get(
+                    "write/merge_item_facts" if f.head_kind == "Item" else "write/merge_user_facts",
+                    rel_type=rel_type,
+                )
+            edges[group].append(fact_edge_row(f, key))
+            if len(edges[group]) >= self.batch_size:
+                flush_entities()
+                flush_edges(group)
+            elif pending >= self.batch_size:
+                flush_entities()
+        flush_entities()
+        for group in sorted(edges):
+            flush_edges(group)
         return written
 
     def delete_stale_facts(self, *, job: str, run_id: str, sources: Sequence[str]) -> int:
-        """Drop ``job``'s fact edges from ``sources`` that run ``run_id`` did not (re)write."""
+        """Drop ``job``'s fact edges from ``sources`` that run ``run_id`` did not (re)write.
+
+        One statement per relationship type in use (``read/relationship_types``; never
+        ``INTERACTED``, ``ALIAS_OF`` or ``RECOMMENDED``): through the type's online
+        ``(job, run_id)`` index (``write/delete_stale_facts_indexed``, see there for the
+        plan) where ``ensure_schema`` made one, by a scan of the type's edges otherwise
+        (a relation the ontology no longer has).
+        """
+        indexed = {r["type"] for r in self._read(self.cypher.get("schema/fact_run_indexes_online"))}
+        types = sorted(r["type"] for r in self._read(self.cypher.get("read/relationship_types")))
         total = 0
-        query = self.cypher.get("write/delete_stale_facts")
-        while True:
-            records, _, _ = self.driver.execute_query(
-                query,
-                parameters_=self._scope({"job": job, "run_id": run_id, "sources": list(sources)}),
-                database_=self.config.database,
-            )
-            deleted = int(records[0]["deleted"])
-            total += deleted
-            if deleted == 0:
-                return total
+        for rel_type in types:
+            if rel_type in NON_FACT_TYPES:
+                continue
+            name = "write/delete_stale_facts_indexed" if rel_type in indexed else "write/delete_stale_facts"
+            try:
+                query = self.cypher.get(name, rel_type=rel_type)
+            except ValueError:  # a type no ontology could declare (not a plain name): never a fact of ours
+                continue
+            total += self._loop_until_zero(query, job=job, run_id=run_id, sources=list(sources))
+        return total
 
     def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int:
         return self._write(self.cypher.get("resolve/write_aliases"), rows, run_id=run_id)
 
     # -- resolution (kg_enhance.graph.resolve.ResolutionBackend) --------------------------------
     def existing_entities(self, keys: Sequence[str]) -> dict[str, str]:
-        rows = self._read(self.cypher.get("resolve/existing_entities"), keys=list(keys))
-        return {r["key"]: r["name"] for r in rows}
+        query = self.cypher.get("resolve/existing_entities")
+        out: dict[str, str] = {}
+        for batch in _batches(keys, self.batch_size):
+            out.update((r["key"], r["name"]) for r in self._read(query, keys=batch))
+        return out
+
+    def entity_types_present(self, types: Sequence[str]) -> set[str]:
+        rows = self._read(self.cypher.get("resolve/entity_types_present"), types=list(types))
+        return {r["type"] for r in rows if r["present"]}
 
     def alias_targets(self, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
-        rows = self._read(self.cypher.get("resolve/alias_targets"), keys=list(keys))
-        return {r["key"]: (r["canonical_key"], r["canonical_name"]) for r in rows}
+        query = self.cypher.get("resolve/alias_targets")
+        out: dict[str, tuple[str, str]] = {}
+        for batch in _batches(keys, self.batch_size):
+            out.update(
+                (r["key"], (r["canonical_key"], r["canonical_name"])) for r in self._read(query, keys=batch)
+            )
+        return out
 
     def fulltext_candidates(
         self, rows: Sequence[dict[str, str]], *, limit: int
@@ -362,8 +499,8 @@ class Neo4jStore:
         self._await_indexes()
         out: dict[str, list[tuple[str, str]]] = defaultdict(list)
         query = self.cypher.get("resolve/fulltext_candidates")
-        for batch in _batches(list(rows), self.batch_size):
-            for r in self._read(query, rows=list(batch), limit=limit):
+        for batch in _batches(rows, self.batch_size):  # one statement per batch; one index lookup per row
+            for r in self._read(query, rows=batch, limit=limit):
                 out[r["key"]].append((r["candidate_key"], r["candidate_name"]))
         return dict(out)
 
@@ -420,13 +557,8 @@ class Neo4jStore:
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int:
         """Write ``RECOMMENDED`` edges of this run (MERGE), then drop the job's edges from older runs."""
         written = self._write(self.cypher.get("write/merge_recommendations"), rows, job=job, run_id=run_id)
-        query = self.cypher.get("write/delete_stale_recommendations")
-        while True:
-            records, _, _ = self.driver.execute_query(
-                query, parameters_=self._scope({"job": job, "run_id": run_id}), database_=self.config.database
-            )
-            if int(records[0]["deleted"]) == 0:
-                return written
+        self._loop_until_zero(self.cypher.get("write/delete_stale_recommendations"), job=job, run_id=run_id)
+        return written
 
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int:
         self._write(self.cypher.get("write/clear_quarantine_flags"), [{}])
@@ -534,6 +666,19 @@ class Neo4jStore:
     def entity_keys(self) -> list[dict[str, Any]]:
         return self._read(self.cypher.get("read/entity_keys"))
 
+    def stream_entity_keys(self) -> Iterator[dict[str, Any]]:
+        """Key, type and name of every entity of the entity namespace, streamed, in no particular order."""
+        return self._stream(self.cypher.get("read/entity_keys_unordered"))
+
+    def entity_degree_histogram(self) -> list[dict[str, Any]]:
+        """``{type, items, with_users, entities}``: how many entities of a type have ``items`` distinct items
+        of the namespace pointing at them (and whether any of its users does); aggregated in Neo4j."""
+        return self._read(self.cypher.get("read/entity_degree_histogram"))
+
+    def item_fact_histogram(self) -> list[dict[str, Any]]:
+        """``{entities, items}``: how many items of the namespace point at ``entities`` distinct entities."""
+        return self._read(self.cypher.get("read/item_fact_histogram"))
+
     def rdf_facts(self, sources: list[str] | None = None) -> list[dict[str, Any]]:
         return self._read(self.cypher.get("read/rdf_facts"), sources=sources)
 
@@ -546,3 +691,23 @@ class Neo4jStore:
             exclude_types=list(exclude_types),
             own_entities=self.owns_entities,
         )
+
+    def stream_fingerprint_nodes(self, exclude_properties: Collection[str]) -> Iterator[dict[str, Any]]:
+        """The rows of :meth:`fingerprint_nodes`, streamed, without ``exclude_properties`` (dropped in
+        Neo4j: the vectors never travel)."""
+        query = self.cypher.get("read/fingerprint_node_rows")
+        for row in self._stream(query, own_entities=self.owns_entities, exclude=sorted(exclude_properties)):
+            yield {"id": row["id"], "labels": row["labels"], "props": dict(row["props"])}
+
+    def stream_fingerprint_edges(
+        self, exclude_types: Sequence[str], exclude_properties: Collection[str]
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of :meth:`fingerprint_edges`, streamed, without ``exclude_properties``."""
+        query = self.cypher.get("read/fingerprint_edge_rows")
+        for row in self._stream(
+            query,
+            own_entities=self.owns_entities,
+            exclude_types=list(exclude_types),
+            exclude=sorted(exclude_properties),
+        ):
+            yield {"head": row["head"], "type": row["type"], "tail": row["tail"], "props": dict(row["props"])}

@@ -3,21 +3,43 @@
 Entity and relation ids are assigned in sorted label order, so an unchanged graph
 gives every entity the same row on every run. Labels carry their node kind:
 ``item:<item_id>``, ``entity:<Type>:<key>``, ``user:<user_id>``.
+
+The pieces ``pykeen.pipeline`` would build (model, training loop, early stopper,
+evaluator) are built here so that evaluation stays bounded on large graphs:
+
+- PyKEEN's rank-based evaluator, filtered, with an evaluation batch and score slice
+  computed from ``kge.eval_memory_mb`` (:func:`evaluation_batch_and_slice`) instead of a
+  fixed batch (or, after the first early-stopping round, PyKEEN's whole-set batch);
+- at most ``kge.eval_max_triples`` validation and test triples, a sample fixed by seed,
+  while every known triple is still filtered;
+- early stopping on validation every ``kge.eval_every`` epochs and at the last one; the
+  best validation epoch's weights are kept, and the test split is ranked once, at the end.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field
 from importlib.metadata import version
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from pykeen.pipeline import pipeline
-from pykeen.triples import TriplesFactory
+from pykeen.evaluation import RankBasedEvaluator
+from pykeen.losses import loss_resolver
+from pykeen.models import Model, model_resolver
+from pykeen.stoppers import EarlyStopper
+from pykeen.training import LCWATrainingLoop, SLCWATrainingLoop, TrainingLoop
+from pykeen.triples import CoreTriplesFactory, TriplesFactory
+from pykeen.utils import set_random_seed
 
+from kg_enhance.config import defaults as D
 from kg_enhance.config.models import KGEConfig
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.kge.artifacts import Embeddings
@@ -26,6 +48,149 @@ from kg_enhance.progress import use_bars
 logger = logging.getLogger(__name__)
 
 Triple = tuple[str, str, str]
+
+#: the early-stopping metric (PyKEEN's name for MRR)
+STOPPING_METRIC = "inverse_harmonic_mean_rank"
+METRIC_KEYS = (
+    ("mrr", "inverse_harmonic_mean_rank"),
+    ("hits@1", "hits_at_1"),
+    ("hits@3", "hits_at_3"),
+    ("hits@10", "hits_at_10"),
+)
+
+#: bytes held per evaluated triple and candidate entity besides the interaction tensor: the
+#: float score row, its slices before they are joined, and the rank comparisons' masks
+SCORE_BYTES_PER_ENTITY = 16
+#: bytes per evaluated triple and known triple: PyKEEN's three boolean filter masks
+#: (same relation, same other entity, both) are batch x known-triples wide
+FILTER_BYTES_PER_TRIPLE = 3
+#: on CPU an interaction chunk (batch x slice x width floats) larger than this runs slower, not
+#: faster: measured on the 17k-entity MovieLens KG, TransE dim 64, chunks of 1-16 MiB took
+#: 1.4-1.5 s of CPU (one thread) per 300 triples, 64 MiB 2.3 s, whole 17k-entity rows 2.5 s
+CPU_CHUNK_BYTES = 16 * 2**20
+#: more triples per evaluation batch gain nothing measurable (the interaction dominates)
+MAX_EVAL_BATCH = 256
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """How one evaluation batch is scored: ``batch_size`` triples, ``slice_size`` candidate entities at a time."""
+
+    batch_size: int
+    slice_size: int
+    num_entities: int
+    floats_per_entity: int
+    budget_bytes: int
+
+    @property
+    def sliced(self) -> bool:
+        return self.slice_size < self.num_entities
+
+    @property
+    def estimated_bytes(self) -> int:
+        """Working memory of one batch under the model of :func:`evaluation_batch_and_slice` (known triples excluded)."""
+        return self.batch_size * (
+            self.slice_size * self.floats_per_entity * 4 + self.num_entities * SCORE_BYTES_PER_ENTITY
+        )
+
+
+def evaluation_batch_and_slice(
+    num_entities: int,
+    floats_per_entity: int,
+    budget_bytes: int,
+    *,
+    num_filter_triples: int = 0,
+    cpu: bool = True,
+    max_batch: int = MAX_EVAL_BATCH,
+) -> EvaluationPlan:
+    """The evaluation batch and slice whose working memory fits ``budget_bytes``.
+
+    Half the budget goes to what is as wide as the entity set or the known triples, per
+    evaluated triple (score row, rank masks, filter masks): it fixes the batch. The other
+    half bounds the interaction tensor, ``batch x slice x floats_per_entity x 4`` bytes: it
+    fixes the slice (on CPU also capped at :data:`CPU_CHUNK_BYTES`, which is faster). The
+    batch never goes below 1: one score row per triple is PyKEEN's floor.
+    """
+    if num_entities < 1 or floats_per_entity < 1 or budget_bytes < 1:
+        raise ValueError("num_entities, floats_per_entity and budget_bytes must be positive")
+    half = max(1, budget_bytes // 2)
+    row_bytes = num_entities * SCORE_BYTES_PER_ENTITY + num_filter_triples * FILTER_BYTES_PER_TRIPLE
+    batch = max(1, min(max_batch, half // row_bytes))
+    chunk = min(half, CPU_CHUNK_BYTES) if cpu else half
+    slice_size = max(1, min(num_entities, chunk // (batch * floats_per_entity * 4)))
+    return EvaluationPlan(
+        batch_size=batch,
+        slice_size=slice_size,
+        num_entities=num_entities,
+        floats_per_entity=floats_per_entity,
+        budget_bytes=budget_bytes,
+    )
+
+
+def floats_per_entity(model: Model) -> int:
+    """Width of one entity's representations in 4-byte floats (complex numbers count twice)."""
+    index = torch.zeros(1, dtype=torch.long, device=model.device)
+    total = 0
+    with torch.no_grad():
+        for representation in model.entity_representations:  # type: ignore[union-attr]
+            x = representation(indices=index)
+            total += x.numel() * x.element_size() // 4
+    return max(1, total)
+
+
+def sample_triples(mapped_triples: torch.Tensor, max_triples: int | None, seed: int) -> torch.Tensor:
+    """At most ``max_triples`` rows, drawn without replacement by ``seed``, in their original order."""
+    n = int(mapped_triples.shape[0])
+    if max_triples is None or n <= max_triples:
+        return mapped_triples
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=max_triples, replace=False))
+    return mapped_triples[torch.as_tensor(rows, dtype=torch.long, device=mapped_triples.device)]
+
+
+def link_prediction_metrics(
+    model: Model,
+    mapped_triples: torch.Tensor,
+    *,
+    known_triples: list[torch.Tensor],
+    plan: EvaluationPlan,
+) -> dict[str, float]:
+    """Filtered MRR and Hits@k (both sides, realistic ranks) of ``mapped_triples`` with PyKEEN's evaluator.
+
+    ``known_triples`` are removed from the candidates besides ``mapped_triples`` themselves.
+    """
+    evaluator = RankBasedEvaluator(filtered=True, batch_size=plan.batch_size, slice_size=plan.slice_size)
+    result = evaluator.evaluate(
+        model=model,
+        mapped_triples=mapped_triples,
+        additional_filter_triples=known_triples,
+        batch_size=plan.batch_size,
+        slice_size=plan.slice_size,
+        use_tqdm=False,
+    )
+    return {name: float(result.get_metric(f"both.realistic.{key}")) for name, key in METRIC_KEYS}
+
+
+@dataclass(eq=False)
+class _ValidationStopper(EarlyStopper):
+    """PyKEEN's early stopper, also evaluating at the last epoch, recording when and how long it evaluated."""
+
+    #: the last epoch training may run: always evaluated, so the best epoch is known up to the end
+    last_epoch: int = 0
+    #: seconds spent in validation evaluations
+    seconds: float = 0.0
+    #: the epochs evaluated, one per entry of ``results``
+    epochs: list[int] = field(default_factory=list)
+
+    def should_evaluate(self, epoch: int) -> bool:
+        return bool(super().should_evaluate(epoch)) or epoch == self.last_epoch
+
+    def should_stop(self, epoch: int) -> bool:
+        started = time.perf_counter()
+        try:
+            return bool(super().should_stop(epoch))
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.epochs.append(epoch)
 
 
 def triples_fingerprint(triples: list[Triple]) -> str:
@@ -53,7 +218,17 @@ def _quiet_pykeen() -> None:
 def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise StageError(
+            "embed: kge.device is cuda but torch sees no CUDA device; set kge.device: auto or cpu"
+        )
     return name
+
+
+def _memory_optimization(config: KGEConfig, device: str) -> bool:
+    if config.automatic_memory_optimization is not None:
+        return config.automatic_memory_optimization
+    return device == "cuda" and config.sub_batch_size is None and config.slice_size is None
 
 
 def _as_real(array: np.ndarray) -> np.ndarray:
@@ -62,13 +237,49 @@ def _as_real(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32).reshape(array.shape[0], -1)
 
 
+def _training_loop(
+    config: KGEConfig, model: Model, training: CoreTriplesFactory, amo: bool
+) -> TrainingLoop[Any]:
+    common: dict[str, Any] = {
+        "model": model,
+        "triples_factory": training,
+        "optimizer": "Adam",
+        "optimizer_kwargs": {"lr": config.learning_rate},
+        "automatic_memory_optimization": amo,
+    }
+    if config.training_loop == "lcwa":
+        return LCWATrainingLoop(**common)
+    return SLCWATrainingLoop(
+        negative_sampler=config.negative_sampler,
+        negative_sampler_kwargs={"num_negs_per_pos": config.num_negs_per_pos},
+        **common,
+    )
+
+
+def _describe(plan: EvaluationPlan, sizes: dict[str, tuple[int, int]], known: int) -> str:
+    samples = ", ".join(
+        f"{name} {n:,} of {m:,} triples" + (" (seeded sample)" if n < m else "")
+        for name, (n, m) in sizes.items()
+    )
+    slicing = (
+        f"slice {plan.slice_size:,} of {plan.num_entities:,} entities"
+        if plan.sliced
+        else f"no slicing ({plan.num_entities:,} entities)"
+    )
+    return (
+        f"filtered (all {known:,} known train+valid+test triples removed from the candidates), both sides, "
+        f"realistic ranks; {samples}; PyKEEN RankBasedEvaluator, batch {plan.batch_size}, {slicing}, "
+        f"from a {plan.budget_bytes / 2**20:.0f} MiB budget"
+    )
+
+
 def train_kge(
     triples: list[Triple], config: KGEConfig, *, progress: bool = True, graph_fingerprint: str | None = None
 ) -> Embeddings:
     """Split, train with early stopping on validation MRR, evaluate filtered rank metrics on the test split.
 
-    With ``kge.test_ratio: 0`` nothing is held out and the metrics are ``None``: a
-    score on training triples is not a result.
+    With ``kge.test_ratio: 0`` nothing is held out: training runs every epoch, nothing is
+    evaluated and the metrics are ``None`` (a score on training triples is not a result).
     """
     _quiet_pykeen()
     unique = sorted(set(triples))
@@ -85,7 +296,8 @@ def train_kge(
     tf = TriplesFactory.from_labeled_triples(
         labeled, entity_to_id=entity_to_id, relation_to_id=relation_to_id
     )
-    if config.test_ratio > 0:
+    held_out = config.test_ratio > 0
+    if held_out:
         try:
             training, validation, testing = tf.split(
                 [1.0 - 2 * config.test_ratio, config.test_ratio, config.test_ratio], random_state=config.seed
@@ -97,79 +309,141 @@ def train_kge(
                 "add facts, or set kge.test_ratio: 0 to train without held-out metrics"
             ) from e
     else:
-        training, validation, testing = tf, tf, tf
+        training, validation, testing = tf, None, None
     device = _device(config.device)
-    torch.manual_seed(config.seed)
-    started = time.perf_counter()
-    result = pipeline(
-        training=training,
-        validation=validation,
-        testing=testing,
-        model=config.model,
-        model_kwargs={"embedding_dim": config.dim},
-        loss=config.loss,
-        negative_sampler=config.negative_sampler,
-        negative_sampler_kwargs={"num_negs_per_pos": config.num_negs_per_pos},
-        optimizer="Adam",
-        optimizer_kwargs={"lr": config.learning_rate},
-        training_kwargs={
-            "num_epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "use_tqdm": use_bars(progress),
-            "use_tqdm_batch": False,
-        },
-        stopper="early",
-        stopper_kwargs={
-            "frequency": 5,
-            "patience": 3,
-            "metric": "inverse_harmonic_mean_rank",
-            "relative_delta": 0.002,
-            "evaluation_batch_size": 1024,
-        },
-        # filtered evaluation against train+valid; a fixed large batch avoids PyKEEN's
-        # automatic batch-size search, which costs more than the evaluation itself on CPU
-        evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
+    amo = _memory_optimization(config, device)
+
+    set_random_seed(config.seed)  # as pykeen.pipeline does: torch, numpy and random
+    model = model_resolver.make(
+        config.model,
+        triples_factory=training,
+        embedding_dim=config.dim,
+        loss=loss_resolver.make(config.loss),
         random_seed=config.seed,
-        device=device,
-        use_tqdm=use_bars(progress),
+    ).to(device)
+    loop = _training_loop(config, model, training, amo)
+    plan = evaluation_batch_and_slice(
+        num_entities=model.num_entities,
+        floats_per_entity=floats_per_entity(model),
+        budget_bytes=config.eval_memory_mb * 2**20,
+        num_filter_triples=len(unique),
+        cpu=device == "cpu",
     )
-    seconds = time.perf_counter() - started
-    mr = result.metric_results
-    held_out = testing is not tf
-    metrics: dict[str, float | None] = {
-        name: float(mr.get_metric(f"both.realistic.{key}")) if held_out else None
-        for name, key in (
-            ("mrr", "inverse_harmonic_mean_rank"),
-            ("hits@1", "hits_at_1"),
-            ("hits@3", "hits_at_3"),
-            ("hits@10", "hits_at_10"),
+
+    stopper: _ValidationStopper | None = None
+    metrics: dict[str, float | None] = {name: None for name, _ in METRIC_KEYS}
+    eval_seconds = 0.0
+    with tempfile.TemporaryDirectory(prefix="kg-enhance-kge-") as tmp:
+        if validation is not None:
+            valid_sample = sample_triples(validation.mapped_triples, config.eval_max_triples, config.seed)
+            stopper = _ValidationStopper(
+                model=model,
+                evaluator=RankBasedEvaluator(
+                    filtered=True, batch_size=plan.batch_size, slice_size=plan.slice_size
+                ),
+                # the stopper filters these besides the ranked triples: all of train and validation
+                training_triples_factory=training.clone_and_exchange_triples(
+                    torch.cat([training.mapped_triples, validation.mapped_triples])
+                ),
+                evaluation_triples_factory=validation.clone_and_exchange_triples(valid_sample),
+                evaluation_batch_size=plan.batch_size,
+                evaluation_slice_size=plan.slice_size,
+                frequency=config.eval_every,
+                patience=config.patience,
+                metric=STOPPING_METRIC,
+                relative_delta=D.KGE_RELATIVE_DELTA,
+                best_model_path=Path(tmp) / "best-model.pt",
+                last_epoch=config.epochs,
+            )
+        started = time.perf_counter()
+        # PyKEEN runs gc.collect() after every epoch; over a loaded process's objects that took
+        # 0.5 s an epoch here. Objects that exist before training are left out of those scans.
+        gc.freeze()
+        try:
+            losses = list(
+                loop.train(
+                    triples_factory=training,
+                    num_epochs=config.epochs,
+                    batch_size=config.batch_size,
+                    sub_batch_size=config.sub_batch_size,
+                    slice_size=config.slice_size,
+                    stopper=stopper,
+                    use_tqdm=use_bars(progress),  # bars on a terminal only (kg_enhance.progress)
+                    use_tqdm_batch=False,
+                    clear_optimizer=True,
+                )
+                or []
+            )
+        finally:
+            gc.unfreeze()
+        train_seconds = time.perf_counter() - started
+        if stopper is not None:
+            eval_seconds += stopper.seconds
+            best = stopper.best_epoch
+            # PyKEEN restores the best weights when it stops early; when the epochs ran out, we do
+            if not stopper.stopped and best is not None and best != len(losses):
+                assert stopper.best_model_path is not None
+                model.load_state_dict(torch.load(stopper.best_model_path, weights_only=True))
+
+    sizes: dict[str, tuple[int, int]] = {}
+    if validation is not None and testing is not None and stopper is not None:
+        test_sample = sample_triples(testing.mapped_triples, config.eval_max_triples, config.seed)
+        started = time.perf_counter()
+        metrics = dict(
+            link_prediction_metrics(
+                model,
+                test_sample,
+                known_triples=[training.mapped_triples, validation.mapped_triples, testing.mapped_triples],
+                plan=plan,
+            )
         )
-    }
-    model = result.model
+        eval_seconds += time.perf_counter() - started
+        sizes = {
+            "validation": (int(stopper.evaluation_triples_factory.num_triples), int(validation.num_triples)),
+            "test": (int(test_sample.shape[0]), int(testing.num_triples)),
+        }
     with torch.no_grad():
         ent = model.entity_representations[0](indices=None).detach().cpu().numpy()  # type: ignore[index,operator]
         rel = model.relation_representations[0](indices=None).detach().cpu().numpy()  # type: ignore[index,operator]
-    losses = list(result.losses)
-    metadata = {
+    history = (
+        [
+            {"epoch": int(epoch), "mrr": float(mrr)}
+            for epoch, mrr in zip(stopper.epochs, stopper.results, strict=True)
+        ]
+        if stopper is not None
+        else []
+    )
+    best_epoch = int(stopper.best_epoch) if stopper is not None and stopper.best_epoch is not None else None
+    train_only = max(train_seconds - (stopper.seconds if stopper is not None else 0.0), 1e-9)
+    metadata: dict[str, Any] = {
         "model": config.model,
         "dim": config.dim,
         "seed": config.seed,
         "device": device,
         "epochs_run": len(losses),
         "final_loss": float(losses[-1]) if losses else None,
-        "losses": [round(float(x), 6) for x in losses],
-        "train_seconds": round(seconds, 3),
+        "losses": [float(x) for x in losses],
+        "train_seconds": round(train_seconds, 3),
+        "train_triples_per_second": round(training.num_triples * len(losses) / train_only, 1),
+        "eval_seconds": round(eval_seconds, 3),
+        "automatic_memory_optimization": amo,
         "triples": len(unique),
         "train_triples": int(training.num_triples),
-        "test_triples": int(testing.num_triples) if held_out else 0,
+        "test_triples": int(testing.num_triples) if testing is not None else 0,
         "entities": len(entities),
         "relations": len(relations),
         "triples_fingerprint": triples_fingerprint(unique),
         "graph_fingerprint": graph_fingerprint or triples_fingerprint(unique),
         "pykeen_version": version("pykeen"),
-        "evaluation": "filtered (train+valid+test known triples removed), both sides, realistic ranks, batch 1024"
-        if held_out
+        "evaluation": _describe(plan, sizes, len(unique))
+        if sizes
         else "none (kge.test_ratio: 0, nothing held out)",
+        "validation_evaluations": len(history),
+        "validation_history": history,
+        "best_epoch": best_epoch,
+        "stopped_early": bool(stopper.stopped) if stopper is not None else False,
+        # the best validation result came at the last epoch allowed: more epochs would likely help
+        "under_trained": (best_epoch == config.epochs) if best_epoch is not None else None,
         "metrics": metrics,
     }
     return Embeddings(

@@ -26,6 +26,13 @@ class WrittenBack(BaseModel):
     seconds: float
 
 
+class ValidationPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    epoch: int
+    mrr: float
+
+
 class EmbedResult(StageResult):
     """The ``kge`` section of ``report.json``: metrics plus the artifact's metadata."""
 
@@ -47,7 +54,21 @@ class EmbedResult(StageResult):
     triples_fingerprint: str
     graph_fingerprint: str
     pykeen_version: str
+    #: how the metrics were computed: filtering, ranks, sample sizes, evaluation batch and slice
     evaluation: str
+    #: training triples x epochs / training seconds without the validation evaluations
+    train_triples_per_second: float | None = None
+    #: seconds spent evaluating (validation rounds and the final test ranking)
+    eval_seconds: float | None = None
+    automatic_memory_optimization: bool | None = None
+    #: early stopping: one entry per validation evaluation (every kge.eval_every epochs and the last)
+    validation_evaluations: int = 0
+    validation_history: list[ValidationPoint] = []
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    #: the best validation result came at the last epoch allowed (more epochs would likely help);
+    #: None when nothing was held out
+    under_trained: bool | None = None
     run_id: str
     artifact: str
     written_back: WrittenBack

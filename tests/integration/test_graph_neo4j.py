@@ -165,3 +165,39 @@ def test_facts_a_later_run_no_longer_states_are_removed(neo4j_store: Neo4jStore)
     assert neo4j_store.item_fact_triples(["llm"]) == [("item:2", "HAS_GENRE", "entity:Genre:comedy")]
     assert neo4j_store.item_fact_triples(["catalog"])  # other sources untouched
     assert neo4j_store.delete_stale_facts(job="other-job", run_id="r9", sources=["catalog"]) == 0
+
+
+def _operators(plan: dict) -> list[str]:  # type: ignore[type-arg]
+    out = [plan["operatorType"].split("@")[0]]
+    for child in plan.get("children", []):
+        out += _operators(child)
+    return out
+
+
+@pytest.mark.neo4j
+def test_stale_fact_deletion_seeks_the_run_index(neo4j_store: Neo4jStore) -> None:
+    """ensure_schema makes a (job, run_id) index per fact relation and the delete seeks it (issue 15)."""
+    _load(neo4j_store)
+    indexed = {r["type"] for r in neo4j_store.run_statement("schema/fact_run_indexes_online")}
+    assert set(ONTOLOGY.relations) <= indexed
+    query = neo4j_store.cypher.get("write/delete_stale_facts_indexed", rel_type="STARRING")
+    params = {"ns": neo4j_store.namespace, "job": "test", "run_id": "r1", "sources": ["llm"]}
+    summary = neo4j_store.driver.execute_query("PROFILE " + query, parameters_=params).summary
+    operators = _operators(summary.profile)
+    # two seeks: run_id < $run_id and run_id > $run_id
+    assert operators.count("DirectedRelationshipIndexSeek") == 2, " ".join(operators)
+    assert not {"AllNodesScan", "NodeByLabelScan", "UnionNodeByLabelsScan"} & set(operators), operators
+    # the load's own edges are not stale, edges of any other run are, whichever way their run ids sort
+    assert neo4j_store.delete_stale_facts(job="test", run_id="r1", sources=["llm", "hetrec", "catalog"]) == 0
+    assert neo4j_store.delete_stale_facts(job="test", run_id="r0", sources=["llm"]) == 6
+    assert neo4j_store.delete_stale_facts(job="test", run_id="r9", sources=["hetrec"]) == 1
+
+
+@pytest.mark.neo4j
+def test_fingerprint_streams_the_rows_without_vectors(neo4j_store: Neo4jStore) -> None:
+    _load(neo4j_store)
+    before = graph_fingerprint(neo4j_store)
+    neo4j_store.write_embeddings("item", [{"id": "1", "vector": [0.5] * 8}], model="m", run_id="e")
+    rows = list(neo4j_store.stream_fingerprint_nodes({"embedding", "embedding_model", "embedding_run"}))
+    assert len(rows) == before.nodes and not any("embedding" in r["props"] for r in rows)
+    assert graph_fingerprint(neo4j_store) == before

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "kg_enhance"
 
 #: lowest first; a module may import from its own unit or from a strictly lower layer
 LAYERS: list[set[str]] = [
-    {"errors", "paths", "names", "types"},
+    {"errors", "paths", "names", "types", "progress"},
     {"config"},
     {"ontology"},
     {"io"},
@@ -27,6 +27,7 @@ LAYERS: list[set[str]] = [
     {"rec"},
     {"stages"},
     {"pipeline", "ablation"},
+    {"report"},
     {"api"},
     {"cli", "__init__", "__main__"},
 ]

@@ -1,4 +1,5 @@
-"""PyKEEN training: reproducible on CPU, stable id maps, versioned artifacts, model-name validation."""
+"""PyKEEN training: reproducible on CPU, stable id maps, versioned artifacts, model-name validation,
+bounded evaluation (memory budget, seeded sample, cadence), under-training flag."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from pykeen.evaluation import RankBasedEvaluator
+from pykeen.models import model_resolver
+from pykeen.pipeline import pipeline
+from pykeen.training import SLCWATrainingLoop
+from pykeen.triples import TriplesFactory
 
 from kg_enhance.config.models import KGEConfig
 from kg_enhance.datasets.movielens import DEMO_DIR
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.kge.artifacts import load_embeddings_dir, save_embeddings
-from kg_enhance.kge.train import train_kge
+from kg_enhance.kge.train import (
+    METRIC_KEYS,
+    evaluation_batch_and_slice,
+    floats_per_entity,
+    link_prediction_metrics,
+    sample_triples,
+    train_kge,
+)
 from kg_enhance.names import entity_key
 
 
@@ -97,7 +111,9 @@ def test_a_missing_or_junk_latest_falls_back_to_the_newest_complete_version(
         with caplog.at_level("WARNING"):
             got = load_embeddings_dir(tmp_path / "run")
         assert got.metadata["version"] == "20260102T000000-bbbbbb"
-        assert why in caplog.text and "using the newest complete version 20260102T000000-bbbbbb" in caplog.text
+        assert (
+            why in caplog.text and "using the newest complete version 20260102T000000-bbbbbb" in caplog.text
+        )
 
 
 def test_corrupt_artifact_files_are_one_line_errors(tmp_path: Path) -> None:
@@ -109,7 +125,9 @@ def test_corrupt_artifact_files_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(StageError) as info:
         load_embeddings_dir(tmp_path / "run")
     message = info.value.one_line()
-    assert "entity_vectors.npy: corrupt embeddings artifact" in message and "re-run the embed stage" in message
+    assert (
+        "entity_vectors.npy: corrupt embeddings artifact" in message and "re-run the embed stage" in message
+    )
     assert "\n" not in str(info.value)
     (folder / "entity_vectors.npy").write_bytes(good)
     (folder / "entity_to_id.json").write_text('{"item:1": 0}')  # ids and rows disagree
@@ -118,3 +136,182 @@ def test_corrupt_artifact_files_are_one_line_errors(tmp_path: Path) -> None:
     (folder / "entity_to_id.json").write_bytes(b"\x00\x01 not json")
     with pytest.raises(StageError, match="entity_to_id.json: corrupt embeddings artifact"):
         load_embeddings_dir(tmp_path / "run")
+
+
+# --- bounded evaluation, sampling, cadence, under-training (issue 15, item 1) ---
+
+
+def _split_gold() -> tuple[TriplesFactory, TriplesFactory, TriplesFactory]:
+    tf = TriplesFactory.from_labeled_triples(np.array(sorted(set(gold_triples())), dtype=str))
+    training, validation, testing = tf.split([0.8, 0.1, 0.1], random_state=7)
+    return training, validation, testing
+
+
+def test_bounded_evaluation_gives_pykeens_unbounded_metrics() -> None:
+    training, validation, testing = _split_gold()
+    model = model_resolver.make("DistMult", triples_factory=training, embedding_dim=8, random_seed=7)
+    SLCWATrainingLoop(model=model, triples_factory=training, automatic_memory_optimization=False).train(
+        triples_factory=training, num_epochs=3, batch_size=256, use_tqdm=False
+    )
+    known = [training.mapped_triples, validation.mapped_triples]
+    # a tiny budget: a few triples per batch, the entities scored in slices
+    plan = evaluation_batch_and_slice(
+        model.num_entities, floats_per_entity(model), 100_000, num_filter_triples=1422
+    )
+    assert 1 < plan.batch_size < testing.num_triples and plan.sliced
+    bounded = link_prediction_metrics(model, testing.mapped_triples, known_triples=known, plan=plan)
+    # PyKEEN unbounded: every test triple in one batch, every entity at once
+    unbounded = RankBasedEvaluator(filtered=True).evaluate(
+        model,
+        testing.mapped_triples,
+        additional_filter_triples=known,
+        batch_size=testing.num_triples,
+        slice_size=None,
+        use_tqdm=False,
+    )
+    for name, key in METRIC_KEYS:
+        assert bounded[name] == pytest.approx(unbounded.get_metric(f"both.realistic.{key}"), abs=1e-6)
+    assert bounded["mrr"] > 0
+
+
+def test_the_evaluation_sample_is_capped_and_fixed_by_seed() -> None:
+    training, _, _ = _split_gold()
+    mapped = training.mapped_triples
+    a, b = sample_triples(mapped, 100, seed=7), sample_triples(mapped, 100, seed=7)
+    assert torch.equal(a, b) and a.shape[0] == 100 < mapped.shape[0]
+    assert len({tuple(row) for row in a.tolist()}) == 100  # without replacement
+    assert not torch.equal(a, sample_triples(mapped, 100, seed=8))
+    assert sample_triples(mapped, None, seed=7) is mapped  # null: the full set
+    assert sample_triples(mapped, 10**6, seed=7) is mapped
+    # through the embed stage's trainer: the test and validation sets are sampled, the same way twice
+    capped = CONFIG.model_copy(update={"eval_max_triples": 50})
+    x, y = (
+        train_kge(gold_triples(), capped, progress=False),
+        train_kge(gold_triples(), capped, progress=False),
+    )
+    assert x.metrics == y.metrics
+    assert (
+        "validation 50 of 142 triples (seeded sample), test 50 of 143 triples (seeded sample)"
+        in (x.metadata["evaluation"])
+    )
+    full = train_kge(gold_triples(), CONFIG, progress=False).metadata["evaluation"]
+    assert "validation 142 of 142 triples, test 143 of 143 triples" in full and "batch " in full
+
+
+def test_the_evaluation_batch_fits_the_memory_budget_at_any_entity_count() -> None:
+    budget = 256 * 2**20
+    for entities in (500, 17_600, 47_000, 2_000_000, 20_000_000):
+        for width in (8, 64, 256, 2048):
+            plan = evaluation_batch_and_slice(entities, width, budget, num_filter_triples=5 * entities)
+            assert plan.batch_size >= 1 and 1 <= plan.slice_size <= entities
+            # the interaction tensor: batch x slice x width floats
+            assert plan.batch_size * plan.slice_size * width * 4 <= budget // 2
+            # the score rows: batch x entities floats (one row is PyKEEN's floor)
+            assert plan.batch_size * entities * 4 <= budget or plan.batch_size == 1
+            assert plan.estimated_bytes <= budget or plan.batch_size == 1
+    # the old fixed batch at the issue's k = 4 (47k entities, dim 64) asked for 11.4 GiB at once
+    assert 1024 * 47_000 * 64 * 4 / 2**30 > 11
+    big = evaluation_batch_and_slice(47_000, 64, budget, num_filter_triples=330_000)
+    assert big.sliced and big.batch_size * big.slice_size * 64 * 4 <= 16 * 2**20
+    # a small graph needs no slicing; on CUDA the chunk may use the whole half budget
+    assert not evaluation_batch_and_slice(500, 8, budget).sliced
+    assert evaluation_batch_and_slice(47_000, 64, budget, cpu=False).slice_size > big.slice_size
+    with pytest.raises(ValueError):
+        evaluation_batch_and_slice(0, 64, budget)
+
+
+def test_eval_every_and_patience_set_how_often_validation_runs() -> None:
+    triples = gold_triples()
+    six = CONFIG.model_copy(update={"epochs": 6, "patience": 10})
+    for every, epochs in ((1, [1, 2, 3, 4, 5, 6]), (3, [3, 6]), (4, [4, 6])):  # the last epoch always
+        meta = train_kge(triples, six.model_copy(update={"eval_every": every}), progress=False).metadata
+        assert [h["epoch"] for h in meta["validation_history"]] == epochs
+        assert meta["validation_evaluations"] == len(epochs) and meta["epochs_run"] == 6
+    # a learning rate too small to change any rank: no evaluation after the first improves on it
+    frozen = six.model_copy(update={"eval_every": 1, "learning_rate": 1e-12})
+    for patience in (1, 2):
+        meta = train_kge(triples, frozen.model_copy(update={"patience": patience}), progress=False).metadata
+        assert meta["validation_evaluations"] == 1 + patience and meta["epochs_run"] == 1 + patience
+        assert meta["stopped_early"] and meta["best_epoch"] == 1 and meta["under_trained"] is False
+
+
+def test_too_few_epochs_are_flagged_as_under_training() -> None:
+    result = train_kge(gold_triples(), CONFIG, progress=False)  # 4 epochs: still improving at the end
+    meta = result.metadata
+    assert meta["best_epoch"] == 4 == meta["epochs_run"] and meta["under_trained"] is True
+    assert meta["stopped_early"] is False and meta["validation_evaluations"] == 1
+    assert len(meta["losses"]) == 4 and meta["eval_seconds"] > 0 and meta["train_triples_per_second"] > 0
+    # nothing held out: no evaluation at all, and no verdict
+    star = [(f"item:{n}", "HAS_THEME", f"entity:Theme:t{n}") for n in range(40)]
+    none = train_kge(star, CONFIG.model_copy(update={"test_ratio": 0.0}), progress=False).metadata
+    assert none["validation_evaluations"] == 0 and none["best_epoch"] is None
+    assert none["under_trained"] is None and none["epochs_run"] == 4
+
+
+def test_training_memory_settings_change_memory_not_results() -> None:
+    triples = gold_triples()
+    # TransE: no regularizer (PyKEEN adds a regularizer's term once per slice, e.g. DistMult's)
+    lcwa = CONFIG.model_copy(update={"training_loop": "lcwa", "epochs": 2, "model": "TransE"})
+    whole = train_kge(triples, lcwa, progress=False)
+    sliced = train_kge(triples, lcwa.model_copy(update={"slice_size": 64}), progress=False)
+    assert np.allclose(whole.entity_vectors, sliced.entity_vectors, atol=1e-4)
+    assert whole.metadata["losses"] == pytest.approx(sliced.metadata["losses"], rel=1e-6)
+    slcwa = CONFIG.model_copy(update={"epochs": 2})
+    full = train_kge(triples, slcwa, progress=False)
+    sub = train_kge(triples, slcwa.model_copy(update={"sub_batch_size": 64}), progress=False)
+    assert np.allclose(full.entity_vectors, sub.entity_vectors, atol=1e-5)
+    assert full.metadata["losses"] == pytest.approx(sub.metadata["losses"], rel=1e-6)
+    assert full.metadata["automatic_memory_optimization"] is False  # off on CPU by default
+    with pytest.raises(ValueError, match="only training_loop: lcwa does"):
+        KGEConfig(slice_size=64)
+    with pytest.raises(ValueError, match="set those or turn it off"):
+        KGEConfig(automatic_memory_optimization=True, sub_batch_size=64)
+
+
+def test_training_is_pykeens_pipeline_with_the_same_settings() -> None:
+    """Built from PyKEEN's pieces, training matches ``pykeen.pipeline`` exactly (its memory search off)."""
+    cfg = CONFIG.model_copy(update={"epochs": 3})
+    ours = train_kge(gold_triples(), cfg, progress=False)
+    tf = TriplesFactory.from_labeled_triples(
+        np.array(sorted(set(gold_triples())), dtype=str),
+        entity_to_id=ours.entity_to_id,
+        relation_to_id=ours.relation_to_id,
+    )
+    training, validation, testing = tf.split([0.8, 0.1, 0.1], random_state=cfg.seed)
+    theirs = pipeline(
+        training=training,
+        validation=validation,
+        testing=testing,
+        model=cfg.model,
+        model_kwargs={"embedding_dim": cfg.dim},
+        negative_sampler="basic",
+        negative_sampler_kwargs={"num_negs_per_pos": cfg.num_negs_per_pos},
+        optimizer="Adam",
+        optimizer_kwargs={"lr": cfg.learning_rate},
+        training_kwargs={"num_epochs": 3, "batch_size": cfg.batch_size, "use_tqdm": False},
+        training_loop_kwargs={"automatic_memory_optimization": False},
+        evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
+        random_seed=cfg.seed,
+        device="cpu",
+        use_tqdm=False,
+    )
+    vectors = theirs.model.entity_representations[0](indices=None).detach().numpy()  # type: ignore[index,operator]
+    assert np.array_equal(vectors, ours.entity_vectors)
+    mrr = theirs.metric_results.get_metric("both.realistic.inverse_harmonic_mean_rank")
+    assert ours.metrics["mrr"] == pytest.approx(mrr, abs=1e-9)
+
+
+def test_device_and_automatic_memory_optimization_defaults() -> None:
+    from kg_enhance.kge.train import _memory_optimization
+
+    assert _memory_optimization(KGEConfig(), "cuda") is True  # PyKEEN's search where it can recover
+    assert _memory_optimization(KGEConfig(), "cpu") is False  # on CPU it can only probe
+    assert _memory_optimization(KGEConfig(sub_batch_size=64), "cuda") is False  # explicit sizes win
+    assert _memory_optimization(KGEConfig(automatic_memory_optimization=True), "cpu") is True
+    if not torch.cuda.is_available():
+        with pytest.raises(StageError, match="kge.device is cuda but torch sees no CUDA device"):
+            train_kge(gold_triples(), CONFIG.model_copy(update={"device": "cuda"}), progress=False)
+        auto = train_kge(
+            gold_triples(), CONFIG.model_copy(update={"device": "auto", "epochs": 1}), progress=False
+        )
+        assert auto.metadata["device"] == "cpu"

@@ -428,6 +428,50 @@ def test_degrees_counts_and_keys(store: GraphStore) -> None:
     assert by_key["Genre:sci fi"] == ("Genre", "Sci-Fi")
 
 
+def test_histograms_and_streamed_reads(store: GraphStore) -> None:
+    """The bounded reads of the load's statistics and fingerprint (issue 15) against the per-row ones."""
+    load(store)
+    histogram = sorted(
+        (r["type"], r["items"], r["with_users"], r["entities"]) for r in store.entity_degree_histogram()
+    )
+    counted: dict[tuple[str, int, bool], int] = {}
+    for r in store.entity_degrees():
+        slot = (r["type"], r["items"], r["users"] > 0)
+        counted[slot] = counted.get(slot, 0) + 1
+    assert histogram == sorted((*k, n) for k, n in counted.items())
+    assert ("Genre", 0, False, 11) in histogram and ("Theme", 1, True, 1) in histogram
+    items = sorted((r["entities"], r["items"]) for r in store.item_fact_histogram())
+    assert items == [(5, 1), (6, 1), (8, 1)]
+    assert sorted(store.stream_entity_keys(), key=lambda r: str(r["key"])) == store.entity_keys()
+    assert store.entity_types_present(["Person", "Language", "Genre", "Nope"]) == {"Person", "Genre"}
+    store.write_embeddings("item", [{"id": "1", "vector": [0.5, 0.25]}], model="m", run_id="e1")
+    excluded = {"embedding", "run_id", "ns"}
+    streamed = sorted(
+        json.dumps([r["id"], sorted(r["labels"]), r["props"]], sort_keys=True)
+        for r in store.stream_fingerprint_nodes(excluded)
+    )
+    assert streamed == sorted(
+        json.dumps(
+            [r["id"], sorted(r["labels"]), {k: v for k, v in r["props"].items() if k not in excluded}],
+            sort_keys=True,
+        )
+        for r in store.fingerprint_nodes()
+    )
+    assert "embedding" not in streamed[0] and any('"embedding_model"' in row for row in streamed)
+    streamed_edges = sorted(
+        json.dumps([r["head"], r["type"], r["tail"], r["props"]], sort_keys=True)
+        for r in store.stream_fingerprint_edges(["INTERACTED"], excluded)
+    )
+    assert streamed_edges == sorted(
+        json.dumps(
+            [r["head"], r["type"], r["tail"], {k: v for k, v in r["props"].items() if k not in excluded}],
+            sort_keys=True,
+        )
+        for r in store.fingerprint_edges(["INTERACTED"])
+    )
+    assert len(streamed_edges) == 23
+
+
 def test_rdf_facts(store: GraphStore) -> None:
     load(store)
     rows = store.rdf_facts()
@@ -532,6 +576,9 @@ def test_delete_stale_facts(store: GraphStore) -> None:
     assert store.delete_stale_facts(job=JOB, run_id="r2", sources=["hetrec", "llm"]) == 17
     assert store.counts_by_type() == {"HAS_GENRE": 1, "HAS_THEME": 1, "INTERACTED": 9}
     assert store.totals() == {"nodes": 33, "edges": 11, "items": 3, "items_with_facts": 2}
+    # run ids that sort after the current one are stale too (the index seeks both ranges)
+    assert store.delete_stale_facts(job=JOB, run_id="r1", sources=["llm"]) == 1
+    assert store.counts_by_type() == {"HAS_THEME": 1, "INTERACTED": 9}
 
 
 def test_seed_vocabulary(store: GraphStore) -> None:

@@ -1,0 +1,285 @@
+"""How the pipeline grows with the catalog: k-fold copies of the full ml-latest-small + HetRec job.
+
+For each k (default 1, 2, 4, 8) the script writes a job over k copies of the full
+``ml-latest-small`` (9,742 movies, 100,836 ratings, 610 users) with every HetRec
+director, country and tag as gold facts (genres come from the catalog); copy r > 0 gets
+suffixed item and user ids (``<id>~r``), while entities (people, countries, themes,
+genres) are shared, as they are between the items of a real catalog. LLM off; the demo's
+model settings (TransE 64-d, 60 epochs with early stopping, all four recommenders).
+
+Every stage runs as its own ``kg-enhance run JOB --only STAGE`` process, so each gets
+its own wall time, CPU time and peak RSS (``os.wait4``). The script prints a table per
+stage and k, and the fitted growth exponent of CPU time and peak RSS against k
+(least squares on log-log): 1.0 is linear.
+
+With ``--baseline COMMIT`` it also runs the whole pipeline at k = 1 with the code of
+``COMMIT`` (checked out into a scratch folder with ``git worktree``, imported through
+``PYTHONPATH``, same virtual environment), on an emptied database, and prints the ratio.
+
+It runs its own Neo4j (state in ``.kg-enhance/bench-home``, bolt 7689, http 7476) so it
+never touches the demo or test databases, and empties it between runs.
+
+    .venv/bin/python benchmarks/scale.py [--k 1,2,4,8] [--baseline 9c1c96e] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("KG_ENHANCE_HOME", str(REPO / ".kg-enhance" / "bench-home"))
+os.environ.setdefault("KG_ENHANCE_NEO4J_BOLT_PORT", "7689")
+os.environ.setdefault("KG_ENHANCE_NEO4J_HTTP_PORT", "7476")
+os.environ.setdefault("KG_ENHANCE_NEO4J_HEAP", "2g")
+os.environ.setdefault("KG_ENHANCE_NEO4J_PAGECACHE", "1g")
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from kg_enhance.config.models import Neo4jConfig  # noqa: E402
+from kg_enhance.datasets.movielens import load_hetrec_facts  # noqa: E402
+from kg_enhance.graph.store import Neo4jStore  # noqa: E402
+from kg_enhance.services import neo4j as neo4j_service  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data" / "movielens"
+STAGES = ("load", "embed", "recommend", "export")
+
+
+def gold_facts() -> pd.DataFrame:
+    """HetRec directors and countries, and tags as themes (genres come from the catalog)."""
+    het = DATA / "hetrec2011-movielens-2k"
+    gold = load_hetrec_facts(het)
+    gold = gold[gold["relation"] != "HAS_GENRE"]
+    tags = pd.read_csv(het / "tags.dat", sep="\t", encoding="latin-1", dtype=str)
+    movie_tags = pd.read_csv(het / "movie_tags.dat", sep="\t", encoding="latin-1", dtype=str)
+    themes = movie_tags.merge(tags, left_on="tagID", right_on="id")
+    themes = themes[themes["value"].notna() & (themes["value"].str.strip() != "")]
+    theme_rows = pd.DataFrame(
+        {
+            "item_id": themes["movieID"],
+            "relation": "HAS_THEME",
+            "object": themes["value"],
+            "object_type": "Theme",
+        }
+    )
+    out = pd.concat([gold.astype({"item_id": str}), theme_rows], ignore_index=True)
+    return out.astype(str)
+
+
+def write_copies(folder: Path, k: int) -> dict[str, int]:
+    """k copies of the catalog, ratings and gold facts under suffixed ids; entities shared."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ml = DATA / "ml-latest-small"
+    movies = pd.read_csv(ml / "movies.csv", dtype=str)
+    ratings = pd.read_csv(ml / "ratings.csv", dtype=str)
+    gold = gold_facts()
+    gold = gold[gold["item_id"].isin(set(movies["movieId"]))]
+
+    def copies(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        parts = []
+        for r in range(k):
+            part = df.copy()
+            if r:
+                for c in columns:
+                    part[c] = part[c] + f"~{r}"
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
+
+    m = copies(movies, ["movieId"])
+    rt = copies(ratings, ["movieId", "userId"])
+    g = copies(gold, ["item_id"])
+    m.to_csv(folder / "movies.csv", index=False)
+    rt.to_csv(folder / "ratings.csv", index=False)
+    g.to_csv(folder / "gold.tsv", sep="\t", index=False)
+    return {"items": len(m), "ratings": len(rt), "gold_facts": len(g), "users": rt["userId"].nunique()}
+
+
+def write_job(folder: Path, k: int, *, device: str, uri: str) -> Path:
+    """A job both the current and the baseline code accept (no keys newer than the baseline)."""
+    job = folder / "job.yaml"
+    job.write_text(
+        f"""version: 1
+name: scale-k{k}
+ontology: {REPO / "schemas" / "movies.yaml"}
+source:
+  items:
+    path: {folder / "movies.csv"}
+    id_column: movieId
+    title_column: title
+    text_fields: [title, genres]
+    fact_columns:
+      - {{column: genres, relation: HAS_GENRE, object_type: Genre, separator: "|", ignore: ["(no genres listed)"]}}
+  interactions:
+    path: {folder / "ratings.csv"}
+    user_column: userId
+    item_column: movieId
+    rating_column: rating
+    timestamp_column: timestamp
+    positive_threshold: 4.0
+  facts:
+    - name: hetrec
+      path: {folder / "gold.tsv"}
+llm:
+  enabled: false
+neo4j:
+  uri: {uri}
+kge:
+  model: TransE
+  dim: 64
+  epochs: 60
+  device: {device}
+recommender:
+  models: [{{type: bpr_mf}}, {{type: lightgcn}}, {{type: kg_bpr}}, {{type: kg_lightgcn}}]
+  epochs: 60
+  k: 20
+  device: {device}
+outputs:
+  dir: {folder / "run"}
+"""
+    )
+    return job
+
+
+@dataclass
+class Measured:
+    wall: float
+    cpu: float
+    rss_mb: float
+    ok: bool
+    tail: str
+
+
+def run_cli(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 3600) -> Measured:
+    """One ``kg-enhance`` process: wall, user+system CPU and peak RSS of that process alone."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kg_enhance.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    return Measured(
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        rss_mb=usage.ru_maxrss / 1024,
+        ok=proc.returncode == 0,
+        tail=" | ".join(err.strip().splitlines()[-2:])[:300],
+    )
+
+
+def exponent(ks: list[int], values: list[float]) -> float | None:
+    pairs = [(k, v) for k, v in zip(ks, values, strict=True) if v > 0]
+    if len(pairs) < 2:
+        return None
+    x = np.log([p[0] for p in pairs])
+    y = np.log([p[1] for p in pairs])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def empty_database(uri: str) -> None:
+    with Neo4jStore(Neo4jConfig(uri=uri)) as store:
+        store.clear()
+        for name in ("item_id_unique", "user_id_unique", "entity_key_unique", "alias_key_unique"):
+            store.driver.execute_query(f"DROP CONSTRAINT {name} IF EXISTS")  # the baseline's global ones
+
+
+def baseline(commit: str, job: Path, scratch: Path, uri: str) -> Measured:
+    """The whole pipeline at ``commit`` on the same job, imported from a git worktree."""
+    tree = scratch / f"baseline-{commit}"
+    if not tree.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=REPO, check=True)
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    empty_database(uri)
+    try:
+        return run_cli(["run", str(job), "--no-progress"], env=env)
+    finally:
+        empty_database(uri)
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--k", default="1,2,4,8", help="comma-separated copy counts")
+    parser.add_argument("--baseline", default=None, metavar="COMMIT", help="also run k=1 with this commit")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    parser.add_argument("--scratch", default="/tmp/kg-enhance-scale", help="data, jobs and run folders")
+    parser.add_argument("--uri", default=None, help="an existing Neo4j (default: the script's own on 7689)")
+    args = parser.parse_args()
+    ks = [int(x) for x in args.k.split(",")]
+    scratch = Path(args.scratch)
+    if args.uri is None:
+        neo4j_service.start()
+        uri = f"bolt://127.0.0.1:{neo4j_service.bolt_port()}"
+    else:
+        uri = args.uri
+    print(
+        f"machine: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
+        f"device {args.device}; neo4j {uri}; {time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    rows: dict[int, dict[str, Measured]] = {}
+    for k in ks:
+        folder = scratch / f"k{k}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        sizes = write_copies(folder, k)
+        job = write_job(folder, k, device=args.device, uri=uri)
+        empty_database(uri)
+        print(f"\nk={k}: {sizes}")
+        rows[k] = {}
+        for stage in ("extract", *STAGES):
+            got = run_cli(["run", str(job), "--only", stage, "--no-progress"])
+            rows[k][stage] = got
+            print(
+                f"  {stage:10s} wall {got.wall:8.1f} s  cpu {got.cpu:8.1f} s  peak RSS {got.rss_mb:8.0f} MB"
+                + ("" if got.ok else f"  FAILED: {got.tail}"),
+                flush=True,
+            )
+            if not got.ok:
+                break
+        total = sum(m.wall for m in rows[k].values())
+        print(
+            f"  {'total':10s} wall {total:8.1f} s  peak RSS {max(m.rss_mb for m in rows[k].values()):8.0f} MB"
+        )
+    if len(ks) > 1:
+        print("\ngrowth exponent against k (1.0 = linear), CPU time / peak RSS:")
+        for stage in STAGES:
+            got = [(k, rows[k][stage]) for k in ks if stage in rows[k] and rows[k][stage].ok]
+            cpu = exponent([k for k, _ in got], [m.cpu for _, m in got])
+            rss = exponent([k for k, _ in got], [m.rss_mb for _, m in got])
+            fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+            print(
+                f"  {stage:10s} cpu {fmt(cpu):>5s}   rss {fmt(rss):>5s}   (k = {', '.join(str(k) for k, _ in got)})"
+            )
+    if args.baseline and 1 in rows:
+        job = write_job(scratch / "k1", 1, device=args.device, uri=uri)
+        empty_database(uri)
+        new = run_cli(["run", str(job), "--no-progress"])  # one process, like the baseline
+        old = baseline(args.baseline, job, scratch, uri)
+        print(
+            f"\nk=1 whole pipeline in one process: this code {new.wall:.1f} s wall, {new.cpu:.1f} s CPU, "
+            f"peak RSS {new.rss_mb:.0f} MB{'' if new.ok else ' FAILED: ' + new.tail} | {args.baseline}: "
+            f"{old.wall:.1f} s wall, {old.cpu:.1f} s CPU, peak RSS {old.rss_mb:.0f} MB"
+            f"{'' if old.ok else ' FAILED: ' + old.tail} | speed-up {old.wall / new.wall if new.wall else math.nan:.2f}x wall, "
+            f"{old.cpu / new.cpu if new.cpu else math.nan:.2f}x CPU"
+        )
+
+
+if __name__ == "__main__":
+    main()

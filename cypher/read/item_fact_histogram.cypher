@@ -1,0 +1,4 @@
+// read/item_fact_counts aggregated in the database: how many items point at `entities` distinct entities.
+MATCH (i:Item {ns: $ns})
+WITH COUNT { MATCH (i)-->(e:Entity) RETURN DISTINCT e } AS entities
+RETURN entities, count(*) AS items
