@@ -21,7 +21,9 @@ Per k, on the embed stage's split (seed 42, 10% validation, 10% test) and model 
 Evaluation seconds, triples per second, peak RSS during the evaluation (and its rise over the
 RSS before it) and the MRR are printed side by side, with the evaluation time a 60-epoch run
 would spend at each cadence (old: every 5 epochs on the full validation set; new: every
-``kge.eval_every`` epochs and the last, on the sample; plus the final test).
+``kge.eval_every`` epochs and the last, on the sample; plus the final test). The two long
+evaluations run one after the other under whatever else the machine runs, so a last line per k
+compares their speed alternating short runs (``--rate-triples``, best of ``--rate-rounds``).
 
     .venv/bin/python benchmarks/kge_eval_memory.py [--k 1 2 4] [--epochs 2] [--threads N]
 """
@@ -216,7 +218,36 @@ class Row:
     rounds: int
 
 
-def run_k(base: list[Triple], k: int, cfg: KGEConfig, epochs: int) -> tuple[int, int, list[Row]]:
+def interleaved_rates(
+    model: Model,
+    triples: torch.Tensor,
+    known: list[torch.Tensor],
+    old_batch: int | None,
+    plan: EvaluationPlan,
+    rounds: int,
+) -> tuple[float | None, float]:
+    """Triples per second of each setting on the same triples, alternating, best of ``rounds``.
+
+    One long evaluation after another meets whatever else the machine runs at the time;
+    alternating short ones compare the settings under the same load.
+    """
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name in ("old", "new") if old_batch is not None else ("new",):
+            started = time.perf_counter()
+            if name == "old":
+                assert old_batch is not None
+                old_eval(model, triples, known, old_batch)
+            else:
+                new_eval(model, triples, known, plan)
+            rate = triples.shape[0] / (time.perf_counter() - started)
+            best[name] = max(best.get(name, 0.0), rate)
+    return best.get("old"), best["new"]
+
+
+def run_k(
+    base: list[Triple], k: int, cfg: KGEConfig, epochs: int, rate_triples: int, rate_rounds: int
+) -> tuple[int, int, list[Row], tuple[float | None, float]]:
     triples = k_copies(base, k)
     tf = TriplesFactory.from_labeled_triples(np.array(triples, dtype=str))
     training, validation, testing = tf.split(
@@ -242,6 +273,11 @@ def run_k(base: list[Triple], k: int, cfg: KGEConfig, epochs: int) -> tuple[int,
     new = in_child(
         "new", {"model": model, "triples": sample, "known": [*known, testing.mapped_triples], "plan": plan}
     )
+    head = testing.mapped_triples[:rate_triples]
+    fits = min(OLD_BATCH, rate_triples) * tf.num_entities * width * 4 * 1.25 < _available_bytes()
+    rates = interleaved_rates(
+        model, head, [*known, testing.mapped_triples], OLD_BATCH if fits else None, plan, rate_rounds
+    )
     # evaluations a 60-epoch run makes (validation is about the test set's size), plus the final test
     old_rounds = RUN_EPOCHS // OLD_EVERY + 1
     new_rounds = RUN_EPOCHS // cfg.eval_every + (RUN_EPOCHS % cfg.eval_every != 0) + 1
@@ -261,6 +297,7 @@ def run_k(base: list[Triple], k: int, cfg: KGEConfig, epochs: int) -> tuple[int,
                 new_rounds,
             ),
         ],
+        rates,
     )
 
 
@@ -270,6 +307,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="training epochs per variant (default 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--rate-triples", type=int, default=1024, help="test triples for the alternating speed check (1024)"
+    )
+    parser.add_argument(
+        "--rate-rounds", type=int, default=3, help="rounds of the alternating speed check (3)"
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PAYLOAD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     _quiet_pykeen()
@@ -297,7 +340,9 @@ def main() -> None:
         f"{'rise MiB':>8} {'MRR':>7} {'60-epoch run eval s':>19}"
     )
     for k in args.k:
-        entities, n_triples, rows = run_k(base, k, cfg, args.epochs)
+        entities, n_triples, rows, (old_rate, new_rate) = run_k(
+            base, k, cfg, args.epochs, args.rate_triples, args.rate_rounds
+        )
         for row in rows:
             lead = (
                 f"{k:>2} {entities:>8,} {n_triples:>7,} {row.setting:>7} {row.train_rate:>10,.0f} "
@@ -316,6 +361,10 @@ def main() -> None:
                 f"{lead} {seconds:>7.1f} {row.eval_triples / seconds:>9.0f} {peak:>12,} {peak - before:>8,} "
                 f"{float(res['mrr']):>7.4f} {row.rounds * seconds:>19,.0f}"
             )
+        print(
+            f"   k={k} alternating, best of {args.rate_rounds} on the first {args.rate_triples} test triples: "
+            f"old {f'{old_rate:,.0f}' if old_rate else 'skipped'} triples/s, new {new_rate:,.0f} triples/s"
+        )
         sys.stdout.flush()
     print(
         "train tr/s: training triples x epochs / seconds; est. MiB: old = the one batch x entities x dim float "

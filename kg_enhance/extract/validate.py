@@ -22,12 +22,16 @@ _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*|\s*```$", re.MULTILINE)
 
 
 def parse_json_lenient(text: str) -> Any:
-    """Parse an LLM answer as JSON, tolerating code fences and prose around one object."""
+    """Parse an LLM answer as JSON, tolerating code fences and prose around one object.
+
+    The error says which failure it was: no JSON at all, JSON cut off at the end of the
+    answer (truncated: ``llm.max_tokens`` too small), or JSON broken in the middle.
+    """
     stripped = _FENCE.sub("", text.strip()).strip()
     try:
         return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
+    except json.JSONDecodeError as e:
+        first_error = e
     decoder = json.JSONDecoder()
     for opener in ("{", "["):
         start = stripped.find(opener)
@@ -37,10 +41,36 @@ def parse_json_lenient(text: str) -> Any:
                 return value
             except json.JSONDecodeError:
                 start = stripped.find(opener, start + 1)
+    if "{" not in stripped and "[" not in stripped:
+        raise ValueError("answer holds no JSON object or array")
+    cut_off = first_error.msg.startswith("Unterminated string") or first_error.pos >= len(stripped) - 1
+    if stripped[:1] in "{[" and cut_off and _unclosed(stripped):
+        raise ValueError("answer is not valid JSON: it ends before the JSON is complete (truncated)")
     raise ValueError(
-        "answer is not valid JSON"
-        + (" (it looks truncated)" if stripped.count("{") > stripped.count("}") else "")
+        f"answer is not valid JSON: {first_error.msg} at character {first_error.pos} of {len(stripped)}"
     )
+
+
+def _unclosed(text: str) -> bool:
+    """Whether ``text`` ends inside a string or with brackets open, none closed wrongly."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            stack.append(ch)
+        elif ch in "}]":
+            if not stack or stack.pop() != ("{" if ch == "}" else "["):
+                return False
+    return in_string or bool(stack)
 
 
 @dataclass

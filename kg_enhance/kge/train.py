@@ -267,8 +267,9 @@ def _describe(plan: EvaluationPlan, sizes: dict[str, tuple[int, int]], known: in
         else f"no slicing ({plan.num_entities:,} entities)"
     )
     return (
-        f"filtered (all {known:,} known train+valid+test triples removed from the candidates), both sides, "
-        f"realistic ranks; {samples}; PyKEEN RankBasedEvaluator, batch {plan.batch_size}, {slicing}, "
+        f"filtered (test: all {known:,} known train+valid+test triples removed from the candidates; "
+        f"validation, for early stopping: train+valid), both sides, realistic ranks; {samples}; "
+        f"PyKEEN RankBasedEvaluator, batch {plan.batch_size}, {slicing}, "
         f"from a {plan.budget_bytes / 2**20:.0f} MiB budget"
     )
 

@@ -241,6 +241,8 @@ def _graph(view: RunView) -> Page:
                 caption=f"{fmt(g.get('duplicate_candidates'))} same-type entity pairs with similar names; the most similar:",
             )
         )
+    elif (g.get("duplicate_scan") or {}).get("status") == "skipped":
+        page.p("Not scanned in this load: it made no new entity (see the duplicate scan above).", "hint")
     else:
         page.p("No same-type entity pairs with similar names.", "hint")
     resolution = g.get("resolution") or {}

@@ -108,8 +108,16 @@ def test_a_partial_run_reports_only_its_own_stages(neo4j_store: Neo4jStore, tmp_
 def test_readers_never_see_a_half_written_top_k(tmp_path: Path) -> None:
     run = RunDir.at(tmp_path / "run")
     rows = [
-        {"user_id": str(u), "rank": r, "item_id": str(r), "score": 1.0 / r, "model": "m", "run": "x",
-         "via_items": [], "via_entities": []}
+        {
+            "user_id": str(u),
+            "rank": r,
+            "item_id": str(r),
+            "score": 1.0 / r,
+            "model": "m",
+            "run": "x",
+            "via_items": [],
+            "via_entities": [],
+        }
         for u in range(2000)
         for r in range(1, 21)
     ]
@@ -151,3 +159,34 @@ def test_run_folders_reports_and_state_are_private(tmp_path: Path, monkeypatch: 
     assert stat.S_IMODE(run.report_path.stat().st_mode) == 0o600
     with run.locked({"run_id": "a"}):
         assert stat.S_IMODE(run.lock_path.stat().st_mode) == 0o600
+
+
+def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
+    run = RunDir.at(tmp_path / "run")
+    rows = [
+        {
+            "user_id": "1",
+            "rank": r,
+            "item_id": str(r),
+            "score": 1.0,
+            "model": "m",
+            "run": "x",
+            "via_items": [],
+            "via_entities": [],
+        }
+        for r in range(1, 21)
+    ]
+    write_with(run.topk, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
+    import kg_enhance
+
+    assert len(kg_enhance.recommend("1", 5, run_dir=run.root)) == 5
+    for k in (-1, 0):
+        with pytest.raises(ValueError, match=f"k must be a whole number >= 1, got {k}"):
+            kg_enhance.recommend("1", k, run_dir=run.root)
+    job = write_job(tmp_path, llm_enabled=False)
+    for where in ("/proc/kg", "/sys/x/y"):
+        proc = cli("validate", str(job), "--set", f"outputs.dir={where}")
+        assert proc.returncode == 2 and "is inside a system folder" in proc.stderr, proc.stderr
+    (tmp_path / "afile").write_text("x")
+    proc = cli("validate", str(job), "--set", f"outputs.dir={tmp_path / 'afile' / 'run'}")
+    assert proc.returncode == 2 and "cannot be created" in proc.stderr, proc.stderr

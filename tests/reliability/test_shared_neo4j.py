@@ -53,7 +53,9 @@ def _alt_job(tmp_path: Path, *, name: str = "alt", extra: str = "") -> Path:
     return job
 
 
-def test_two_jobs_with_overlapping_ids_never_change_each_other(neo4j_store: Neo4jStore, tmp_path: Path) -> None:
+def test_two_jobs_with_overlapping_ids_never_change_each_other(
+    neo4j_store: Neo4jStore, tmp_path: Path
+) -> None:
     demo = write_job(tmp_path / "demo", llm_enabled=False, extra=FAST)
     alt = _alt_job(tmp_path / "alt")
     first = cli("run", str(demo), "--until", "embed", "--no-progress")
@@ -69,7 +71,9 @@ def test_two_jobs_with_overlapping_ids_never_change_each_other(neo4j_store: Neo4
         assert other.returncode == 0, other.stderr[-2000:]
         assert _fingerprint(neo4j_store.config, "t") == before
     assert neo4j_store.query("MATCH (i:Item {ns: 't', item_id: '2'}) RETURN i.title AS t")[0]["t"] == title
-    assert neo4j_store.query("MATCH (i:Item {ns: 't', item_id: '1'}) RETURN i.embedding AS v")[0]["v"] == vector
+    assert (
+        neo4j_store.query("MATCH (i:Item {ns: 't', item_id: '1'}) RETURN i.embedding AS v")[0]["v"] == vector
+    )
     assert len(neo4j_store.item_fact_triples(["hetrec"])) == gold
     alt_title = neo4j_store.query("MATCH (i:Item {ns: 'alt', item_id: '2'}) RETURN i.title AS t")[0]["t"]
     assert alt_title == "ALT Jumanji (1995)"
@@ -127,9 +131,17 @@ def test_two_jobs_sharing_a_namespace_take_turns(neo4j_store: Neo4jStore, tmp_pa
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(neo4j_store: Neo4jStore, tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     pid = int(dead.stdout)
-    owner = {"run_id": "dead-run", "job": "t", "host": __import__("socket").gethostname(), "pid": pid, "started": "x"}
+    owner = {
+        "run_id": "dead-run",
+        "job": "t",
+        "host": __import__("socket").gethostname(),
+        "pid": pid,
+        "started": "x",
+    }
     neo4j_store.try_lock(owner)
     job = write_job(tmp_path, llm_enabled=False)
     proc = cli("run", str(job), "--until", "load", "--no-progress")
@@ -159,4 +171,8 @@ def test_a_database_community_does_not_have_is_one_line(neo4j_store: Neo4jStore,
     proc = cli("run", str(job), "--until", "load", "--no-progress", "--set", "neo4j.database=movies")
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Neo4j Community has one user database" in lines[0] and "graph.namespace" in lines[0]
+    assert (
+        len(lines) == 1
+        and "Neo4j Community has one user database" in lines[0]
+        and "graph.namespace" in lines[0]
+    )

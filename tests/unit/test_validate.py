@@ -50,8 +50,11 @@ def test_valid_answer() -> None:
 @pytest.mark.parametrize(
     ("raw", "error"),
     [
-        ('{"facts": [{"relation": "DIRECTED_BY", "object": "Mich', "not valid JSON (it looks truncated)"),
-        ("Sure! Here are facts", "not valid JSON"),
+        ('{"facts": [{"relation": "DIRECTED_BY", "object": "Mich', "ends before the JSON is complete (truncated)"),
+        ("Sure! Here are facts", "answer holds no JSON object or array"),
+        # garbage with braces is broken JSON, not a truncated answer
+        ("{{{{ zzz", "not valid JSON: Expecting property name enclosed in double quotes at character 1"),
+        ('{"facts": [1, 2,, 3]}', "not valid JSON: Expecting value at character 16 of 21"),
         ('{"facts": "none"}', "facts"),
         ('{"facts": [{"relation": "LOVES", "object": "x", "object_type": "Person"}]}', "facts.0"),
         ('{"facts": [{"relation": "DIRECTED_BY", "object": 5, "object_type": "Person"}]}', "facts.0"),
