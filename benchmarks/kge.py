@@ -71,14 +71,15 @@ def direct(triples: list[tuple[str, str, str]], cfg, device: str) -> dict[str, f
         optimizer_kwargs={"lr": cfg.learning_rate},
         training_kwargs={"num_epochs": cfg.epochs, "batch_size": cfg.batch_size, "use_tqdm": False},
         stopper="early",
+        # the cadence kg_enhance uses (kge.eval_every, kge.patience); PyKEEN keeps its own
+        # evaluation batch search here, as a user of its pipeline would have it
         stopper_kwargs={
-            "frequency": 5,
-            "patience": 3,
+            "frequency": cfg.eval_every,
+            "patience": cfg.patience,
             "metric": "inverse_harmonic_mean_rank",
             "relative_delta": 0.002,
-            "evaluation_batch_size": 1024,
         },
-        evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
+        evaluation_kwargs={"use_tqdm": False},
         random_seed=cfg.seed,
         device=device,
         use_tqdm=False,

@@ -315,4 +315,4 @@ def test_unreachable_llm_is_a_one_line_error(tmp_path: Path, state_home: Path) -
     )
     assert proc.returncode == 7
     err = proc.stderr.strip().splitlines()
-    assert len(err) == 1 and "unreachable" in err[0] and "kg-enhance llm serve" in err[0]
+    assert len(err) == 1 and "connection refused" in err[0] and "kg-enhance llm serve" in err[0]

@@ -251,7 +251,7 @@ def test_too_few_epochs_are_flagged_as_under_training() -> None:
 def test_training_memory_settings_change_memory_not_results() -> None:
     triples = gold_triples()
     # TransE: no regularizer (PyKEEN adds a regularizer's term once per slice, e.g. DistMult's)
-    lcwa = CONFIG.model_copy(update={"training_loop": "lcwa", "epochs": 2, "model": "TransE"})
+    lcwa = CONFIG.model_copy(update={"training_loop": "lcwa", "epochs": 1, "model": "TransE"})
     whole = train_kge(triples, lcwa, progress=False)
     sliced = train_kge(triples, lcwa.model_copy(update={"slice_size": 64}), progress=False)
     assert np.allclose(whole.entity_vectors, sliced.entity_vectors, atol=1e-4)
