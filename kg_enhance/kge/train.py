@@ -36,6 +36,7 @@ from pykeen.losses import loss_resolver
 from pykeen.models import Model, model_resolver
 from pykeen.stoppers import EarlyStopper
 from pykeen.training import LCWATrainingLoop, SLCWATrainingLoop, TrainingLoop
+from pykeen.training.callbacks import TrainingCallback
 from pykeen.triples import CoreTriplesFactory, TriplesFactory
 from pykeen.utils import set_random_seed
 
@@ -43,7 +44,7 @@ from kg_enhance.config import defaults as D
 from kg_enhance.config.models import KGEConfig
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.kge.artifacts import Embeddings
-from kg_enhance.progress import use_bars
+from kg_enhance.progress import Progress, use_bars
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +275,21 @@ def _describe(plan: EvaluationPlan, sizes: dict[str, tuple[int, int]], known: in
     )
 
 
+class _ProgressLines(TrainingCallback):
+    """Off a terminal, PyKEEN draws no bar: log an epoch line now and then instead (kg_enhance.progress)."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.progress: Progress[None] = Progress(total=epochs, desc="train KGE", unit="epoch", tty=False)
+
+    def post_epoch(self, epoch: int, epoch_loss: float, **kwargs: Any) -> None:
+        self.progress.set_postfix(loss=f"{epoch_loss:.4f}")
+        self.progress.update(1)
+
+    def post_train(self, losses: list[float], **kwargs: Any) -> None:
+        self.progress.close()
+
+
 def train_kge(
     triples: list[Triple], config: KGEConfig, *, progress: bool = True, graph_fingerprint: str | None = None
 ) -> Embeddings:
@@ -371,6 +387,9 @@ def train_kge(
                     stopper=stopper,
                     use_tqdm=use_bars(progress),  # bars on a terminal only (kg_enhance.progress)
                     use_tqdm_batch=False,
+                    callbacks=[_ProgressLines(config.epochs)]
+                    if progress and not use_bars(progress)
+                    else None,
                     clear_optimizer=True,
                 )
                 or []
