@@ -14,21 +14,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
+import uuid
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlparse
 
 import torch
 
 from kg_enhance.config.job import load_job, ontology_path
 from kg_enhance.config.models import JobSpec
-from kg_enhance.errors import ConfigError, StageError
+from kg_enhance.errors import ConfigError, GraphStoreError, ServiceUnavailableError, StageError
 from kg_enhance.extract.cache import ExtractionCache, default_cache_path
 from kg_enhance.extract.plan import ExtractionPlan
+from kg_enhance.graph import bulk
 from kg_enhance.graph.fingerprint import graph_fingerprint as _fingerprint
-from kg_enhance.graph.resolve import explain
+from kg_enhance.graph.resolve import alias_rows, explain
 from kg_enhance.graph.store import GraphStore, Neo4jStore
 from kg_enhance.io.files import read_jsonl, write_json, write_npy, write_with
 from kg_enhance.io.rdf import export_rdf as _write_rdf
@@ -36,11 +41,12 @@ from kg_enhance.io.tables import read_items, read_users
 from kg_enhance.kge.artifacts import Embeddings, load_embeddings_dir
 from kg_enhance.kge.registry import check_model_name
 from kg_enhance.ontology.models import Ontology, load_ontology
-from kg_enhance.paths import resource_dir
+from kg_enhance.paths import resource_dir, state_dir
 from kg_enhance.rec.models import check_model_type
 from kg_enhance.rec.recbole_export import export_recbole as write_recbole
 from kg_enhance.rec.serve import Recommendation, recommender_for
 from kg_enhance.rundir import RunDir
+from kg_enhance.services import neo4j as local_neo4j
 from kg_enhance.types import QuarantineRecord
 
 if TYPE_CHECKING:  # the pipeline pulls in PyKEEN; see the module docstring
@@ -241,16 +247,7 @@ def bulk_load(
     written per file, seconds per phase, the graph's totals and, with ``fingerprint``,
     the namespace fingerprint (a read of every node and edge: minutes on a large graph).
     """
-    import time
-    import uuid
-    from urllib.parse import urlparse
-
-    from kg_enhance.errors import GraphStoreError, ServiceUnavailableError
-    from kg_enhance.graph import bulk
-    from kg_enhance.graph.resolve import alias_rows
-    from kg_enhance.paths import state_dir
-    from kg_enhance.services import neo4j as local_neo4j
-    from kg_enhance.stages.load import item_rows, read_load_inputs, resolve_facts
+    from kg_enhance.stages.load import item_rows, read_load_inputs, resolve_facts  # PyKEEN: see module doc
 
     say = echo or (lambda _line: None)
     loaded = load(job, overrides=overrides)
@@ -328,8 +325,6 @@ def bulk_load(
         totals = store.totals()
         fp = _fingerprint(store).hash if fingerprint else None
     if not keep_files:
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
     seconds["total"] = round(time.perf_counter() - started, 3)
     return {
