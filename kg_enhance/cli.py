@@ -178,7 +178,14 @@ def _summary(result: RunResult) -> None:
                 if m.get("mrr") is not None and m.get("hits@10") is not None
                 else "no held-out metrics (kge.test_ratio: 0)"
             )
-            click.echo(f"kge: {section.model} dim {section.dim}: {held_out}")
+            click.echo(
+                f"kge: {section.model} dim {section.dim}: {held_out}"
+                + (
+                    " (UNDER-TRAINED: best epoch = last epoch; raise kge.epochs)"
+                    if section.under_trained
+                    else ""
+                )
+            )
         elif isinstance(section, RecommendResult):
             k = section.k
             for model, rep in section.models.items():
@@ -186,6 +193,11 @@ def _summary(result: RunResult) -> None:
                 click.echo(
                     f"recommend {model}: test Recall@{k} {rep.test[f'recall@{k}']:.4f}, NDCG@{k} {rep.test[f'ndcg@{k}']:.4f}"
                     + (f", long-tail NDCG@{k} {tail:.4f}" if tail is not None else "")
+                    + (
+                        " (UNDER-TRAINED: best epoch = last epoch; raise recommender.epochs)"
+                        if rep.under_trained
+                        else ""
+                    )
                 )
             if section.best_model:
                 click.echo(

@@ -58,6 +58,8 @@ class ModelReport(BaseModel):
     train_seconds: float
     #: per evaluated epoch: ``epoch``, training ``loss``, validation ``ndcg@K``, ``seconds`` since the start
     history: list[dict[str, float]] = []
+    #: the best validation epoch was the last allowed one: train longer before reading anything into it
+    under_trained: bool = False
 
 
 class Serving(BaseModel):
@@ -167,7 +169,10 @@ class RecommendStage(Stage[RecommendResult]):
         best_name, best_score, best_model = None, -1.0, None
         for spec in cfg.models:
             trained = train_model(spec, split, cfg, kg=kg, progress=ctx.progress, slices=slices)
-            models[spec.key] = ModelReport(**{**trained.report(), "history": _rounded(trained.history)})
+            models[spec.key] = ModelReport(
+                **{**trained.report(), "history": _rounded(trained.history)},
+                under_trained=trained.best_epoch >= cfg.epochs,
+            )
             _save_state(trained.model, run.model_weights(spec.key))
             score = trained.valid[f"ndcg@{cfg.k}"]
             if score > best_score:

@@ -99,3 +99,20 @@ def test_the_load_stage_gives_the_same_result_on_both_stores(neo4j_store: Any, t
     b = on_neo4j.results["load"].model_dump(exclude=timing)
     assert a == b
     assert graph_fingerprint(memory).hash == graph_fingerprint(neo4j_store).hash
+
+
+def test_a_model_whose_best_epoch_is_its_last_is_flagged_under_trained(tmp_path: Path) -> None:
+    store = InMemoryGraphStore(namespace=JOB_NAME)
+    job = write_job(tmp_path, llm_enabled=False, extra=SMALL)
+    result = api.run_job(
+        job,
+        progress=False,
+        store_factory=lambda: store,
+        until="recommend",
+        overrides=["recommender.epochs=2", "recommender.models=[{type: bpr_mf}]"],
+    )
+    rec = result.results["recommend"]
+    assert isinstance(rec, RecommendResult)
+    report = rec.models["bpr_mf"]
+    assert report.best_epoch == 2 and report.under_trained  # two epochs never converge here
+    assert result.report["recommend"]["bpr_mf"]["under_trained"] is True
