@@ -21,8 +21,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, computed_field
 
 from kg_enhance.errors import ServiceUnavailableError
 from kg_enhance.extract.cache import ExtractionCache, cache_key
@@ -38,8 +40,9 @@ from kg_enhance.types import Fact, Item, QuarantineRecord
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class ExtractionStats:
+class ExtractionStats(BaseModel):
+    """Counts of one extraction pass; the extract stage reports them as they are (plus ``facts_by_relation``)."""
+
     items: int = 0
     llm_calls: int = 0
     cache_hits: int = 0
@@ -58,15 +61,19 @@ class ExtractionStats:
     budget_reached: bool = False
     rate_limited_seconds: float = 0.0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["tokens"] = self.tokens
-        out["items_per_second"] = round(self.items / self.seconds, 3) if self.seconds else None
-        return out
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def items_per_second(self) -> float | None:
+        return round(self.items / self.seconds, 3) if self.seconds else None
+
+    def counts(self) -> dict[str, Any]:
+        """The stored counts (without the derived ``tokens`` and ``items_per_second``)."""
+        return self.model_dump(exclude={"tokens", "items_per_second"})
 
 
 class _BudgetReached(Exception):

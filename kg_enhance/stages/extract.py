@@ -17,7 +17,7 @@ import logging
 import time
 from collections import Counter
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import ServiceUnavailableError, StageError
@@ -34,35 +34,17 @@ from kg_enhance.types import Fact
 logger = logging.getLogger(__name__)
 
 
-class ExtractionCounts(BaseModel):
-    """Counts of one extraction pass (items or users), as :class:`ExtractionStats` reports them."""
+class ExtractionCounts(ExtractionStats):
+    """Counts of one extraction pass (items or users) as reported: the engine's stats plus facts per relation."""
 
     model_config = ConfigDict(extra="forbid")
 
-    items: int = 0
-    llm_calls: int = 0
-    cache_hits: int = 0
-    extracted: int = 0
-    quarantined: int = 0
-    quarantine_remembered: int = 0
-    retries: int = 0
-    repairs: int = 0
-    facts: int = 0
-    dropped_facts: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    pending: int = 0
-    budget_reached: bool = False
-    rate_limited_seconds: float = 0.0
-    tokens: int = 0
-    items_per_second: float | None = None
     facts_by_relation: dict[str, int] = {}
 
     @classmethod
     def of(cls, result: ExtractionResult) -> ExtractionCounts:
         return cls(
-            **result.stats.as_dict(),
+            **result.stats.counts(),
             facts_by_relation=dict(Counter(f.relation for f in result.facts)),
         )
 
@@ -262,7 +244,7 @@ class ExtractStage(Stage[ExtractResult]):
                 run.quarantine,
             )
         return ExtractResult(
-            **ExtractionCounts.of(result).model_dump(),
+            **ExtractionCounts.of(result).counts(),
             catalog_items=len(items),
             structured_output=mode,
             model=llm.model,
