@@ -398,8 +398,15 @@ class KGEConfig(_Strict):
     eval_max_triples: int | None = Field(
         default=D.KGE_EVAL_MAX_TRIPLES,
         ge=1,
-        description="Rank at most this many validation and this many test triples per evaluation (a sample "
-        "fixed by seed; known triples are still all filtered); null ranks the full sets.",
+        description="Rank at most this many test triples in the final evaluation (a sample fixed by seed; "
+        "known triples are still all filtered); null ranks the full test set.",
+    )
+    valid_max_triples: int | None = Field(
+        default=D.KGE_VALID_MAX_TRIPLES,
+        ge=1,
+        description="Rank at most this many validation triples in each early-stopping evaluation (one sample "
+        "fixed by seed, the same every round, so rounds compare like with like); null ranks the full set. "
+        "Evaluation cost grows linearly with it.",
     )
     eval_memory_mb: int = Field(
         default=D.KGE_EVAL_MEMORY_MB,

@@ -10,8 +10,9 @@ evaluator) are built here so that evaluation stays bounded on large graphs:
 - PyKEEN's rank-based evaluator, filtered, with an evaluation batch and score slice
   computed from ``kge.eval_memory_mb`` (:func:`evaluation_batch_and_slice`) instead of a
   fixed batch (or, after the first early-stopping round, PyKEEN's whole-set batch);
-- at most ``kge.eval_max_triples`` validation and test triples, a sample fixed by seed,
-  while every known triple is still filtered;
+- at most ``kge.valid_max_triples`` validation triples per early-stopping round and
+  ``kge.eval_max_triples`` test triples, samples fixed by seed, while every known triple
+  is still filtered;
 - early stopping on validation every ``kge.eval_every`` epochs and at the last one; the
   best validation epoch's weights are kept, and the test split is ranked once, at the end.
 """
@@ -352,7 +353,7 @@ def train_kge(
     eval_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="kg-enhance-kge-") as tmp:
         if validation is not None:
-            valid_sample = sample_triples(validation.mapped_triples, config.eval_max_triples, config.seed)
+            valid_sample = sample_triples(validation.mapped_triples, config.valid_max_triples, config.seed)
             stopper = _ValidationStopper(
                 model=model,
                 evaluator=RankBasedEvaluator(

@@ -183,15 +183,16 @@ def test_the_evaluation_sample_is_capped_and_fixed_by_seed() -> None:
     assert not torch.equal(a, sample_triples(mapped, 100, seed=8))
     assert sample_triples(mapped, None, seed=7) is mapped  # null: the full set
     assert sample_triples(mapped, 10**6, seed=7) is mapped
-    # through the embed stage's trainer: the test and validation sets are sampled, the same way twice
-    capped = CONFIG.model_copy(update={"eval_max_triples": 50})
+    # through the embed stage's trainer: the test and validation sets are sampled (each by its own
+    # cap), the same way twice
+    capped = CONFIG.model_copy(update={"eval_max_triples": 50, "valid_max_triples": 40})
     x, y = (
         train_kge(gold_triples(), capped, progress=False),
         train_kge(gold_triples(), capped, progress=False),
     )
     assert x.metrics == y.metrics
     assert (
-        "validation 50 of 142 triples (seeded sample), test 50 of 143 triples (seeded sample)"
+        "validation 40 of 142 triples (seeded sample), test 50 of 143 triples (seeded sample)"
         in (x.metadata["evaluation"])
     )
     full = train_kge(gold_triples(), CONFIG, progress=False).metadata["evaluation"]
