@@ -92,7 +92,8 @@ class BatchCounts(BaseModel):
     unanswered: int = 0
     #: lines that came back as failed requests (resubmitted, then quarantined)
     failed_lines: int = 0
-    #: import: lines about no open subject (cached already, or another prompt, model or data)
+    #: import: lines about no open subject of this pass (the other head kind, cached already, or
+    #: another prompt, model or data)
     skipped_lines: int = 0
     #: import: repairs and retries written to the follow-up request file
     followup_requests: int = 0
