@@ -222,6 +222,12 @@ def _summary(result: RunResult) -> None:
                 f"extract: {section.items} items, {section.llm_calls} LLM calls, {section.cache_hits} cache hits, "
                 f"{section.quarantined} quarantined, {section.tokens} tokens"
             )
+            if section.batch is not None and section.llm_mode == "batch":
+                b = section.batch
+                click.echo(
+                    f"extract batch: {b.batches} batches in {b.rounds} rounds ({b.resumed} resumed from an earlier run, "
+                    f"{b.expired} expired or cancelled), {b.failed_lines} failed lines, {section.pending} pending"
+                )
             if section.followup_file:
                 click.echo(f"extract: repairs and retries to run next in {section.followup_file}")
             if section.users is not None:

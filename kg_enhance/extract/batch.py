@@ -46,6 +46,7 @@ from kg_enhance.errors import DataError, LLMConfigurationError
 from kg_enhance.extract.client import Completion, OpenAICompatibleClient, completion_from_body
 from kg_enhance.extract.engine import BatchCounts, ExtractionResult, Extractor
 from kg_enhance.io.files import atomic_path, write_json
+from kg_enhance.progress import Progress
 from kg_enhance.types import Item
 
 logger = logging.getLogger(__name__)
@@ -292,6 +293,7 @@ class BatchRunner:
         self.batches: list[BatchRecord] = []
         self.open: dict[str, OpenSubject] = {}
         self.counts = BatchCounts()
+        self.bar: Progress[None] = Progress(total=0, desc="extract (batch)", enabled=False)
 
     # -- state -------------------------------------------------------------------------------------
     def _load(self, todo: list[tuple[Item, str]]) -> None:
@@ -351,6 +353,13 @@ class BatchRunner:
         self._load(todo)
         outcomes = _Outcomes(self.ex, result, self.config.max_line_retries)
         budget = self.ex.budget_tokens
+        kind = "user" if self.ex.head == "User" else "item"
+        self.bar = Progress(
+            total=len(self.open),
+            desc=f"extract {kind}s (batch)",
+            unit=kind,
+            enabled=self.ex.progress and bool(self.open),
+        )
         try:
             while True:
                 for record in [b for b in self.batches if not b.done]:
@@ -371,6 +380,7 @@ class BatchRunner:
                     break
                 await self._submit()
         finally:
+            self.bar.close()
             result.stats.seconds = time.perf_counter() - started
         self._save()
         self.ex.finish(result)
@@ -425,6 +435,13 @@ class BatchRunner:
         wait = self.config.poll_initial_s
         while True:
             batch = await self.client.retrieve_batch(record.batch_id)
+            counts = getattr(batch, "request_counts", None)
+            self.bar.set_postfix(
+                batch=record.batch_id,
+                status=batch.status,
+                lines=f"{getattr(counts, 'completed', 0) + getattr(counts, 'failed', 0)}/{record.requests}",
+            )
+            self.bar.update(0)  # a log line every 30 s while the batch runs
             if batch.status in TERMINAL:
                 break
             await self.sleep(wait)
@@ -451,6 +468,7 @@ class BatchRunner:
                 )
                 if decided:
                     del self.open[subject.key]
+                    self.bar.update(1)
         missing = sum(1 for cid, key in record.custom_ids.items() if cid not in seen and key in self.open)
         self.counts.unanswered += missing
         if batch.status in ("expired", "cancelled"):

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from kg_enhance import api
 from kg_enhance.cli import main
 from kg_enhance.config.models import BatchConfig
+from kg_enhance.errors import LLMConfigurationError
 from kg_enhance.extract.batch import BatchRunner, parse_custom_id
 from kg_enhance.extract.cache import ExtractionCache
 from kg_enhance.extract.client import OpenAICompatibleClient
@@ -34,6 +35,7 @@ from kg_enhance.extract.prompts import load_template
 from kg_enhance.io.files import read_jsonl
 from kg_enhance.ontology import load_ontology
 from kg_enhance.types import Item
+from tests.support.helpers import write_job
 from tests.support.scripted_batch_server import Line, ScriptedBatchServer
 from tests.support.scripted_server import ScriptedServer, Step
 
@@ -63,7 +65,15 @@ def item_of(body: dict[str, object]) -> int:
     return int(match.group(1))
 
 
-def batch_job(tmp_path: Path, url: str, n: int, *, mode: str = "batch", llm_extra: str = "") -> Path:
+def batch_job(
+    tmp_path: Path,
+    url: str,
+    n: int,
+    *,
+    mode: str = "batch",
+    batch: str = "poll_initial_s: 0.01, poll_max_s: 0.05, max_line_retries: 2",
+    llm_extra: str = "",
+) -> Path:
     """A job over a generated catalog of ``n`` items, extracting through ``url`` in batch mode."""
     rows = ["movieId,title,genres"] + [f"{i},Movie {i} (2000),Drama" for i in range(n)]
     (tmp_path / "items.csv").write_text("\n".join(rows) + "\n")
@@ -85,7 +95,7 @@ llm:
   mode: {mode}
   max_repairs: 2
   max_retries: 1
-  batch: {{poll_initial_s: 0.01, poll_max_s: 0.05, max_line_retries: 2}}
+  batch: {{{batch}}}
 {llm_extra}
 recommender:
   enabled: false
@@ -240,6 +250,65 @@ def test_a_batch_created_but_not_recorded_is_found_by_its_token_not_resubmitted(
         report = api.run_job(job, only=["extract"], progress=False).report["extract"]
         assert len(srv.creations) == 1
     assert report["extracted"] == 20 and report["batch"]["resumed"] == 1 and report["batch"]["batches"] == 0
+
+
+def test_rounds_run_out_subjects_stay_pending_and_a_rerun_finishes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+
+    def expire_first_two(cid: str, body: dict[str, object], n: int) -> Line | None:
+        i = item_of(body)
+        if n <= 2:  # batch 1 runs nothing; batch 2 answers item 0 with an invalid answer, runs nothing else
+            return Line(text=INVALID) if n == 2 and i == 0 else None
+        return Line(text=good(i))
+
+    with ScriptedBatchServer(expire_first_two) as srv:
+        job = batch_job(tmp_path, srv.url, 6, batch="poll_initial_s: 0.01, max_rounds: 2")
+        first = api.run_job(job, only=["extract"], progress=False).report["extract"]
+        assert first["pending"] == 6 and first["extracted"] == 0 and first["batch"]["expired"] == 2
+        state = json.loads((tmp_path / "run" / "extract" / "batch" / "items.state.json").read_text())
+        assert state["batches"] == [] and len(state["open"]) == 6
+        assert sorted(o["attempt"] for o in state["open"].values()) == [
+            1,
+            1,
+            1,
+            1,
+            1,
+            2,
+        ]  # item 0's repair is due
+        second = api.run_job(job, only=["extract"], progress=False).report["extract"]
+        assert second["extracted"] == 6 and second["pending"] == 0 and len(srv.creations) == 3
+        (repair,) = [x for x in srv.submitted_lines()[-6:] if item_of(x["body"]) == 0]
+        assert repair["custom_id"].endswith("-2-0") and "invalid" in repair["body"]["messages"][-1]["content"]
+    assert not (tmp_path / "run" / "extract" / "batch" / "items.state.json").exists()
+
+
+def test_a_failed_batch_is_one_clear_error_and_the_rerun_submits_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+    with ScriptedBatchServer(lambda cid, body, n: Line(text=good(item_of(body))), fail_batches={1}) as srv:
+        job = batch_job(tmp_path, srv.url, 4)
+        with pytest.raises(
+            LLMConfigurationError, match=r"batch batch_\d+ failed \(invalid_request: scripted batch failure\)"
+        ):
+            api.run_job(job, only=["extract"], progress=False)
+        report = api.run_job(job, only=["extract"], progress=False).report["extract"]
+        assert report["extracted"] == 4 and report["batch"]["resumed"] == 0 and len(srv.creations) == 2
+
+
+def test_items_and_users_each_go_through_their_own_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+    with ScriptedBatchServer(lambda cid, body, n: Line(text='{"facts": []}')) as srv:
+        job = write_job(tmp_path, item_limit=3, users=2)
+        sets = [f"llm.base_url={srv.url}", "llm.mode=batch", "llm.batch.poll_initial_s=0.01"]
+        report = api.run_job(job, only=["extract"], progress=False, overrides=sets).report["extract"]
+        assert [len(ids) for _, ids in srv.creations] == [3, 2]
+    assert report["extracted"] == 3 and report["users"]["extracted"] == 2
+    assert report["batch"]["batches"] == 1 and report["users"]["batch"]["batches"] == 1
 
 
 def _extractor(client: OpenAICompatibleClient, cache: ExtractionCache) -> Extractor:

@@ -10,8 +10,8 @@ first retrieve without ``hold`` it runs: ``responder(custom_id, body, batch_numb
 decides each line, :class:`Line` ``ok`` (a 200 completion with ``text``), ``fail`` (an
 HTTP error ``status`` in the error file) or ``error`` (an ``error`` object, no response),
 or ``None``: the line never ran, and the batch ends ``expired`` with the other lines'
-results (``expire_batches`` may also name batch numbers, 1-based, that expire with
-every line they did run). Everything is recorded for assertions: ``creations`` (batch id
+results. ``fail_batches`` names batch numbers (1-based) that fail as a whole (status
+``failed`` with an ``errors`` list, no files). Everything is recorded for assertions: ``creations`` (batch id
 and the custom ids of its input file), ``uploads`` and ``retrieves``.
 """
 
@@ -50,8 +50,10 @@ class ScriptedBatchServer:
         models: list[str] | None = None,
         owned_by: str = "openai",
         hold: bool = False,
+        fail_batches: set[int] | None = None,
     ) -> None:
         self.responder = responder
+        self.fail_batches = set(fail_batches or ())
         self.models = list(models) if models is not None else ["m"]
         self.owned_by = owned_by
         self.hold = hold
@@ -197,6 +199,16 @@ class ScriptedBatchServer:
             return
         if self.hold:
             batch["status"] = "in_progress"
+            return
+        if batch["_number"] in self.fail_batches:
+            batch["status"] = "failed"
+            error = {
+                "code": "invalid_request",
+                "message": "scripted batch failure",
+                "line": None,
+                "param": None,
+            }
+            batch["errors"] = {"object": "list", "data": [error]}
             return
         out: list[str] = []
         err: list[str] = []
