@@ -425,7 +425,14 @@ class BatchRunner:
         if record.batch_id is None:
             found = None
             if record.input_file_id is not None:  # the killed run may have created it
-                found = await self.client.find_batch(key=SUBMISSION_KEY, value=record.token)
+                try:
+                    found = await self.client.find_batch(key=SUBMISSION_KEY, value=record.token)
+                except LLMConfigurationError as e:  # an endpoint that cannot list batches
+                    logger.warning(
+                        "extract: %s; a batch a killed run may have created for submission %s is not looked for",
+                        e.one_line(),
+                        record.token,
+                    )
             if found is None:  # never submitted: its subjects go into the next round
                 record.done = True
                 self._save()

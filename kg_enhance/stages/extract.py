@@ -287,6 +287,10 @@ class ExtractStage(Stage[ExtractResult]):
             raise StageError(
                 f"--import-batch {ctx.import_batch}: file not found; give a Batch API output JSONL file"
             )
+        if ctx.import_batch is not None and not llm.enabled:
+            raise StageError(
+                "--import-batch: llm.enabled is false, so the extract stage takes no answers; turn it on"
+            )
         if not llm.enabled:
             write_jsonl(run.facts, [])
             write_jsonl(run.quarantine, [])

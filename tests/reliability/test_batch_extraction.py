@@ -388,7 +388,11 @@ def test_export_then_import_runs_answers_through_validation_repair_and_cache(
 
         first = tmp_path / "output.jsonl"
         first.write_text("".join(json.dumps(output_line(x)) + "\n" for x in lines))
-        report = api.run_job(job, only=["extract"], import_batch=first, progress=False).report["extract"]
+        out = CliRunner().invoke(main, ["extract", str(job), "--import-batch", str(first), "--no-progress"])
+        assert out.exit_code == 0, out.output
+        assert "extract: 10 items, 9 LLM calls, 0 cache hits, 0 quarantined" in out.output
+        assert "repairs and retries to run next in" in out.output
+        report = json.loads((tmp_path / "run" / "report.json").read_text())["extract"]
         assert report["llm_mode"] == "import" and report["extracted"] == 8 and report["pending"] == 2
         assert report["batch"]["followup_requests"] == 2 and report["repairs"] == 1
         followup = read_jsonl(Path(report["followup_file"]))
