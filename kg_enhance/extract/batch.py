@@ -436,6 +436,7 @@ class BatchRunner:
             if found is None:  # never submitted: its subjects go into the next round
                 record.done = True
                 self._save()
+                (self.state_path.parent / f"{record.token}.input.jsonl").unlink(missing_ok=True)
                 return
             record.batch_id = str(found.id)
             self._save()
