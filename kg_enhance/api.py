@@ -132,6 +132,7 @@ def run_job(
     store_factory: Callable[[], GraphStore] | None = None,
     strict: bool = False,
     retry_quarantined: bool = False,
+    import_batch: str | Path | None = None,
 ) -> RunResult:
     """Run a job's stages; the report is also written to ``<outputs.dir>/report.json``.
 
@@ -140,7 +141,8 @@ def run_job(
     text) are counted in the report's ``input_issues``; with ``strict`` the first one
     raises a :class:`~kg_enhance.errors.DataError` instead. The extraction cache remembers
     quarantined subjects and later runs do not ask about them again; ``retry_quarantined``
-    asks again.
+    asks again. ``import_batch``: the extract stage takes its answers from this Batch API
+    output file (e.g. of ``vllm run-batch`` over :func:`export_batch`'s requests).
     """
     from kg_enhance.pipeline import run_pipeline, select_stages
 
@@ -155,7 +157,23 @@ def run_job(
         store_factory=store_factory,
         strict=strict,
         retry_quarantined=retry_quarantined,
+        import_batch=None if import_batch is None else Path(import_batch).expanduser().resolve(),
     )
+
+
+def export_batch(job: JobLike, path: str | Path, *, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Write the extract stage's requests as OpenAI Batch API JSONL to ``path`` (for ``vllm run-batch`` or any runner).
+
+    One line per subject that is neither cached nor remembered as quarantined, each
+    with the exact request the synchronous path would send; import the runner's output
+    with ``run_job(..., only=["extract"], import_batch=...)``. Returns the counts.
+    """
+    from kg_enhance.stages.extract import export_batch as write_requests
+
+    loaded = load(job, overrides=overrides)
+    out = Path(path).expanduser().resolve()
+    counts = write_requests(loaded.job, loaded.ontology, out)
+    return {"job": loaded.job.name, "file": str(out), **counts}
 
 
 def dry_run(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -179,6 +197,10 @@ def dry_run(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, An
     calls = subjects - hits if llm.enabled else 0
     est_prompt = int(prompt_chars / 4 * (calls / max(1, subjects)))
     est_completion = calls * llm.max_tokens
+    cost = (
+        est_prompt / 1e6 * llm.price_per_1m_input_tokens
+        + est_completion / 1e6 * llm.price_per_1m_output_tokens
+    )
     return {
         "job": spec.name,
         "catalog_items": len(items),
@@ -188,14 +210,13 @@ def dry_run(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, An
         "estimated_calls": calls,
         "estimated_prompt_tokens": est_prompt,
         "estimated_completion_tokens_max": est_completion,
-        "estimated_cost_max": round(
-            est_prompt / 1e6 * llm.price_per_1m_input_tokens
-            + est_completion / 1e6 * llm.price_per_1m_output_tokens,
-            6,
-        ),
+        "llm_mode": llm.mode,
+        "estimated_cost_max": round(cost, 6),
+        "estimated_cost_max_batch": round(cost * llm.batch.price_factor, 6),
         "budget_tokens": llm.budget_tokens,
         "note": "tokens estimated at 4 characters per token; cache hits counted only when llm.structured_output is not 'auto' "
-        "(users are counted as calls without a cache lookup)",
+        "(users are counted as calls without a cache lookup); estimated_cost_max is the synchronous price, "
+        "estimated_cost_max_batch the Batch API's (llm.batch.price_factor of it, first requests only)",
     }
 
 

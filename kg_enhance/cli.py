@@ -151,6 +151,67 @@ def run(
     _summary(result)
 
 
+@main.command(name="extract")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option(
+    "--dry-run", is_flag=True, help="Estimate LLM calls, tokens and cost (sync and batch); call nothing."
+)
+@click.option(
+    "--export-batch",
+    "export_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the requests as OpenAI Batch API JSONL to FILE (for `vllm run-batch` or any offline runner); ask nothing.",
+)
+@click.option(
+    "--import-batch",
+    "import_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Take the answers from FILE, a Batch API output JSONL, through validation, repair and the cache.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--retry-quarantined", is_flag=True, help="Ask again about subjects quarantined by earlier runs."
+)
+@SET_OPTION
+@handle_errors
+def extract_cmd(
+    job: Path,
+    dry_run: bool,
+    export_file: Path | None,
+    import_file: Path | None,
+    no_progress: bool,
+    retry_quarantined: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Run JOB's extract stage (llm.mode sync or batch), or export / import its requests as Batch API files."""
+
+    if dry_run + (export_file is not None) + (import_file is not None) > 1:
+        raise ConfigError("give one of --dry-run, --export-batch and --import-batch")
+    if dry_run:
+        click.echo(json.dumps(api.dry_run(job, overrides=list(overrides)), indent=2))
+        return
+    if export_file is not None:
+        counts = api.export_batch(job, export_file, overrides=list(overrides))
+        click.echo(
+            f"export: {counts['requests']} requests in {counts['file']} ({counts['cache_hits']} cached and "
+            f"{counts['quarantine_remembered']} quarantined subjects left out); run them, then "
+            "`kg-enhance extract JOB --import-batch OUTPUT`"
+        )
+        return
+    result = api.run_job(
+        job,
+        only=["extract"],
+        overrides=list(overrides),
+        progress=not no_progress,
+        echo=click.echo,
+        retry_quarantined=retry_quarantined,
+        import_batch=import_file,
+    )
+    _summary(result)
+
+
 def _summary(result: RunResult) -> None:
     """One line per stage that ran in this run (results of earlier runs are not shown as current)."""
     from kg_enhance.stages import EmbedResult, ExtractResult, LoadResult, RecommendResult
@@ -161,6 +222,14 @@ def _summary(result: RunResult) -> None:
                 f"extract: {section.items} items, {section.llm_calls} LLM calls, {section.cache_hits} cache hits, "
                 f"{section.quarantined} quarantined, {section.tokens} tokens"
             )
+            if section.batch is not None and section.llm_mode == "batch":
+                b = section.batch
+                click.echo(
+                    f"extract batch: {b.batches} batches in {b.rounds} rounds ({b.resumed} resumed from an earlier run, "
+                    f"{b.expired} expired or cancelled), {b.failed_lines} failed lines, {section.pending} pending"
+                )
+            if section.followup_file:
+                click.echo(f"extract: repairs and retries to run next in {section.followup_file}")
             if section.users is not None:
                 u = section.users
                 click.echo(

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kg_enhance.config.models import STAGES, JobSpec
@@ -111,13 +112,15 @@ def run_pipeline(
     store_factory: Callable[[], GraphStore] | None = None,
     strict: bool = False,
     retry_quarantined: bool = False,
+    import_batch: Path | None = None,
 ) -> RunResult:
     """Run ``stages`` of ``job`` in order, holding the run folder's lock and, for graph stages,
     the namespace's lock; the report is saved before and after every stage.
 
     ``strict``: an input problem the readers would count (see :mod:`kg_enhance.io.tables`)
     raises a :class:`~kg_enhance.errors.DataError` instead. ``retry_quarantined``: the
-    extract stage asks again about subjects quarantined by earlier runs.
+    extract stage asks again about subjects quarantined by earlier runs. ``import_batch``:
+    the extract stage takes its answers from that Batch API output file.
     """
     run = RunDir.for_job(job)
     run_id = new_run_id()
@@ -130,6 +133,7 @@ def run_pipeline(
         progress=progress,
         strict=strict,
         retry_quarantined=retry_quarantined,
+        import_batch=import_batch,
         store_factory=store_factory,
     )
     with run.locked(owner.as_dict()):

@@ -8,6 +8,8 @@ Layout (``outputs.dir`` of the job, resolved against the job file's folder)::
     extract/quarantine.jsonl    subjects whose answers stayed invalid, with raw output and errors
     extract/dropped.json        single facts removed by semantic checks, per subject
     extract/extracted_ids.json  the item and user ids the LLM answered for
+    extract/batch/              llm.mode batch: items.state.json / users.state.json (batches in flight),
+                                followup.jsonl (--import-batch: the repairs and retries to run next)
     load/rejected_facts.txt     rows of fact files that did not fit the ontology
     embeddings/<version>/       entity_vectors.npy, relation_vectors.npy, *_to_id.json, metadata.json
     embeddings/LATEST           the newest version's name
@@ -137,6 +139,18 @@ class RunDir:
     @property
     def extracted_ids(self) -> Path:
         return self.extract_dir / "extracted_ids.json"
+
+    @property
+    def batch_dir(self) -> Path:
+        """``llm.mode: batch`` state (batches in flight) and ``--import-batch`` follow-up requests."""
+        return self.extract_dir / "batch"
+
+    def batch_state(self, head: str) -> Path:
+        return self.batch_dir / f"{'users' if head == 'User' else 'items'}.state.json"
+
+    @property
+    def batch_followup(self) -> Path:
+        return self.batch_dir / "followup.jsonl"
 
     # -- load ----------------------------------------------------------------------------------
     @property

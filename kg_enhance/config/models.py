@@ -145,10 +145,54 @@ class UserExtraction(_Strict):
     limit: int | None = Field(default=None, ge=1, description="Send at most this many users to the LLM.")
 
 
+class BatchConfig(_Strict):
+    """``llm.mode: batch``: how requests go through an OpenAI-compatible Batch API (Files + Batches endpoints)."""
+
+    completion_window: Literal["24h"] = Field(default="24h", description="Batch completion window.")
+    poll_initial_s: float = Field(
+        default=10.0, gt=0, description="First wait between polls of a batch's status, in seconds."
+    )
+    poll_max_s: float = Field(
+        default=300.0, gt=0, description="Longest wait between polls (the wait doubles up to it)."
+    )
+    max_rounds: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description=(
+            "Batches submitted per extraction pass, counting repairs, lines resubmitted after an expiry or "
+            "cancellation, and retries of failed lines; subjects still open after that stay pending (re-run to continue)."
+        ),
+    )
+    max_line_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Resubmissions of a request whose batch line failed; then the subject is quarantined.",
+    )
+    max_requests: int = Field(
+        default=50_000, ge=1, le=50_000, description="Requests per batch (the OpenAI limit is 50,000)."
+    )
+    price_factor: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Batch price as a share of the synchronous price (OpenAI: 0.5), for cost estimates.",
+    )
+
+
 class LLMConfig(_Strict):
     """Any OpenAI-compatible endpoint: llama.cpp, vLLM, Ollama, OpenAI."""
 
     enabled: bool = Field(default=True, description="Run LLM extraction at all.")
+    mode: Literal["sync", "batch"] = Field(
+        default="sync",
+        description=(
+            "'sync': one request per subject, answered at once; 'batch': the requests go through the "
+            "endpoint's Batch API (Files + Batches, about half the price, answered within llm.batch.completion_window)."
+        ),
+    )
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="Settings of llm.mode: batch.")
     base_url: str = Field(default=D.LLM_BASE_URL, description="OpenAI-compatible base URL (ends in /v1).")
     model: str = Field(default=D.LLM_MODEL, description="Model name sent with each request.")
     api_key_env: str = Field(

@@ -23,6 +23,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,6 +56,21 @@ class Completion:
     model: str | None = None
     finish_reason: str | None = None
     retries: int = 0
+
+
+def completion_from_body(body: dict[str, Any]) -> Completion:
+    """A chat-completions response body (a sync answer, or a Batch API output line's ``response.body``) as a :class:`Completion`."""
+    choices = body.get("choices") or []
+    first = choices[0] if choices and isinstance(choices[0], dict) else {}
+    message = first.get("message") or {}
+    usage = body.get("usage") or {}
+    return Completion(
+        text=str(message.get("content") or ""),
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        model=body.get("model"),
+        finish_reason=first.get("finish_reason"),
+    )
 
 
 @dataclass
@@ -299,38 +315,80 @@ class OpenAICompatibleClient:
             return {"type": "json_schema", "json_schema": {"name": "facts", "schema": schema, "strict": True}}
         raise ValueError(f"unknown structured output mode {mode!r}")
 
-    async def complete(
+    def request_body(
         self, messages: list[dict[str, str]], *, schema: dict[str, Any] | None, mode: StructuredMode
-    ) -> Completion:
-        kwargs: dict[str, Any] = {
+    ) -> dict[str, Any]:
+        """The chat-completions request for ``messages``: what :meth:`complete` sends, and a Batch API line's ``body``."""
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
         if self.seed is not None:
-            kwargs["seed"] = self.seed
+            body["seed"] = self.seed
         fmt = self.response_format(schema, mode)
         if fmt is not None:
-            kwargs["response_format"] = fmt
+            body["response_format"] = fmt
+        return body
+
+    async def complete(
+        self, messages: list[dict[str, str]], *, schema: dict[str, Any] | None, mode: StructuredMode
+    ) -> Completion:
+        kwargs = self.request_body(messages, schema=schema, mode=mode)
         before = self.stats.retries
         response = await self._call(self._client.chat.completions.create, **kwargs)
-        choices = getattr(response, "choices", None) or []
-        if not choices:
-            text = ""
-            finish = None
-        else:
-            text = choices[0].message.content or ""
-            finish = choices[0].finish_reason
-        usage = getattr(response, "usage", None)
-        return Completion(
-            text=text,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            model=getattr(response, "model", None),
-            finish_reason=finish,
-            retries=self.stats.retries - before,
+        dump = getattr(response, "model_dump", None)
+        completion = completion_from_body(dump() if callable(dump) else {})
+        completion.retries = self.stats.retries - before
+        return completion
+
+    # -- Batch API (Files + Batches endpoints) ------------------------------------------------------
+    async def upload_batch_file(self, path: Path) -> str:
+        """Upload a Batch API input file (``purpose="batch"``); its file id."""
+        with open(path, "rb") as fh:
+            data = fh.read()
+        created = await self._batch_call(
+            "upload the batch input file", self._client.files.create, file=(path.name, data), purpose="batch"
         )
+        return str(created.id)
+
+    async def create_batch(
+        self, *, input_file_id: str, completion_window: str, metadata: dict[str, str]
+    ) -> Any:
+        """Create a batch of chat completions over an uploaded input file."""
+        return await self._batch_call(
+            "create a batch",
+            self._client.batches.create,
+            input_file_id=input_file_id,
+            endpoint="/v1/chat/completions",
+            completion_window=completion_window,
+            metadata=metadata,
+        )
+
+    async def retrieve_batch(self, batch_id: str) -> Any:
+        return await self._batch_call(f"retrieve batch {batch_id}", self._client.batches.retrieve, batch_id)
+
+    async def find_batch(self, *, key: str, value: str, recent: int = 100) -> Any | None:
+        """The batch among the ``recent`` newest whose ``metadata[key]`` is ``value`` (a submission a killed run made)."""
+        page = await self._batch_call("list batches", self._client.batches.list, limit=min(recent, 100))
+        for batch in getattr(page, "data", None) or []:
+            if (getattr(batch, "metadata", None) or {}).get(key) == value:
+                return batch
+        return None
+
+    async def file_content(self, file_id: str) -> bytes:
+        content = await self._batch_call(f"download file {file_id}", self._client.files.content, file_id)
+        return bytes(content.content)
+
+    async def _batch_call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._call(fn, *args, **kwargs)
+        except LLMConfigurationError as e:
+            raise LLMConfigurationError(
+                f"LLM endpoint {self.endpoint}: could not {what} ({e.one_line()}); llm.mode: batch needs an endpoint with the "
+                "OpenAI Files and Batches API: use llm.mode: sync, or `kg-enhance extract --export-batch` for an offline runner"
+            ) from e
 
     # -- transport ---------------------------------------------------------------------------------
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:

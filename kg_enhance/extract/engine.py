@@ -28,9 +28,9 @@ from pydantic import BaseModel, computed_field
 
 from kg_enhance.errors import ServiceUnavailableError
 from kg_enhance.extract.cache import ExtractionCache, cache_key
-from kg_enhance.extract.client import LLMClient, ServerInfo
+from kg_enhance.extract.client import Completion, LLMClient, ServerInfo
 from kg_enhance.extract.prompts import PromptTemplate, item_text, render_item_prompt
-from kg_enhance.extract.validate import check_answer
+from kg_enhance.extract.validate import Checked, check_answer
 from kg_enhance.names import normalise_name
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.ontology.output import build_fact_model, fact_json_schema
@@ -74,6 +74,29 @@ class ExtractionStats(BaseModel):
     def counts(self) -> dict[str, Any]:
         """The stored counts (without the derived ``tokens`` and ``items_per_second``)."""
         return self.model_dump(exclude={"tokens", "items_per_second"})
+
+
+class BatchCounts(BaseModel):
+    """What the batch path did (``llm.mode: batch`` or ``--import-batch``), next to the :class:`ExtractionStats`."""
+
+    #: batches submitted by this process, and their requests (repairs and resubmissions included)
+    batches: int = 0
+    requests: int = 0
+    #: rounds of submissions (first requests, then repairs, retries and lines a batch did not run)
+    rounds: int = 0
+    #: batches of an earlier, killed process polled again instead of resubmitted
+    resumed: int = 0
+    #: batches that expired or were cancelled (their finished lines are kept)
+    expired: int = 0
+    #: requests a batch ended without answering (resubmitted) or, on import, open subjects the file had no line for
+    unanswered: int = 0
+    #: lines that came back as failed requests (resubmitted, then quarantined)
+    failed_lines: int = 0
+    #: import: lines about no open subject of this pass (the other head kind, cached already, or
+    #: another prompt, model or data)
+    skipped_lines: int = 0
+    #: import: repairs and retries written to the follow-up request file
+    followup_requests: int = 0
 
 
 class _BudgetReached(Exception):
@@ -157,6 +180,8 @@ class ExtractionResult:
     #: ids of the subjects that were extracted (from the cache or the LLM), with or without facts
     extracted_ids: list[str] = field(default_factory=list)
     stats: ExtractionStats = field(default_factory=ExtractionStats)
+    #: the batch path's counts; None for the synchronous path
+    batch: BatchCounts | None = None
 
 
 class Extractor:
@@ -264,12 +289,12 @@ class Extractor:
             for f in raw_facts
         ]
 
-    async def run(self, items: Sequence[Item]) -> ExtractionResult:
-        started = time.perf_counter()
-        result = ExtractionResult()
+    def open_subjects(
+        self, items: Sequence[Item], server: ServerInfo, result: ExtractionResult
+    ) -> list[tuple[Item, str]]:
+        """Count cache hits and remembered quarantines into ``result``; the subjects (with their keys) still to ask."""
         stats = result.stats
         stats.items = len(items)
-        self.server = server = await self.client.server_info()
         keys = [self.key_for(item, server) for item in items]
         cached = self.cache.get_many(keys)
         remembered = {} if self.retry_quarantined else self.cache.get_quarantined(keys)
@@ -299,6 +324,23 @@ class Extractor:
             result.facts.extend(self._to_facts(item, hit["facts"]))
             if hit["dropped"]:
                 result.dropped[item.item_id] = hit["dropped"]
+        return todo
+
+    def finish(self, result: ExtractionResult) -> None:
+        """Derived counts once a pass is over: pending subjects, facts, dropped facts."""
+        stats = result.stats
+        stats.pending = stats.items - stats.extracted - stats.quarantined
+        stats.budget_reached = stats.budget_reached or (stats.pending > 0 and self.budget_tokens is not None)
+        stats.facts = len(result.facts)
+        stats.dropped_facts = sum(
+            1 for v in result.dropped.values() for note in v if not note.endswith("(fact kept)")
+        )
+
+    async def run(self, items: Sequence[Item]) -> ExtractionResult:
+        started = time.perf_counter()
+        result = ExtractionResult()
+        self.server = server = await self.client.server_info()
+        todo = self.open_subjects(items, server, result)
 
         semaphore = asyncio.Semaphore(self.max_concurrency)
         bar: Progress[None] = Progress(
@@ -329,22 +371,115 @@ class Extractor:
                         raise exc
         finally:
             bar.close()
-            stats.seconds = time.perf_counter() - started
-            stats.rate_limited_seconds = round(self.rate_limiter.waited_s, 3)
-        stats.pending = stats.items - stats.extracted - stats.quarantined
-        stats.budget_reached = stats.budget_reached or (stats.pending > 0 and self.budget_tokens is not None)
-        stats.facts = len(result.facts)
-        stats.dropped_facts = sum(
-            1 for v in result.dropped.values() for note in v if not note.endswith("(fact kept)")
-        )
+            result.stats.seconds = time.perf_counter() - started
+            result.stats.rate_limited_seconds = round(self.rate_limiter.waited_s, 3)
+        self.finish(result)
         return result
+
+    # -- the steps of one subject, shared with the batch path (kg_enhance.extract.batch) ---------------
+    def first_messages(self, item: Item) -> list[dict[str, str]]:
+        """The first request's messages for ``item``."""
+        return render_item_prompt(
+            self.template, self.ontology, item, grounding=self.grounding, head=self.head
+        )
+
+    @staticmethod
+    def repair_messages(first: list[dict[str, str]], answer: str, errors: list[str]) -> list[dict[str, str]]:
+        """The re-ask after an invalid ``answer``: the first prompt, the answer, and its validation errors."""
+        return [
+            *first[:2],
+            {"role": "assistant", "content": (answer or "")[:2000]},
+            {
+                "role": "user",
+                "content": "Your answer was invalid: "
+                + "; ".join(errors)
+                + '. Reply again with only the corrected JSON object {"facts": [...]}.',
+            },
+        ]
+
+    def check(self, item: Item, completion: Completion) -> Checked:
+        """Validate one answer about ``item`` (a cut-off answer with errors says so first)."""
+        checked = check_answer(
+            completion.text,
+            self.model,
+            item_title=item.title,
+            item_text=item_text(item),
+            grounding=self.grounding,
+            vocabularies=self.vocabularies,
+            allowed_types=self.allowed_types,
+            reserved_words=self.reserved_words | {normalise_name(f) for f in item.text},
+        )
+        if completion.finish_reason == "length" and checked.errors:
+            checked.errors.insert(0, "answer was cut off at max_tokens; give fewer facts")
+        return checked
+
+    def accept(
+        self,
+        item: Item,
+        key: str,
+        raw: str,
+        checked: Checked,
+        result: ExtractionResult,
+        *,
+        attempts: int,
+        prompt_tokens: int,
+        completion_tokens: int,
+    ) -> None:
+        """Cache a valid answer and count it into ``result``."""
+        self.cache.put(  # a failed write is logged and skipped: the facts below still count
+            key,
+            item_id=item.item_id,
+            model=self.served_model,
+            raw=raw,
+            facts=checked.facts,
+            dropped=checked.dropped,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            attempts=attempts,
+        )
+        result.stats.extracted += 1
+        result.extracted_ids.append(item.item_id)
+        result.facts.extend(self._to_facts(item, checked.facts))
+        if checked.dropped:
+            result.dropped[item.item_id] = checked.dropped
+
+    def quarantine(
+        self,
+        item: Item,
+        key: str,
+        result: ExtractionResult,
+        *,
+        attempts: int,
+        errors: list[str],
+        raw: str | None,
+    ) -> None:
+        """Quarantine ``item`` in ``result`` and remember it in the cache."""
+        result.stats.quarantined += 1
+        result.quarantine.append(
+            QuarantineRecord(
+                item_id=item.item_id, attempts=attempts, errors=errors, raw_output=raw, kind=self._kind
+            )
+        )
+        self.cache.put_quarantine(
+            key,
+            item_id=item.item_id,
+            kind=self._kind,
+            model=self.served_model,
+            raw=raw,
+            errors=errors,
+            attempts=attempts,
+        )
+        logger.info(
+            "%s %s quarantined after %d attempts: %s",
+            self.head.lower(),
+            item.item_id,
+            attempts,
+            "; ".join(errors)[:200],
+        )
 
     async def _extract_one(self, item: Item, key: str, result: ExtractionResult) -> None:
         stats = result.stats
-        messages = render_item_prompt(
-            self.template, self.ontology, item, grounding=self.grounding, head=self.head
-        )
-        text_for_grounding = item_text(item)
+        first = messages = self.first_messages(item)
         prompt_tokens = completion_tokens = 0
         last_raw: str | None = None
         errors: list[str] = []
@@ -369,68 +504,21 @@ class Extractor:
             prompt_tokens += completion.prompt_tokens
             completion_tokens += completion.completion_tokens
             last_raw = completion.text
-            checked = check_answer(
-                completion.text,
-                self.model,
-                item_title=item.title,
-                item_text=text_for_grounding,
-                grounding=self.grounding,
-                vocabularies=self.vocabularies,
-                allowed_types=self.allowed_types,
-                reserved_words=self.reserved_words | {normalise_name(f) for f in item.text},
-            )
-            if completion.finish_reason == "length" and checked.errors:
-                checked.errors.insert(0, "answer was cut off at max_tokens; give fewer facts")
+            checked = self.check(item, completion)
             if not checked.errors:
-                self.cache.put(  # a failed write is logged and skipped: the facts below still count
+                self.accept(
+                    item,
                     key,
-                    item_id=item.item_id,
-                    model=self.served_model,
-                    raw=completion.text,
-                    facts=checked.facts,
-                    dropped=checked.dropped,
+                    completion.text,
+                    checked,
+                    result,
+                    attempts=attempt,
                     prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
-                    attempts=attempt,
                 )
-                stats.extracted += 1
-                result.extracted_ids.append(item.item_id)
-                result.facts.extend(self._to_facts(item, checked.facts))
-                if checked.dropped:
-                    result.dropped[item.item_id] = checked.dropped
                 return
             errors = checked.errors
             if attempt <= self.max_repairs:
                 stats.repairs += 1
-                messages = [
-                    *messages[:2],
-                    {"role": "assistant", "content": (completion.text or "")[:2000]},
-                    {
-                        "role": "user",
-                        "content": "Your answer was invalid: "
-                        + "; ".join(errors)
-                        + '. Reply again with only the corrected JSON object {"facts": [...]}.',
-                    },
-                ]
-        stats.quarantined += 1
-        result.quarantine.append(
-            QuarantineRecord(
-                item_id=item.item_id, attempts=attempts, errors=errors, raw_output=last_raw, kind=self._kind
-            )
-        )
-        self.cache.put_quarantine(
-            key,
-            item_id=item.item_id,
-            kind=self._kind,
-            model=self.served_model,
-            raw=last_raw,
-            errors=errors,
-            attempts=attempts,
-        )
-        logger.info(
-            "%s %s quarantined after %d attempts: %s",
-            self.head.lower(),
-            item.item_id,
-            attempts,
-            "; ".join(errors)[:200],
-        )
+                messages = self.repair_messages(first, completion.text, errors)
+        self.quarantine(item, key, result, attempts=attempts, errors=errors, raw=last_raw)

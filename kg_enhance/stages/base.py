@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +45,8 @@ class StageContext:
     strict: bool = False
     #: ``run --retry-quarantined``: ask the LLM again about subjects the extraction cache remembers as quarantined
     retry_quarantined: bool = False
+    #: ``extract --import-batch FILE``: take the answers from this Batch API output file instead of asking the LLM
+    import_batch: Path | None = None
     store_factory: Callable[[], GraphStore] | None = None
     _store: GraphStore | None = field(default=None, repr=False)
 

@@ -8,24 +8,34 @@ keys the cache and names the facts' model, and is remembered in the cache so tha
 dry run can count cache hits and a fully cached re-run still completes while the
 server is down. Subjects quarantined before for the same key are not asked again
 unless the run sets ``retry_quarantined`` (``kg-enhance run --retry-quarantined``).
+
+``llm.mode: batch`` sends the same requests through the endpoint's Batch API
+(:class:`~kg_enhance.extract.batch.BatchRunner`); ``kg-enhance extract --import-batch
+FILE`` takes the answers from a Batch API output file instead (:func:`import_results`),
+and :func:`export_batch` writes the requests for an offline runner. Every answer goes
+through the same validation, repairs and cache.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
+from pathlib import Path
+from typing import TextIO
 
 from pydantic import ConfigDict
 
 from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import ServiceUnavailableError, StageError
+from kg_enhance.extract.batch import BatchRunner, export_requests, import_results
 from kg_enhance.extract.cache import ExtractionCache, default_cache_path
 from kg_enhance.extract.client import OpenAICompatibleClient, ServerInfo
-from kg_enhance.extract.engine import ExtractionResult, ExtractionStats, Extractor, RateLimiter
+from kg_enhance.extract.engine import BatchCounts, ExtractionResult, ExtractionStats, Extractor, RateLimiter
 from kg_enhance.extract.plan import ExtractionPlan, generation_settings
-from kg_enhance.io.files import write_json, write_jsonl
+from kg_enhance.io.files import atomic_path, write_json, write_jsonl
 from kg_enhance.io.tables import InputIssues, read_items, read_users
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.stages.base import Stage, StageContext, StageResult
@@ -40,12 +50,15 @@ class ExtractionCounts(ExtractionStats):
     model_config = ConfigDict(extra="forbid")
 
     facts_by_relation: dict[str, int] = {}
+    #: ``llm.mode: batch`` and ``--import-batch``: batches, rounds, failed and unanswered lines
+    batch: BatchCounts | None = None
 
     @classmethod
     def of(cls, result: ExtractionResult) -> ExtractionCounts:
         return cls(
             **result.stats.counts(),
             facts_by_relation=dict(Counter(f.relation for f in result.facts)),
+            batch=result.batch,
         )
 
 
@@ -61,6 +74,10 @@ class ExtractResult(ExtractionCounts, StageResult):
     served_model: str | None = None
     #: the endpoint, without credentials
     endpoint: str | None = None
+    #: ``sync``, ``batch`` (llm.mode) or ``import`` (``extract --import-batch``)
+    llm_mode: str = "sync"
+    #: ``--import-batch``: the repairs and retries to run next, as a Batch API request file (None: nothing left to ask)
+    followup_file: str | None = None
     users: ExtractionCounts | None = None
     cost: float = 0.0
 
@@ -116,12 +133,26 @@ def build_extractor(
     )
 
 
-async def _server(client: OpenAICompatibleClient, cache: ExtractionCache, job: JobSpec) -> ServerInfo:
-    """What the endpoint serves, remembered in the cache; while it is unreachable, what it served last time."""
+async def _server(
+    client: OpenAICompatibleClient, cache: ExtractionCache, job: JobSpec, *, offline: bool = False
+) -> ServerInfo:
+    """What the endpoint serves, remembered in the cache; while it is unreachable, what it served last time.
+
+    ``offline`` (batch files for another runner): an endpoint never reached is taken to
+    serve ``llm.model`` with ``json_schema`` output (vLLM, OpenAI) unless
+    ``llm.structured_output`` says otherwise.
+    """
     try:
         info = await client.server_info()
     except ServiceUnavailableError as e:
         seen = cache.endpoint_record(endpoint=client.endpoint, model=job.llm.model)
+        if seen is None and offline:
+            logger.info(
+                "extract: %s; the batch file is for llm.model %r as configured", e.one_line(), job.llm.model
+            )
+            info = ServerInfo(endpoint=client.endpoint, served_model=job.llm.model)
+            client.adopt(info)
+            return info
         if seen is None:
             raise
         logger.warning(
@@ -145,44 +176,102 @@ async def _extract(
     job, llm = ctx.job, ctx.job.llm
     client = _client(job)
     cache = ExtractionCache(default_cache_path())
+    imported = ctx.import_batch
     try:
-        server = await _server(client, cache, job)
+        server = await _server(client, cache, job, offline=imported is not None)
         mode: str = llm.structured_output
         if mode == "auto":
             mode = server.mode
-        engine = build_extractor(
-            job,
-            ctx.ontology,
-            items,
-            client=client,
-            mode=mode,
-            cache=cache,
-            progress=ctx.progress,
-            budget_tokens=llm.budget_tokens,
-            retry_quarantined=ctx.retry_quarantined,
-        )
-        items_result = await engine.run(items.subjects)
-        users_result = None
-        if users is not None and not items_result.stats.budget_reached:
-            budget = None
-            if llm.budget_tokens is not None:  # one budget for the whole stage
-                budget = max(1, llm.budget_tokens - items_result.stats.tokens)
-            user_engine = build_extractor(
-                job,
-                ctx.ontology,
-                users,
-                client=client,
-                mode=mode,
-                cache=cache,
-                progress=ctx.progress,
-                budget_tokens=budget,
-                retry_quarantined=ctx.retry_quarantined,
-            )
-            users_result = await user_engine.run(users.subjects)
-        return items_result, users_result, mode, server
+        followup = ctx.run.batch_followup
+        with contextlib.ExitStack() as files:
+            out: TextIO | None = None
+            if imported is not None:  # the repairs and retries an import leaves to ask
+                out = files.enter_context(
+                    open(files.enter_context(atomic_path(followup)), "w", encoding="utf-8")
+                )
+            results: list[ExtractionResult] = []
+            budget = llm.budget_tokens
+            for plan in (items, users):
+                if plan is None or (results and results[0].stats.budget_reached):
+                    continue
+                if budget is not None and results:  # one budget for the whole stage
+                    budget = max(1, budget - results[0].stats.tokens)
+                engine = build_extractor(
+                    job,
+                    ctx.ontology,
+                    plan,
+                    client=client,
+                    mode=mode,
+                    cache=cache,
+                    progress=ctx.progress,
+                    budget_tokens=budget,
+                    retry_quarantined=ctx.retry_quarantined,
+                )
+                if out is not None and imported is not None:
+                    result = await import_results(
+                        engine,
+                        client,
+                        plan.subjects,
+                        imported,
+                        out,
+                        max_line_retries=llm.batch.max_line_retries,
+                    )
+                elif llm.mode == "batch":
+                    ctx.run.batch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    runner = BatchRunner(engine, client, llm.batch, ctx.run.batch_state(plan.head))
+                    result = await runner.run(plan.subjects)
+                else:
+                    result = await engine.run(plan.subjects)
+                results.append(result)
+        if imported is not None and not followup.stat().st_size:
+            followup.unlink()
+        return results[0], (results[1] if len(results) > 1 else None), mode, server
     finally:
         await client.close()
         cache.close()
+
+
+async def _export(
+    job: JobSpec, ontology: Ontology, plans: list[ExtractionPlan], path: Path
+) -> dict[str, int]:
+    client = _client(job)
+    cache = ExtractionCache(default_cache_path())
+    counts = {"requests": 0, "cache_hits": 0, "quarantine_remembered": 0, "subjects": 0}
+    try:
+        server = await _server(client, cache, job, offline=True)
+        mode = job.llm.structured_output if job.llm.structured_output != "auto" else server.mode
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            for plan in plans:
+                engine = build_extractor(
+                    job, ontology, plan, client=client, mode=mode, cache=cache, progress=False
+                )
+                written, result = await export_requests(engine, client, plan.subjects, out)
+                counts["requests"] += written
+                counts["subjects"] += result.stats.items
+                counts["cache_hits"] += result.stats.cache_hits
+                counts["quarantine_remembered"] += result.stats.quarantine_remembered
+    finally:
+        await client.close()
+        cache.close()
+    return counts
+
+
+def export_batch(job: JobSpec, ontology: Ontology, path: Path) -> dict[str, int]:
+    """Write the requests the extract stage would send as Batch API JSONL to ``path`` (for an offline runner).
+
+    Subjects already cached or remembered as quarantined are left out; the counts
+    (``requests``, ``subjects``, ``cache_hits``, ``quarantine_remembered``) are returned.
+    """
+    if not job.llm.enabled:
+        raise StageError(
+            "--export-batch: llm.enabled is false, so the extract stage asks nothing; turn it on"
+        )
+    items, _ = read_items(job)
+    plans = [ExtractionPlan.for_items(job, items)]
+    if job.llm.users.enabled:
+        plans.append(ExtractionPlan.for_users(job, read_users(job)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_export(job, ontology, plans, path))
 
 
 class ExtractStage(Stage[ExtractResult]):
@@ -194,6 +283,14 @@ class ExtractStage(Stage[ExtractResult]):
         # counted (and reported) by the load stage; read here too so --strict stops before any LLM call
         issues = InputIssues.collector(strict=ctx.strict, log=False)
         items, _ = read_items(job, issues=issues)
+        if ctx.import_batch is not None and not ctx.import_batch.is_file():
+            raise StageError(
+                f"--import-batch {ctx.import_batch}: file not found; give a Batch API output JSONL file"
+            )
+        if ctx.import_batch is not None and not llm.enabled:
+            raise StageError(
+                "--import-batch: llm.enabled is false, so the extract stage takes no answers; turn it on"
+            )
         if not llm.enabled:
             write_jsonl(run.facts, [])
             write_jsonl(run.quarantine, [])
@@ -212,6 +309,15 @@ class ExtractStage(Stage[ExtractResult]):
             _extract(ctx, ExtractionPlan.for_items(job, items), users)
         )
 
+        mode_name = "import" if ctx.import_batch is not None else llm.mode
+        followup = run.batch_followup if mode_name == "import" and run.batch_followup.is_file() else None
+        if followup is not None:
+            logger.warning(
+                "extract: repairs and retries for %d subject(s) written to %s; run them and import the output "
+                "with --import-batch",
+                sum((r.batch.followup_requests if r and r.batch else 0) for r in (result, user_result)),
+                run.batch_followup,
+            )
         facts: list[Fact] = list(result.facts)
         quarantine = list(result.quarantine)
         dropped = dict(result.dropped)
@@ -250,13 +356,24 @@ class ExtractStage(Stage[ExtractResult]):
             model=llm.model,
             served_model=server.served_model,
             endpoint=server.endpoint,
+            llm_mode=mode_name,
+            followup_file=None if followup is None else str(followup),
             users=None if user_result is None else ExtractionCounts.of(user_result),
-            cost=round(sum(_cost(job, r.stats) for r in (result, user_result) if r is not None), 6),
+            cost=round(
+                sum(
+                    _cost(job, r.stats, batch=mode_name != "sync")
+                    for r in (result, user_result)
+                    if r is not None
+                ),
+                6,
+            ),
         )
 
 
-def _cost(job: JobSpec, stats: ExtractionStats) -> float:
-    return (
+def _cost(job: JobSpec, stats: ExtractionStats, *, batch: bool = False) -> float:
+    """What the tokens cost at the job's prices (batch requests at ``llm.batch.price_factor`` of them)."""
+    sync = (
         stats.prompt_tokens / 1e6 * job.llm.price_per_1m_input_tokens
         + stats.completion_tokens / 1e6 * job.llm.price_per_1m_output_tokens
     )
+    return sync * job.llm.batch.price_factor if batch else sync
