@@ -455,7 +455,8 @@ def _kge(view: RunView) -> Page:
         page.p(f"Held-out link prediction: {k.get('evaluation')}.", "hint")
         page.add(table([metrics]))
     else:
-        page.p(f"No held-out metrics: {k.get('evaluation')}", "hint")
+        why = str(k.get("evaluation") or "nothing was held out").removeprefix("none: ")
+        page.p(f"No held-out metrics (MRR and Hits@k are null): {why}.", "hint")
     written = k.get("written_back") or {}
     settings = {
         "model": k.get("model"),
