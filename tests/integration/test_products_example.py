@@ -71,6 +71,11 @@ def test_product_catalog_without_interactions_runs_end_to_end(
             {(f["head_id"], f["relation"], normalise_name(f["object"]), f["object_type"]) for f in facts}
         )
         assert "extract vs generated: precision" in out
+        html = cli("report", str(JOB), "--set", f"outputs.dir={tmp_path / 'run'}")
+        assert html.returncode == 0, html.stderr
+        page = (tmp_path / "run" / "report.html").read_text()
+        assert "Extracted item facts against generated" in page
+        assert "skipped in this run: the job declares no source.interactions" in page
 
         g = report["graph"]
         assert g["items"] == 200 and g["items_with_facts"] == 200 and g["interactions_written"] == 0
