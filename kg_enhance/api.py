@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 import torch
+from pydantic import ValidationError
 
-from kg_enhance.config.job import load_job, ontology_path
-from kg_enhance.config.models import JobSpec
+from kg_enhance.config.job import find_ontology, job_from_document, load_job, read_job_document
+from kg_enhance.config.models import JobSpec, SourceConfig
 from kg_enhance.errors import ConfigError, GraphStoreError, ServiceUnavailableError, StageError
 from kg_enhance.extract.cache import ExtractionCache, default_cache_path
 from kg_enhance.extract.plan import ExtractionPlan
@@ -35,6 +36,7 @@ from kg_enhance.graph import bulk
 from kg_enhance.graph.fingerprint import graph_fingerprint as _fingerprint
 from kg_enhance.graph.resolve import alias_rows, explain
 from kg_enhance.graph.store import GraphStore, Neo4jStore
+from kg_enhance.io.check import job_problems, source_problems
 from kg_enhance.io.files import read_jsonl, write_json, write_npy, write_with
 from kg_enhance.io.rdf import export_rdf as _write_rdf
 from kg_enhance.io.tables import read_items, read_users
@@ -102,23 +104,63 @@ def _output_problems(job: JobSpec) -> list[str]:
     return []
 
 
-def load(job: JobLike, *, overrides: list[str] | None = None) -> LoadedJob:
-    """Read and validate a job (file or spec), check registry names and load its ontology once."""
+def load(job: JobLike, *, overrides: list[str] | None = None, check_data: bool = False) -> LoadedJob:
+    """Read and validate a job (file or spec), check registry names and load its ontology once.
+
+    Every problem is collected before anything is raised: the job's keys, the ontology,
+    registry names, the outputs folder, what the job asks of its ontology and sources, and
+    with ``check_data`` its data files (opened, header only: :mod:`kg_enhance.io.check`).
+    A job with invalid keys still has its ontology and (when its ``source`` section is
+    valid) its data files checked. Raises one :class:`ConfigError` with a line per problem.
+    """
+    problems: list[str] = []
+    spec: JobSpec | None = None
     if isinstance(job, JobSpec):
         if overrides:
             raise ConfigError("overrides apply to job files; change the JobSpec fields instead")
-        spec, where = job, f"job {job.name!r}"
+        spec, where, doc, base_dir = job, f"job {job.name!r}", None, job.base_dir
     else:
-        spec, where = load_job(job, overrides=overrides), str(job)
-    problems = _registry_problems(spec) + _output_problems(spec)
+        where, base_dir = str(job), Path(job).resolve().parent
+        doc = read_job_document(job, overrides=overrides)
+        try:
+            spec = job_from_document(doc, job)
+        except ConfigError as e:
+            problems += str(e).splitlines()
+    ontology_name = spec.ontology if spec is not None else (doc or {}).get("ontology")
+    ontology: Ontology | None = None
+    if isinstance(ontology_name, str):
+        try:
+            ontology_file = find_ontology(ontology_name, base_dir)
+        except ConfigError as e:
+            problems.append(f"{where}: {e}")
+        else:
+            try:
+                ontology = load_ontology(ontology_file)
+            except ConfigError as e:  # its lines name the ontology file
+                problems += str(e).splitlines()
+    own: list[str] = []
+    source: SourceConfig | None = spec.source if spec is not None else None
+    if spec is not None:
+        own += _registry_problems(spec) + _output_problems(spec)
+        if ontology is not None:
+            own += job_problems(spec, ontology)
+    elif isinstance((doc or {}).get("source"), dict):
+        try:  # the job has other problems; its data files can still be checked
+            source = SourceConfig.model_validate((doc or {})["source"])
+        except ValidationError:
+            source = None  # its problems are listed already
+    if check_data and source is not None:
+        own += source_problems(source, base_dir, ontology)
+    problems += [f"{where}: {p}" for p in own]
     if problems:
-        raise ConfigError("\n".join(f"{where}: {p}" for p in problems))
-    return LoadedJob(job=spec, ontology=load_ontology(ontology_path(spec)))
+        raise ConfigError("\n".join(problems))
+    assert spec is not None and ontology is not None
+    return LoadedJob(job=spec, ontology=ontology)
 
 
 def validate_job(job: JobLike, *, overrides: list[str] | None = None) -> JobSpec:
     """Load and validate a job and the ontology it names; raises :class:`ConfigError`."""
-    return load(job, overrides=overrides).job
+    return load(job, overrides=overrides, check_data=True).job
 
 
 def run_job(
@@ -144,10 +186,10 @@ def run_job(
     asks again. ``import_batch``: the extract stage takes its answers from this Batch API
     output file (e.g. of ``vllm run-batch`` over :func:`export_batch`'s requests).
     """
-    from kg_enhance.pipeline import run_pipeline, select_stages
+    from kg_enhance.pipeline import plan_stages, run_pipeline
 
-    loaded = load(job, overrides=overrides)
-    stages = select_stages(until=until, only=only, job=loaded.job)
+    loaded = load(job, overrides=overrides, check_data=True)
+    stages, skipped = plan_stages(until=until, only=only, job=loaded.job)
     return run_pipeline(
         loaded.job,
         loaded.ontology,
@@ -158,6 +200,7 @@ def run_job(
         strict=strict,
         retry_quarantined=retry_quarantined,
         import_batch=None if import_batch is None else Path(import_batch).expanduser().resolve(),
+        skipped=skipped,
     )
 
 
@@ -178,7 +221,7 @@ def export_batch(job: JobLike, path: str | Path, *, overrides: list[str] | None 
 
 def dry_run(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, Any]:
     """What a run would do, without calling the LLM or touching Neo4j: items, cache hits, estimated tokens."""
-    loaded = load(job, overrides=overrides)
+    loaded = load(job, overrides=overrides, check_data=True)
     spec, ontology, llm = loaded.job, loaded.ontology, loaded.job.llm
     items, _ = read_items(spec)
     plans = [ExtractionPlan.for_items(spec, items)]

@@ -212,6 +212,10 @@ def extract_cmd(
     _summary(result)
 
 
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _summary(result: RunResult) -> None:
     """One line per stage that ran in this run (results of earlier runs are not shown as current)."""
     from kg_enhance.stages import EmbedResult, ExtractResult, LoadResult, RecommendResult
@@ -230,6 +234,14 @@ def _summary(result: RunResult) -> None:
                 )
             if section.followup_file:
                 click.echo(f"extract: repairs and retries to run next in {section.followup_file}")
+            for source, q in section.quality.items():
+                o = q["overall"]
+                click.echo(
+                    f"extract vs {source}: precision {_num(o['precision'])} ({o['matched']}/{o['llm_facts']} checkable "
+                    f"LLM facts), recall {_num(o['recall'])} ({o['matched']}/{o['gold_facts']} gold facts), "
+                    f"F1 {_num(o['f1'])}; {q['names_with_other_type']} of {q['names_in_gold']} names the gold "
+                    "source states had another type (report.json extract.quality)"
+                )
             if section.users is not None:
                 u = section.users
                 click.echo(
@@ -245,7 +257,7 @@ def _summary(result: RunResult) -> None:
             held_out = (
                 f"MRR {m['mrr']:.4f}, Hits@10 {m['hits@10']:.4f}"
                 if m.get("mrr") is not None and m.get("hits@10") is not None
-                else "no held-out metrics (kge.test_ratio: 0)"
+                else "metrics null, " + section.evaluation.removeprefix("none: ")
             )
             click.echo(
                 f"kge: {section.model} dim {section.dim}: {held_out}"

@@ -43,24 +43,47 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def select_stages(
+def skip_reasons(job: JobSpec) -> dict[str, str]:
+    """The stages the job itself leaves out, each with why (recorded under ``stages.<name>.reason``)."""
+    reasons: dict[str, str] = {}
+    if not job.kge.enabled:
+        reasons["embed"] = "kge.enabled is false"
+        reasons["export"] = "kge.enabled is false (export writes the KG vectors)"
+    if not job.recommender.enabled:
+        reasons["recommend"] = "recommender.enabled is false"
+    elif job.source.interactions is None and job.recommender.interactions == "files":
+        reasons["recommend"] = (
+            "the job declares no source.interactions, so there is nothing to train a recommender on "
+            "(the other stages run without it)"
+        )
+    return reasons
+
+
+def plan_stages(
     *, until: str | None = None, only: list[str] | None = None, job: JobSpec | None = None
-) -> list[str]:
-    """The stages to run, in pipeline order; stages the job turns off are left out."""
+) -> tuple[list[str], dict[str, str]]:
+    """The stages to run, in pipeline order, and the ones ``job`` leaves out with why.
+
+    Stages named with ``only`` run as asked; with ``until`` (or neither) the stages the
+    job turns off (:func:`skip_reasons`) are left out and returned with their reasons.
+    """
     if only:
         unknown = [s for s in only if s not in STAGES]
         if unknown:
             raise StageError(f"--only {','.join(unknown)}: unknown stage; stages are {', '.join(STAGES)}")
-        return [s for s in STAGES if s in only]
+        return [s for s in STAGES if s in only], {}
     if until is not None and until not in STAGES:
         raise StageError(f"--until {until}: unknown stage; stages are {', '.join(STAGES)}")
     stages = list(STAGES[: STAGES.index(until) + 1]) if until else list(STAGES)
-    if job is not None:
-        if not job.kge.enabled:
-            stages = [s for s in stages if s not in ("embed", "export")]
-        if not job.recommender.enabled:
-            stages = [s for s in stages if s != "recommend"]
-    return stages
+    reasons = skip_reasons(job) if job is not None else {}
+    return [s for s in stages if s not in reasons], {s: r for s, r in reasons.items() if s in stages}
+
+
+def select_stages(
+    *, until: str | None = None, only: list[str] | None = None, job: JobSpec | None = None
+) -> list[str]:
+    """The stages to run, in pipeline order; stages the job turns off are left out (see :func:`plan_stages`)."""
+    return plan_stages(until=until, only=only, job=job)[0]
 
 
 #: stages that read or write the graph, and so hold the namespace's lock
@@ -70,7 +93,12 @@ STATUSES = ("pending", "running", "ok", "failed", "interrupted", "skipped")
 
 
 def _start_report(
-    run: RunDir, job: JobSpec, ontology: Ontology, run_id: str, stages: list[str]
+    run: RunDir,
+    job: JobSpec,
+    ontology: Ontology,
+    run_id: str,
+    stages: list[str],
+    skipped: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report of a new run: every stage is ``skipped`` or about to run; nothing from earlier runs is current.
 
@@ -86,6 +114,8 @@ def _start_report(
         before = old_stages.get(name) or {}
         last_ok = before.get("run_id") if before.get("status") == "ok" else before.get("last_ok_run_id")
         statuses[name] = {"status": "pending" if name in stages else "skipped", "last_ok_run_id": last_ok}
+        if skipped and name in skipped and name not in stages:
+            statuses[name]["reason"] = skipped[name]
     report: dict[str, Any] = {
         "job": job.name,
         "namespace": job.namespace,
@@ -113,9 +143,13 @@ def run_pipeline(
     strict: bool = False,
     retry_quarantined: bool = False,
     import_batch: Path | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> RunResult:
     """Run ``stages`` of ``job`` in order, holding the run folder's lock and, for graph stages,
     the namespace's lock; the report is saved before and after every stage.
+
+    ``skipped``: stages the job leaves out, with why (:func:`plan_stages`): each reason is
+    written to ``stages.<name>.reason`` and said once through ``echo`` when the run starts.
 
     ``strict``: an input problem the readers would count (see :mod:`kg_enhance.io.tables`)
     raises a :class:`~kg_enhance.errors.DataError` instead. ``retry_quarantined``: the
@@ -137,8 +171,11 @@ def run_pipeline(
         store_factory=store_factory,
     )
     with run.locked(owner.as_dict()):
-        report = _start_report(run, job, ontology, run_id, stages)
+        report = _start_report(run, job, ontology, run_id, stages, skipped)
         run.write_report(report)
+        if echo:
+            for name, reason in (skipped or {}).items():
+                echo(f"[{name}] skipped: {reason}")
         result = RunResult(job=job.name, run_id=run_id, run=run, report=report)
         graph_lock = None
         try:

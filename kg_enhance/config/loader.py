@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,21 +32,43 @@ def substitute_env(
 ) -> Any:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML document.
 
-    A variable that is unset and has no default is an error naming the variable and the key.
-    Names in ``deferred`` that the environment does not set are left as they are: the
-    caller fills them from the document itself (the job's ``${name}``).
+    A variable that is unset and has no default is an error naming the variable and the key
+    (every such variable of the document, one line each). Names in ``deferred`` that the
+    environment does not set are left as they are: the caller fills them from the document
+    itself (the job's ``${name}``).
     """
     env = dict(os.environ) if env is None else env
+    missing: list[str] = []
+    out = _substitute(value, path=path, file=file, env=env, deferred=deferred, missing=missing)
+    if missing:
+        raise ConfigError("\n".join(missing))
+    return out
+
+
+def _substitute(
+    value: Any,
+    *,
+    path: str,
+    file: Path | None,
+    env: dict[str, str],
+    deferred: frozenset[str],
+    missing: list[str],
+) -> Any:
     if isinstance(value, dict):
         return {
-            k: substitute_env(
-                v, path=f"{path}.{k}" if path else str(k), file=file, env=env, deferred=deferred
+            k: _substitute(
+                v,
+                path=f"{path}.{k}" if path else str(k),
+                file=file,
+                env=env,
+                deferred=deferred,
+                missing=missing,
             )
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [
-            substitute_env(v, path=f"{path}[{i}]", file=file, env=env, deferred=deferred)
+            _substitute(v, path=f"{path}[{i}]", file=file, env=env, deferred=deferred, missing=missing)
             for i, v in enumerate(value)
         ]
     if not isinstance(value, str):
@@ -59,10 +82,11 @@ def substitute_env(
             return env[var]
         if has_default is not None:
             return default or ""
-        raise ConfigError(
+        missing.append(
             f"{file or '<job>'}: {path or '<root>'}: environment variable {var} is not set; "
             f"export {var}=... or write ${{{var}:-default}}"
         )
+        return match.group(0)
 
     return _VAR.sub(repl, value)
 
@@ -154,14 +178,35 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+def suggest(word: str, choices: Iterable[str], *, listed: str = "") -> str:
+    """``"; did you mean 'X'?"`` for the closest of ``choices``; else ``"; <listed>: a, b, c"`` when
+    ``listed`` names the choices, else nothing."""
+    options = [str(c) for c in choices]
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:
+        lowered = {o.casefold(): o for o in options}
+        if word.casefold() in lowered:
+            close = [lowered[word.casefold()]]
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; {listed}: {', '.join(options)}" if listed and options else ""
+
+
 def format_validation_error(err: ValidationError, *, model: type[BaseModel], file: Path | str) -> list[str]:
-    """One line per problem: ``file: dotted.key: message; fix``."""
-    lines = []
+    """One line per problem: ``file: dotted.key: message; fix``.
+
+    A model-wide check (a ``model_validator`` of the root model) may report several
+    problems at once: one per line of its message, each starting with its own dotted key.
+    """
+    lines: list[str] = []
     for item in err.errors():
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
         dotted = ".".join(str(p) for p in loc) or "<root>"
         kind = item["type"]
         msg = item["msg"]
+        if kind == "value_error" and not loc:
+            lines.extend(f"{file}: {line}" for line in msg.removeprefix("Value error, ").splitlines())
+            continue
         if kind == "extra_forbidden":
             owner = _model_at(model, loc)
             hint = ""

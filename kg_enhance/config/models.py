@@ -604,16 +604,19 @@ class JobSpec(_Strict):
 
     @model_validator(mode="after")
     def _unique_model_keys(self) -> JobSpec:
+        problems = []  # all at once, one "dotted.key: message" line each
         keys = [m.key for m in self.recommender.models]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
-            raise ValueError(f"recommender.models names must be unique; repeated: {', '.join(dupes)}")
+            problems.append(f"recommender.models: names must be unique; repeated: {', '.join(dupes)}")
         names = [f.name for f in self.source.facts]
         clash = sorted({n for n in names if names.count(n) > 1 or n in ("llm", "catalog")})
         if clash:
-            raise ValueError(
-                f"source.facts names must be unique and not 'llm' or 'catalog' (those are built-in sources): {', '.join(clash)}"
+            problems.append(
+                f"source.facts: names must be unique and not 'llm' or 'catalog' (those are built-in sources): {', '.join(clash)}"
             )
         if self.llm.enabled and self.llm.users.enabled and self.source.users is None:
-            raise ValueError("llm.users.enabled needs source.users (a table of user text, e.g. tags.csv)")
+            problems.append("llm.users.enabled needs source.users (a table of user text, e.g. tags.csv)")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ from kg_enhance.errors import ServiceUnavailableError
 from kg_enhance.extract.cache import ExtractionCache, cache_key
 from kg_enhance.extract.client import Completion, LLMClient, ServerInfo
 from kg_enhance.extract.prompts import PromptTemplate, item_text, render_item_prompt
-from kg_enhance.extract.validate import Checked, check_answer
+from kg_enhance.extract.validate import Checked, check_answer, drop_reason, recheck_cached
 from kg_enhance.names import normalise_name
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.ontology.output import build_fact_model, fact_json_schema
@@ -54,6 +55,8 @@ class ExtractionStats(BaseModel):
     repairs: int = 0
     facts: int = 0
     dropped_facts: int = 0
+    #: ``dropped_facts`` per reason (:data:`kg_enhance.extract.validate.DROP_REASONS`)
+    dropped_by_reason: dict[str, int] = {}
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
@@ -321,9 +324,10 @@ class Extractor:
             stats.cache_hits += 1
             stats.extracted += 1
             result.extracted_ids.append(item.item_id)
-            result.facts.extend(self._to_facts(item, hit["facts"]))
-            if hit["dropped"]:
-                result.dropped[item.item_id] = hit["dropped"]
+            kept, notes = recheck_cached(hit["facts"], item_text=item_text(item), grounding=self.grounding)
+            result.facts.extend(self._to_facts(item, kept))
+            if hit["dropped"] or notes:
+                result.dropped[item.item_id] = [*(hit["dropped"] or []), *notes]
         return todo
 
     def finish(self, result: ExtractionResult) -> None:
@@ -332,9 +336,10 @@ class Extractor:
         stats.pending = stats.items - stats.extracted - stats.quarantined
         stats.budget_reached = stats.budget_reached or (stats.pending > 0 and self.budget_tokens is not None)
         stats.facts = len(result.facts)
-        stats.dropped_facts = sum(
-            1 for v in result.dropped.values() for note in v if not note.endswith("(fact kept)")
-        )
+        reasons = Counter(drop_reason(note) for notes in result.dropped.values() for note in notes)
+        reasons.pop(None, None)  # kept with a note (retyped, confidence ignored)
+        stats.dropped_by_reason = {str(k): n for k, n in sorted(reasons.items(), key=lambda kv: str(kv[0]))}
+        stats.dropped_facts = sum(reasons.values())
 
     async def run(self, items: Sequence[Item]) -> ExtractionResult:
         started = time.perf_counter()

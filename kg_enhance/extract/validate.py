@@ -73,6 +73,72 @@ def _unclosed(text: str) -> bool:
     return in_string or bool(stack)
 
 
+#: under ``text`` grounding, a "name" of more words than this is a sentence (the prompt asks for 1 to 6)
+MAX_NAME_WORDS = 8
+#: under ``text`` grounding, a name of at least this many words that ends like a sentence is one
+SENTENCE_MIN_WORDS = 4
+_SENTENCE_END = re.compile(r"[.!?;]$")
+#: characters of JSON syntax that no entity name of a text contains (':' has its own check)
+JSON_PUNCTUATION = frozenset('{}[]"\\')
+
+#: why a single fact was dropped: reason key -> the words its note ends with (``dropped.json``); the
+#: extract report counts drops per key (``dropped_by_reason``)
+DROP_REASONS: dict[str, str] = {
+    "empty_name": "empty name",
+    "too_long": f"longer than {MAX_OBJECT_CHARS} characters",
+    "sentence": "a sentence, not a name (grounding=text)",
+    "json_punctuation": "contains JSON punctuation, not a name (grounding=text)",
+    "self_loop": "the item itself (self-loop)",
+    "field_value": "looks like a copied 'field: value' pair, not a name",
+    "field_name": "a field or type name, not an entity",
+    "duplicate": "duplicate",
+    "off_vocabulary": "vocabulary",
+    "not_in_text": "not found in the item's text (grounding=text)",
+}
+
+
+def drop_reason(note: str) -> str | None:
+    """The :data:`DROP_REASONS` key of a drop note; ``None`` for a fact kept with a note (retyped, confidence)."""
+    if note.endswith("(fact kept)"):
+        return None
+    for key, words in DROP_REASONS.items():
+        if note.endswith(words):
+            return key
+    return "other"
+
+
+def text_name_problem(name: str, key: str, text_key: str) -> str | None:
+    """Why ``name`` (normalised ``key``) cannot be an entity named in a text whose normalised form, padded
+    with spaces, is ``text_key``: a sentence, JSON punctuation, or not in the text; ``None`` when it can."""
+    words = len(name.split())
+    if words > MAX_NAME_WORDS or (words >= SENTENCE_MIN_WORDS and _SENTENCE_END.search(name)):
+        return DROP_REASONS["sentence"]
+    if any(c in JSON_PUNCTUATION for c in name):
+        return DROP_REASONS["json_punctuation"]
+    if f" {key} " not in text_key:
+        return DROP_REASONS["not_in_text"]
+    return None
+
+
+def recheck_cached(
+    facts: list[dict[str, Any]], *, item_text: str, grounding: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Facts of a cached answer under the checks of this version: an answer cached before a check existed
+    gets it on reading (its cache entry is left as it is). Returns the kept facts and the drop notes."""
+    if grounding != "text":
+        return facts, []
+    text_key = f" {normalise_name(item_text)} "
+    kept, notes = [], []
+    for fact in facts:
+        name = str(fact.get("object", ""))
+        problem = text_name_problem(name, normalise_name(name), text_key)
+        if problem is None:
+            kept.append(fact)
+        else:
+            notes.append(f"{fact.get('relation')} {name!r}: {problem}")
+    return kept, notes
+
+
 @dataclass
 class Checked:
     facts: list[dict[str, Any]] = field(default_factory=list)
@@ -128,24 +194,28 @@ def check_answer(
         key = normalise_name(name)
         label = f"{raw['relation']} {name!r}"
         if not key:
-            result.dropped.append(f"{label}: empty name")
+            result.dropped.append(f"{label}: {DROP_REASONS['empty_name']}")
             continue
         if len(name) > MAX_OBJECT_CHARS:
-            result.dropped.append(f"{label}: longer than {MAX_OBJECT_CHARS} characters")
+            result.dropped.append(f"{label}: {DROP_REASONS['too_long']}")
             continue
+        if grounding == "text" and (problem := text_name_problem(name, key, text_key)) is not None:
+            if problem != DROP_REASONS["not_in_text"]:  # not_in_text is checked last, after retyping
+                result.dropped.append(f"{label}: {problem}")
+                continue
         if title_key and (
             key == title_key or key == normalise_name(item_title or "") or f" {title_key} " in f" {key} "
         ):
-            result.dropped.append(f"{label}: the item itself (self-loop)")
+            result.dropped.append(f"{label}: {DROP_REASONS['self_loop']}")
             continue
         if ":" in name:
-            result.dropped.append(f"{label}: looks like a copied 'field: value' pair, not a name")
+            result.dropped.append(f"{label}: {DROP_REASONS['field_value']}")
             continue
         if reserved_words and key in reserved_words:
-            result.dropped.append(f"{label}: a field or type name, not an entity")
+            result.dropped.append(f"{label}: {DROP_REASONS['field_name']}")
             continue
         if (raw["relation"], key) in seen:
-            result.dropped.append(f"{label}: duplicate")
+            result.dropped.append(f"{label}: {DROP_REASONS['duplicate']}")
             continue
         if raw["object_type"] not in vocab_keys:
             # a closed-vocabulary name given another allowed type ("Sci-Fi" as a Theme) is retyped
@@ -161,7 +231,7 @@ def check_answer(
                 continue
             name = vocab[key]
         if grounding == "text" and f" {key} " not in text_key:
-            result.dropped.append(f"{label}: not found in the item's text (grounding=text)")
+            result.dropped.append(f"{label}: {DROP_REASONS['not_in_text']}")
             continue
         conf = raw.get("confidence")
         if conf is not None and not 0.0 <= conf <= 1.0:

@@ -458,7 +458,7 @@ def train_kge(
         "pykeen_version": version("pykeen"),
         "evaluation": _describe(plan, sizes, len(unique))
         if sizes
-        else "none (kge.test_ratio: 0, nothing held out)",
+        else "none: kge.test_ratio is 0, so nothing was held out and nothing evaluated",
         "validation_evaluations": len(history),
         "validation_history": history,
         "best_epoch": best_epoch,

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kg_enhance.config.loader import load_yaml_model
+from kg_enhance.config.loader import load_yaml_model, suggest
 
 ENTITY_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,39}$")
 RELATION_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
@@ -101,31 +101,48 @@ class Ontology(BaseModel):
 
     @model_validator(mode="after")
     def _names_and_patterns(self) -> Ontology:
+        problems = self.problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def problems(self) -> list[str]:
+        """Every naming and reference problem, one ``dotted.key: message`` line each (all at once,
+        with a suggestion for a misspelt type)."""
+        problems: list[str] = []
+        types = sorted(self.entity_types)
         for name in self.entity_types:
             if not ENTITY_NAME.match(name):
-                raise ValueError(
-                    f"entity type {name!r} must match {ENTITY_NAME.pattern} (CamelCase, max 40 chars)"
+                problems.append(
+                    f"entity_types.{name}: entity type {name!r} must match {ENTITY_NAME.pattern} "
+                    "(CamelCase, max 40 chars)"
                 )
-            if name in RESERVED_LABELS or name == self.item.label:
-                raise ValueError(f"entity type {name!r} clashes with a label the graph model reserves")
+            elif name in RESERVED_LABELS or name == self.item.label:
+                problems.append(
+                    f"entity_types.{name}: entity type {name!r} clashes with a label the graph model reserves "
+                    f"({', '.join(sorted(RESERVED_LABELS | {self.item.label}))}); rename it"
+                )
         for name, rel in self.relations.items():
             if not RELATION_NAME.match(name):
-                raise ValueError(
-                    f"relation {name!r} must match {RELATION_NAME.pattern} (UPPER_SNAKE, max 40 chars)"
+                problems.append(
+                    f"relations.{name}: relation {name!r} must match {RELATION_NAME.pattern} (UPPER_SNAKE, max 40 chars)"
                 )
-            if name in RESERVED_RELATIONS:
-                raise ValueError(f"relation {name!r} is reserved by the graph model; pick another name")
+            elif name in RESERVED_RELATIONS:
+                problems.append(
+                    f"relations.{name}: relation {name!r} is reserved by the graph model; pick another name"
+                )
             if rel.head not in HEAD_KINDS and rel.head not in self.entity_types:
-                raise ValueError(
-                    f"relation {name!r} has head {rel.head!r}, which is neither Item, User nor a declared entity type"
+                problems.append(
+                    f"relations.{name}.head: {rel.head!r} is neither Item, User nor a declared entity type"
+                    + suggest(rel.head, [*HEAD_KINDS, *types])
                 )
             for tail in rel.tail:
                 if tail not in self.entity_types:
-                    raise ValueError(
-                        f"relation {name!r} has tail {tail!r}, not a declared entity type "
-                        f"({', '.join(sorted(self.entity_types))})"
+                    problems.append(
+                        f"relations.{name}.tail: {tail!r} is not a declared entity type"
+                        + (suggest(tail, types) or f" ({', '.join(types)})")
                     )
-        return self
+        return problems
 
     # -- derived views -------------------------------------------------------------------------
     def item_relations(self) -> dict[str, RelationType]:

@@ -96,6 +96,8 @@ class RunView:
             return f"{stage}: failed in this run: {st.get('error') or 'no error recorded'}"
         if status in ("pending", "running", "interrupted"):
             return f"{stage}: did not finish in this run ({status})"
+        if status == "skipped" and st.get("reason"):
+            return f"{stage}: skipped in this run: {st['reason']}"
         last = st.get("last_ok_run_id")
         return f"{stage}: not run in this run" + (f" (last successful run: {last})" if last else "")
 

@@ -353,6 +353,27 @@ def _quality(view: RunView) -> Page:
                 }
             )
         )
+        for source, q in (e.get("quality") or {}).items():
+            cols = ["llm_facts", "gold_facts", "matched", "precision", "recall", "f1"]
+            rows = [{"scope": "overall", **{c: (q.get("overall") or {}).get(c) for c in cols}}]
+            for part, label in (("by_relation", "relation"), ("by_type", "type")):
+                for name, m in (q.get(part) or {}).items():
+                    rows.append({"scope": f"{label} {name}", **{c: m.get(c) for c in cols}})
+            confusion = "; ".join(
+                f"{llm_type} -> {', '.join(f'{t} {n}' for t, n in gold.items())}"
+                for llm_type, gold in (q.get("type_confusion") or {}).items()
+            )
+            page.add(
+                table(
+                    rows,
+                    ["scope", *cols],
+                    caption=f"Extracted item facts against {source} (names compared after normalisation, no entity "
+                    "resolution; only items and relations the gold source covers are checkable; per type a right "
+                    f"name with another type is a miss). {q.get('names_with_other_type')} of "
+                    f"{q.get('names_in_gold')} names the gold source states had another type"
+                    + (f": LLM type -> gold type: {confusion}." if confusion else "."),
+                )
+            )
 
     page.h3("Facts per relation and source")
     g = view.section("graph")
@@ -455,7 +476,8 @@ def _kge(view: RunView) -> Page:
         page.p(f"Held-out link prediction: {k.get('evaluation')}.", "hint")
         page.add(table([metrics]))
     else:
-        page.p(f"No held-out metrics: {k.get('evaluation')}", "hint")
+        why = str(k.get("evaluation") or "nothing was held out").removeprefix("none: ")
+        page.p(f"No held-out metrics (MRR and Hits@k are null): {why}.", "hint")
     written = k.get("written_back") or {}
     settings = {
         "model": k.get("model"),

@@ -6,16 +6,20 @@ Entity nodes (with vector indexes) through the :class:`GraphStore`.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from kg_enhance.errors import SparseGraphError
 from kg_enhance.graph.fingerprint import graph_fingerprint
 from kg_enhance.kge.artifacts import save_embeddings
 from kg_enhance.kge.train import train_kge
 from kg_enhance.names import ENTITY, ITEM, split_node_label
 from kg_enhance.stages.base import Stage, StageContext, StageResult
+
+logger = logging.getLogger(__name__)
 
 
 class WrittenBack(BaseModel):
@@ -54,7 +58,8 @@ class EmbedResult(StageResult):
     triples_fingerprint: str
     graph_fingerprint: str
     pykeen_version: str
-    #: how the metrics were computed: filtering, ranks, sample sizes, evaluation batch and slice
+    #: how the metrics were computed: filtering, ranks, sample sizes, evaluation batch and slice; or, when
+    #: nothing was held out (``kge.test_ratio: 0``, or a KG too sparse to split), "none: <why>" and null metrics
     evaluation: str
     #: training triples x epochs / training seconds without the validation evaluations
     train_triples_per_second: float | None = None
@@ -87,7 +92,23 @@ class EmbedStage(Stage[EmbedResult]):
             interactions = ctx.job.source.interactions
             triples += store.interaction_triples(interactions.positive_threshold if interactions else None)
             triples += store.user_fact_triples(cfg.sources)
-        emb = train_kge(triples, cfg, progress=ctx.progress, graph_fingerprint=fingerprint)
+        try:
+            emb = train_kge(triples, cfg, progress=ctx.progress, graph_fingerprint=fingerprint)
+        except SparseGraphError:
+            # the vectors are still wanted; only held-out metrics are impossible: report them as null
+            n = len(set(triples))
+            reason = (
+                f"none: the {n} distinct triples are too sparse to hold out {cfg.test_ratio:.0%} with every "
+                "entity still in training, so all of them were trained on and nothing was evaluated"
+            )
+            logger.warning("embed: %s (metrics are null)", reason.removeprefix("none: "))
+            emb = train_kge(
+                triples,
+                cfg.model_copy(update={"test_ratio": 0.0}),
+                progress=ctx.progress,
+                graph_fingerprint=fingerprint,
+            )
+            emb.metadata["evaluation"] = reason
         emb.metadata["run_id"] = ctx.run_id
         folder = save_embeddings(emb, ctx.run.embeddings, version=ctx.run_id)
 

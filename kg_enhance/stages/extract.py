@@ -23,9 +23,11 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+import pandas as pd
 from pydantic import ConfigDict
 
 from kg_enhance.config.models import JobSpec
@@ -35,8 +37,9 @@ from kg_enhance.extract.cache import ExtractionCache, default_cache_path
 from kg_enhance.extract.client import OpenAICompatibleClient, ServerInfo
 from kg_enhance.extract.engine import BatchCounts, ExtractionResult, ExtractionStats, Extractor, RateLimiter
 from kg_enhance.extract.plan import ExtractionPlan, generation_settings
+from kg_enhance.extract.quality import score_extraction
 from kg_enhance.io.files import atomic_path, write_json, write_jsonl
-from kg_enhance.io.tables import InputIssues, read_items, read_users
+from kg_enhance.io.tables import InputIssues, catalog_facts, read_fact_file, read_items, read_users
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 from kg_enhance.types import Fact
@@ -80,6 +83,11 @@ class ExtractResult(ExtractionCounts, StageResult):
     followup_file: str | None = None
     users: ExtractionCounts | None = None
     cost: float = 0.0
+    #: the LLM's item facts against each gold source (``graph.compare_sources``, default every
+    #: ``source.facts`` file; ``catalog`` names the catalog's fact columns): precision, recall and F1
+    #: overall, per relation and per entity type, and the type confusion
+    #: (:func:`kg_enhance.extract.quality.score_extraction`)
+    quality: dict[str, dict[str, Any]] = {}
 
 
 def _client(job: JobSpec) -> OpenAICompatibleClient:
@@ -282,7 +290,7 @@ class ExtractStage(Stage[ExtractResult]):
         job, llm, run = ctx.job, ctx.job.llm, ctx.run
         # counted (and reported) by the load stage; read here too so --strict stops before any LLM call
         issues = InputIssues.collector(strict=ctx.strict, log=False)
-        items, _ = read_items(job, issues=issues)
+        items, items_df = read_items(job, issues=issues)
         if ctx.import_batch is not None and not ctx.import_batch.is_file():
             raise StageError(
                 f"--import-batch {ctx.import_batch}: file not found; give a Batch API output JSONL file"
@@ -367,7 +375,26 @@ class ExtractStage(Stage[ExtractResult]):
                 ),
                 6,
             ),
+            quality=gold_quality(job, ctx.ontology, items_df, result.facts, result.extracted_ids),
         )
+
+
+def gold_quality(
+    job: JobSpec, ontology: Ontology, items_df: pd.DataFrame, facts: Sequence[Fact], extracted: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """:func:`score_extraction` of the LLM's item facts against each gold source of the job."""
+    files = {spec.name: (n, spec) for n, spec in enumerate(job.source.facts)}
+    out: dict[str, dict[str, Any]] = {}
+    for name in job.graph.compare_sources or list(files):
+        if name == "catalog":
+            gold = catalog_facts(job, ontology, items_df)
+        elif name in files:
+            index, spec = files[name]
+            gold, _ = read_fact_file(job, ontology, spec, index)
+        else:
+            continue
+        out[name] = score_extraction(facts, gold, items=extracted)
+    return out
 
 
 def _cost(job: JobSpec, stats: ExtractionStats, *, batch: bool = False) -> float:

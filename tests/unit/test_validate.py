@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kg_enhance.extract.validate import check_answer, parse_json_lenient
+from kg_enhance.extract.validate import check_answer, drop_reason, parse_json_lenient, recheck_cached
 from kg_enhance.names import clean_name, normalise_name
 from kg_enhance.ontology import build_fact_model, load_ontology
 
@@ -50,7 +50,10 @@ def test_valid_answer() -> None:
 @pytest.mark.parametrize(
     ("raw", "error"),
     [
-        ('{"facts": [{"relation": "DIRECTED_BY", "object": "Mich', "ends before the JSON is complete (truncated)"),
+        (
+            '{"facts": [{"relation": "DIRECTED_BY", "object": "Mich',
+            "ends before the JSON is complete (truncated)",
+        ),
         ("Sure! Here are facts", "answer holds no JSON object or array"),
         # garbage with braces is broken JSON, not a truncated answer
         ("{{{{ zzz", "not valid JSON: Expecting property name enclosed in double quotes at character 1"),
@@ -181,3 +184,58 @@ def test_similarity_guards() -> None:
     assert not compatible("rocky ii", "rocky iii", min_chars=6)
     assert not compatible("usa", "us", min_chars=6)
     assert compatible("apollo 13 mission", "apollo 13 misson", min_chars=6)
+
+
+NEWS_TEXT = "Apple opens a store in Paris. Text: Tim Cook said the Paris store opens on Friday."
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("Tim Cook said the Paris store opens.", "sentence"),  # ends like a sentence
+        ("Apple opens a store in Paris on a sunny Friday morning", "sentence"),  # more than 8 words
+        ('{"object": "Paris"', "json_punctuation"),
+        ("[Paris]", "json_punctuation"),
+        ('Tim "the" Cook', "json_punctuation"),
+        ("Berlin", "not_in_text"),
+    ],
+)
+def test_text_grounding_drops_sentences_json_fragments_and_names_not_in_the_text(
+    name: str, reason: str
+) -> None:
+    answer = json.dumps(
+        {"facts": [fact("DIRECTED_BY", name, "Person"), fact("STARRING", "Tim Cook", "Person")]}
+    )
+    out = check(answer, item_title="Store opening", item_text=NEWS_TEXT, grounding="text")
+    assert [f["object"] for f in out.facts] == ["Tim Cook"]
+    assert len(out.dropped) == 1 and drop_reason(out.dropped[0]) == reason
+    # under world grounding the LLM may name what the text does not say: only the old checks apply
+    world = check(answer, item_title="Store opening", item_text=NEWS_TEXT, grounding="world")
+    assert len(world.facts) == (1 if reason == "json_punctuation" and ":" in name else 2)
+
+
+def test_short_names_with_a_full_stop_are_names_not_sentences() -> None:
+    text = "Iron Man. Text: Robert Downey Jr. plays Tony Stark for Marvel Studios Inc."
+    answer = json.dumps(
+        {"facts": [fact("STARRING", "Robert Downey Jr.", "Person"), fact("STARRING", "Tony Stark", "Person")]}
+    )
+    out = check(answer, item_title="Iron Man", item_text=text, grounding="text")
+    assert [f["object"] for f in out.facts] == ["Robert Downey Jr.", "Tony Stark"] and out.dropped == []
+
+
+def test_every_drop_note_maps_to_its_reason_and_kept_notes_to_none() -> None:
+    assert drop_reason("DIRECTED_BY 'Heat': the item itself (self-loop)") == "self_loop"
+    assert drop_reason("HAS_GENRE 'Space': not in the Genre vocabulary") == "off_vocabulary"
+    assert drop_reason("HAS_THEME 'x': retyped Theme -> Genre (fact kept)") is None
+    assert drop_reason("HAS_THEME 'x': confidence 3 outside [0, 1], ignored (fact kept)") is None
+    assert drop_reason("HAS_THEME 'x': something new") == "other"
+
+
+def test_answers_cached_before_a_check_existed_get_it_on_reading() -> None:
+    cached = [
+        fact("STARRING", "Tim Cook", "Person"),
+        fact("STARRING", "Tim Cook said the store opens.", "Person"),
+    ]
+    kept, notes = recheck_cached(cached, item_text=NEWS_TEXT, grounding="text")
+    assert [f["object"] for f in kept] == ["Tim Cook"] and [drop_reason(n) for n in notes] == ["sentence"]
+    assert recheck_cached(cached, item_text=NEWS_TEXT, grounding="world") == (cached, [])
