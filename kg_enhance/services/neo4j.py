@@ -205,20 +205,32 @@ def install_apoc() -> Path:
     return target
 
 
+def write_conf(conf_dir: Path) -> Path:
+    """Write ``neo4j.conf`` from the environment (ports, heap, page cache) plus ``neo4j.extra.conf``.
+
+    Written on every start, so changed ``KG_ENHANCE_NEO4J_*`` variables always apply;
+    settings of one's own go in ``neo4j.extra.conf``, appended unchanged.
+    """
+    conf = conf_dir / "neo4j.conf"
+    extra = conf_dir / "neo4j.extra.conf"
+    text = CONF.format(
+        bolt_port=bolt_port(),
+        http_port=http_port(),
+        heap=os.environ.get("KG_ENHANCE_NEO4J_HEAP", "1g"),
+        pagecache=os.environ.get("KG_ENHANCE_NEO4J_PAGECACHE", "512m"),
+    )
+    if extra.is_file():
+        text += "\n# from neo4j.extra.conf\n" + extra.read_text(encoding="utf-8")
+    if not conf.exists() or conf.read_text(encoding="utf-8") != text:
+        conf.write_text(text, encoding="utf-8")
+    return conf
+
+
 def _prepare_home(password: str) -> Path:
     home = private_dir(home_dir())
     for sub in ("conf", "data", "logs", "run", "plugins", "import", "licenses"):
         private_dir(home / sub)
-    conf = home / "conf" / "neo4j.conf"
-    if not conf.exists():
-        conf.write_text(
-            CONF.format(
-                bolt_port=bolt_port(),
-                http_port=http_port(),
-                heap=os.environ.get("KG_ENHANCE_NEO4J_HEAP", "1g"),
-                pagecache=os.environ.get("KG_ENHANCE_NEO4J_PAGECACHE", "512m"),
-            )
-        )
+    write_conf(home / "conf")
     lib_link = home / "lib"
     target = lib_dir()
     if lib_link.is_symlink() or lib_link.exists():

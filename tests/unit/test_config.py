@@ -165,3 +165,19 @@ def test_committed_json_schemas_are_fresh() -> None:
         assert committed == json.loads(json.dumps(schema)), (
             f"schemas/{name} is stale: run `kg-enhance schema`"
         )
+
+
+def test_neo4j_conf_follows_the_port_variables_and_keeps_extra_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kg_enhance.services.neo4j import write_conf
+
+    monkeypatch.setenv("KG_ENHANCE_NEO4J_BOLT_PORT", "17687")
+    monkeypatch.setenv("KG_ENHANCE_NEO4J_HTTP_PORT", "17474")
+    conf = write_conf(tmp_path)
+    assert "17687" in conf.read_text() and "17474" in conf.read_text()
+    (tmp_path / "neo4j.extra.conf").write_text("db.logs.query.enabled=OFF\n")
+    monkeypatch.setenv("KG_ENHANCE_NEO4J_BOLT_PORT", "27687")  # a later start with other ports
+    text = write_conf(tmp_path).read_text()
+    assert "27687" in text and "17687" not in text and "17474" in text
+    assert text.endswith("db.logs.query.enabled=OFF\n")
