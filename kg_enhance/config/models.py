@@ -400,6 +400,13 @@ class KGEConfig(_Strict):
         "only probe and not recover from running out of memory.",
     )
     learning_rate: float = Field(default=D.KGE_LR, gt=0, description="Optimizer learning rate.")
+    optimizer: Literal["auto", "adam", "sparse_adam"] = Field(
+        default="auto",
+        description="'adam': dense Adam, every embedding row updated every step (an epoch costs steps x "
+        "entities); 'sparse_adam': sparse gradients and torch's SparseAdam, a step updates only its batch's "
+        "rows (linear growth); 'auto': sparse_adam with slcwa training when the model's only parameters are "
+        "embedding tables, else adam.",
+    )
     loss: str | None = Field(
         default=None,
         description="PyKEEN loss name; when omitted, PyKEEN's default loss (MarginRankingLoss) for every model, "

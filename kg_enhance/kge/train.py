@@ -239,13 +239,40 @@ def _as_real(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32).reshape(array.shape[0], -1)
 
 
+def sparse_updates(config: KGEConfig, model: Model) -> bool:
+    """Switch ``model``'s embedding tables to sparse gradients when ``kge.optimizer`` allows it; True if done.
+
+    Dense Adam updates every row of every table on every step, so an epoch costs
+    steps x entities: quadratic in the graph. With sparse gradients and
+    ``torch.optim.SparseAdam`` a step touches only the rows of its batch. ``auto`` does
+    this when it is safe: slcwa training (lcwa scores every entity, a dense gradient) and
+    a model whose only trainable parameters are embedding tables (not ConvE, say).
+    """
+    if config.optimizer == "adam" or (config.optimizer == "auto" and config.training_loop != "slcwa"):
+        return False
+    tables = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    in_tables = {id(p) for m in tables for p in m.parameters()}
+    others = [name for name, p in model.named_parameters() if p.requires_grad and id(p) not in in_tables]
+    if not tables or others or config.training_loop != "slcwa":
+        if config.optimizer == "sparse_adam":
+            raise StageError(
+                f"embed: kge.optimizer sparse_adam needs training_loop slcwa and a model whose only parameters are "
+                f"embedding tables ({config.model} with {config.training_loop} has "
+                f"{', '.join(others[:3]) or 'dense scoring'}); use kge.optimizer: auto or adam"
+            )
+        return False
+    for table in tables:
+        table.sparse = True
+    return True
+
+
 def _training_loop(
-    config: KGEConfig, model: Model, training: CoreTriplesFactory, amo: bool
+    config: KGEConfig, model: Model, training: CoreTriplesFactory, amo: bool, *, sparse: bool
 ) -> TrainingLoop[Any]:
     common: dict[str, Any] = {
         "model": model,
         "triples_factory": training,
-        "optimizer": "Adam",
+        "optimizer": "SparseAdam" if sparse else "Adam",
         "optimizer_kwargs": {"lr": config.learning_rate},
         "automatic_memory_optimization": amo,
     }
@@ -339,7 +366,8 @@ def train_kge(
         loss=loss_resolver.make(config.loss),
         random_seed=config.seed,
     ).to(device)
-    loop = _training_loop(config, model, training, amo)
+    sparse = sparse_updates(config, model)
+    loop = _training_loop(config, model, training, amo, sparse=sparse)
     plan = evaluation_batch_and_slice(
         num_entities=model.num_entities,
         floats_per_entity=floats_per_entity(model),
@@ -448,6 +476,7 @@ def train_kge(
         "train_triples_per_second": round(training.num_triples * len(losses) / train_only, 1),
         "eval_seconds": round(eval_seconds, 3),
         "automatic_memory_optimization": amo,
+        "optimizer": "SparseAdam" if sparse else "Adam",
         "triples": len(unique),
         "train_triples": int(training.num_triples),
         "test_triples": int(testing.num_triples) if testing is not None else 0,

@@ -25,6 +25,7 @@ from kg_enhance.kge.train import (
     floats_per_entity,
     link_prediction_metrics,
     sample_triples,
+    sparse_updates,
     train_kge,
 )
 from kg_enhance.names import entity_key
@@ -270,8 +271,9 @@ def test_training_memory_settings_change_memory_not_results() -> None:
 
 
 def test_training_is_pykeens_pipeline_with_the_same_settings() -> None:
-    """Built from PyKEEN's pieces, training matches ``pykeen.pipeline`` exactly (its memory search off)."""
-    cfg = CONFIG.model_copy(update={"epochs": 3})
+    """Built from PyKEEN's pieces, training matches ``pykeen.pipeline`` exactly (its memory search off,
+    dense Adam: the pipeline cannot make embedding tables sparse)."""
+    cfg = CONFIG.model_copy(update={"epochs": 3, "optimizer": "adam"})
     ours = train_kge(gold_triples(), cfg, progress=False)
     tf = TriplesFactory.from_labeled_triples(
         np.array(sorted(set(gold_triples())), dtype=str),
@@ -316,3 +318,31 @@ def test_device_and_automatic_memory_optimization_defaults() -> None:
             gold_triples(), CONFIG.model_copy(update={"device": "auto", "epochs": 1}), progress=False
         )
         assert auto.metadata["device"] == "cpu"
+
+
+def test_sparse_updates_touch_only_the_batch_rows_and_auto_picks_them_only_when_safe() -> None:
+    tf = TriplesFactory.from_labeled_triples(np.array(sorted(set(gold_triples())), dtype=str))
+    transe = model_resolver.make("TransE", triples_factory=tf, embedding_dim=8, random_seed=1)
+    assert sparse_updates(KGEConfig(model="TransE"), transe)  # auto, slcwa, embedding tables only
+    assert all(m.sparse for m in transe.modules() if isinstance(m, torch.nn.Embedding))
+    # one SparseAdam step on one batch changes the rows of that batch's entities and no other
+    optimizer = torch.optim.SparseAdam(list(transe.parameters()), lr=0.1)
+    before = transe.entity_representations[0](indices=None).detach().clone()  # type: ignore[index,operator]
+    batch = tf.mapped_triples[:4]
+    transe.score_hrt(batch).sum().backward()
+    optimizer.step()
+    after = transe.entity_representations[0](indices=None).detach()  # type: ignore[index,operator]
+    changed = set(torch.nonzero((after - before).abs().sum(dim=1) > 0).flatten().tolist())
+    assert changed == set(batch[:, [0, 2]].flatten().tolist())
+    # auto keeps dense Adam for lcwa (every entity scored: dense gradients) and models with other parameters
+    fresh = model_resolver.make("TransE", triples_factory=tf, embedding_dim=8, random_seed=1)
+    assert not sparse_updates(KGEConfig(model="TransE", training_loop="lcwa"), fresh)
+    conve = model_resolver.make("ConvE", triples_factory=tf, embedding_dim=16, random_seed=1)
+    assert not sparse_updates(KGEConfig(model="ConvE"), conve)
+    assert not sparse_updates(KGEConfig(model="TransE", optimizer="adam"), fresh)
+    with pytest.raises(StageError, match="sparse_adam needs"):
+        sparse_updates(KGEConfig(model="ConvE", optimizer="sparse_adam"), conve)
+    # through the trainer: recorded, and it learns
+    run = train_kge(gold_triples(), CONFIG.model_copy(update={"epochs": 3}), progress=False)
+    assert run.metadata["optimizer"] == "SparseAdam"
+    assert run.metadata["losses"][-1] < run.metadata["losses"][0]
