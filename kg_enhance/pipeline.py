@@ -1,7 +1,7 @@
 """The pipeline: orders the stages of :mod:`kg_enhance.stages` and runs them.
 
-Each stage writes its own section of ``report.json`` (``extract``, ``graph``, ``kge``,
-``recommend``, ``export``) and its status under ``stages``, so any stage can be
+Each stage writes its own section of ``report.json`` (``extract``, ``graph``,
+``text_embeddings``, ``kge``, ``recommend``, ``export``) and its status under ``stages``, so any stage can be
 re-run alone (``--only``). The run folder's layout is documented in
 :mod:`kg_enhance.rundir`.
 """
@@ -59,11 +59,13 @@ def select_stages(
             stages = [s for s in stages if s not in ("embed", "export")]
         if not job.recommender.enabled:
             stages = [s for s in stages if s != "recommend"]
+        if not job.text_embeddings.enabled:
+            stages = [s for s in stages if s != "embed_text"]
     return stages
 
 
 #: stages that read or write the graph, and so hold the namespace's lock
-GRAPH_STAGES = frozenset({"load", "embed", "recommend"})
+GRAPH_STAGES = frozenset({"load", "embed_text", "embed", "recommend"})
 #: the ``stages.<name>.status`` values of ``report.json``
 STATUSES = ("pending", "running", "ok", "failed", "interrupted", "skipped")
 
