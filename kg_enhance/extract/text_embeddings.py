@@ -312,7 +312,8 @@ def embed_texts(
         section="text_embeddings",
     )
     own_cache = cache is None
-    cache = cache or TextEmbeddingCache(default_text_cache_path())
+    if cache is None:  # not `cache or ...`: an empty cache has len() 0
+        cache = TextEmbeddingCache(default_text_cache_path())
     try:
         run = asyncio.run(_embed_all(texts, client, cache, cfg, kind=kind, progress=progress))
     finally:
