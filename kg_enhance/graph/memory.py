@@ -682,8 +682,10 @@ class InMemoryGraphStore:
         return indexed
 
     def text_neighbours(self, item_id: str, *, k: int = 10) -> list[dict[str, Any]]:
-        """``read/text_neighbours``: exact cosine over the namespace's indexed items (Neo4j's index is
-        approximate; on small graphs both give the same neighbours)."""
+        """``read/text_neighbours``: exact cosine over the namespace's indexed items, as Neo4j's
+        ``(1 + cos) / 2`` score. Neo4j's index is approximate (HNSW) and, in 5.26, quantised by
+        default, so its scores differ (most for vectors far from the query); on small graphs both
+        give the same neighbours in the same order."""
         me = self._find("Item", item_id)
         dim = self.database.vector_dimensions.get("item_text_embedding")
         if me is None or me.props.get("text_embedding") is None or dim is None:
