@@ -121,4 +121,5 @@ def test_the_text_vector_index_answers_within_the_namespace_only(
             {"ns": neo4j_store.namespace, "id": "a"},
         ]
     finally:
+        other.clear_namespace()
         other.close()
