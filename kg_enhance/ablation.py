@@ -67,6 +67,12 @@ def _row(name: str, sources: list[str] | None, trained: TrainedModel, k: int, **
         f"long_tail_recall@{k}": round(float(sl["long_tail"][f"recall@{k}"]), 4),
         f"few_interactions_ndcg@{k}": round(float(sl["few_interactions"][f"ndcg@{k}"]), 4),
         "train_seconds": round(trained.seconds, 2),
+        "best_epoch": trained.best_epoch,
+        # the best validation epoch was the last allowed one: more epochs would likely help
+        "under_trained": trained.best_epoch >= trained.epochs
+        and trained.history[-1]["epoch"] == trained.epochs
+        if trained.history
+        else False,
         **extra,
     }
 

@@ -21,11 +21,16 @@ and item matrices a dot product scores.
 
 LLM text embeddings (any model, ``text: true`` in its spec): given ``text_vectors``
 (one standardised LLM text vector per item, :mod:`kg_enhance.rec.text`) the item's
-layer-0 vector becomes ``e_i + P t_i``, with ``P`` a learned linear projection from
-the text space to ``dim`` (initialised so ``P t_i`` starts at the scale of ``e_i``)
-and ``t_i`` frozen; items without text get ``e_i`` alone. Fusing at layer 0 means the
-graph models propagate the text signal too, and items with few interactions get a
-vector from their text that a collaborative ID embedding cannot give them.
+layer-0 vector becomes ``e_i + P t_i``: ``t_i`` frozen, ``P`` a projection from the text
+space to ``dim`` scaled so ``P t_i`` has the size of ``e_i``. By default ``P`` is a fixed
+random projection (it keeps the text space's geometry, Johnson-Lindenstrauss): the text
+is a persistent prior on where the item sits, and the ID embedding ``e_i`` learns the
+residual. ``params: {text_trainable: true}`` learns ``P`` instead, and
+``text_components: k`` first reduces the text to its ``k`` whitened principal components.
+A learned ``P`` overfit on the demo (it can map any item anywhere once the text has more
+dimensions than there are items; measured in benchmarks/RESULTS.md). Items without text
+get ``e_i`` alone. Fusing at layer 0 means graph models propagate the text signal too, and
+items with few interactions get a vector from their text that an ID embedding cannot give.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class RecModel(nn.Module):
         *,
         text_vectors: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
+        text_components: int | None = None,
+        text_trainable: bool = False,
         **_: Any,
     ) -> None:
         super().__init__()
@@ -73,11 +80,21 @@ class RecModel(nn.Module):
             mask = torch.ones(n_items) if text_mask is None else text_mask.float()
             if text_vectors.shape[0] != n_items or mask.shape[0] != n_items:
                 raise ValueError(f"text_vectors has {text_vectors.shape[0]} rows for {n_items} items")
-            self.register_buffer("text", text_vectors.float() * mask.unsqueeze(-1))
+            vectors = text_vectors.float()
+            if text_components is not None and text_components < min(vectors.shape):
+                vectors = _whitened_components(vectors, mask, int(text_components))
+            self.register_buffer("text", vectors * mask.unsqueeze(-1))
             self.register_buffer("text_mask", mask.unsqueeze(-1))
-            self.text_proj = nn.Linear(text_vectors.shape[1], dim, bias=False)
-            # standardised text (unit variance per dimension) comes out at the scale of the ID embeddings
-            nn.init.normal_(self.text_proj.weight, std=0.1 / float(np.sqrt(text_vectors.shape[1])))
+            self.text_proj = nn.Linear(vectors.shape[1], dim, bias=False)
+            # standardised text (unit variance per dimension) comes out at the scale of the ID embeddings;
+            # a fixed projection is drawn from its own seed, so the model's other initialisation is unchanged
+            gen = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                self.text_proj.weight.copy_(
+                    torch.randn(self.text_proj.weight.shape, generator=gen)
+                    * (0.1 / float(np.sqrt(vectors.shape[1])))
+                )
+            self.text_proj.weight.requires_grad_(bool(text_trainable))
 
     def item_table(self) -> torch.Tensor:
         """Layer-0 item vectors: the ID embeddings, plus the projected text vectors when given."""
@@ -93,9 +110,9 @@ class RecModel(nn.Module):
         rows: torch.Tensor = self.item(items)
         if self.text_proj is None:
             return rows
-        out: torch.Tensor = rows + self.text_proj(self.get_buffer("text")[items]) * self.get_buffer(
-            "text_mask"
-        )[items]
+        out: torch.Tensor = (
+            rows + self.text_proj(self.get_buffer("text")[items]) * self.get_buffer("text_mask")[items]
+        )
         return out
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,6 +148,22 @@ class RecModel(nn.Module):
             reg = self.regularised(users, pos, neg, u_all, i_all)
         diff = (u * ip).sum(-1) - (u * ineg).sum(-1)
         return -nn.functional.logsigmoid(diff).mean(), reg
+
+
+def _whitened_components(vectors: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """The top ``k`` principal components of the rows with text, each scaled to unit variance
+    (randomised PCA: linear in the items)."""
+    rows = mask > 0
+    present = vectors[rows]
+    mean = present.mean(0, keepdim=True)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    _, _, v = torch.pca_lowrank(present - mean, q=k, center=False, niter=4)
+    torch.random.set_rng_state(gen_state)
+    z = (vectors - mean) @ v[:, :k]
+    std = z[rows].std(0, keepdim=True).clamp_min(1e-8)
+    out: torch.Tensor = z / std
+    return out
 
 
 class BPRMF(RecModel):

@@ -60,20 +60,48 @@ def _cluster_text(split: Split, *, with_text: int | None = None) -> TextEmbeddin
 CONFIG = RecommenderConfig(dim=8, epochs=30, batch_size=48, learning_rate=0.05, k=1, patience=30, seed=3)
 
 
-@pytest.mark.parametrize("model", ["bpr_mf", "lightgcn"])
-def test_text_vectors_place_items_without_interactions(model: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        ("bpr_mf", {"text_trainable": True}),
+        ("lightgcn", {"text_trainable": True}),
+        ("bpr_mf", {"text_trainable": True, "text_components": 4}),
+    ],
+)
+def test_a_learned_text_projection_places_items_without_interactions(
+    model: str, params: dict[str, object]
+) -> None:
     split = _cold_start_split()
     text = build_text_inputs(_cluster_text(split), split)
     plain = train_model(RecModelSpec(type=model), split, CONFIG, progress=False)
-    fused = train_model(RecModelSpec(type=model, text=True), split, CONFIG, text=text, progress=False)
+    fused = train_model(
+        RecModelSpec(type=model, text=True, params=params), split, CONFIG, text=text, progress=False
+    )
     # every test item is cold: the text is the only way to tell which cluster it belongs to
-    # (seeds 3-5 measured: without text 0.00-0.25, with text 0.75-1.00)
+    # (seeds 3-4 measured: without text 0.00-0.25, with a learned projection 0.79-1.00)
     assert fused.test["hit@1"] >= 0.75, fused.test
     assert plain.test["hit@1"] <= 0.25, plain.test
-    assert fused.model.text_proj is not None and fused.model.text_proj.weight.abs().sum() > 0
+    assert fused.model.text_proj is not None and fused.model.text_proj.weight.requires_grad
 
 
-def test_the_text_input_changes_the_output_and_trains_the_projection() -> None:
+def test_the_default_fixed_projection_trains_and_stays_fixed() -> None:
+    """The default: a fixed random projection of the text, a prior the ID embeddings learn around."""
+    split = _cold_start_split()
+    text = build_text_inputs(_cluster_text(split), split)
+    fused = train_model(RecModelSpec(type="bpr_mf", text=True), split, CONFIG, text=text, progress=False)
+    plain = train_model(RecModelSpec(type="bpr_mf"), split, CONFIG, progress=False)
+    proj = fused.model.text_proj
+    assert proj is not None and not proj.weight.requires_grad
+    again = rec_model_resolver.lookup("bpr_mf")(N_USERS, N_ITEMS, 8, **text.model_kwargs())
+    assert again.text_proj is not None and torch.equal(
+        proj.weight, again.text_proj.weight
+    )  # untouched by training
+    losses = [h["loss"] for h in fused.history]
+    assert losses[-1] < 0.5 * losses[0]
+    assert not torch.allclose(fused.model.representations()[1], plain.model.representations()[1])
+
+
+def test_the_text_input_changes_the_output_and_a_trainable_projection_gets_gradients() -> None:
     split = _cold_start_split()
     text = build_text_inputs(_cluster_text(split), split)
     cls = rec_model_resolver.lookup("kg_bpr")
@@ -84,7 +112,7 @@ def test_the_text_input_changes_the_output_and_trains_the_projection() -> None:
     torch.manual_seed(0)
     without = cls(split.n_users, split.n_items, 8, **kg)
     torch.manual_seed(0)
-    with_text = cls(split.n_users, split.n_items, 8, **kg, **text.model_kwargs())
+    with_text = cls(split.n_users, split.n_items, 8, **kg, **text.model_kwargs(), text_trainable=True)
     u0, i0 = without.representations()
     u1, i1 = with_text.representations()
     assert torch.equal(u0, u1) and not torch.allclose(i0, i1)
