@@ -213,3 +213,32 @@ def test_a_text_model_without_text_embeddings_is_a_config_error(tmp_path: Path) 
     job.write_text(job.read_text().replace("{type: bpr_mf}", "{type: bpr_mf, text: true}", 1))
     with pytest.raises(KgEnhanceError, match=r"text: true, which needs text_embeddings.enabled"):
         api.validate_job(job)
+
+
+def test_llm_serve_config_serves_chat_and_a_mean_pooled_embedding_alias(tmp_path: Path) -> None:
+    from kg_enhance.config import defaults as D
+    from kg_enhance.services import llm
+
+    fake = tmp_path / "m.gguf"  # a GGUF header whose first key is general.architecture = "qwen2"
+    key, value = b"general.architecture", b"qwen2"
+    header = b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (1).to_bytes(8, "little")
+    fake.write_bytes(
+        header
+        + len(key).to_bytes(8, "little")
+        + key
+        + (8).to_bytes(4, "little")
+        + len(value).to_bytes(8, "little")
+        + value
+    )
+    assert llm.gguf_architecture(fake) == "qwen2"
+    assert llm.gguf_architecture(tmp_path / "missing.gguf") == "llama"
+    config = llm.server_config(fake, n_ctx=512, threads=1)
+    chat, embed = config["models"]  # type: ignore[misc]
+    assert chat["model_alias"] == D.LLM_MODEL and "embedding" not in chat
+    assert embed["model_alias"] == D.LLM_EMBED_MODEL and embed["embedding"] is True
+    assert embed["kv_overrides"] == ["qwen2.pooling_type=int:1"] and embed["model"] == chat["model"] == str(
+        fake
+    )
+    real = llm.model_path()
+    if real is not None:  # the bundled SmolLM2 GGUF
+        assert llm.gguf_architecture(real) == "llama"
