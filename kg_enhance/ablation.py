@@ -7,7 +7,18 @@ On the job's split, ``kg-enhance ablate JOB`` trains
   vectors trained from the gold facts only (``catalog`` plus every ``source.facts`` file,
   e.g. HetRec);
 * ``llm``: the same, from the LLM's facts only;
-* ``gold+llm``: the same, from both.
+* ``gold+llm``: the same, from both;
+
+and, with LLM text embeddings (``text_embeddings.enabled``, or ``recommender.ablation.text``):
+
+* ``text``: the baseline with each item's LLM text vector fused in (``text: true``, see
+  :mod:`kg_enhance.rec.models`): the survey's "LLM as embedder" branch, no KG;
+* ``<kg>+text``: the KG model on the first KG variant (``gold`` by default) with the text
+  vectors fused in as well.
+
+``recommender.ablation.kg_variants`` picks the KG rows (all three by default). The text
+vectors are the run's ``text_embeddings/`` artifact when the embed_text stage ran, else
+they are computed here through the text-embedding cache (nothing is written to the graph).
 
 Each KG variant gets its own PyKEEN run (the job's ``kge`` settings) on exactly the
 facts of its sources, read from the graph. A variant with too few facts to embed is
@@ -30,11 +41,14 @@ from kg_enhance.config.models import JobSpec, RecModelSpec
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.graph.store import Neo4jStore
 from kg_enhance.io.files import write_json, write_with
+from kg_enhance.kge.artifacts import TextEmbeddings, load_text_embeddings
 from kg_enhance.kge.train import train_kge
 from kg_enhance.rec.evaluate import Slices
-from kg_enhance.rec.kg import build_kg_inputs
+from kg_enhance.rec.kg import KGInputs, build_kg_inputs
+from kg_enhance.rec.text import TextInputs, build_text_inputs
 from kg_enhance.rec.train import TrainedModel, train_model
 from kg_enhance.rundir import RunDir
+from kg_enhance.stages.embed_text import compute_text_embeddings
 from kg_enhance.stages.recommend import recommend_split
 
 matplotlib.use("Agg")  # files only, never a window
@@ -53,6 +67,12 @@ def _row(name: str, sources: list[str] | None, trained: TrainedModel, k: int, **
         f"long_tail_recall@{k}": round(float(sl["long_tail"][f"recall@{k}"]), 4),
         f"few_interactions_ndcg@{k}": round(float(sl["few_interactions"][f"ndcg@{k}"]), 4),
         "train_seconds": round(trained.seconds, 2),
+        "best_epoch": trained.best_epoch,
+        # the best validation epoch was the last allowed one: more epochs would likely help
+        "under_trained": trained.best_epoch >= trained.epochs
+        and trained.history[-1]["epoch"] == trained.epochs
+        if trained.history
+        else False,
         **extra,
     }
 
@@ -65,18 +85,42 @@ def run_ablation(
     split = recommend_split(job)
     slices = Slices.from_split(split, head_share=cfg.head_share, few=cfg.few_interactions)
     gold = ab.gold_sources or ["catalog", *(f.name for f in job.source.facts)]
-    variants: dict[str, list[str]] = {
+    every = {
         "gold": gold,
         "llm": ab.llm_sources,
         "gold+llm": [*gold, *ab.llm_sources],
     }
+    variants: dict[str, list[str]] = {name: every[name] for name in ab.kg_variants}
+    use_text = job.text_embeddings.enabled if ab.text is None else ab.text
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     say = echo or (lambda _: None)
+    text: TextInputs | None = None
+    if use_text:
+        text = build_text_inputs(_text_embeddings(job, progress=progress), split)
+        say(f"[ablate] text: {text.dim}-dimensional LLM text vectors for {text.coverage:.0%} of the items")
 
     say(f"[ablate] no_kg: {ab.baseline}")
     base = train_model(RecModelSpec(type=ab.baseline), split, cfg, progress=progress, slices=slices)
     rows.append(_row("no_kg", None, base, k, model=ab.baseline, kg_triples=0, kg_item_coverage=0.0))
+    if text is not None:
+        say(f"[ablate] text: {ab.baseline} + LLM text embeddings")
+        trained = train_model(
+            RecModelSpec(type=ab.baseline, text=True), split, cfg, text=text, progress=progress, slices=slices
+        )
+        rows.append(
+            _row(
+                "text",
+                None,
+                trained,
+                k,
+                model=f"{ab.baseline}+text",
+                kg_triples=0,
+                kg_item_coverage=0.0,
+                text_item_coverage=round(text.coverage, 4),
+            )
+        )
+    first_kg: tuple[str, list[str], int, KGInputs] | None = None
     with Neo4jStore.for_job(job) as store:
         for name, sources in variants.items():
             triples = store.item_fact_triples(sources)
@@ -91,6 +135,8 @@ def run_ablation(
                 rows.append({"variant": name, "sources": sources, "kg_triples": n, "skipped": str(e)})
                 continue
             kg = build_kg_inputs(emb, split, triples)
+            if first_kg is None:
+                first_kg = (name, sources, n, kg)
             trained = train_model(
                 RecModelSpec(type=ab.model), split, cfg, kg=kg, progress=progress, slices=slices
             )
@@ -106,6 +152,30 @@ def run_ablation(
                     kge_mrr=None if (mrr := emb.metrics.get("mrr")) is None else round(mrr, 4),
                 )
             )
+    if text is not None and first_kg is not None:
+        kg_name, sources, n, kg = first_kg
+        say(f"[ablate] {kg_name}+text: {ab.model} + LLM text embeddings")
+        trained = train_model(
+            RecModelSpec(type=ab.model, text=True),
+            split,
+            cfg,
+            kg=kg,
+            text=text,
+            progress=progress,
+            slices=slices,
+        )
+        rows.append(
+            _row(
+                f"{kg_name}+text",
+                sources,
+                trained,
+                k,
+                model=f"{ab.model}+text",
+                kg_triples=n,
+                kg_item_coverage=round(kg.coverage, 4),
+                text_item_coverage=round(text.coverage, 4),
+            )
+        )
     result = {
         "k": k,
         "split": {"kind": cfg.split, "seed": cfg.seed, "users": split.n_users, "items": split.n_items},
@@ -123,6 +193,15 @@ def run_ablation(
     report["ablation"] = result
     run.write_report(report)
     return result
+
+
+def _text_embeddings(job: JobSpec, *, progress: bool) -> TextEmbeddings:
+    """The run's text vectors when the embed_text stage wrote them, else computed through the cache."""
+    run = RunDir.for_job(job)
+    if (run.text_embeddings / "metadata.json").exists():
+        return load_text_embeddings(run.root)
+    text, _ = compute_text_embeddings(job, progress=progress)
+    return text
 
 
 def plot(result: dict[str, Any], path: Path) -> Path:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
+import pandas as pd
 import torch
 from pydantic import ValidationError
 
@@ -40,7 +41,7 @@ from kg_enhance.io.check import job_problems, source_problems
 from kg_enhance.io.files import read_jsonl, write_json, write_npy, write_with
 from kg_enhance.io.rdf import export_rdf as _write_rdf
 from kg_enhance.io.tables import read_items, read_users
-from kg_enhance.kge.artifacts import Embeddings, load_embeddings_dir
+from kg_enhance.kge.artifacts import Embeddings, load_embeddings_dir, load_text_embeddings
 from kg_enhance.kge.registry import check_model_name
 from kg_enhance.ontology.models import Ontology, load_ontology
 from kg_enhance.paths import resource_dir, state_dir
@@ -441,9 +442,17 @@ def export_embeddings(
     check_graph: bool = True,
     overrides: list[str] | None = None,
 ) -> Embeddings:
-    """Write the job's KG embeddings (vectors with id maps and metadata) to ``out`` as npy, parquet or pt."""
+    """Write the job's KG embeddings (vectors with id maps and metadata) to ``out`` as npy, parquet or pt.
+
+    When the run has LLM text embeddings (the ``embed_text`` stage), they are written next to
+    them: ``item_text_vectors`` (+ ``item_text_ids.json``), ``user_text_vectors`` (+
+    ``user_text_ids.json``) when users were embedded, and ``text_metadata.json``.
+    """
     spec = validate_job(job, overrides=overrides)
     emb = load_embeddings(job=spec, version=version, check_graph=check_graph)
+    text = None
+    if (run_dir(spec).text_embeddings / "metadata.json").exists():
+        text = load_text_embeddings(run_dir(spec).root)
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     if fmt == "npy":
@@ -456,7 +465,26 @@ def export_embeddings(
             "entity_vectors": emb.to_torch(),
             "relation_vectors": torch.from_numpy(emb.relation_vectors),
         }
+        if text is not None:
+            tensors["item_text_vectors"] = torch.from_numpy(text.item_vectors)
+            if text.user_ids:
+                tensors["user_text_vectors"] = torch.from_numpy(text.user_vectors)
         write_with(target / "embeddings.pt", lambda tmp: torch.save(tensors, tmp))
+    if text is not None:
+        for kind, ids, vectors in (
+            ("item", text.item_ids, text.item_vectors),
+            ("user", text.user_ids, text.user_vectors),
+        ):
+            if not ids:
+                continue
+            if fmt == "npy":
+                write_npy(target / f"{kind}_text_vectors.npy", vectors)
+            elif fmt == "parquet":
+                frame = pd.DataFrame(vectors, index=pd.Index(ids, name=f"{kind}_id"))
+                frame.columns = [f"d{i}" for i in range(frame.shape[1])]
+                write_with(target / f"{kind}_text_vectors.parquet", frame.to_parquet)
+            write_json(target / f"{kind}_text_ids.json", ids, indent=None)
+        write_json(target / "text_metadata.json", text.metadata)
     write_json(target / "entity_to_id.json", emb.entity_to_id, indent=None)
     write_json(target / "relation_to_id.json", emb.relation_to_id, indent=None)
     write_json(target / "metadata.json", emb.metadata)

@@ -37,6 +37,10 @@ class LLMConfigurationError(KgEnhanceError):
     exit_code = 4
 
 
+class EmbeddingResponseError(LLMConfigurationError):
+    """An embeddings endpoint answered, but not with usable vectors (wrong count or length, NaN, not numbers)."""
+
+
 class GraphStoreError(KgEnhanceError):
     """A graph-store operation failed in a way that retrying will not fix."""
 

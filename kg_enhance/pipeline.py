@@ -1,7 +1,7 @@
 """The pipeline: orders the stages of :mod:`kg_enhance.stages` and runs them.
 
-Each stage writes its own section of ``report.json`` (``extract``, ``graph``, ``kge``,
-``recommend``, ``export``) and its status under ``stages``, so any stage can be
+Each stage writes its own section of ``report.json`` (``extract``, ``graph``,
+``text_embeddings``, ``kge``, ``recommend``, ``export``) and its status under ``stages``, so any stage can be
 re-run alone (``--only``). The run folder's layout is documented in
 :mod:`kg_enhance.rundir`.
 """
@@ -75,6 +75,8 @@ def plan_stages(
     if until is not None and until not in STAGES:
         raise StageError(f"--until {until}: unknown stage; stages are {', '.join(STAGES)}")
     stages = list(STAGES[: STAGES.index(until) + 1]) if until else list(STAGES)
+    if job is not None and not job.text_embeddings.enabled:  # an optional step: left out without a word
+        stages = [s for s in stages if s != "embed_text"]
     reasons = skip_reasons(job) if job is not None else {}
     return [s for s in stages if s not in reasons], {s: r for s, r in reasons.items() if s in stages}
 
@@ -87,7 +89,7 @@ def select_stages(
 
 
 #: stages that read or write the graph, and so hold the namespace's lock
-GRAPH_STAGES = frozenset({"load", "embed", "recommend"})
+GRAPH_STAGES = frozenset({"load", "embed_text", "embed", "recommend"})
 #: the ``stages.<name>.status`` values of ``report.json``
 STATUSES = ("pending", "running", "ok", "failed", "interrupted", "skipped")
 

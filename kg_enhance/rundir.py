@@ -13,9 +13,11 @@ Layout (``outputs.dir`` of the job, resolved against the job file's folder)::
     load/rejected_facts.txt     rows of fact files that did not fit the ontology
     embeddings/<version>/       entity_vectors.npy, relation_vectors.npy, *_to_id.json, metadata.json
     embeddings/LATEST           the newest version's name
+    text_embeddings/            LLM text vectors: item_vectors.npy + item_ids.json (user_* too), metadata.json
     recommend/metrics.json      per-model metrics; recommend/<model>.pt weights
     recommend/topk.parquet      precomputed top-K of the best model
-    export/                     item_vectors.npy + item_ids.json (catalog order), entities.parquet
+    export/                     item_vectors.npy + item_ids.json (catalog order), entities.parquet,
+                                item_text_vectors.npy (catalog order) when text embeddings exist
     ablation/                   ablation.json and ablation.png
 
 Every file is written to a temporary name and renamed (:mod:`kg_enhance.io.files`).
@@ -162,6 +164,10 @@ class RunDir:
     def embeddings(self) -> Path:
         return self.root / "embeddings"
 
+    @property
+    def text_embeddings(self) -> Path:
+        return self.root / "text_embeddings"
+
     # -- recommend -----------------------------------------------------------------------------
     @property
     def recommend_dir(self) -> Path:
@@ -186,6 +192,10 @@ class RunDir:
     @property
     def item_vectors(self) -> Path:
         return self.export_dir / "item_vectors.npy"
+
+    @property
+    def item_text_vectors(self) -> Path:
+        return self.export_dir / "item_text_vectors.npy"
 
     @property
     def item_ids(self) -> Path:

@@ -14,6 +14,10 @@ LLM_MAX_RETRIES = 6
 LLM_PROMPT_TEMPLATE = "item_facts.v1"
 LLM_SERVER_HOST = "127.0.0.1"
 LLM_SERVER_PORT = 8080
+#: the alias under which `kg-enhance llm serve` serves embeddings from the same GGUF (mean-pooled)
+LLM_EMBED_MODEL = "smollm2-135m-embed"
+TEXT_EMBED_BATCH_SIZE = 32
+TEXT_EMBED_MAX_CHARS = 2000
 
 NEO4J_URI = "bolt://127.0.0.1:7687"
 NEO4J_USER = "neo4j"

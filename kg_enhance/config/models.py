@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from kg_enhance.config import defaults as D
 
-STAGES = ("extract", "load", "embed", "recommend", "export")
-Stage = Literal["extract", "load", "embed", "recommend", "export"]
+STAGES = ("extract", "load", "embed_text", "embed", "recommend", "export")
+Stage = Literal["extract", "load", "embed_text", "embed", "recommend", "export"]
 
 
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -263,6 +263,56 @@ class LLMConfig(_Strict):
     )
 
 
+class TextEmbeddingConfig(_Strict):
+    """LLM text embeddings (the "LLM as embedder" branch): each item's text through ``/v1/embeddings``.
+
+    The ``embed_text`` stage sends the text in batches, caches every vector by a hash of
+    the endpoint, model and text (like extraction), saves them under ``text_embeddings/``
+    in the run folder, sets ``text_embedding`` on the Item (and User) nodes with a vector
+    index, and recommenders with ``text: true`` fuse them in as an item-side input.
+    """
+
+    enabled: bool = Field(default=False, description="Run the embed_text stage.")
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL (ends in /v1); llm.base_url when omitted."
+    )
+    model: str = Field(
+        default=D.LLM_EMBED_MODEL,
+        description="Embedding model name sent with each request (`kg-enhance llm serve` serves "
+        f"{D.LLM_EMBED_MODEL!r} from the local GGUF; e.g. 'text-embedding-3-small' on OpenAI).",
+    )
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable holding the API key; llm.api_key_env when omitted."
+    )
+    fields: list[str] | None = Field(
+        default=None,
+        description="Catalog columns embedded as the item's text, in this order ('column: value' lines); "
+        "the title column plus source.items.text_fields when omitted.",
+    )
+    users: bool = Field(
+        default=False,
+        description="Also embed each user's text (source.users.text_fields); stored on User nodes and exported.",
+    )
+    batch_size: int = Field(
+        default=D.TEXT_EMBED_BATCH_SIZE, ge=1, le=2048, description="Texts per /v1/embeddings request."
+    )
+    dim: int | None = Field(
+        default=None,
+        ge=1,
+        le=65_536,
+        description="Expected vector length: an answer of another length is an error (catches a wrong model). "
+        "Omitted: the first answer sets it and every later one must match.",
+    )
+    max_chars: int = Field(
+        default=D.TEXT_EMBED_MAX_CHARS, ge=10, description="Cut each text to this many characters before embedding."
+    )
+    max_concurrency: int = Field(default=1, ge=1, le=64, description="Requests in flight.")
+
+    def endpoint(self, llm: LLMConfig) -> tuple[str, str]:
+        """The base URL and the API-key variable to use (this section's, else the ``llm`` section's)."""
+        return self.base_url or llm.base_url, self.api_key_env or llm.api_key_env
+
+
 class Neo4jConfig(_Strict):
     uri: str = Field(default=D.NEO4J_URI, description="Bolt or neo4j:// URI of any Neo4j 5.x.")
     user: str = Field(default=D.NEO4J_USER, description="User name.")
@@ -488,10 +538,19 @@ class RecModelSpec(_Strict):
     type: str = Field(description="Registry key: see `kg-enhance ls recommenders`.")
     name: str | None = Field(default=None, description="Name in the report; defaults to the type.")
     params: dict[str, Any] = Field(default_factory=dict, description="Model-specific parameters.")
+    text: bool = Field(
+        default=False,
+        description="Fuse the item's LLM text embedding (text_embeddings) into its vector through a learned "
+        "projection; needs text_embeddings.enabled.",
+    )
 
     @property
     def key(self) -> str:
         return self.name or self.type
+
+
+KGVariant = Literal["gold", "llm", "gold+llm"]
+KG_VARIANTS: tuple[KGVariant, ...] = ("gold", "llm", "gold+llm")
 
 
 class AblationConfig(_Strict):
@@ -506,6 +565,15 @@ class AblationConfig(_Strict):
         description="Sources of the 'gold' KG; default: 'catalog' plus every source.facts name.",
     )
     llm_sources: list[str] = Field(default_factory=lambda: ["llm"], description="Sources of the 'LLM' KG.")
+    kg_variants: list[KGVariant] = Field(
+        default_factory=lambda: list(KG_VARIANTS),
+        description="KG rows to train (each is one PyKEEN run plus one recommender).",
+    )
+    text: bool | None = Field(
+        default=None,
+        description="Add the LLM text embedding rows: 'text' (the baseline with text_embeddings fused in) and "
+        "'<first KG variant>+text' (the KG model with them); default: when text_embeddings.enabled.",
+    )
 
 
 class RecommenderConfig(_Strict):
@@ -591,6 +659,10 @@ class JobSpec(_Strict):
     recommender: RecommenderConfig = Field(
         default_factory=RecommenderConfig, description="Recommender settings."
     )
+    text_embeddings: TextEmbeddingConfig = Field(
+        default_factory=TextEmbeddingConfig,
+        description="LLM text embeddings of items (and users) from an OpenAI-compatible /v1/embeddings endpoint.",
+    )
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Where run artifacts go.")
 
     #: folder of the job file, for resolving relative paths; not part of the file format
@@ -622,6 +694,13 @@ class JobSpec(_Strict):
             problems.append(
                 f"source.facts: names must be unique and not 'llm' or 'catalog' (those are built-in sources): {', '.join(clash)}"
             )
+        texts = [m.key for m in self.recommender.models if m.text]
+        if texts and not self.text_embeddings.enabled:
+            raise ValueError(
+                f"recommender.models {', '.join(texts)} have text: true, which needs text_embeddings.enabled: true"
+            )
+        if self.text_embeddings.enabled and self.text_embeddings.users and self.source.users is None:
+            raise ValueError("text_embeddings.users needs source.users (a table of user text, e.g. tags.csv)")
         if self.llm.enabled and self.llm.users.enabled and self.source.users is None:
             problems.append("llm.users.enabled needs source.users (a table of user text, e.g. tags.csv)")
         if problems:

@@ -114,6 +114,9 @@ class EndpointRecord:
 class ExtractionCache:
     """A small thread-safe SQLite store: one row per extracted or quarantined subject version."""
 
+    #: the tables a cache file holds (subclasses add theirs)
+    schema: str = SCHEMA
+
     def __init__(self, path: Path) -> None:
         self.path = path
         #: where damaged files were moved during this object's life (first the database, then -wal/-shm)
@@ -140,7 +143,7 @@ class ExtractionCache:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
+            conn.executescript(self.schema)
             problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)").fetchall()]
             if problems != ["ok"]:
                 raise _Corrupt("; ".join(str(p) for p in problems))
@@ -191,7 +194,7 @@ class ExtractionCache:
             during,
         )
         conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        conn.executescript(SCHEMA)
+        conn.executescript(self.schema)
         return conn
 
     def _guarded(self, what: str, op: Callable[[sqlite3.Connection], T], fallback: T, consequence: str) -> T:

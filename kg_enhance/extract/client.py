@@ -36,7 +36,7 @@ from tenacity import (
     wait_random,
 )
 
-from kg_enhance.errors import LLMConfigurationError, ServiceUnavailableError
+from kg_enhance.errors import EmbeddingResponseError, LLMConfigurationError, ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,10 @@ class OpenAICompatibleClient:
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 60.0,
         call_deadline_s: float = 120.0,
+        section: str = "llm",
     ) -> None:
+        #: the job-file section whose settings messages point at (``llm`` or ``text_embeddings``)
+        self.section = section
         self.base_url = base_url.rstrip("/")
         #: the base URL without credentials, normalised: what messages and cache keys name
         self.endpoint = normalise_endpoint(base_url)
@@ -390,6 +393,23 @@ class OpenAICompatibleClient:
                 "OpenAI Files and Batches API: use llm.mode: sync, or `kg-enhance extract --export-batch` for an offline runner"
             ) from e
 
+    async def embed(self, texts: list[str]) -> tuple[list[Any], int]:
+        """``POST /embeddings`` for ``texts`` in one request: the vectors in input order (as sent,
+        unchecked: the caller validates them) and the prompt tokens the server counted."""
+        response = await self._call(
+            self._client.embeddings.create, model=self.model, input=texts, encoding_format="float"
+        )
+        data = list(getattr(response, "data", None) or [])
+        indexes = sorted(int(d.index) for d in data if isinstance(getattr(d, "index", None), int))
+        if indexes != list(range(len(texts))):
+            raise EmbeddingResponseError(
+                f"embeddings endpoint {self.endpoint}: {len(data)} vectors (indexes {indexes[:5]}...) for "
+                f"{len(texts)} inputs of one request; check {self.section}.model and the server"
+            )
+        ordered = sorted(data, key=lambda d: int(d.index))
+        usage = getattr(response, "usage", None)
+        return [getattr(d, "embedding", None) for d in ordered], int(getattr(usage, "prompt_tokens", 0) or 0)
+
     # -- transport ---------------------------------------------------------------------------------
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``fn`` with retries, every attempt and wait inside ``call_deadline_s``; failures become one-line errors."""
@@ -443,12 +463,18 @@ class OpenAICompatibleClient:
             ) from e
         except openai.NotFoundError as e:
             raise LLMConfigurationError(
-                f"LLM endpoint {self.endpoint}: not found (404) for model {self.model!r}; check llm.base_url (it usually ends in /v1) and llm.model"
+                f"LLM endpoint {self.endpoint}: not found (404) for model {self.model!r}; check {self.section}.base_url "
+                f"(it usually ends in /v1) and {self.section}.model"
             ) from e
         except openai.BadRequestError as e:
             detail = " ".join(_redact(str(getattr(e, "message", e)), self._secret).split())[:200]
             raise LLMConfigurationError(
-                f"LLM endpoint {self.endpoint}: request rejected (400: {detail}); check llm.model and llm.structured_output"
+                f"LLM endpoint {self.endpoint}: request rejected (400: {detail}); "
+                + (
+                    "check llm.model and llm.structured_output"
+                    if self.section == "llm"
+                    else f"check {self.section}.model (is it an embedding model the server serves?)"
+                )
             ) from e
         except (openai.APIConnectionError, openai.APITimeoutError) as e:
             if isinstance(e, openai.APITimeoutError) and time.monotonic() - started >= deadline * 0.95:

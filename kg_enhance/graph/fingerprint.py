@@ -3,7 +3,7 @@
 Nodes are identified by their anchors (``item:<item_id>``, ``user:<user_id>``,
 ``entity:<key>``, ``alias:<key>``), never by internal ids, so two databases loaded
 with the same data have the same fingerprint. Volatile properties (run ids, the
-embedding vectors written back by the embed stage) and derived relationships
+embedding vectors written back by the embed and embed_text stages) and derived relationships
 (``RECOMMENDED``) are left out: they change on every run without the knowledge
 changing.
 
@@ -26,7 +26,17 @@ from kg_enhance.graph.store import GraphStore
 
 #: properties that differ between runs over identical knowledge
 VOLATILE_PROPERTIES = frozenset(
-    {"run_id", "first_run", "quarantined_run", "embedding", "embedding_model", "embedding_run"}
+    {
+        "run_id",
+        "first_run",
+        "quarantined_run",
+        "embedding",
+        "embedding_model",
+        "embedding_run",
+        "text_embedding",
+        "text_embedding_model",
+        "text_embedding_run",
+    }
 )
 #: the namespace says whose the nodes are, not what they know: the same knowledge in
 #: two namespaces has the same fingerprint

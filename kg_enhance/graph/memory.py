@@ -53,6 +53,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -102,6 +103,9 @@ _FULLTEXT_INDEX = "entity_name_fulltext"
 #: vector index name -> the label it covers (``schema/item_vector_index``, ``schema/entity_vector_index``)
 _VECTOR_INDEXES = {"item_embedding": "Item", "entity_embedding": "Entity"}
 _EMBEDDING_PROPERTIES = ("embedding", "embedding_model", "embedding_run")
+#: text vector index name -> the label it covers (``schema/item_text_vector_index``, ``schema/user_text_vector_index``)
+_TEXT_VECTOR_INDEXES = {"item": ("item_text_embedding", "Item"), "user": ("user_text_embedding", "User")}
+_TEXT_EMBEDDING_PROPERTIES = ("text_embedding", "text_embedding_model", "text_embedding_run")
 #: Lucene's StandardTokenizer (UAX #29 word breaks), near enough for names: letters and digits,
 #: kept together across an apostrophe or a dot between them ("o'neil", "u.s.a", "3.5") and a
 #: colon between letters ("a:b"); everything else separates tokens ("sci-fi" is "sci", "fi")
@@ -624,6 +628,85 @@ class InMemoryGraphStore:
             db.vector_dimensions.setdefault(name, dimensions)  # CREATE VECTOR INDEX ... IF NOT EXISTS
             indexed.append(name)
         return indexed
+
+    def write_text_embeddings(
+        self, kind: str, rows: Iterable[dict[str, Any]], *, model: str, run_id: str
+    ) -> int:
+        """``write/set_item_text_embeddings`` / ``set_user_text_embeddings``: vector, model and run on
+        existing items or users of the namespace."""
+        label = _TEXT_VECTOR_INDEXES[kind][1]  # KeyError for another kind, like Neo4jStore
+        prepared = [(row.get("id"), _storable("text_embedding", row.get("vector"))) for row in rows]
+        for anchor, vector in prepared:
+            node = self._find(label, anchor)
+            if node is not None:
+                _assign(node.props, "text_embedding", vector)
+                _assign(node.props, "text_embedding_model", model)
+                _assign(node.props, "text_embedding_run", run_id)
+        return len(prepared)
+
+    def finish_text_embeddings(self, *, dimensions: dict[str, int], run_id: str) -> list[str]:
+        """``write/clear_stale_text_embeddings`` on the namespace's items and users, then the text
+        vector indexes, as ``Neo4jStore.finish_text_embeddings``."""
+        db = self.database
+        for node in db.nodes.values():
+            if not node.labels & {"Item", "User"} or not _eq(node.props.get("ns"), self.namespace):
+                continue
+            if _ne(node.props.get("text_embedding_run"), run_id):
+                for name in _TEXT_EMBEDDING_PROPERTIES:
+                    node.props.pop(name, None)
+        indexed = []
+        for kind, dim in dimensions.items():
+            name, label = _TEXT_VECTOR_INDEXES[kind]
+            existing = db.vector_dimensions.get(name)
+            if existing is not None and existing != dim:
+                if any(
+                    label in n.labels
+                    and _ne(n.props.get("ns"), self.namespace)
+                    and n.props.get("text_embedding") is not None
+                    for n in db.nodes.values()
+                ):
+                    logger.warning(
+                        "vector index %s has %s dimensions and holds other namespaces' text vectors; "
+                        "namespace %r's %d-dimensional text vectors are stored but not indexed",
+                        name,
+                        existing,
+                        self.namespace,
+                        dim,
+                    )
+                    continue
+                del db.vector_dimensions[name]
+            if not 1 <= dim <= 4096:  # Neo4j 5 refuses such a vector index
+                raise GraphStoreError(f"in-memory vector index: dimensions must be 1..4096, got {dim}")
+            db.vector_dimensions.setdefault(name, dim)
+            indexed.append(name)
+        return indexed
+
+    def text_neighbours(self, item_id: str, *, k: int = 10) -> list[dict[str, Any]]:
+        """``read/text_neighbours``: exact cosine over the namespace's indexed items, as Neo4j's
+        ``(1 + cos) / 2`` score. Neo4j's index is approximate (HNSW) and, in 5.26, quantised by
+        default, so its scores differ (most for vectors far from the query); on small graphs both
+        give the same neighbours in the same order."""
+        me = self._find("Item", item_id)
+        dim = self.database.vector_dimensions.get("item_text_embedding")
+        if me is None or me.props.get("text_embedding") is None or dim is None:
+            return []
+        query = np.asarray(me.props["text_embedding"], dtype=np.float64)
+        scored: list[tuple[float, str]] = []
+        for node in self.database.nodes.values():
+            vec = node.props.get("text_embedding")
+            if (
+                node is me
+                or "Item" not in node.labels
+                or not _eq(node.props.get("ns"), self.namespace)
+                or vec is None
+                or len(vec) != dim
+            ):
+                continue
+            v = np.asarray(vec, dtype=np.float64)
+            cos = float(query @ v / (np.linalg.norm(query) * np.linalg.norm(v) + 1e-12))
+            scored.append(((1 + cos) / 2, str(node.props.get("item_id"))))  # Neo4j's cosine score
+        scored.sort(key=lambda r: (-r[0], r[1]))
+        return [{"item_id": item_id, "score": score} for score, item_id in scored[:k]]
 
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int:
         """``write/merge_recommendations`` (one edge per user, item and job of the namespace), then

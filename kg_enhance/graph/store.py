@@ -79,6 +79,11 @@ class GraphStore(Protocol):
         self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str
     ) -> int: ...
     def finish_embeddings(self, *, dimensions: int, run_id: str) -> list[str]: ...
+    def write_text_embeddings(
+        self, kind: str, rows: Iterable[dict[str, Any]], *, model: str, run_id: str
+    ) -> int: ...
+    def finish_text_embeddings(self, *, dimensions: dict[str, int], run_id: str) -> list[str]: ...
+    def text_neighbours(self, item_id: str, *, k: int = 10) -> list[dict[str, Any]]: ...
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int: ...
     # -- entity resolution (kg_enhance.graph.resolve.ResolutionBackend)
     def existing_entities(self, keys: Sequence[str]) -> dict[str, str]: ...
@@ -553,6 +558,56 @@ class Neo4jStore:
             indexed.append(name)
         self._await_indexes()
         return indexed
+
+    def write_text_embeddings(
+        self, kind: str, rows: Iterable[dict[str, Any]], *, model: str, run_id: str
+    ) -> int:
+        """Set ``text_embedding`` on Item (``kind="item"``) or User (``kind="user"``) nodes of the namespace."""
+        name = {"item": "write/set_item_text_embeddings", "user": "write/set_user_text_embeddings"}[kind]
+        return self._write(self.cypher.get(name), rows, model=model, run_id=run_id)
+
+    def finish_text_embeddings(self, *, dimensions: dict[str, int], run_id: str) -> list[str]:
+        """Drop this namespace's text vectors of older runs and make sure the text vector indexes
+        (``item_text_embedding``, ``user_text_embedding``) exist for the kinds in ``dimensions``.
+
+        As :meth:`finish_embeddings`: an index of another dimension is recreated only when no
+        other namespace has text vectors in it. Returns the indexes covering this namespace's vectors.
+        """
+        self._write(self.cypher.get("write/clear_stale_text_embeddings"), [{}], run_id=run_id)
+        existing = {
+            r["name"]: r["dimensions"] for r in self._read(self.cypher.get("schema/text_vector_index_names"))
+        }
+        indexed = []
+        for kind, dim in dimensions.items():
+            name = f"{kind}_text_embedding"
+            if name in existing and existing[name] is not None and int(existing[name]) != dim:
+                if self._read(self.cypher.get("read/other_namespace_text_vectors"), kind=kind)[0]["used"]:
+                    logger.warning(
+                        "vector index %s has %s dimensions and holds other namespaces' text vectors; "
+                        "namespace %r's %d-dimensional text vectors are stored but not indexed",
+                        name,
+                        existing[name],
+                        self.namespace,
+                        dim,
+                    )
+                    continue
+                self.driver.execute_query(
+                    self.cypher.get(f"schema/drop_{kind}_text_vector_index"), database_=self.config.database
+                )
+            self.driver.execute_query(
+                self.cypher.get(f"schema/{kind}_text_vector_index"),
+                dimensions=dim,
+                database_=self.config.database,
+            )
+            indexed.append(name)
+        self._await_indexes()
+        return indexed
+
+    def text_neighbours(self, item_id: str, *, k: int = 10) -> list[dict[str, Any]]:
+        """The namespace's items nearest to ``item_id`` by text embedding (``item_id``, cosine ``score``)."""
+        return self._read(
+            self.cypher.get("read/text_neighbours"), item_id=item_id, k=k, candidates=max(200, 20 * k)
+        )
 
     def write_recommendations(self, rows: Sequence[dict[str, Any]], *, job: str, run_id: str) -> int:
         """Write ``RECOMMENDED`` edges of this run (MERGE), then drop the job's edges from older runs."""

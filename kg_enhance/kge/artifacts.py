@@ -3,6 +3,11 @@
 The embed stage trains an :class:`Embeddings` (:func:`kg_enhance.kge.train.train_kge`)
 and saves it as a version folder (:func:`save_embeddings`); ``kg_enhance.load_embeddings``
 reads one back (:func:`load_embeddings_dir`).
+
+The LLM text vectors of the ``embed_text`` stage live next to them as
+:class:`TextEmbeddings` (``text_embeddings/``: ``item_vectors.npy`` + ``item_ids.json``,
+``user_*`` when users are embedded, ``metadata.json`` written last), read back by
+:func:`load_text_embeddings`.
 """
 
 from __future__ import annotations
@@ -213,3 +218,80 @@ def save_embeddings(emb: Embeddings, root: Path, *, version: str) -> Path:
     for old in versions(root)[:-KEEP_VERSIONS]:
         shutil.rmtree(root / old, ignore_errors=True)
     return out_dir
+
+
+@dataclass
+class TextEmbeddings:
+    """LLM text vectors of items (and users), row ``n`` belonging to ``item_ids[n]``."""
+
+    item_ids: list[str]
+    item_vectors: np.ndarray
+    user_ids: list[str] = field(default_factory=list)
+    user_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.item_vectors.shape[1]) if self.item_vectors.ndim == 2 else 0
+
+    def aligned(self, item_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors, mask)`` in the order of ``item_ids``: zero rows and mask 0 where an item has no vector."""
+        row = {item_id: n for n, item_id in enumerate(self.item_ids)}
+        take = np.asarray([row.get(i, -1) for i in item_ids], dtype=np.int64)
+        out = np.zeros((len(item_ids), self.dim), dtype=np.float32)
+        mask = take >= 0
+        out[mask] = self.item_vectors[take[mask]]
+        return out, mask.astype(np.float32)
+
+
+TEXT_FILES = ("item_vectors.npy", "item_ids.json", "user_vectors.npy", "user_ids.json", "metadata.json")
+
+
+def save_text_embeddings(text: TextEmbeddings, folder: Path) -> Path:
+    """Write ``folder/`` (vectors, ids, then ``metadata.json``); users' files only when users were embedded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metadata.json").unlink(missing_ok=True)  # incomplete until written again
+    write_npy(folder / "item_vectors.npy", text.item_vectors.astype(np.float32))
+    write_json(folder / "item_ids.json", text.item_ids, indent=None)
+    if text.user_ids:
+        write_npy(folder / "user_vectors.npy", text.user_vectors.astype(np.float32))
+        write_json(folder / "user_ids.json", text.user_ids, indent=None)
+    else:
+        (folder / "user_vectors.npy").unlink(missing_ok=True)
+        (folder / "user_ids.json").unlink(missing_ok=True)
+    write_json(folder / "metadata.json", {**text.metadata, "dim": text.dim, "format_version": 1})
+    return folder
+
+
+def load_text_embeddings(run_root: Path) -> TextEmbeddings:
+    """The run's ``text_embeddings/``; a missing or damaged artifact is a one-line :class:`StageError`."""
+    folder = Path(run_root) / "text_embeddings"
+    if not (folder / "metadata.json").exists():
+        raise StageError(
+            f"{folder}: no text embeddings; enable text_embeddings and run `kg-enhance run JOB --only embed_text`"
+        )
+    try:
+        meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+        ids = json.loads((folder / "item_ids.json").read_text(encoding="utf-8"))
+        vectors = np.asarray(np.load(folder / "item_vectors.npy", allow_pickle=False))
+        user_ids: list[str] = []
+        users = np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), np.float32)
+        if (folder / "user_ids.json").exists():
+            user_ids = json.loads((folder / "user_ids.json").read_text(encoding="utf-8"))
+            users = np.asarray(np.load(folder / "user_vectors.npy", allow_pickle=False))
+    except (OSError, ValueError, EOFError) as e:
+        raise StageError(
+            f"{folder}: corrupt text embeddings ({type(e).__name__}); re-run `kg-enhance run JOB --only embed_text`"
+        ) from None
+    if vectors.ndim != 2 or len(ids) != vectors.shape[0] or len(user_ids) != users.shape[0]:
+        raise StageError(
+            f"{folder}: corrupt text embeddings ({len(ids)} ids for {vectors.shape} vectors); "
+            "re-run `kg-enhance run JOB --only embed_text`"
+        )
+    return TextEmbeddings(
+        item_ids=[str(i) for i in ids],
+        item_vectors=vectors.astype(np.float32),
+        user_ids=[str(u) for u in user_ids],
+        user_vectors=users.astype(np.float32),
+        metadata=meta,
+    )

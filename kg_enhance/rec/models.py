@@ -18,6 +18,19 @@ KG-joined:
 Every model is built from ``(n_users, n_items, dim, **params)`` plus what it declares
 it needs (``needs_kg``, ``needs_graph``), and exposes ``representations()``: the user
 and item matrices a dot product scores.
+
+LLM text embeddings (any model, ``text: true`` in its spec): given ``text_vectors``
+(one standardised LLM text vector per item, :mod:`kg_enhance.rec.text`) the item's
+layer-0 vector becomes ``e_i + P t_i``: ``t_i`` frozen, ``P`` a projection from the text
+space to ``dim`` scaled so ``P t_i`` has the size of ``e_i``. By default ``P`` is a fixed
+random projection (it keeps the text space's geometry, Johnson-Lindenstrauss): the text
+is a persistent prior on where the item sits, and the ID embedding ``e_i`` learns the
+residual. ``params: {text_trainable: true}`` learns ``P`` instead, and
+``text_components: k`` first reduces the text to its ``k`` whitened principal components.
+A learned ``P`` overfit on the demo (it can map any item anywhere once the text has more
+dimensions than there are items; measured in benchmarks/RESULTS.md). Items without text
+get ``e_i`` alone. Fusing at layer 0 means graph models propagate the text signal too, and
+items with few interactions get a vector from their text that an ID embedding cannot give.
 """
 
 from __future__ import annotations
@@ -45,15 +58,65 @@ class RecModel(nn.Module):
     #: the name used in job files (the resolver also accepts the class name)
     key: ClassVar[str] = ""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, **_: Any) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        *,
+        text_vectors: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        text_components: int | None = None,
+        text_trainable: bool = False,
+        **_: Any,
+    ) -> None:
         super().__init__()
         self.user = nn.Embedding(n_users, dim, sparse=self.row_wise)
         self.item = nn.Embedding(n_items, dim, sparse=self.row_wise)
         nn.init.normal_(self.user.weight, std=0.1)
         nn.init.normal_(self.item.weight, std=0.1)
+        self.text_proj: nn.Linear | None = None
+        if text_vectors is not None:
+            mask = torch.ones(n_items) if text_mask is None else text_mask.float()
+            if text_vectors.shape[0] != n_items or mask.shape[0] != n_items:
+                raise ValueError(f"text_vectors has {text_vectors.shape[0]} rows for {n_items} items")
+            vectors = text_vectors.float()
+            if text_components is not None and text_components < min(vectors.shape):
+                vectors = _whitened_components(vectors, mask, int(text_components))
+            self.register_buffer("text", vectors * mask.unsqueeze(-1))
+            self.register_buffer("text_mask", mask.unsqueeze(-1))
+            self.text_proj = nn.Linear(vectors.shape[1], dim, bias=False)
+            # standardised text (unit variance per dimension) comes out at the scale of the ID embeddings;
+            # a fixed projection is drawn from its own seed, so the model's other initialisation is unchanged
+            gen = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                self.text_proj.weight.copy_(
+                    torch.randn(self.text_proj.weight.shape, generator=gen)
+                    * (0.1 / float(np.sqrt(vectors.shape[1])))
+                )
+            self.text_proj.weight.requires_grad_(bool(text_trainable))
+
+    def item_table(self) -> torch.Tensor:
+        """Layer-0 item vectors: the ID embeddings, plus the projected text vectors when given."""
+        if self.text_proj is None:
+            return self.item.weight
+        out: torch.Tensor = self.item.weight + self.text_proj(self.get_buffer("text")) * self.get_buffer(
+            "text_mask"
+        )
+        return out
+
+    def item_rows(self, items: torch.Tensor) -> torch.Tensor:
+        """:meth:`item_table` rows of ``items`` only (row-wise models: the batch, not the catalog)."""
+        rows: torch.Tensor = self.item(items)
+        if self.text_proj is None:
+            return rows
+        out: torch.Tensor = (
+            rows + self.text_proj(self.get_buffer("text")[items]) * self.get_buffer("text_mask")[items]
+        )
+        return out
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.user.weight, self.item.weight
+        return self.user.weight, self.item_table()
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of every item for ``users`` (small catalogs and tests; evaluation scores in chunks)."""
@@ -87,6 +150,22 @@ class RecModel(nn.Module):
         return -nn.functional.logsigmoid(diff).mean(), reg
 
 
+def _whitened_components(vectors: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """The top ``k`` principal components of the rows with text, each scaled to unit variance
+    (randomised PCA: linear in the items)."""
+    rows = mask > 0
+    present = vectors[rows]
+    mean = present.mean(0, keepdim=True)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    _, _, v = torch.pca_lowrank(present - mean, q=k, center=False, niter=4)
+    torch.random.set_rng_state(gen_state)
+    z = (vectors - mean) @ v[:, :k]
+    std = z[rows].std(0, keepdim=True).clamp_min(1e-8)
+    out: torch.Tensor = z / std
+    return out
+
+
 class BPRMF(RecModel):
     """Plain matrix factorisation with the BPR pairwise loss."""
 
@@ -96,7 +175,7 @@ class BPRMF(RecModel):
     def batch_vectors(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.user(users), self.item(pos), self.item(neg)
+        return self.user(users), self.item_rows(pos), self.item_rows(neg)
 
 
 class KGBPR(RecModel):
@@ -130,12 +209,12 @@ class KGBPR(RecModel):
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         kg = self.proj(self.kg.weight) * self.kg_mask
-        return self.user.weight, self.item.weight + torch.sigmoid(self.gate) * kg
+        return self.user.weight, self.item_table() + torch.sigmoid(self.gate) * kg
 
     def _items(self, items: torch.Tensor) -> torch.Tensor:
         mask = self.get_buffer("kg_mask")
         kg = self.proj(self.kg(items)) * mask[items]
-        out: torch.Tensor = self.item(items) + torch.sigmoid(self.gate) * kg
+        out: torch.Tensor = self.item_rows(items) + torch.sigmoid(self.gate) * kg
         return out
 
     def batch_vectors(
@@ -190,7 +269,7 @@ class LightGCN(RecModel):
         self.register_buffer("adj", normalised_adjacency(n_users + n_items + extra_nodes, edges))
 
     def ego(self) -> torch.Tensor:
-        return torch.cat([self.user.weight, self.item.weight])
+        return torch.cat([self.user.weight, self.item_table()])
 
     def propagate(self, ego: torch.Tensor) -> torch.Tensor:
         out, h = ego, ego
@@ -269,7 +348,7 @@ class KGLightGCN(LightGCN):
                 self.entity.weight.copy_(scaled(entity_vectors))
 
     def ego(self) -> torch.Tensor:
-        return torch.cat([self.user.weight, self.item.weight, self.entity.weight[: self.n_entities]])
+        return torch.cat([self.user.weight, self.item_table(), self.entity.weight[: self.n_entities]])
 
 
 rec_model_resolver: ClassResolver[RecModel] = ClassResolver(

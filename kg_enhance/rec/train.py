@@ -18,6 +18,7 @@ from kg_enhance.rec.data import Split
 from kg_enhance.rec.evaluate import RankingEvaluator, Slices, UserItems, batched_top_k
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import RecModel, rec_model_resolver
+from kg_enhance.rec.text import TextInputs
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +94,16 @@ def train_model(
     config: RecommenderConfig,
     *,
     kg: KGInputs | None = None,
+    text: TextInputs | None = None,
     progress: bool = True,
     slices: Slices | None = None,
 ) -> TrainedModel:
     """BPR training with early stopping on validation NDCG@K, evaluated every
-    ``recommender.eval_every`` epochs; patience counts evaluations. The best weights are restored."""
+    ``recommender.eval_every`` epochs; patience counts evaluations. The best weights are restored.
+
+    A spec with ``text: true`` gets the LLM text vectors ``text`` fused into its items
+    (:class:`~kg_enhance.rec.models.RecModel`); ``text`` is ignored by the other specs.
+    """
     device = _device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -107,6 +113,13 @@ def train_model(
         if kg is None:
             raise ValueError(f"recommender {spec.key!r} needs KG embeddings, but none were given")
         kwargs.update(kg.model_kwargs())
+    if spec.text:
+        if text is None:
+            raise ConfigError(
+                f"recommender.models[{spec.key}] has text: true but no text embeddings were given; "
+                "enable text_embeddings and run the embed_text stage"
+            )
+        kwargs.update(text.model_kwargs())
     if cls.needs_graph:
         kwargs["train_pairs"] = split.train
     try:

@@ -34,6 +34,7 @@ from kg_enhance.types import Fact
 STAGE_OF_SECTION = {
     "extract": "extract",
     "graph": "load",
+    "text_embeddings": "embed_text",
     "kge": "embed",
     "recommend": "recommend",
     "export": "export",

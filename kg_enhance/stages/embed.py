@@ -66,6 +66,8 @@ class EmbedResult(StageResult):
     #: seconds spent evaluating (validation rounds and the final test ranking)
     eval_seconds: float | None = None
     automatic_memory_optimization: bool | None = None
+    #: "SparseAdam" (sparse gradients: a step updates its batch's rows) or "Adam" (dense: every row)
+    optimizer: str | None = None
     #: early stopping: one entry per validation evaluation (every kge.eval_every epochs and the last)
     validation_evaluations: int = 0
     validation_history: list[ValidationPoint] = []

@@ -20,12 +20,13 @@ from kg_enhance.errors import StageError
 from kg_enhance.graph.store import GraphStore
 from kg_enhance.io.files import write_json, write_with
 from kg_enhance.io.tables import InputIssues, read_catalog, read_interactions, read_items
-from kg_enhance.kge.artifacts import load_embeddings_dir
+from kg_enhance.kge.artifacts import load_embeddings_dir, load_text_embeddings
 from kg_enhance.rec.data import Split, make_split, positives
 from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs, build_kg_inputs
 from kg_enhance.rec.models import rec_model_resolver
 from kg_enhance.rec.serve import PathExplainer, add_names, topk_rows
+from kg_enhance.rec.text import TextInputs, build_text_inputs
 from kg_enhance.rec.train import top_k, train_model
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 
@@ -79,6 +80,8 @@ class RecommendResult(StageResult):
     positive_threshold: float | None
     kg_item_coverage: float | None
     kg_entities: int | None
+    #: share of the split's items with an LLM text vector (None: no model uses text)
+    text_item_coverage: float | None = None
     k: int
     device: str
     models: dict[str, ModelReport]
@@ -163,12 +166,15 @@ class RecommendStage(Stage[RecommendResult]):
         kg: KGInputs | None = None
         if any(needs_kg(m.type) for m in cfg.models):
             kg = build_kg_inputs(load_embeddings_dir(run.root), split, triples)
+        text: TextInputs | None = None
+        if any(m.text for m in cfg.models):
+            text = build_text_inputs(load_text_embeddings(run.root), split)
 
         run.folder("recommend")
         models: dict[str, ModelReport] = {}
         best_name, best_score, best_model = None, -1.0, None
         for spec in cfg.models:
-            trained = train_model(spec, split, cfg, kg=kg, progress=ctx.progress, slices=slices)
+            trained = train_model(spec, split, cfg, kg=kg, text=text, progress=ctx.progress, slices=slices)
             models[spec.key] = ModelReport(
                 **{**trained.report(), "history": _rounded(trained.history)},
                 under_trained=trained.best_epoch >= cfg.epochs,
@@ -212,6 +218,7 @@ class RecommendStage(Stage[RecommendResult]):
             positive_threshold=interactions.positive_threshold if interactions else None,
             kg_item_coverage=kg.coverage if kg else None,
             kg_entities=len(kg.entity_keys) if kg else None,
+            text_item_coverage=round(text.coverage, 4) if text else None,
             k=cfg.k,
             device=cfg.device,
             models=models,

@@ -6,15 +6,22 @@ becomes the assistant message. Requests are recorded (time, JSON body) for asser
 ``GET /v1/models`` lists ``models`` (settable between runs: what the server serves),
 owned by ``owned_by``; ``model_list_status`` other than 200 makes it fail with that status.
 
+``POST /v1/embeddings`` answers from ``embed_script`` (:class:`EmbedStep`: a status, a
+raw body, or a function from the request's inputs to the vectors) and, once that is
+used up, with :func:`text_vector` of each input (``embed_dim`` long, deterministic per
+text). Its requests are recorded in ``embed_requests``, apart from chat ones.
+
 :class:`SilentServer` accepts TCP connections and never answers (a hung endpoint).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +35,21 @@ class Step:
     delay_s: float = 0.0
     finish_reason: str = "stop"
     raw_body: str | None = None  # send this body verbatim instead of a completion
+
+
+def text_vector(text: str, dim: int) -> list[float]:
+    """A deterministic vector per text: the same text always gets the same vector."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return [(digest[n % len(digest)] - 127.5) / 127.5 for n in range(dim)]
+
+
+@dataclass
+class EmbedStep:
+    status: int = 200
+    #: inputs -> vectors to answer (e.g. a wrong length, NaN); None: text_vector of each input
+    vectors: Callable[[list[str]], list[Any]] | None = None
+    raw_body: str | None = None  # send this body verbatim
+    delay_s: float = 0.0
 
 
 class ScriptedServer:
@@ -46,6 +68,9 @@ class ScriptedServer:
         self.model_list_status = model_list_status
         self.requests: list[tuple[float, dict[str, Any]]] = []
         self.model_list_requests = 0
+        self.embed_script: list[EmbedStep] = []
+        self.embed_dim = 8
+        self.embed_requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         server = self
 
@@ -79,9 +104,46 @@ class ScriptedServer:
                 else:
                     self._send(404, json.dumps({"error": {"message": "not found"}}))
 
+            def _embeddings(self, body: dict[str, Any]) -> None:
+                with server._lock:
+                    server.embed_requests.append(body)
+                    step = server.embed_script.pop(0) if server.embed_script else EmbedStep()
+                if step.delay_s:
+                    time.sleep(step.delay_s)
+                if step.raw_body is not None:
+                    self._send(step.status, step.raw_body)
+                    return
+                if step.status != 200:
+                    err = {
+                        "error": {
+                            "message": f"scripted {step.status}",
+                            "type": "scripted",
+                            "code": step.status,
+                        }
+                    }
+                    self._send(step.status, json.dumps(err))
+                    return
+                inputs = body.get("input")
+                texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+                vectors = (
+                    step.vectors(texts) if step.vectors else [text_vector(t, server.embed_dim) for t in texts]
+                )
+                answer = {
+                    "object": "list",
+                    "model": body.get("model", "m"),
+                    "data": [
+                        {"object": "embedding", "index": n, "embedding": v} for n, v in enumerate(vectors)
+                    ],
+                    "usage": {"prompt_tokens": 3 * len(texts), "total_tokens": 3 * len(texts)},
+                }
+                self._send(200, json.dumps(answer))  # json writes NaN as NaN, as a broken server might
+
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.endswith("/embeddings"):
+                    self._embeddings(body)
+                    return
                 with server._lock:
                     server.requests.append((time.monotonic(), body))
                     step = server.script.pop(0) if server.script else Step(text='{"facts": []}')

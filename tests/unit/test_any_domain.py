@@ -70,7 +70,14 @@ def test_the_product_job_runs_extract_load_embed_export_and_records_why_recommen
 ) -> None:
     report, run = _run_products(tmp_path)
     statuses = {name: st["status"] for name, st in report["stages"].items()}
-    assert statuses == {"extract": "ok", "load": "ok", "embed": "ok", "recommend": "skipped", "export": "ok"}
+    assert statuses == {
+        "extract": "ok",
+        "load": "ok",
+        "embed_text": "skipped",  # text_embeddings is off
+        "embed": "ok",
+        "recommend": "skipped",
+        "export": "ok",
+    }
     assert NO_INTERACTIONS in report["stages"]["recommend"]["reason"] and "recommend" not in report
     saved = json.loads((run / "report.json").read_text())
     assert saved["stages"]["recommend"]["reason"] == report["stages"]["recommend"]["reason"]

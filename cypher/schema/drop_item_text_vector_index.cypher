@@ -1,0 +1,1 @@
+DROP INDEX item_text_embedding IF EXISTS

@@ -1,0 +1,1 @@
+DROP INDEX user_text_embedding IF EXISTS
