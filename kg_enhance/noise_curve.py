@@ -138,6 +138,7 @@ def run_noise_curve(
     say = echo or (lambda _: None)
     started = time.perf_counter()
     runs: list[dict[str, Any]] = []
+    result: dict[str, Any] = {}
     with ExitStack() as stack:
         if store is None:
             store = stack.enter_context(Neo4jStore.for_job(job))
@@ -156,7 +157,9 @@ def run_noise_curve(
             slices = Slices.from_split(split, head_share=cfg.head_share, few=cfg.few_interactions)
             base = train_model(RecModelSpec(type=ab.baseline), split, rcfg, progress=progress, slices=slices)
             runs.append(
-                _run_row(base, k, cfg.epochs, variant=NO_KG, model=ab.baseline, seed=seed, noise=None, replaced=0)
+                _run_row(
+                    base, k, cfg.epochs, variant=NO_KG, model=ab.baseline, seed=seed, noise=None, replaced=0
+                )
             )
             say(f"[noise] seed {seed} no_kg ({ab.baseline}): NDCG@{k} {runs[-1][f'ndcg@{k}']:.4f}")
             for share in shares:
@@ -185,10 +188,21 @@ def run_noise_curve(
                     f"[noise] seed {seed} noise {share:.2f} ({noisy.n_replaced} of {n} replaced): "
                     f"NDCG@{k} {runs[-1][f'ndcg@{k}']:.4f}, long tail {runs[-1][f'long_tail_ndcg@{k}']:.4f}"
                 )
+            # written after every seed, so a long curve stopped early keeps the seeds it finished
+            result = _write(job, runs, shares=shares, gold=gold, n=n, seconds=time.perf_counter() - started)
+    return result
+
+
+def _write(
+    job: JobSpec, runs: list[dict[str, Any]], *, shares: list[float], gold: list[str], n: int, seconds: float
+) -> dict[str, Any]:
+    """The curve of the seeds finished so far: ``noise.json``, ``noise.csv``, ``noise.png``, ``report.json``."""
+    cfg, ab = job.recommender, job.recommender.ablation
+    k = cfg.k
     result: dict[str, Any] = {
         "k": k,
         "shares": shares,
-        "seeds": seeds,
+        "seeds": list(dict.fromkeys(r["seed"] for r in runs)),
         "gold_sources": gold,
         "gold_facts": n,
         "model": ab.model,
@@ -197,7 +211,7 @@ def run_noise_curve(
         "seed_sets": "recommender.seed (split, training), kge.seed and the noise draw",
         "rows": summarise(runs, k),
         "runs": runs,
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round(seconds, 2),
     }
     run = RunDir.for_job(job)
     folder = run.ablation_dir
@@ -205,7 +219,8 @@ def run_noise_curve(
     result["csv"] = str(write_text(folder / "noise.csv", to_csv(result["rows"], k)))
     result["plot"] = str(plot(result, folder / "noise.png"))
     report = run.read_report()
-    ablation = report.get("ablation") if isinstance(report.get("ablation"), dict) else {}
+    previous = report.get("ablation")
+    ablation: dict[str, Any] = previous if isinstance(previous, dict) else {}
     report["ablation"] = {**ablation, "noise": {**result, "rows": curve_rows(result), "runs": len(runs)}}
     run.write_report(report)
     return result
@@ -217,9 +232,15 @@ def curve_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     keys = [f"ndcg@{k}", f"long_tail_ndcg@{k}"]
     rows = [r for r in result["rows"] if r["variant"] != NO_KG]
     ref = [r for r in result["rows"] if r["variant"] == NO_KG]
-    out = [{"variant": r["variant"], "noise": r["noise"], **{m: r[m] for m in keys}, "std": r["std"]} for r in rows]
+    out = [
+        {"variant": r["variant"], "noise": r["noise"], **{m: r[m] for m in keys}, "std": r["std"]}
+        for r in rows
+    ]
     for r in ref:
-        out += [{"variant": NO_KG, "noise": s, **{m: r[m] for m in keys}, "std": r["std"]} for s in result["shares"]]
+        out += [
+            {"variant": NO_KG, "noise": s, **{m: r[m] for m in keys}, "std": r["std"]}
+            for s in result["shares"]
+        ]
     return out
 
 

@@ -52,7 +52,7 @@ def tail_types(tails: pd.Index) -> np.ndarray:
     """The entity type of each tail label (``entity:Genre:comedy`` -> ``Genre``); the kind otherwise."""
     parts = pd.Series(tails, dtype=object).str.split(":", n=2)
     kind, typ = parts.str[0], parts.str[1]
-    return np.where(kind == "entity", typ, kind).astype(object)
+    return np.asarray(np.where(kind == "entity", typ, kind), dtype=object)
 
 
 def replaced_count(share: float, n: int) -> int:

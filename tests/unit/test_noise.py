@@ -15,12 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kg_enhance.datasets.movielens import DEMO_DIR
 from kg_enhance.errors import ConfigError, StageError
 from kg_enhance.graph.noise import corrupt_facts, replaced_count
 from kg_enhance.graph.store import Triple
 from kg_enhance.names import entity_key
 from kg_enhance.noise_curve import parse_shares
-from kg_enhance.datasets.movielens import DEMO_DIR
+from kg_enhance.report import build_html
+from kg_enhance.report.data import RunView
+from kg_enhance.rundir import RunDir
 from tests.support.helpers import REPO, write_job
 
 
@@ -110,7 +113,9 @@ def test_facts_without_another_entity_of_their_type_cannot_be_corrupted() -> Non
     share=st.floats(0, 1),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_noise_properties_on_random_graphs(facts: list[tuple[int, str, int]], share: float, seed: int) -> None:
+def test_noise_properties_on_random_graphs(
+    facts: list[tuple[int, str, int]], share: float, seed: int
+) -> None:
     kinds = {"A": "Person", "B": "Genre"}
     gold = [(f"item:{h}", r, f"entity:{kinds[r]}:e{t}") for h, r, t in facts]
     try:
@@ -136,7 +141,7 @@ _CLI_ON_MEMORY = textwrap.dedent(
 
     store = InMemoryGraphStore(namespace="t")
     Neo4jStore.for_job = classmethod(lambda cls, job: store)  # no Neo4j: the graph lives in memory
-    for args in (["run", sys.argv[1], "--only", "extract,load", "--no-progress"], sys.argv[1:]):
+    for args in (["run", sys.argv[1], "--only", "extract,load", "--no-progress"], sys.argv[2:]):
         try:
             main(args)
         except SystemExit as e:
@@ -155,7 +160,18 @@ recommender: {epochs: 3, dim: 8, models: [{type: bpr_mf}], ablation: {model: kg_
 def test_ablate_fact_noise_end_to_end(tmp_path: Path) -> None:
     job = write_job(tmp_path, llm_enabled=False, extra=TINY)
     got = subprocess.run(
-        [sys.executable, "-c", _CLI_ON_MEMORY, str(job), "ablate", str(job), "--fact-noise", "0,0.5", "--seeds", "4,5"],
+        [
+            sys.executable,
+            "-c",
+            _CLI_ON_MEMORY,
+            str(job),
+            "ablate",
+            str(job),
+            "--fact-noise",
+            "0,0.5",
+            "--seeds",
+            "4,5",
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -200,4 +216,8 @@ def test_ablate_fact_noise_end_to_end(tmp_path: Path) -> None:
         ("no_kg", 0.0),
         ("no_kg", 0.5),
     }
+    # the HTML report's ablation section draws the curve even when no plain ablation ran
+    html = build_html(RunView(run=RunDir(tmp_path / "run"), report=report))
+    section = html.split('<section id="ablation">')[1].split("</section>")[0]
+    assert "Noise curves" in section and "<img" in section and "No ablation" not in section
     assert "noise 0.50" in got.stdout and "no_kg" in got.stdout and "2 seeds [4, 5]" in got.stdout
