@@ -310,14 +310,15 @@ def plot(result: dict[str, Any], path: Path) -> Path:
             lo, hi = ref[metric] - ref["std"][metric], ref[metric] + ref["std"][metric]
             ax.axhline(ref[metric], color="#7f7f7f", linestyle="--", label=f"no KG ({result['baseline']})")
             ax.axhspan(lo, hi, color="#7f7f7f", alpha=0.15, linewidth=0)
-        ax.set_xlabel("share of gold facts replaced by wrong entities of the same type")
+        ax.set_xlabel("share of gold facts replaced")
         ax.set_title(f"test {metric}", fontsize=10)
         ax.spines["top"].set_visible(False)
         ax.spines["right"].set_visible(False)
         ax.grid(axis="both", alpha=0.25)
     axes[0].legend(fontsize=8)
     fig.suptitle(
-        f"Noise curve: {result['gold_facts']} gold facts, mean +- std over {len(result['seeds'])} seeds",
+        f"{result['gold_facts']} gold facts, a share replaced by wrong entities of the same type; "
+        f"mean ± std over {len(result['seeds'])} seed{'s' if len(result['seeds']) != 1 else ''}",
         fontsize=10,
     )
     fig.tight_layout()
