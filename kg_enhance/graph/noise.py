@@ -29,7 +29,8 @@ import pandas as pd
 from kg_enhance.errors import StageError
 from kg_enhance.graph.store import Triple
 
-#: draws per fact before it is given up and the next fact of the permutation is taken instead
+#: draws per fact before it is given up and the next fact of the permutation is taken instead (when
+#: none is left, the fact's valid entities are enumerated and one is drawn, weighted by frequency)
 MAX_TRIES = 32
 
 
@@ -122,11 +123,22 @@ def corrupt_facts(triples: Sequence[Triple], share: float, *, seed: int) -> Nois
         tries = tries[~ok] + 1
         pending = pending[~ok]
         hopeless = tries >= MAX_TRIES
-        if hopeless.any():  # give those up; the next facts of the permutation take their place
+        if hopeless.any() and nxt < len(queue):  # give those up; the next facts of the permutation stand in
             k = min(int(hopeless.sum()), len(queue) - nxt)
             pending = np.concatenate([pending[~hopeless], queue[nxt : nxt + k]])
             tries = np.concatenate([tries[~hopeless], np.zeros(k, dtype=np.int64)])
             nxt += k
+        elif hopeless.any():  # no stand-ins left: enumerate the valid entities of those few facts
+            for i in pending[hopeless]:
+                tails = pool[start[group[i]] : start[group[i]] + size[group[i]]]
+                keys = key[i] - t[i] + tails
+                valid = tails[(tails != t[i]) & ~_member(keys, key) & ~_member(keys, taken)]
+                if len(valid):
+                    new_t[i] = valid[rng.integers(len(valid))]
+                    taken = np.sort(np.append(taken, key[i] - t[i] + new_t[i]))
+                    done += 1
+            pending = pending[~hopeless]
+            tries = tries[~hopeless]
     replaced = new_t != t
     return NoisyFacts(list(zip(heads, rels, t_labels[new_t], strict=True)), replaced, len(candidates))
 

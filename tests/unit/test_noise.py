@@ -105,6 +105,15 @@ def test_facts_without_another_entity_of_their_type_cannot_be_corrupted() -> Non
         corrupt_facts(full, 0.5, seed=0)
 
 
+def test_a_rare_valid_entity_is_found_when_random_draws_keep_missing_it() -> None:
+    """200 films by one director and one by another: at share 1 every film must take the rare
+    one, which frequency-weighted draws almost never hit; the valid entities are then enumerated."""
+    gold = [(f"item:{i}", "DIRECTED_BY", "entity:Person:p0") for i in range(200)]
+    gold.append(("item:200", "DIRECTED_BY", "entity:Person:p1"))
+    wrong = check_noise(gold, 1.0, seed=0)
+    assert {t for _, _, t in wrong} == {"entity:Person:p0", "entity:Person:p1"}
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     facts=st.lists(
