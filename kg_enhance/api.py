@@ -547,6 +547,23 @@ def ablate(
     return run_ablation(validate_job(job, overrides=overrides), progress=progress, echo=echo)
 
 
+def noise_curve(
+    job: JobLike,
+    *,
+    shares: list[float],
+    seeds: list[int] | None = None,
+    overrides: list[str] | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """NDCG@K of the KG model as a share of the gold facts is replaced by wrong entities of the same
+    type, against no KG, over seeds (see :mod:`kg_enhance.noise_curve`)."""
+    from kg_enhance.noise_curve import run_noise_curve
+
+    spec = validate_job(job, overrides=overrides)
+    return run_noise_curve(spec, shares=shares, seeds=seeds, progress=progress, echo=echo)
+
+
 def recommend(
     user_id: str | int,
     k: int = 10,

@@ -364,11 +364,31 @@ def export(
 @main.command()
 @click.argument("job", type=click.Path(path_type=Path))
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option(
+    "--fact-noise",
+    default=None,
+    metavar="SHARES",
+    help="Noise curve instead: replace these shares of the gold facts (e.g. 0,0.25,0.5,0.75) with wrong "
+    "entities of the same type; KG model per share vs no KG, over --seeds.",
+)
+@click.option(
+    "--seeds",
+    default=None,
+    metavar="SEEDS",
+    help="With --fact-noise: comma-separated seeds (split, training, noise); default recommender.seed + 0,1,2.",
+)
 @SET_OPTION
 @handle_errors
-def ablate(job: Path, no_progress: bool, overrides: tuple[str, ...]) -> None:
-    """No KG vs gold KG vs LLM KG vs both, on one split: a table in report.json and a PNG plot."""
+def ablate(
+    job: Path, no_progress: bool, fact_noise: str | None, seeds: str | None, overrides: tuple[str, ...]
+) -> None:
+    """No KG vs gold KG vs LLM KG vs both, on one split: a table in report.json and a PNG plot.
 
+    With --fact-noise: the noise curve (how precise must facts be before they help?)."""
+
+    if fact_noise is not None:
+        _noise_curve(job, fact_noise, seeds, no_progress=no_progress, overrides=overrides)
+        return
     result = api.ablate(job, overrides=list(overrides), progress=not no_progress, echo=click.echo)
     k = result["k"]
     click.echo(
@@ -383,6 +403,28 @@ def ablate(job: Path, no_progress: bool, overrides: tuple[str, ...]) -> None:
             f"{row[f'recall@{k}']:10.4f} {row[f'long_tail_ndcg@{k}']:10.4f}"
         )
     click.echo(f"plot: {result['plot']}")
+
+
+def _noise_curve(
+    job: Path, fact_noise: str, seeds: str | None, *, no_progress: bool, overrides: tuple[str, ...]
+) -> None:
+    from kg_enhance.noise_curve import format_table, parse_shares
+
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()] if seeds else None
+    except ValueError as e:
+        raise ConfigError(f"--seeds {seeds!r}: {e}; give integers like 0,1,2") from e
+    result = api.noise_curve(
+        job,
+        shares=parse_shares(fact_noise),
+        seeds=seed_list,
+        overrides=list(overrides),
+        progress=not no_progress,
+        echo=click.echo,
+    )
+    for line in format_table(result):
+        click.echo(line)
+    click.echo(f"table: {result['table']} (csv: {result['csv']}); plot: {result['plot']}")
 
 
 @main.command(name="export-recbole")

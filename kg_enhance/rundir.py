@@ -18,7 +18,7 @@ Layout (``outputs.dir`` of the job, resolved against the job file's folder)::
     recommend/topk.parquet      precomputed top-K of the best model
     export/                     item_vectors.npy + item_ids.json (catalog order), entities.parquet,
                                 item_text_vectors.npy (catalog order) when text embeddings exist
-    ablation/                   ablation.json and ablation.png
+    ablation/                   ablation.json and ablation.png; noise.json, noise.csv, noise.png (--fact-noise)
 
 Every file is written to a temporary name and renamed (:mod:`kg_enhance.io.files`).
 """

@@ -639,6 +639,9 @@ def noise_series(noise: Any) -> tuple[str, dict[str, tuple[list[float], dict[str
 def _ablation(view: RunView) -> Page:
     page = Page("ablation")
     a = view.report.get("ablation")
+    if isinstance(a, Mapping) and not a.get("rows") and a.get("noise"):
+        _noise_curves(page, a)  # only `ablate --fact-noise` has run on this folder
+        return page
     if not isinstance(a, Mapping) or not a.get("rows"):
         page.p(
             "No ablation in this report: `kg-enhance ablate JOB` compares no KG, gold KG, LLM KG and both "
@@ -680,12 +683,16 @@ def _ablation(view: RunView) -> Page:
             title=f"KG ablation at K={k} (test split)",
         )
     )
+    _noise_curves(page, a)
+    return page
+
+
+def _noise_curves(page: Page, a: Mapping[str, Any]) -> None:
     noise = noise_series(a.get("noise") or a.get("noise_curves"))
     if noise is not None:
         xkey, series = noise
         page.h3("Noise curves")
         page.figure(figures.curves(series, xlabel=xkey, title="metrics as noise is added to the KG"))
-    return page
 
 
 # -- Projection -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"kge"},
     {"rec"},
     {"stages"},
-    {"pipeline", "ablation"},
+    {"pipeline", "ablation", "noise_curve"},
     {"report"},
     {"api"},
     {"cli", "__init__", "__main__"},
