@@ -340,7 +340,10 @@ class KGAT(KGLightGCN):
             np.asarray(item_entity_relations, dtype=np.int64).reshape(-1, 3)
             if item_entity_relations is not None
             else np.concatenate(
-                [np.asarray(item_entity_edges, dtype=np.int64).reshape(-1, 2), np.zeros((len(item_entity_edges), 1), np.int64)],
+                [
+                    np.asarray(item_entity_edges, dtype=np.int64).reshape(-1, 2),
+                    np.zeros((len(item_entity_edges), 1), np.int64),
+                ],
                 axis=1,
             )
         )
@@ -351,7 +354,12 @@ class KGAT(KGLightGCN):
         heads = np.concatenate([users, items, f_items, f_entities])
         tails = np.concatenate([items, users, f_entities, f_items])
         relations = np.concatenate(
-            [np.zeros(len(pairs), np.int64), np.ones(len(pairs), np.int64), 2 + 2 * facts[:, 2], 3 + 2 * facts[:, 2]]
+            [
+                np.zeros(len(pairs), np.int64),
+                np.ones(len(pairs), np.int64),
+                2 + 2 * facts[:, 2],
+                3 + 2 * facts[:, 2],
+            ]
         )
         order = np.lexsort((relations, tails, heads))  # sorted by head, then tail: a coalesced layout
         self.n_nodes = n_users + n_items + self.n_entities
@@ -371,7 +379,9 @@ class KGAT(KGLightGCN):
     def attention_weights(self, ego: torch.Tensor) -> torch.Tensor:
         """Softmax-normalised attention of every edge (aligned with the ``edge_*`` buffers)."""
         projected = self.attention(ego)
-        query = torch.tanh(projected[self.get_buffer("pair_head")] + self.relation(self.get_buffer("pair_relation")))
+        query = torch.tanh(
+            projected[self.get_buffer("pair_head")] + self.relation(self.get_buffer("pair_relation"))
+        )
         scores = (projected[self.get_buffer("edge_tail")] * query[self.get_buffer("edge_pair")]).sum(-1)
         return segment_softmax(scores, self.get_buffer("edge_head"), self.n_nodes)
 

@@ -40,13 +40,17 @@ def protocol_seeds(n: int | None = None, seeds: Sequence[int] | None = None) -> 
     if seeds is not None:
         out = [int(s) for s in seeds]
         if not out:
-            raise ConfigError("seeds: empty list; give at least one seed or leave it unset for the default five")
+            raise ConfigError(
+                "seeds: empty list; give at least one seed or leave it unset for the default five"
+            )
         if len(set(out)) != len(out):
             raise ConfigError(f"seeds: {out} repeats a seed; each seed must appear once")
         return out
     count = len(DEFAULT_SEEDS) if n is None else int(n)
     if count < 1:
-        raise ConfigError(f"seeds: n={count}; use at least 1 (the protocol's default is {len(DEFAULT_SEEDS)})")
+        raise ConfigError(
+            f"seeds: n={count}; use at least 1 (the protocol's default is {len(DEFAULT_SEEDS)})"
+        )
     extra = range(max(DEFAULT_SEEDS) + 1, max(DEFAULT_SEEDS) + 1 + max(0, count - len(DEFAULT_SEEDS)))
     return [*DEFAULT_SEEDS, *extra][:count]
 
@@ -93,7 +97,9 @@ class PairedTest:
         return self.p_t < 0.05 and self.p_bootstrap < 0.05
 
 
-def paired_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, n_boot: int = 10_000, seed: int = 0) -> PairedTest:
+def paired_test(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, n_boot: int = 10_000, seed: int = 0
+) -> PairedTest:
     """Two-sided paired t-test and paired bootstrap over users of ``a - b``.
 
     ``a[i]`` and ``b[i]`` are the same user's metric under the two models. The bootstrap

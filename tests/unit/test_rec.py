@@ -104,7 +104,9 @@ def test_kgat_trains_on_real_facts_and_beats_random(split) -> None:  # type: ign
         item_entity_relations=rows,
         relation_keys=relations,
     )
-    cfg = RecommenderConfig(epochs=3, dim=16, k=20, patience=3, learning_rate=0.01, graph_batches_per_epoch=16)
+    cfg = RecommenderConfig(
+        epochs=3, dim=16, k=20, patience=3, learning_rate=0.01, graph_batches_per_epoch=16
+    )
     trained = train_model(RecModelSpec(type="kgat"), split, cfg, kg=kg, progress=False)
     assert trained.test["recall@20"] > 3 * 20 / split.n_items  # random ranking: 20 / n_items
     assert trained.history[-1]["ndcg@20"] > trained.history[0]["ndcg@20"]  # it learns
