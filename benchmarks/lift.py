@@ -491,6 +491,13 @@ def markdown(ds: Dataset, summary: dict[str, Any], meta: dict[str, Any], k: int)
         f"Optuna {meta['trials']} trials per model of ours, {meta['recbole_trials']} per RecBole model, on seed {meta['seeds'][0]}. "
         f"Split: {ds.split.n_users} users, {ds.split.n_items} items, {len(ds.split.train)}/{len(ds.split.valid)}/{len(ds.split.test)} train/valid/test.",
         "",
+        markdown_table(summary, k),
+    ]
+    return "\n".join(lines)
+
+
+def markdown_table(summary: dict[str, Any], k: int) -> str:
+    lines = [
         f"| library | model | KG | NDCG@{k} | Recall@{k} | long-tail NDCG@{k} | few-int. NDCG@{k} | valid NDCG@{k} | train s | best epoch | flags |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -524,8 +531,26 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def from_partial(path: Path, k: int) -> None:
+    """The table and paired tests of the rows a cut-short run recorded in its ``.partial.jsonl``."""
+    lines = path.read_text().splitlines()
+    rows = [json.loads(line) for line in lines[1:]]
+    models = {(r["library"], r["model"]) for r in rows}
+    seeds = [
+        s
+        for s in sorted({r["seed"] for r in rows})
+        if {(r["library"], r["model"]) for r in rows if r["seed"] == s} == models
+    ]
+    summary = summarise([r for r in rows if r["seed"] in seeds], k)
+    body = markdown_table(summary, k)
+    text = f"Partial run, rows recorded in `{path.name}` (complete seeds only: {seeds}):\n\n{body}"
+    print(text)
+    path.with_suffix(".md").write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from-partial", type=Path, default=None, help="summarise a cut-short run's rows")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["demo"])
     parser.add_argument("--seeds", type=int, default=None, help="first N of the fixed seed list (default 5)")
     parser.add_argument("--trials", type=int, default=8, help="Optuna trials per model of ours")
@@ -545,6 +570,9 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix of the results files")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
+    if args.from_partial:
+        from_partial(args.from_partial, args.k)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["RECBOLE_THREADS"] = str(args.threads)

@@ -18,10 +18,11 @@ uv: recbole 1.2.1, the same torch as ours) through ``benchmarks/recbole_runner.p
 RecBole trains under the benchmark protocol (``recbole_runner.py``): validation every 5
 epochs, patience 10 evaluations, up to 500 epochs; a run whose best validation came in its
 first 3 evaluations is flagged ``stopped_too_early`` and not counted as a result. KGIN
-needs ``torch_scatter``, which has no wheel on PyPI for this torch (it is built from
-source against the installed torch, or fetched from the PyG wheel index): it is reported
-as failed. One seed, default hyperparameters: the multi-seed, tuned comparison with
-paired tests is ``benchmarks/lift.py``.
+needs ``torch_scatter`` (no wheel on PyPI; built from source against the installed torch,
+or fetched from PyG's wheel index) and KGAT needs ``dgl`` (PyPI's newest, 2.1.0, ships its
+graphbolt library for torch <= 2.2.1 only): both are reported as failed. One seed,
+default hyperparameters: the multi-seed, tuned comparison with paired tests is
+``benchmarks/lift.py``.
 
 Prints NDCG@20, Recall@20, long-tail NDCG@20 (ours) and training wall time for every model.
 
