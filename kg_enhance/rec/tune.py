@@ -12,10 +12,17 @@ file can state exactly what was searched:
   size (32 or 64: the budget caps it at the job's default);
 * graph models (``lightgcn``, ``kg_lightgcn``, ``kgat``): propagation layers 1..3;
 * ``kg_bpr``: whether the KG vectors are fine-tuned.
+
+The first trial is always the job's own settings (the configured learning rate, L2 and
+size, the model's default parameters), as RecBole's defaults are the first trial of a
+RecBole search: a search can only improve on the untuned model. Pruning starts after a
+quarter of the epoch budget, so a slow-starting, low learning rate is not cut for being
+behind a fast one early on.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +32,7 @@ from kg_enhance.config.models import RecModelSpec, RecommenderConfig
 from kg_enhance.rec.data import Split
 from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs
+from kg_enhance.rec.models import rec_model_resolver
 from kg_enhance.rec.train import TrainedModel, train_model
 
 
@@ -103,6 +111,29 @@ def space_for(model_type: str) -> tuple[Param, ...]:
         ) from None
 
 
+def default_trial(spec: RecModelSpec, config: RecommenderConfig) -> dict[str, Any]:
+    """The job's own values of ``spec``'s searched parameters (those inside the space)."""
+
+    signature = inspect.signature(rec_model_resolver.lookup(spec.type).__init__)
+    out: dict[str, Any] = {}
+    for p in space_for(spec.type):
+        if p.target == "config":
+            value = getattr(config, p.name)
+        elif p.name in spec.params:
+            value = spec.params[p.name]
+        elif (
+            p.name in signature.parameters
+            and signature.parameters[p.name].default is not inspect.Parameter.empty
+        ):
+            value = signature.parameters[p.name].default
+        else:
+            continue
+        inside = value in p.choices if p.kind == "categorical" else p.low <= value <= p.high
+        if inside:
+            out[p.name] = value
+    return out
+
+
 def tune_model(
     spec: RecModelSpec,
     split: Split,
@@ -121,8 +152,11 @@ def tune_model(
     study = optuna.create_study(
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=3 * config.eval_every),
+        pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=2, n_warmup_steps=max(3 * config.eval_every, config.epochs // 4)
+        ),
     )
+    study.enqueue_trial(default_trial(spec, config))
 
     def objective(trial: optuna.Trial) -> float:
         chosen = {p.name: p.suggest(trial) for p in space}

@@ -114,6 +114,12 @@ def test_optuna_search_on_validation_saves_the_chosen_values() -> None:
     cfg = RecommenderConfig(epochs=2, k=20, patience=2)
     got = tune_model(RecModelSpec(type="bpr_mf"), split, cfg, n_trials=3, seed=0)
     assert len(got.trials) == 3
+    # the job's own settings are the first trial: a search can only improve on the untuned model
+    assert got.trials[0]["params"] == {
+        "learning_rate": cfg.learning_rate,
+        "weight_decay": cfg.weight_decay,
+        "dim": cfg.dim,
+    }
     assert set(got.config) == {p.name for p in SEARCH_SPACES["bpr_mf"]}
     assert got.best_value == max(t["value"] for t in got.trials if t["value"] is not None)
     assert 1e-3 <= got.config["learning_rate"] <= 3e-2 and got.config["dim"] in (32, 64)
