@@ -1,4 +1,4 @@
-"""Our recommenders against RecBole 1.2.1 (BPR, LightGCN, CKE, KGCN) on identical splits.
+"""Our recommenders against RecBole 1.2.1 (BPR, LightGCN, CKE, KGCN; KGIN and KGAT tried) on identical splits.
 
 Two datasets:
 
@@ -14,6 +14,15 @@ Both libraries get the same split: ours is exported as RecBole atomic files with
 ``benchmark_filename`` (``kg_enhance.rec.recbole_export``), so RecBole does not re-split.
 RecBole runs in its own virtual environment (``.kg-enhance/recbole-venv``, created here with
 uv: recbole 1.2.1, the same torch as ours) through ``benchmarks/recbole_runner.py``.
+
+RecBole trains under the benchmark protocol (``recbole_runner.py``): validation every 5
+epochs, patience 10 evaluations, up to 500 epochs; a run whose best validation came in its
+first 3 evaluations is flagged ``stopped_too_early`` and not counted as a result. KGIN
+needs ``torch_scatter`` (no wheel on PyPI; built from source against the installed torch,
+or fetched from PyG's wheel index) and KGAT needs ``dgl`` (PyPI's newest, 2.1.0, ships its
+graphbolt library for torch <= 2.2.1 only): both are reported as failed. One seed,
+default hyperparameters: the multi-seed, tuned comparison with paired tests is
+``benchmarks/lift.py``.
 
 Prints NDCG@20, Recall@20, long-tail NDCG@20 (ours) and training wall time for every model.
 
@@ -44,6 +53,7 @@ from kg_enhance.kge.train import train_kge  # noqa: E402
 from kg_enhance.rec.data import make_split, positives  # noqa: E402
 from kg_enhance.rec.evaluate import Slices  # noqa: E402
 from kg_enhance.rec.kg import build_kg_inputs  # noqa: E402
+from kg_enhance.rec.protocol import stopped_too_early  # noqa: E402
 from kg_enhance.rec.recbole_export import export_recbole  # noqa: E402
 from kg_enhance.rec.train import train_model  # noqa: E402
 from kg_enhance.rundir import RunDir  # noqa: E402
@@ -52,7 +62,7 @@ from kg_enhance.stages.recommend import recommend_split  # noqa: E402
 VENV = REPO / ".kg-enhance" / "recbole-venv"
 SCRATCH = REPO / ".kg-enhance" / "recbole-bench"
 OURS = ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn"]
-THEIRS = ["BPR", "LightGCN", "CKE", "KGCN"]
+THEIRS = ["BPR", "LightGCN", "CKE", "KGCN", "KGIN", "KGAT"]
 
 
 def recbole_python() -> Path:
@@ -192,7 +202,9 @@ def ml100k_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=60, help="ours (max, early stopping)")
-    parser.add_argument("--recbole-epochs", type=int, default=None, help="default: RecBole's own (300)")
+    parser.add_argument(
+        "--recbole-epochs", type=int, default=None, help="default: the runner's 500 (early stopping)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--only", choices=["demo", "ml100k"], default=None)
     args = parser.parse_args()
@@ -227,7 +239,12 @@ def main() -> None:
                 f"{'-':>9s} {row['train_seconds']:8.1f}"
             )
         summary[name] = {"ours": ours, "recbole": theirs}
-        ok = [r for r in theirs if "error" not in r]
+        for r in theirs:
+            if "error" not in r and stopped_too_early(int(r.get("best_epoch", 0)), 5):
+                print(
+                    f"flagged: RecBole {r['model']} stopped too early (best epoch {r['best_epoch']}); not a result"
+                )
+        ok = [r for r in theirs if "error" not in r and not stopped_too_early(int(r.get("best_epoch", 0)), 5)]
         best_kg = max((r for r in ours if r["model"].startswith("kg_")), key=lambda r: r["ndcg@20"])
         if ok:
             best_rb = max(ok, key=lambda r: r["ndcg@20"])

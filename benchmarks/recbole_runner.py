@@ -11,11 +11,17 @@ applies the shims RecBole 1.2.1 needs on current numpy, scipy and torch:
 * torch >= 2.6 loads checkpoints with ``weights_only=True`` by default, which
   RecBole's saved checkpoints fail: ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``.
 
-RecBole's own defaults are kept (learning rate 0.001, up to 300 epochs, early stopping
-after 10 epochs without a better validation NDCG@K) except the embedding size, which is
-set to ours.
+Training follows the benchmark protocol, not RecBole's quick defaults: validation every
+``--eval-step`` epochs (5), patience ``--stopping-step`` evaluations (10), up to
+``--epochs`` epochs (500); ``--params`` (JSON) overrides any RecBole setting (a tuner's
+trial). Each row reports the validation curve's best epoch, so a run that stopped while
+warming up can be flagged. With ``--top-out DIR`` the best model's top-K items of every
+test user are written to ``DIR/<model>.top.json`` (user token -> item tokens, training and
+validation items excluded as RecBole does), so the caller scores them with its own
+evaluator, per user, with the same code as its own models.
 
-    python recbole_runner.py CONFIG_YAML MODEL [MODEL ...] [--epochs N] --device cpu|cuda
+    python recbole_runner.py CONFIG_YAML MODEL [MODEL ...] [--epochs N] [--eval-step 5]
+        [--stopping-step 10] [--params JSON] [--seed S] [--top-out DIR] --device cpu|cuda
 """
 
 from __future__ import annotations
@@ -64,16 +70,36 @@ if not hasattr(sp.dok_matrix, "_update"):
     sp.dok_matrix._update = _update  # type: ignore[attr-defined]
 
 
+def _top_k(trainer, test_data, dataset, k: int) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """Top-``k`` item tokens per test user from the loaded best model (history masked by RecBole)."""
+    import torch
+
+    uid, iid = dataset.uid_field, dataset.iid_field
+    out: dict[str, list[str]] = {}
+    trainer.model.eval()
+    with torch.no_grad():
+        for batched in test_data:
+            interaction, scores, _, _ = trainer._full_sort_batch_eval(batched)
+            top = torch.topk(scores, k, dim=-1).indices.cpu().numpy()
+            users = interaction[uid].cpu().numpy()
+            user_tokens = dataset.id2token(uid, users)
+            for user, row in zip(user_tokens, top, strict=True):
+                out[str(user)] = [str(t) for t in dataset.id2token(iid, row)]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("config")
     parser.add_argument("models", nargs="+")
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="default: RecBole's own (300, early stopping)"
-    )
+    parser.add_argument("--epochs", type=int, default=500, help="max epochs (early stopping on validation)")
+    parser.add_argument("--eval-step", type=int, default=5, help="validate every this many epochs")
+    parser.add_argument("--stopping-step", type=int, default=10, help="patience, in evaluations")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--params", default="{}", help="JSON of RecBole settings for every model given")
+    parser.add_argument("--top-out", default=None, help="folder for <model>.top.json (test top-K per user)")
     args = parser.parse_args()
 
     import logging
@@ -84,7 +110,8 @@ def main() -> None:
     from recbole.utils import get_model, get_trainer, init_seed
 
     logging.disable(logging.CRITICAL)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, int(os.environ.get("RECBOLE_THREADS", os.cpu_count() or 1))))
+    extra = json.loads(args.params)
     for name in args.models:
         overrides = {
             "seed": args.seed,
@@ -94,35 +121,75 @@ def main() -> None:
             "embedding_size": args.dim,
             "train_batch_size": 2048,
             "eval_batch_size": 4096,
-            "stopping_step": 10,
-            "eval_step": 1,
+            "epochs": args.epochs,
+            "eval_step": args.eval_step,
+            "stopping_step": args.stopping_step,
             "show_progress": False,
             "save_dataset": False,
             "save_dataloaders": False,
-            "checkpoint_dir": os.path.join(os.path.dirname(os.path.abspath(args.config)), "saved"),
+            "checkpoint_dir": os.path.join(
+                os.path.dirname(os.path.abspath(args.config)), "saved", f"{name}-{os.getpid()}"
+            ),
             "log_wandb": False,
             "state": "ERROR",
+            **extra,
         }
-        if args.epochs is not None:
-            overrides["epochs"] = args.epochs
         try:
             config = Config(model=name, config_file_list=[args.config], config_dict=overrides)
             init_seed(config["seed"], config["reproducibility"])
             dataset = create_dataset(config)
             train_data, valid_data, test_data = data_preparation(config, dataset)
+            init_seed(config["seed"], config["reproducibility"])
             model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
             trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+            curve: list[tuple[int, float]] = []
+            epochs_run = [0]
+            train_epoch, valid_epoch = trainer._train_epoch, trainer._valid_epoch
+
+            def counted_train(*a, _run=epochs_run, _train=train_epoch, **kw):  # type: ignore[no-untyped-def]
+                _run[0] += 1
+                return _train(*a, **kw)
+
+            def recorded_valid(*a, _run=epochs_run, _curve=curve, _valid=valid_epoch, **kw):  # type: ignore[no-untyped-def]
+                score, result = _valid(*a, **kw)
+                _curve.append((_run[0], float(score)))
+                return score, result
+
+            trainer._train_epoch, trainer._valid_epoch = counted_train, recorded_valid
             started = time.perf_counter()
-            trainer.fit(train_data, valid_data, saved=True, show_progress=False, verbose=False)
+            best_valid, _ = trainer.fit(
+                train_data, valid_data, saved=True, show_progress=False, verbose=False
+            )
             seconds = time.perf_counter() - started
             result = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+            best_epoch = max(curve, key=lambda c: c[1])[0] if curve else 0  # first epoch of the best score
             row = {
                 "model": name,
+                "seed": args.seed,
+                "params": extra,
                 "train_seconds": round(seconds, 2),
+                "epochs": epochs_run[0],
+                "best_epoch": best_epoch,
+                "best_valid": float(best_valid),
+                "valid_curve": curve,
                 **{k: float(v) for k, v in result.items()},
             }
+            if args.top_out:
+                k = int(config["topk"][0])
+                path = os.path.join(args.top_out, f"{name}.top.json")
+                os.makedirs(args.top_out, exist_ok=True)
+                with open(path, "w", encoding="utf-8") as fh:
+                    json.dump(_top_k(trainer, test_data, dataset, k), fh)
+                row["top"] = path
+            for leftover in os.listdir(config["checkpoint_dir"]):
+                os.remove(os.path.join(config["checkpoint_dir"], leftover))
         except Exception as e:  # noqa: BLE001 - report the model as failed, run the others
-            row = {"model": name, "error": f"{type(e).__name__}: {str(e)[:300]}"}
+            row = {
+                "model": name,
+                "seed": args.seed,
+                "params": extra,
+                "error": f"{type(e).__name__}: {str(e)[:300]}",
+            }
         print(json.dumps(row), flush=True)
     sys.exit(0)
 

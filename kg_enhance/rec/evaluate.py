@@ -126,35 +126,58 @@ class RankingEvaluator:
         self.discounts = 1.0 / np.log2(np.arange(2, k + 2))
         self.ideal = np.cumsum(self.discounts)
 
-    @torch.no_grad()
-    def evaluate(self, user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> dict[str, float]:
+    def score_top(self, batch: np.ndarray, top: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-user ``recall``, ``ndcg`` and ``hit`` at K of the ranked ``top`` item rows of ``batch``.
+
+        Shared by :meth:`evaluate` and by rankings computed elsewhere (a peer library's
+        top-K lists), so every library is scored by the same code.
+        """
         k = self.k
-        if len(self.users) == 0:
-            return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, f"hit@{k}": 0.0, f"coverage@{k}": 0.0, "users": 0}
-        recall = ndcg = hit = 0.0
-        recommended = np.zeros(self.n_items, dtype=bool)
-        for batch, top, _ in batched_top_k(
-            user_vecs, item_vecs, self.users, k=k, exclude=self.exclude, batch_users=self.batch_users
-        ):
-            rows, items = self.truth.rows(batch)
-            truth_keys = np.sort(batch[rows] * self.n_items + items)
-            top_keys = batch[:, None] * self.n_items + top
-            gains = np.isin(top_keys, truth_keys).astype(np.float64)
-            hits = gains.sum(axis=1)
-            relevant = self.truth.counts(batch)
-            recall += float((hits / relevant).sum())
-            idcg = self.ideal[np.minimum(relevant, k) - 1]
-            ndcg += float(((gains @ self.discounts[: gains.shape[1]]) / idcg).sum())
-            hit += float((hits > 0).sum())
-            recommended[top.ravel()] = True
-        n = len(self.users)
+        rows, items = self.truth.rows(batch)
+        truth_keys = np.sort(batch[rows] * self.n_items + items)
+        top_keys = batch[:, None] * self.n_items + top[:, :k]
+        gains = np.isin(top_keys, truth_keys).astype(np.float64)
+        hits = gains.sum(axis=1)
+        relevant = self.truth.counts(batch)
+        idcg = self.ideal[np.minimum(relevant, k) - 1]
         return {
-            f"recall@{k}": recall / n,
-            f"ndcg@{k}": ndcg / n,
-            f"hit@{k}": hit / n,
+            "recall": hits / relevant,
+            "ndcg": (gains @ self.discounts[: gains.shape[1]]) / idcg,
+            "hit": (hits > 0).astype(np.float64),
+        }
+
+    @torch.no_grad()
+    def per_user(self, user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> dict[str, np.ndarray]:
+        """Per-user metrics aligned with :attr:`users` (for paired tests over users), plus ``top``:
+        the flattened top-K rows (for coverage). Memory: a few floats per evaluated user."""
+        out: dict[str, list[np.ndarray]] = {"recall": [], "ndcg": [], "hit": [], "top": []}
+        for batch, top, _ in batched_top_k(
+            user_vecs, item_vecs, self.users, k=self.k, exclude=self.exclude, batch_users=self.batch_users
+        ):
+            for name, values in self.score_top(batch, top).items():
+                out[name].append(values)
+            out["top"].append(top.ravel())
+        return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
+
+    def summarise(self, per_user: dict[str, np.ndarray]) -> dict[str, float]:
+        """Means of :meth:`per_user` values: Recall@K, NDCG@K, HitRate@K, coverage@K, users."""
+        k = self.k
+        n = len(self.users)
+        if n == 0:
+            return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, f"hit@{k}": 0.0, f"coverage@{k}": 0.0, "users": 0}
+        recommended = np.zeros(self.n_items, dtype=bool)
+        recommended[per_user["top"].astype(np.int64)] = True
+        return {
+            f"recall@{k}": float(per_user["recall"].sum()) / n,
+            f"ndcg@{k}": float(per_user["ndcg"].sum()) / n,
+            f"hit@{k}": float(per_user["hit"].sum()) / n,
             f"coverage@{k}": float(recommended.sum()) / self.n_items,
             "users": n,
         }
+
+    @torch.no_grad()
+    def evaluate(self, user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> dict[str, float]:
+        return self.summarise(self.per_user(user_vecs, item_vecs))
 
 
 @torch.no_grad()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,6 +24,10 @@ class KGInputs:
     #: (n_edges, 2) item row, entity row
     item_entity_edges: np.ndarray
     entity_keys: list[str]
+    #: (n_facts, 3) item row, entity row, relation row: the edges with their relation (one
+    #: row per distinct relation of an item-entity pair); None when relations are unknown
+    item_entity_relations: np.ndarray | None = None
+    relation_keys: list[str] = field(default_factory=list)
 
     @property
     def coverage(self) -> float:
@@ -35,6 +39,7 @@ class KGInputs:
             "kg_mask": self.item_mask,
             "entity_vectors": self.entity_vectors,
             "item_entity_edges": self.item_entity_edges,
+            "item_entity_relations": self.item_entity_relations,
         }
 
 
@@ -50,8 +55,10 @@ def build_kg_inputs(emb: Embeddings, split: Split, triples: Iterable[tuple[str, 
             mask[row] = 1.0
     item_row = {item_id: row for row, item_id in enumerate(split.item_ids)}
     entity_row: dict[str, int] = {}
+    relation_row: dict[str, int] = {}
     edges = set()
-    for head, _, tail in triples:
+    facts = set()
+    for head, relation, tail in triples:
         head_item = anchor_of(head, ITEM)
         if head_item is None or anchor_of(tail, ENTITY) is None:
             continue
@@ -60,6 +67,7 @@ def build_kg_inputs(emb: Embeddings, split: Split, triples: Iterable[tuple[str, 
             continue
         e = entity_row.setdefault(tail, len(entity_row))
         edges.add((i, e))
+        facts.add((i, e, relation_row.setdefault(relation, len(relation_row))))
     keys = sorted(entity_row, key=entity_row.__getitem__)
     ent = (
         emb.entity_vectors[[emb.entity_to_id[k] for k in keys]]
@@ -72,4 +80,6 @@ def build_kg_inputs(emb: Embeddings, split: Split, triples: Iterable[tuple[str, 
         entity_vectors=torch.from_numpy(np.asarray(ent, dtype=np.float32)),
         item_entity_edges=np.asarray(sorted(edges), dtype=np.int64).reshape(-1, 2),
         entity_keys=keys,
+        item_entity_relations=np.asarray(sorted(facts), dtype=np.int64).reshape(-1, 3),
+        relation_keys=sorted(relation_row, key=relation_row.__getitem__),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,13 +98,16 @@ def train_model(
     text: TextInputs | None = None,
     progress: bool = True,
     slices: Slices | None = None,
+    on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainedModel:
     """BPR training with early stopping on validation NDCG@K, evaluated every
     ``recommender.eval_every`` epochs; patience counts evaluations. The best weights are restored.
 
     A spec with ``text: true`` gets the LLM text vectors ``text`` fused into its items
     (:class:`~kg_enhance.rec.models.RecModel`); ``text`` is ignored by the other specs.
-    """
+
+    ``on_eval(epoch, validation NDCG@K)`` is called after each evaluation (a tuner reports
+    and prunes there; an exception it raises ends training)."""
     device = _device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -173,6 +177,8 @@ def train_model(
             }
         )
         bar.set_postfix(loss=f"{total / max(1, len(train)):.4f}", ndcg=f"{valid[key]:.4f}")
+        if on_eval is not None:
+            on_eval(epoch, valid[key])
         if valid[key] > best:
             best, best_epoch, since_best = valid[key], epoch, 0
             best_state = _parameters(model)

@@ -1,0 +1,679 @@
+"""Proof of lift: our recommenders (with and without knowledge) against RecBole 1.2.1, under one protocol.
+
+The protocol (``kg_enhance.rec.protocol``; the README's "Benchmark protocol" section):
+
+* **One split per dataset, shared by every library**: ours, exported as RecBole atomic
+  files with ``benchmark_filename`` (``kg_enhance.rec.recbole_export``), so RecBole does
+  not re-split. Full ranking over every item; training (and validation) items excluded.
+* **Selection on validation only**: early stopping on validation NDCG@20, evaluated every
+  ``--eval-every`` epochs (5) with patience ``--patience`` evaluations (10), up to
+  ``--epochs`` (500), for both libraries; hyperparameters searched with Optuna (TPE,
+  median pruning for ours) on validation NDCG@20 over a small declared space per model
+  (``kg_enhance.rec.tune.SEARCH_SPACES``, :data:`RECBOLE_SPACES`; RecBole's own defaults
+  are the first trial of each RecBole search), on the first seed; chosen values saved.
+* **Seeds**: the fixed list (``protocol_seeds``: 0, 1, 2, 3, 4), training seed only; every
+  figure is mean ± std over seeds.
+* **One evaluator**: RecBole's best model writes its top-20 per test user; we score those
+  lists with the same code as ours (``RankingEvaluator.score_top``), per user, which gives
+  its long-tail and few-interaction figures too and lets the paired tests pair users.
+* **Paired tests over users** (per-user NDCG@20, averaged over seeds): paired t-test and
+  paired bootstrap, our best KG model against our best no-KG model and against the best
+  RecBole model ("best" = highest mean *validation* NDCG@20).
+* **Flags**: ``stopped_too_early`` (best validation within the first 3 evaluations; such
+  a peer is shown but never picked as "best RecBole") and ``under_trained`` (best epoch =
+  last allowed).
+
+Datasets (``--datasets``):
+
+* ``demo``: the bundled MovieLens subset and the demo job's split; facts = HetRec gold
+  facts plus catalog genres (read from the bundled files, no Neo4j, no LLM facts); PyKEEN
+  vectors trained here with the job's ``kge`` settings.
+* ``ml-latest-small``: the full dataset from ``../shared/data/movielens`` with every
+  HetRec fact (directors, countries, tags as themes) and catalog genres; same rule.
+* ``ml100k``: RecBole's ml-100k with its Freebase KG, read from the installed package
+  (``benchmarks/rec_vs_recbole.py``'s builder; never copied into the project).
+
+Writes ``benchmarks/results/lift_<dataset>_<date>.json`` (raw, per seed, with per-user
+NDCG@20) and ``.md`` (the table), and prints the table.
+
+    .venv/bin/python benchmarks/lift.py --datasets demo [--seeds 5] [--trials 8] [--recbole-trials 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from kg_enhance.api import validate_job  # noqa: E402
+from kg_enhance.config.models import RecModelSpec, RecommenderConfig  # noqa: E402
+from kg_enhance.kge.train import train_kge  # noqa: E402
+from kg_enhance.names import ENTITY, ITEM, entity_key, node_label  # noqa: E402
+from kg_enhance.rec.data import Split, make_split, positives  # noqa: E402
+from kg_enhance.rec.evaluate import RankingEvaluator, Slices  # noqa: E402
+from kg_enhance.rec.kg import KGInputs, build_kg_inputs  # noqa: E402
+from kg_enhance.rec.protocol import mean_std, paired_test, protocol_seeds, training_flags  # noqa: E402
+from kg_enhance.rec.recbole_export import export_recbole  # noqa: E402
+from kg_enhance.rec.train import train_model  # noqa: E402
+from kg_enhance.rec.tune import tune_model  # noqa: E402
+from kg_enhance.stages.recommend import recommend_split  # noqa: E402
+
+SCRATCH = REPO / ".kg-enhance" / "lift"
+RESULTS = REPO / "benchmarks" / "results"
+JOB = REPO / "examples" / "jobs" / "movielens-demo.yaml"
+SHARED = REPO.parent / "shared" / "data" / "movielens"
+OURS = ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn", "kgat"]
+NO_KG = {"bpr_mf", "lightgcn"}
+THEIRS = ["BPR", "LightGCN", "CKE", "KGCN", "KGIN", "KGAT"]
+THEIRS_KG = {"CKE", "KGCN", "KGIN", "KGAT"}
+
+#: RecBole search spaces: (name, kind, low, high | choices); the first trial is RecBole's defaults
+LR = ("learning_rate", "log", 1e-4, 1e-2)
+DIM = ("embedding_size", "cat", (32, 64))
+RECBOLE_SPACES: dict[str, list[tuple[Any, ...]]] = {
+    "BPR": [LR, DIM],
+    "LightGCN": [LR, ("reg_weight", "log", 1e-6, 1e-2), ("n_layers", "int", 1, 3), DIM],
+    "CKE": [LR, ("reg_weights", "log_pair", 1e-3, 1e-1), DIM],
+    "KGCN": [LR, ("reg_weight", "log", 1e-8, 1e-3), ("n_iter", "int", 1, 2), DIM],
+    "KGIN": [LR, ("reg_weight", "log", 1e-6, 1e-3), ("context_hops", "int", 1, 3), DIM],
+    "KGAT": [LR, ("reg_weight", "log", 1e-6, 1e-3), DIM],
+}
+RECBOLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "BPR": {"learning_rate": 1e-3, "embedding_size": 64},
+    "LightGCN": {"learning_rate": 1e-3, "reg_weight": 1e-5, "n_layers": 2, "embedding_size": 64},
+    "CKE": {"learning_rate": 1e-3, "reg_weights": 1e-2, "embedding_size": 64},
+    "KGCN": {"learning_rate": 1e-3, "reg_weight": 1e-7, "n_iter": 1, "embedding_size": 64},
+    "KGIN": {"learning_rate": 1e-3, "reg_weight": 1e-5, "context_hops": 2, "embedding_size": 64},
+    "KGAT": {"learning_rate": 1e-3, "reg_weight": 1e-5, "embedding_size": 64},
+}
+
+
+@dataclass
+class Dataset:
+    name: str
+    split: Split
+    kg: KGInputs
+    recbole_config: Path
+    note: str
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def _fact_triples(facts: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """``item_id, relation, object, object_type`` rows as ``(item:<id>, REL, entity:<Type>:<key>)``."""
+    return sorted(
+        {
+            (node_label(ITEM, str(i)), str(r), node_label(ENTITY, entity_key(str(t), str(o))))
+            for i, r, o, t in facts[["item_id", "relation", "object", "object_type"]].itertuples(index=False)
+        }
+    )
+
+
+def _catalog_genres(movies: pd.DataFrame) -> pd.DataFrame:
+    g = (
+        movies[["movieId", "genres"]]
+        .dropna()
+        .assign(genres=lambda d: d["genres"].str.split("|"))
+        .explode("genres")
+    )
+    g = g[g["genres"] != "(no genres listed)"]
+    return pd.DataFrame(
+        {
+            "item_id": g["movieId"].astype(str),
+            "relation": "HAS_GENRE",
+            "object": g["genres"],
+            "object_type": "Genre",
+        }
+    )
+
+
+def _kg_dataset(name: str, split: Split, triples: list[tuple[str, str, str]], job: Any, note: str) -> Dataset:
+    emb = train_kge(triples, job.kge, progress=False)
+    kg = build_kg_inputs(emb, split, triples)
+    got = export_recbole(split, triples, SCRATCH / "recbole", name=name.replace("-", ""), k=job.recommender.k)
+    config = Path(got["dir"]) / f"{name.replace('-', '')}.yaml"
+    return Dataset(name, split, kg, config, note)
+
+
+def demo(job: Any) -> Dataset:
+    from kg_enhance.datasets.movielens import DEMO_DIR
+
+    split = recommend_split(job)
+    facts = pd.read_csv(DEMO_DIR / "gold_facts.tsv", sep="\t", dtype=str)
+    genres = _catalog_genres(pd.read_csv(DEMO_DIR / "movies.csv", dtype=str))
+    triples = _fact_triples(pd.concat([facts, genres], ignore_index=True))
+    return _kg_dataset(
+        "demo", split, triples, job, "bundled demo; HetRec gold facts + catalog genres (no LLM facts)"
+    )
+
+
+def ml_latest_small(job: Any) -> Dataset:
+    from scale import gold_facts  # HetRec directors, countries, tags as themes
+
+    ml = SHARED / "ml-latest-small"
+    ratings = pd.read_csv(ml / "ratings.csv", dtype=str)
+    df = pd.DataFrame(
+        {
+            "user_id": ratings["userId"],
+            "item_id": ratings["movieId"],
+            "rating": ratings["rating"].astype(float),
+            "ts": ratings["timestamp"].astype(int),
+        }
+    )
+    split = make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed)
+    genres = _catalog_genres(pd.read_csv(ml / "movies.csv", dtype=str))
+    triples = _fact_triples(pd.concat([gold_facts(), genres], ignore_index=True))
+    return _kg_dataset(
+        "ml-latest-small", split, triples, job, "full ml-latest-small; every HetRec fact + catalog genres"
+    )
+
+
+def ml100k(job: Any) -> Dataset:
+    import rec_vs_recbole
+
+    rec_vs_recbole.SCRATCH = SCRATCH / "recbole"
+    split, emb, triples, config = rec_vs_recbole.ml100k_dataset(job)
+    kg = build_kg_inputs(emb, split, triples)
+    return Dataset(
+        "ml100k", split, kg, config, "ml-100k with RecBole's Freebase KG (read from the installed package)"
+    )
+
+
+DATASETS = {"demo": demo, "ml-latest-small": ml_latest_small, "ml100k": ml100k}
+
+
+# ---------------------------------------------------------------- ours
+
+
+def _slice_evaluators(ds: Dataset, slices: Slices, k: int) -> dict[str, RankingEvaluator]:
+    test = RankingEvaluator(
+        ds.split.test,
+        [ds.split.train, ds.split.valid],
+        n_users=ds.split.n_users,
+        n_items=ds.split.n_items,
+        k=k,
+    )
+    return {"test": test, **slices.evaluators(ds.split, k=k)}
+
+
+def _scored(evaluators: dict[str, RankingEvaluator], top: np.ndarray) -> dict[str, Any]:
+    """Means of every evaluator, and the test split's per-user NDCG, from top-K rows of every user."""
+    out: dict[str, Any] = {}
+    for name, ev in evaluators.items():
+        per = (
+            ev.score_top(ev.users, top[ev.users])
+            if len(ev.users)
+            else {"ndcg": np.zeros(0), "recall": np.zeros(0)}
+        )
+        out[name] = {
+            "ndcg": float(per["ndcg"].mean()) if len(per["ndcg"]) else 0.0,
+            "recall": float(per["recall"].mean()) if len(per["recall"]) else 0.0,
+        }
+        if name == "test":
+            out["per_user_ndcg"] = [round(float(v), 5) for v in per["ndcg"]]
+    return out
+
+
+def _our_top(model: Any, ds: Dataset, k: int) -> np.ndarray:
+    from kg_enhance.rec.train import top_k
+
+    top, _ = top_k(model, ds.split, k=k)
+    return top
+
+
+def run_ours(
+    ds: Dataset,
+    cfg: RecommenderConfig,
+    tuned: dict[str, Any],
+    seed: int,
+    evaluators: dict[str, RankingEvaluator],
+) -> list[dict[str, Any]]:
+    rows = []
+    for name, (spec, model_cfg) in tuned.items():
+        run_cfg = model_cfg.model_copy(update={"seed": seed})
+        trained = train_model(spec, ds.split, run_cfg, kg=ds.kg, progress=False)
+        scored = _scored(evaluators, _our_top(trained.model, ds, cfg.k))
+        rows.append(
+            {
+                "library": "ours",
+                "model": name,
+                "seed": seed,
+                "valid_ndcg": trained.valid[f"ndcg@{cfg.k}"],
+                **scored,
+                "train_seconds": round(trained.seconds, 2),
+                "epochs": trained.epochs,
+                "best_epoch": trained.best_epoch,
+                "flags": training_flags(trained.best_epoch, max_epochs=cfg.epochs, eval_every=cfg.eval_every),
+            }
+        )
+        print(
+            f"  ours {name:12s} seed {seed}: test NDCG@{cfg.k} {scored['test']['ndcg']:.4f} ({trained.seconds:.0f}s, best epoch {trained.best_epoch})",
+            flush=True,
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- RecBole
+
+
+def _recbole(
+    config: Path,
+    model: str,
+    params: dict[str, Any],
+    *,
+    seed: int,
+    args: Any,
+    top_out: Path | None,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    from rec_vs_recbole import recbole_python
+
+    cmd = [
+        str(recbole_python()),
+        str(REPO / "benchmarks" / "recbole_runner.py"),
+        str(config),
+        model,
+        "--epochs", str(epochs or args.epochs),
+        "--eval-step", str(args.eval_every),
+        "--stopping-step", str(args.patience),
+        "--device", args.device,
+        "--seed", str(seed),
+        "--params", json.dumps(params),
+        *(["--top-out", str(top_out)] if top_out else []),
+    ]  # fmt: skip
+    (SCRATCH / "run").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=SCRATCH / "run",
+        env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"},
+    )
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not rows:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"model": model, "error": " | ".join(tail)}
+    return rows[0]
+
+
+def _recbole_params(model: str, chosen: dict[str, Any]) -> dict[str, Any]:
+    out = dict(chosen)
+    if model == "CKE" and "reg_weights" in out:
+        out["reg_weights"] = [out["reg_weights"], out["reg_weights"]]
+    return out
+
+
+def tune_recbole(ds: Dataset, model: str, *, n_trials: int, seed: int, args: Any) -> dict[str, Any]:
+    """Optuna (TPE) over :data:`RECBOLE_SPACES` on RecBole's best validation NDCG@20; defaults first."""
+    space = RECBOLE_SPACES[model]
+    errors: list[str] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        chosen: dict[str, Any] = {}
+        for name, kind, *rest in space:
+            if kind == "cat":
+                chosen[name] = trial.suggest_categorical(name, list(rest[0]))
+            elif kind == "int":
+                chosen[name] = trial.suggest_int(name, rest[0], rest[1])
+            else:
+                chosen[name] = trial.suggest_float(name, rest[0], rest[1], log=True)
+        row = _recbole(
+            ds.recbole_config,
+            model,
+            _recbole_params(model, chosen),
+            seed=seed,
+            args=args,
+            top_out=None,
+            epochs=args.tune_epochs or args.epochs,
+        )
+        if "error" in row:
+            errors.append(row["error"])
+            raise optuna.TrialPruned(row["error"])
+        for key in ("best_epoch", "epochs", "train_seconds"):
+            trial.set_user_attr(key, row[key])
+        trial.set_user_attr(
+            "flags",
+            training_flags(
+                row["best_epoch"], max_epochs=args.tune_epochs or args.epochs, eval_every=args.eval_every
+            ),
+        )
+        return float(row["best_valid"])
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.enqueue_trial(RECBOLE_DEFAULTS[model])
+    study.optimize(objective, n_trials=n_trials)
+    trials = [
+        {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params, **t.user_attrs}
+        for t in study.trials
+    ]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        return {"model": model, "error": errors[-1] if errors else "no trial completed", "trials": trials}
+    return {
+        "model": model,
+        "best_valid": study.best_value,
+        "chosen": study.best_params,
+        "trials": trials,
+        "space": [list(map(str, s)) for s in space],
+    }
+
+
+def run_recbole(
+    ds: Dataset,
+    model: str,
+    chosen: dict[str, Any],
+    seed: int,
+    evaluators: dict[str, RankingEvaluator],
+    args: Any,
+) -> dict[str, Any]:
+    top_dir = SCRATCH / "top" / ds.name / f"seed{seed}"
+    row = _recbole(
+        ds.recbole_config, model, _recbole_params(model, chosen), seed=seed, args=args, top_out=top_dir
+    )
+    if "error" in row:
+        print(f"  RecBole {model:10s} seed {seed}: failed: {row['error']}", flush=True)
+        return {"library": "recbole", "model": model, "seed": seed, "error": row["error"]}
+    tops = json.loads(Path(row["top"]).read_text())
+    user_row = {u: i for i, u in enumerate(ds.split.user_ids)}
+    item_row = {it: i for i, it in enumerate(ds.split.item_ids)}
+    k = args.k
+    top = np.full((ds.split.n_users, k), -1, dtype=np.int64)
+    for user, items in tops.items():
+        if user in user_row:
+            rows = [item_row.get(i, -1) for i in items[:k]]
+            top[user_row[user], : len(rows)] = rows
+    scored = _scored(evaluators, top)
+    print(
+        f"  RecBole {model:10s} seed {seed}: test NDCG@{k} {scored['test']['ndcg']:.4f} (RecBole's own {row.get(f'ndcg@{k}', float('nan')):.4f}; {row['train_seconds']:.0f}s, best epoch {row['best_epoch']})",
+        flush=True,
+    )
+    return {
+        "library": "recbole",
+        "model": model,
+        "seed": seed,
+        "valid_ndcg": row["best_valid"],
+        **scored,
+        "recbole_test": {key: v for key, v in row.items() if "@" in key},
+        "train_seconds": row["train_seconds"],
+        "epochs": row["epochs"],
+        "best_epoch": row["best_epoch"],
+        "flags": training_flags(row["best_epoch"], max_epochs=args.epochs, eval_every=args.eval_every),
+        "params": row["params"],
+    }
+
+
+# ---------------------------------------------------------------- table
+
+
+def summarise(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
+    ok = [r for r in rows if "error" not in r]
+    by_model: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in ok:
+        by_model.setdefault((r["library"], r["model"]), []).append(r)
+    table = []
+    for (library, model), runs in by_model.items():
+        flags: dict[str, int] = {}
+        for r in runs:
+            for f in r["flags"]:
+                flags[f] = flags.get(f, 0) + 1
+        table.append(
+            {
+                "library": library,
+                "model": model,
+                "kg": model in THEIRS_KG or (library == "ours" and model not in NO_KG),
+                "seeds": len(runs),
+                "valid_ndcg": mean_std([r["valid_ndcg"] for r in runs]),
+                "ndcg": mean_std([r["test"]["ndcg"] for r in runs]),
+                "recall": mean_std([r["test"]["recall"] for r in runs]),
+                "long_tail_ndcg": mean_std([r["long_tail"]["ndcg"] for r in runs]),
+                "few_ndcg": mean_std([r["few_interactions"]["ndcg"] for r in runs]),
+                "train_seconds": mean_std([r["train_seconds"] for r in runs]),
+                "best_epoch": mean_std([r["best_epoch"] for r in runs]),
+                "flags": flags,
+                "per_user": np.mean([r["per_user_ndcg"] for r in runs], axis=0),
+            }
+        )
+
+    def best(cands: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return max(cands, key=lambda t: t["valid_ndcg"].mean) if cands else None
+
+    usable_rb = [
+        t
+        for t in table
+        if t["library"] == "recbole" and t["flags"].get("stopped_too_early", 0) * 2 <= t["seeds"]
+    ]
+    best_kg = best([t for t in table if t["library"] == "ours" and t["kg"]])
+    best_nokg = best([t for t in table if t["library"] == "ours" and not t["kg"]])
+    best_rb = best(usable_rb)
+    tests = {}
+    for label, other in (("vs_best_no_kg", best_nokg), ("vs_best_recbole", best_rb)):
+        if best_kg is not None and other is not None:
+            tests[label] = {
+                "a": best_kg["model"],
+                "b": f"{other['library']}:{other['model']}",
+                **paired_test(best_kg["per_user"], other["per_user"]).to_dict(),
+            }
+            tests[label]["long_tail_diff"] = best_kg["long_tail_ndcg"].mean - other["long_tail_ndcg"].mean
+    return {
+        "table": table,
+        "best": {
+            "kg": best_kg and best_kg["model"],
+            "no_kg": best_nokg and best_nokg["model"],
+            "recbole": best_rb and best_rb["model"],
+        },
+        "tests": tests,
+    }
+
+
+def markdown(ds: Dataset, summary: dict[str, Any], meta: dict[str, Any], k: int) -> str:
+    lines = [
+        f"### {ds.name} ({meta['date']}; {meta['machine']}; seeds {meta['seeds']}; {ds.note})",
+        "",
+        f"Budget: up to {meta['epochs']} epochs, validation every {meta['eval_every']}, patience {meta['patience']} evaluations; "
+        f"Optuna {meta['trials']} trials per model of ours, {meta['recbole_trials']} per RecBole model, on seed {meta['seeds'][0]}. "
+        f"Split: {ds.split.n_users} users, {ds.split.n_items} items, {len(ds.split.train)}/{len(ds.split.valid)}/{len(ds.split.test)} train/valid/test.",
+        "",
+        markdown_table(summary, k),
+    ]
+    return "\n".join(lines)
+
+
+def markdown_table(summary: dict[str, Any], k: int) -> str:
+    lines = [
+        f"| library | model | KG | NDCG@{k} | Recall@{k} | long-tail NDCG@{k} | few-int. NDCG@{k} | valid NDCG@{k} | train s | best epoch | flags |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in sorted(summary["table"], key=lambda t: -t["ndcg"].mean):
+        flags = ", ".join(f"{f} x{n}" for f, n in t["flags"].items()) or "-"
+        lines.append(
+            f"| {t['library']} | {t['model']} | {'yes' if t['kg'] else 'no'} | {t['ndcg']} | {t['recall']} | {t['long_tail_ndcg']} | "
+            f"{t['few_ndcg']} | {t['valid_ndcg']} | {t['train_seconds'].mean:.0f} | {t['best_epoch'].mean:.0f} | {flags} |"
+        )
+    lines.append("")
+    for label, test in summary["tests"].items():
+        lines.append(
+            f"- {test['a']} {label.replace('_', ' ')} ({test['b']}): NDCG@{k} {test['diff']:+.4f} over {test['n']} test users "
+            f"(95% bootstrap CI {test['ci_low']:+.4f}..{test['ci_high']:+.4f}; paired t-test p = {test['p_t']:.3g}, "
+            f"bootstrap p = {test['p_bootstrap']:.3g}); long-tail NDCG@{k} {test['long_tail_diff']:+.4f}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items() if k != "per_user"}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if hasattr(x, "__dataclass_fields__"):
+        return {f: _jsonable(getattr(x, f)) for f in x.__dataclass_fields__}
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def from_partial(path: Path, k: int) -> None:
+    """The table and paired tests of the rows a cut-short run recorded in its ``.partial.jsonl``."""
+    lines = path.read_text().splitlines()
+    rows = [json.loads(line) for line in lines[1:]]
+    models = {(r["library"], r["model"]) for r in rows}
+    seeds = [
+        s
+        for s in sorted({r["seed"] for r in rows})
+        if {(r["library"], r["model"]) for r in rows if r["seed"] == s} == models
+    ]
+    summary = summarise([r for r in rows if r["seed"] in seeds], k)
+    body = markdown_table(summary, k)
+    text = f"Partial run, rows recorded in `{path.name}` (complete seeds only: {seeds}):\n\n{body}"
+    print(text)
+    path.with_suffix(".md").write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from-partial", type=Path, default=None, help="summarise a cut-short run's rows")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["demo"])
+    parser.add_argument("--seeds", type=int, default=None, help="first N of the fixed seed list (default 5)")
+    parser.add_argument("--trials", type=int, default=8, help="Optuna trials per model of ours")
+    parser.add_argument(
+        "--recbole-trials", type=int, default=4, help="Optuna trials per RecBole model (first = defaults)"
+    )
+    parser.add_argument("--epochs", type=int, default=500)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--patience", type=int, default=10, help="evaluations without improvement")
+    parser.add_argument(
+        "--tune-epochs", type=int, default=None, help="max epochs during the search (default --epochs)"
+    )
+    parser.add_argument("--models", nargs="*", default=OURS)
+    parser.add_argument("--recbole-models", nargs="*", default=THEIRS)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--tag", default="", help="suffix of the results files")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args()
+    if args.from_partial:
+        from_partial(args.from_partial, args.k)
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["RECBOLE_THREADS"] = str(args.threads)
+    seeds = protocol_seeds(args.seeds)
+    job = validate_job(JOB)
+    base = job.recommender.model_copy(
+        update={
+            "epochs": args.epochs,
+            "eval_every": args.eval_every,
+            "patience": args.patience,
+            "device": args.device,
+            "k": args.k,
+        }
+    )
+    date = dt.date.today().isoformat()
+    machine = f"{platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}, device {args.device}"
+    print(f"machine: {machine}; seeds {seeds}", flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in args.datasets:
+        started = time.perf_counter()
+        ds = DATASETS[name](job)
+        print(
+            f"\n== {name}: {ds.split.n_users} users, {ds.split.n_items} items, KG edges {len(ds.kg.item_entity_edges)} ({ds.note})",
+            flush=True,
+        )
+        slices = Slices.from_split(ds.split, head_share=base.head_share, few=base.few_interactions)
+        evaluators = _slice_evaluators(ds, slices, args.k)
+        tuning: dict[str, Any] = {}
+        tuned: dict[str, tuple[RecModelSpec, RecommenderConfig]] = {}
+        tune_cfg = base.model_copy(update={"seed": seeds[0], "epochs": args.tune_epochs or args.epochs})
+        for model in args.models:
+            t0 = time.perf_counter()
+            spec = RecModelSpec(type=model)
+            if args.trials > 0:
+                result = tune_model(spec, ds.split, tune_cfg, kg=ds.kg, n_trials=args.trials, seed=seeds[0])
+                tuning[model] = {**result.report(), "seconds": round(time.perf_counter() - t0, 1)}
+                tuned[model] = result.apply(spec, base)
+                print(
+                    f"  tuned {model}: {tuning[model]['chosen']} (valid {result.best_value:.4f}, {tuning[model]['seconds']:.0f}s)",
+                    flush=True,
+                )
+            else:
+                tuned[model] = (spec, base)
+        rb_chosen: dict[str, dict[str, Any]] = {}
+        for model in args.recbole_models:
+            t0 = time.perf_counter()
+            if args.recbole_trials > 0:
+                got = tune_recbole(ds, model, n_trials=args.recbole_trials, seed=seeds[0], args=args)
+                got["seconds"] = round(time.perf_counter() - t0, 1)
+                tuning[f"recbole:{model}"] = got
+                if "error" in got:
+                    print(f"  RecBole {model}: every trial failed: {got['error']}", flush=True)
+                    continue
+                rb_chosen[model] = got["chosen"]
+                print(
+                    f"  tuned RecBole {model}: {got['chosen']} (valid {got['best_valid']:.4f}, {got['seconds']:.0f}s)",
+                    flush=True,
+                )
+            else:
+                rb_chosen[model] = RECBOLE_DEFAULTS[model]
+        rows: list[dict[str, Any]] = []
+        stem = f"lift_{name}_{date}{'_' + args.tag if args.tag else ''}"
+        partial = RESULTS / f"{stem}.partial.jsonl"  # raw rows as they come (kept if the run is cut short)
+        partial.write_text(json.dumps({"tuning": _jsonable(tuning)}) + "\n")
+        for seed in seeds:
+            got = run_ours(ds, base, tuned, seed, evaluators)
+            got += [
+                run_recbole(ds, model, chosen, seed, evaluators, args) for model, chosen in rb_chosen.items()
+            ]
+            with partial.open("a") as fh:
+                fh.writelines(json.dumps(_jsonable(r)) + "\n" for r in got)
+            rows += got
+        summary = summarise(rows, args.k)
+        meta = {
+            "date": date,
+            "machine": machine,
+            "command": " ".join(sys.argv),
+            "seeds": seeds,
+            "epochs": args.epochs,
+            "eval_every": args.eval_every,
+            "patience": args.patience,
+            "tune_epochs": args.tune_epochs or args.epochs,
+            "trials": args.trials,
+            "recbole_trials": args.recbole_trials,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+        table = markdown(ds, summary, meta, args.k)
+        print("\n" + table, flush=True)
+        out = RESULTS / stem
+        out.with_suffix(".json").write_text(
+            json.dumps(
+                _jsonable(
+                    {"meta": meta, "dataset": ds.note, "tuning": tuning, "runs": rows, "summary": summary}
+                ),
+                indent=1,
+            )
+        )
+        out.with_suffix(".md").write_text(table)
+        partial.unlink()
+        print(f"results: {out}.json, {out}.md ({meta['wall_seconds']:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The benchmark protocol: seeds, mean and std, the paired tests, the training flags."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kg_enhance.errors import ConfigError
+from kg_enhance.rec.evaluate import RankingEvaluator
+from kg_enhance.rec.protocol import (
+    DEFAULT_SEEDS,
+    mean_std,
+    paired_test,
+    protocol_seeds,
+    stopped_too_early,
+    training_flags,
+    under_trained,
+)
+
+
+def test_seeds_are_a_fixed_list_and_fewer_seeds_are_a_prefix() -> None:
+    assert protocol_seeds() == list(DEFAULT_SEEDS) and len(DEFAULT_SEEDS) == 5
+    assert protocol_seeds(3) == [0, 1, 2]
+    assert protocol_seeds(7)[:5] == protocol_seeds(5) and len(set(protocol_seeds(7))) == 7
+    assert protocol_seeds(seeds=[11, 3]) == [11, 3]
+    with pytest.raises(ConfigError, match="repeats"):
+        protocol_seeds(seeds=[1, 1])
+    with pytest.raises(ConfigError, match="at least 1"):
+        protocol_seeds(0)
+
+
+def test_mean_std_uses_the_sample_deviation() -> None:
+    got = mean_std([0.30, 0.32, 0.34])
+    assert got.mean == pytest.approx(0.32)
+    assert got.std == pytest.approx(0.02)  # sqrt((0.02^2 + 0 + 0.02^2) / 2)
+    assert mean_std([0.5]).std == 0.0 and "1 seed" in str(mean_std([0.5]))
+
+
+def test_paired_t_test_matches_the_closed_form_for_three_degrees_of_freedom() -> None:
+    # differences 1, 0, 1, 2: mean 1, sample sd sqrt(2/3), t = 1 / (sqrt(2/3) / 2) = sqrt(6), df = 3.
+    # Student's t with 3 df: two-sided p = 1 - (2/pi) (theta + sin(theta) cos(theta)), theta = atan(t / sqrt(3)).
+    got = paired_test([1.0, 2.0, 3.0, 4.0], [0.0, 2.0, 2.0, 2.0], n_boot=2000)
+    theta = math.atan(math.sqrt(6) / math.sqrt(3))
+    expected = 1 - (2 / math.pi) * (theta + math.sin(theta) * math.cos(theta))
+    assert got.diff == pytest.approx(1.0)
+    assert got.t == pytest.approx(math.sqrt(6))
+    assert got.p_t == pytest.approx(expected, abs=1e-9)
+    assert expected == pytest.approx(0.0917, abs=1e-4)
+    assert not got.significant
+
+
+def test_paired_tests_separate_a_real_gain_from_noise() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0, 1, size=400)
+    better = base + 0.05 + rng.normal(0, 0.05, size=400)  # every user gains about 0.05
+    noisy = base + rng.normal(0, 0.05, size=400)  # no gain, only noise
+    gain = paired_test(better, base)
+    assert gain.significant and gain.p_bootstrap <= 1e-3 and gain.ci_low > 0
+    none = paired_test(noisy, base)
+    assert none.p_t > 0.05 and none.p_bootstrap > 0.05 and none.ci_low < 0 < none.ci_high
+    assert paired_test([1.0, 1.0], [1.0, 1.0]).p_t == 1.0  # identical models: no difference at all
+    with pytest.raises(ValueError, match="aligned"):
+        paired_test([1.0, 2.0], [1.0])
+
+
+def test_stopped_too_early_and_under_trained_flags() -> None:
+    # evaluated every 5 epochs: a best at epoch 5, 10 or 15 is within the first 3 evaluations
+    assert stopped_too_early(15, 5) and not stopped_too_early(20, 5)
+    assert stopped_too_early(3, 1) and not stopped_too_early(4, 1)
+    assert under_trained(500, 500) and not under_trained(495, 500)
+    assert training_flags(10, max_epochs=500, eval_every=5) == ["stopped_too_early"]
+    assert training_flags(60, max_epochs=60, eval_every=5) == ["under_trained"]
+    assert training_flags(120, max_epochs=500, eval_every=5) == []
+
+
+def test_per_user_metrics_average_to_the_reported_ones() -> None:
+    rng = np.random.default_rng(0)
+    n_users, n_items = 40, 30
+    train = np.array([[u, i] for u in range(n_users) for i in rng.choice(n_items, 5, replace=False)])
+    test = np.array([[u, i] for u in range(n_users) for i in rng.choice(n_items, 2, replace=False)])
+    test = test[~(test[:, None, :] == train[None, :, :]).all(-1).any(1)]
+    import torch
+
+    users = torch.from_numpy(rng.normal(size=(n_users, 8)).astype(np.float32))
+    items = torch.from_numpy(rng.normal(size=(n_items, 8)).astype(np.float32))
+    ev = RankingEvaluator(test, [train], n_users=n_users, n_items=n_items, k=5)
+    per = ev.per_user(users, items)
+    assert len(per["ndcg"]) == len(ev.users)
+    summary = ev.evaluate(users, items)
+    assert summary["ndcg@5"] == pytest.approx(per["ndcg"].mean())
+    assert summary["recall@5"] == pytest.approx(per["recall"].mean())
+    # scoring another library's ranking with the same code gives the same values
+    scores = users @ items.T
+    for u, i in train:
+        scores[u, i] = -np.inf
+    top = torch.topk(scores, 5).indices.numpy()
+    assert np.allclose(ev.score_top(ev.users, top[ev.users])["ndcg"], per["ndcg"])
+
+
+def test_optuna_search_on_validation_saves_the_chosen_values() -> None:
+    import pandas as pd
+
+    from kg_enhance.config.models import RecModelSpec, RecommenderConfig
+    from kg_enhance.datasets.movielens import DEMO_DIR
+    from kg_enhance.rec.data import make_split, positives
+    from kg_enhance.rec.tune import SEARCH_SPACES, tune_model
+
+    df = pd.read_csv(DEMO_DIR / "ratings.csv", dtype=str)
+    df = df.rename(columns={"userId": "user_id", "movieId": "item_id", "timestamp": "ts"})
+    df["rating"], df["ts"] = df["rating"].astype(float), df["ts"].astype(int)
+    split = make_split(positives(df, 4.0), kind="user_random", seed=0)
+    cfg = RecommenderConfig(epochs=2, k=20, patience=2)
+    got = tune_model(RecModelSpec(type="bpr_mf"), split, cfg, n_trials=3, seed=0)
+    assert len(got.trials) == 3
+    # the job's own settings are the first trial: a search can only improve on the untuned model
+    assert got.trials[0]["params"] == {
+        "learning_rate": cfg.learning_rate,
+        "weight_decay": cfg.weight_decay,
+        "dim": cfg.dim,
+    }
+    assert set(got.config) == {p.name for p in SEARCH_SPACES["bpr_mf"]}
+    assert got.best_value == max(t["value"] for t in got.trials if t["value"] is not None)
+    assert 1e-3 <= got.config["learning_rate"] <= 3e-2 and got.config["dim"] in (32, 64)
+    spec, tuned = got.apply(RecModelSpec(type="bpr_mf"), cfg)
+    assert tuned.learning_rate == got.config["learning_rate"] and tuned.epochs == 2
+    again = tune_model(RecModelSpec(type="bpr_mf"), split, cfg, n_trials=3, seed=0)
+    assert again.config == got.config  # seeded sampler: the same search
