@@ -132,6 +132,7 @@ def run_job(
     store_factory: Callable[[], GraphStore] | None = None,
     strict: bool = False,
     retry_quarantined: bool = False,
+    full: bool = False,
 ) -> RunResult:
     """Run a job's stages; the report is also written to ``<outputs.dir>/report.json``.
 
@@ -140,7 +141,9 @@ def run_job(
     text) are counted in the report's ``input_issues``; with ``strict`` the first one
     raises a :class:`~kg_enhance.errors.DataError` instead. The extraction cache remembers
     quarantined subjects and later runs do not ask about them again; ``retry_quarantined``
-    asks again.
+    asks again. Runs are incremental (only new, changed, removed and stale subjects and
+    interactions are worked on; embeddings and recommenders warm-start); ``full`` does
+    everything from scratch.
     """
     from kg_enhance.pipeline import run_pipeline, select_stages
 
@@ -155,6 +158,7 @@ def run_job(
         store_factory=store_factory,
         strict=strict,
         retry_quarantined=retry_quarantined,
+        full=full,
     )
 
 
@@ -197,6 +201,16 @@ def dry_run(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, An
         "note": "tokens estimated at 4 characters per token; cache hits counted only when llm.structured_output is not 'auto' "
         "(users are counted as calls without a cache lookup)",
     }
+
+
+def diff(job: JobLike, *, overrides: list[str] | None = None, full: bool = False) -> dict[str, Any]:
+    """What ``run_job`` would do now against the last committed load: new, changed, unchanged, removed
+    and stale subjects, new, changed and removed interactions, and the LLM calls and tokens that implies.
+    Calls no LLM and touches no graph (:func:`kg_enhance.extract.delta.predict`)."""
+    from kg_enhance.extract.delta import predict
+
+    loaded = load(job, overrides=overrides)
+    return predict(loaded.job, loaded.ontology, RunDir.for_job(loaded.job), full=full)
 
 
 def run_dir(job: JobLike, *, overrides: list[str] | None = None) -> RunDir:

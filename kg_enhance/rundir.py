@@ -15,6 +15,9 @@ Layout (``outputs.dir`` of the job, resolved against the job file's folder)::
     recommend/topk.parquet      precomputed top-K of the best model
     export/                     item_vectors.npy + item_ids.json (catalog order), entities.parquet
     ablation/                   ablation.json and ablation.png
+    delta/                      incremental refresh state (:mod:`kg_enhance.extract.delta`): committed
+                                subjects.parquet, interactions.parquet, state.json; this run's plan.json
+                                and next_subjects.parquet; last_full.json
 
 Every file is written to a temporary name and renamed (:mod:`kg_enhance.io.files`).
 """
@@ -180,6 +183,35 @@ class RunDir:
     @property
     def entities_table(self) -> Path:
         return self.export_dir / "entities.parquet"
+
+    # -- delta (incremental refresh) -----------------------------------------------------------
+    @property
+    def delta_dir(self) -> Path:
+        return self.root / "delta"
+
+    @property
+    def delta_subjects(self) -> Path:
+        return self.delta_dir / "subjects.parquet"
+
+    @property
+    def delta_interactions(self) -> Path:
+        return self.delta_dir / "interactions.parquet"
+
+    @property
+    def delta_state(self) -> Path:
+        return self.delta_dir / "state.json"
+
+    @property
+    def delta_next_subjects(self) -> Path:
+        return self.delta_dir / "next_subjects.parquet"
+
+    @property
+    def delta_plan(self) -> Path:
+        return self.delta_dir / "plan.json"
+
+    @property
+    def delta_last_full(self) -> Path:
+        return self.delta_dir / "last_full.json"
 
     # -- ablation ------------------------------------------------------------------------------
     @property

@@ -18,6 +18,15 @@ Stage = Literal["extract", "load", "embed", "recommend", "export"]
 
 
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+#: a duration: a number and a unit (s, m, h, d, w)
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$"
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """``'90d'`` -> seconds (the text matches :data:`DURATION_PATTERN`)."""
+    text = text.strip()
+    return float(text[:-1].strip()) * _UNIT_SECONDS[text[-1]]
 
 
 class _Strict(BaseModel):
@@ -211,6 +220,17 @@ class LLMConfig(_Strict):
         default_factory=UserExtraction,
         description="User-side preference extraction; needs source.users and a relation with head User.",
     )
+    refresh_after: str | None = Field(
+        default=None,
+        pattern=DURATION_PATTERN,
+        description="Re-extract subjects whose facts are older than this (e.g. '90d', '12h', '2w'), oldest "
+        "first, within budget_tokens; the cached answer is not reused for them. null: facts never expire.",
+    )
+
+    @property
+    def refresh_after_s(self) -> float | None:
+        """``refresh_after`` in seconds (None: never)."""
+        return duration_seconds(self.refresh_after) if self.refresh_after else None
     price_per_1m_input_tokens: float = Field(
         default=0.0, ge=0, description="Price of 1M prompt tokens, for cost estimates."
     )
@@ -401,6 +421,18 @@ class KGEConfig(_Strict):
         description="Rank at most this many validation and this many test triples per evaluation (a sample "
         "fixed by seed; known triples are still all filtered); null ranks the full sets.",
     )
+    warm_start: bool = Field(
+        default=True,
+        description="Start from the previous artifact's vectors for entities and relations that still exist "
+        "(new ones initialised as PyKEEN does) and train for warm_start_epochs of the epochs; `run --full` "
+        "trains from scratch.",
+    )
+    warm_start_epochs: float = Field(
+        default=D.WARM_START_EPOCHS,
+        gt=0,
+        le=1,
+        description="Share of kge.epochs a warm-started training may run (same early stopping).",
+    )
     eval_memory_mb: int = Field(
         default=D.KGE_EVAL_MEMORY_MB,
         ge=1,
@@ -478,6 +510,18 @@ class RecommenderConfig(_Strict):
         ge=1,
         description="Graph models (LightGCN, KG-LightGCN) propagate the whole graph once per batch: at most this "
         "many batches per epoch (larger batches on large data), so an epoch costs about linear time in the graph.",
+    )
+    warm_start: bool = Field(
+        default=True,
+        description="Start each model from its previous weights where user, item and entity ids match "
+        "(new rows initialised as usual) and train for warm_start_epochs of the epochs; `run --full` "
+        "trains from scratch.",
+    )
+    warm_start_epochs: float = Field(
+        default=D.WARM_START_EPOCHS,
+        gt=0,
+        le=1,
+        description="Share of recommender.epochs a warm-started training may run (same early stopping).",
     )
     interactions: Literal["files", "neo4j"] = Field(
         default="files",

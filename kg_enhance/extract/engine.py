@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +157,8 @@ class ExtractionResult:
     #: ids of the subjects that were extracted (from the cache or the LLM), with or without facts
     extracted_ids: list[str] = field(default_factory=list)
     stats: ExtractionStats = field(default_factory=ExtractionStats)
+    #: when each extracted subject's answer was made (the cached answer's time, or now): its facts' age
+    answered_at: dict[str, float] = field(default_factory=dict)
 
 
 class Extractor:
@@ -264,15 +266,18 @@ class Extractor:
             for f in raw_facts
         ]
 
-    async def run(self, items: Sequence[Item]) -> ExtractionResult:
+    async def run(self, items: Sequence[Item], *, refresh: Collection[str] = ()) -> ExtractionResult:
+        """Extract ``items``; the ids in ``refresh`` (facts past ``llm.refresh_after``) are asked again
+        even when the cache has an answer (the new answer replaces it)."""
         started = time.perf_counter()
         result = ExtractionResult()
         stats = result.stats
         stats.items = len(items)
         self.server = server = await self.client.server_info()
         keys = [self.key_for(item, server) for item in items]
-        cached = self.cache.get_many(keys)
-        remembered = {} if self.retry_quarantined else self.cache.get_quarantined(keys)
+        fresh_keys = [k for item, k in zip(items, keys, strict=True) if item.item_id not in refresh]
+        cached = self.cache.get_many(fresh_keys)
+        remembered = {} if self.retry_quarantined else self.cache.get_quarantined(fresh_keys)
         todo: list[tuple[Item, str]] = []
         for item, key in zip(items, keys, strict=True):
             hit = cached.get(key)
@@ -296,6 +301,7 @@ class Extractor:
             stats.cache_hits += 1
             stats.extracted += 1
             result.extracted_ids.append(item.item_id)
+            result.answered_at[item.item_id] = float(hit.get("created") or time.time())
             result.facts.extend(self._to_facts(item, hit["facts"]))
             if hit["dropped"]:
                 result.dropped[item.item_id] = hit["dropped"]
@@ -395,6 +401,7 @@ class Extractor:
                 )
                 stats.extracted += 1
                 result.extracted_ids.append(item.item_id)
+                result.answered_at[item.item_id] = time.time()
                 result.facts.extend(self._to_facts(item, checked.facts))
                 if checked.dropped:
                     result.dropped[item.item_id] = checked.dropped

@@ -44,6 +44,9 @@ class StageContext:
     strict: bool = False
     #: ``run --retry-quarantined``: ask the LLM again about subjects the extraction cache remembers as quarantined
     retry_quarantined: bool = False
+    #: ``run --full``: no incremental refresh (every subject extracted, graph fully rewritten, models
+    #: trained from scratch); without it a run does only what changed (:mod:`kg_enhance.extract.delta`)
+    full: bool = False
     store_factory: Callable[[], GraphStore] | None = None
     _store: GraphStore | None = field(default=None, repr=False)
 
