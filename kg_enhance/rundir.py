@@ -11,7 +11,7 @@ Layout (``outputs.dir`` of the job, resolved against the job file's folder)::
     load/rejected_facts.txt     rows of fact files that did not fit the ontology
     embeddings/<version>/       entity_vectors.npy, relation_vectors.npy, *_to_id.json, metadata.json
     embeddings/LATEST           the newest version's name
-    recommend/metrics.json      per-model metrics; recommend/<model>.pt weights
+    recommend/metrics.json      per-model metrics; recommend/<model>.pt weights, <model>.ids.json their row ids
     recommend/topk.parquet      precomputed top-K of the best model
     export/                     item_vectors.npy + item_ids.json (catalog order), entities.parquet
     ablation/                   ablation.json and ablation.png
@@ -158,6 +158,10 @@ class RunDir:
 
     def model_weights(self, key: str) -> Path:
         return self.recommend_dir / f"{key}.pt"
+
+    def model_ids(self, key: str) -> Path:
+        """The user, item and entity ids of the weights' rows (for a warm start), next to the weights."""
+        return self.recommend_dir / f"{key}.ids.json"
 
     @property
     def metrics(self) -> Path:
