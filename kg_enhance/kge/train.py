@@ -351,6 +351,19 @@ def warm_start_model(
     }
 
 
+def build_model(config: KGEConfig, training: CoreTriplesFactory, device: str = "cpu") -> Model:
+    """The job's PyKEEN model over ``training``, initialised as ``pykeen.pipeline`` would (seeded)."""
+    set_random_seed(config.seed)  # as pykeen.pipeline does: torch, numpy and random
+    model: Model = model_resolver.make(
+        config.model,
+        triples_factory=training,
+        embedding_dim=config.dim,
+        loss=loss_resolver.make(config.loss),
+        random_seed=config.seed,
+    ).to(device)
+    return model
+
+
 def train_kge(
     triples: list[Triple],
     config: KGEConfig,
@@ -400,14 +413,7 @@ def train_kge(
     device = _device(config.device)
     amo = _memory_optimization(config, device)
 
-    set_random_seed(config.seed)  # as pykeen.pipeline does: torch, numpy and random
-    model = model_resolver.make(
-        config.model,
-        triples_factory=training,
-        embedding_dim=config.dim,
-        loss=loss_resolver.make(config.loss),
-        random_seed=config.seed,
-    ).to(device)
+    model = build_model(config, training, device)
     epochs = config.epochs
     warm: dict[str, Any] | None = None
     if warm_from is not None:

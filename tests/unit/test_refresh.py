@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from kg_enhance import api
@@ -75,7 +76,17 @@ def _edit_movies(path: Path, change: Callable[[list[dict[str, str]]], list[dict[
     _write_csv(path, change(rows))
 
 
-def _job(folder: Path, inputs: Path, *, url: str, name: str = "t", extra: str = "") -> Path:
+def _job(
+    folder: Path,
+    inputs: Path,
+    *,
+    url: str,
+    name: str = "t",
+    extra: str = "",
+    llm_enabled: bool = True,
+    kge: str = "{dim: 8, epochs: 4}",
+    recommender: str = "{epochs: 3, dim: 8, models: [{type: bpr_mf}]}",
+) -> Path:
     text = f"""
 version: 1
 name: {name}
@@ -99,12 +110,13 @@ source:
     - name: hetrec
       path: "@bundled/movielens_demo/gold_facts.tsv"
 llm:
+  enabled: {str(llm_enabled).lower()}
   base_url: {url}
   structured_output: json_schema
   item_limit: 3
   max_concurrency: 1
-kge: {{dim: 8, epochs: 4}}
-recommender: {{epochs: 3, dim: 8, models: [{{type: bpr_mf}}]}}
+kge: {kge}
+recommender: {recommender}
 outputs:
   dir: {folder / "run"}
 {extra}
@@ -212,3 +224,123 @@ def test_a_removed_item_is_retired_and_another_namespace_is_untouched(
     keys = {e["key"] for e in store.entity_keys()}
     assert "Person:al pacino" not in keys
     assert "Person:john lasseter" in keys
+
+
+# -- warm start -----------------------------------------------------------------------------------
+def _triples(n_items: int, *, extra: int = 0) -> list[tuple[str, str, str]]:
+    """A small KG: items with genres and directors; ``extra`` more items with a new director."""
+    out = []
+    for i in range(n_items + extra):
+        out.append((f"item:{i}", "HAS_GENRE", f"entity:Genre:g{i % 4}"))
+        out.append((f"item:{i}", "DIRECTED_BY", f"entity:Person:p{i % 7 if i < n_items else 'new'}"))
+    return out
+
+
+def test_kge_warm_start_carries_vectors_of_entities_that_still_exist() -> None:
+    from pykeen.triples import TriplesFactory
+
+    from kg_enhance.config.models import KGEConfig
+    from kg_enhance.kge.train import build_model, train_kge, warm_start_model
+
+    config = KGEConfig(dim=8, epochs=3, test_ratio=0, seed=3)
+    before = train_kge(_triples(30), config, progress=False)
+    assert before.metadata["warm_start"] is None  # trained from scratch
+    before.metadata["version"] = "v1"
+
+    triples = sorted(set(_triples(30, extra=2)))
+    entities = sorted({h for h, _, _ in triples} | {t for _, _, t in triples})
+    entity_to_id = {e: i for i, e in enumerate(entities)}
+    relation_to_id = {"DIRECTED_BY": 0, "HAS_GENRE": 1}
+    tf = TriplesFactory.from_labeled_triples(
+        np.array(triples, dtype=str), entity_to_id=entity_to_id, relation_to_id=relation_to_id
+    )
+    cold = build_model(config, tf).entity_representations[0](indices=None).detach().numpy()
+    model = build_model(config, tf)
+    carried = warm_start_model(model, before, entity_to_id, relation_to_id)
+    assert carried == {
+        "carried": True,
+        "entities": len(before.entity_to_id),
+        "new_entities": 3,  # item:30, item:31, entity:Person:pnew
+        "relations": 2,
+        "new_relations": 0,
+    }
+    start = model.entity_representations[0](indices=None).detach().numpy()
+    kept = entity_to_id["entity:Person:p3"]
+    np.testing.assert_allclose(start[kept], before.vector("entity:Person:p3"), rtol=1e-6)
+    new = entity_to_id["entity:Person:pnew"]
+    np.testing.assert_allclose(start[new], cold[new])  # a new entity is initialised as PyKEEN does
+    assert not np.allclose(start[kept], cold[kept])
+
+    warm = train_kge(triples, config, progress=False, warm_from=before)
+    assert warm.metadata["warm_start"]["from"] == "v1"
+    assert warm.metadata["warm_start"]["epochs_allowed"] == 1  # ceil(3 x 0.3)
+    assert warm.metadata["epochs_run"] == 1
+
+
+def test_warm_start_in_the_pipeline_and_full_trains_from_scratch(tmp_path: Path, state_home: Path) -> None:
+    _copy_inputs(tmp_path / "inputs", n=40)
+    job = _job(
+        tmp_path / "a",
+        tmp_path / "inputs",
+        url="http://127.0.0.1:9/v1",
+        llm_enabled=False,
+        kge="{dim: 8, epochs: 4, eval_every: 1, warm_start_epochs: 0.5}",
+        recommender="{epochs: 4, dim: 8, warm_start_epochs: 0.5, models: [{type: bpr_mf}, {type: kg_bpr}]}",
+    )
+    db = MemoryDatabase()
+
+    def run(**kwargs: Any) -> Any:
+        return api.run_job(
+            job, progress=False, store_factory=lambda: InMemoryGraphStore(db, namespace="t"), **kwargs
+        )
+
+    first = run()
+    assert first.report["kge"]["warm_start"] is None
+    assert first.report["recommend"]["warm_start"] is None
+    second = run()
+    kge = second.report["kge"]["warm_start"]
+    assert kge["from"] == first.run_id and kge["carried"] and kge["epochs_allowed"] == 2
+    assert kge["entities"] == first.report["kge"]["entities"] and kge["new_entities"] == 0
+    assert second.report["kge"]["epochs_run"] <= 2
+    rec = second.report["recommend"]["warm_start"]
+    assert rec["bpr_mf"]["from"] == first.run_id
+    assert rec["bpr_mf"]["users"] == first.report["recommend"]["split"]["users"]
+    assert second.report["recommend"]["bpr_mf"]["epochs"] <= 2
+    delta = second.report["delta"]
+    assert delta["mode"] == "incremental" and delta["last_full_run_id"] == first.run_id
+    assert set(delta["seconds_saved"]) == {"extract", "load", "embed", "recommend", "export"}
+    assert delta["warm_start"]["kge"]["from"] == first.run_id
+
+    full = run(full=True)
+    assert full.report["kge"]["warm_start"] is None
+    assert full.report["recommend"]["warm_start"] is None
+    assert full.report["delta"]["mode"] == "full"
+    assert full.report["graph"]["mode"] == "full"
+
+
+def test_recommender_warm_start_copies_rows_by_id() -> None:
+    import torch
+
+    from kg_enhance.rec.data import Split
+    from kg_enhance.rec.models import rec_model_resolver
+    from kg_enhance.rec.train import WarmStart
+
+    empty = np.zeros((0, 2), dtype=np.int64)
+    old = rec_model_resolver.lookup("bpr_mf")(3, 2, 4)
+    warm = WarmStart(
+        state={k: v.clone() for k, v in old.state_dict().items()},
+        user_ids=["u1", "u2", "u3"],
+        item_ids=["a", "b"],
+        entity_keys=[],
+        source="r1",
+    )
+    split = Split(user_ids=["u0", "u2", "u3"], item_ids=["b", "c"], train=empty, valid=empty, test=empty)
+    torch.manual_seed(0)
+    new = rec_model_resolver.lookup("bpr_mf")(3, 2, 4)
+    fresh_u0 = new.user.weight[0].detach().clone()
+    assert warm.apply(new, split, None) == {"from": "r1", "users": 2, "items": 1}
+    with torch.no_grad():
+        assert torch.equal(new.user.weight[1], old.user.weight[1])  # u2
+        assert torch.equal(new.user.weight[2], old.user.weight[2])  # u3
+        assert torch.equal(new.item.weight[0], old.item.weight[1])  # b
+        assert torch.equal(new.user.weight[0], fresh_u0)  # u0 is new: its fresh initialisation stays
