@@ -344,3 +344,53 @@ def test_recommender_warm_start_copies_rows_by_id() -> None:
         assert torch.equal(new.user.weight[2], old.user.weight[2])  # u3
         assert torch.equal(new.item.weight[0], old.item.weight[1])  # b
         assert torch.equal(new.user.weight[0], fresh_u0)  # u0 is new: its fresh initialisation stays
+
+
+def test_facts_older_than_refresh_after_are_re_extracted_oldest_first_within_the_budget(
+    tmp_path: Path, state_home: Path
+) -> None:
+    import pandas as pd
+
+    _copy_inputs(tmp_path / "inputs")
+    db = MemoryDatabase()
+    newer_heat = _answer(("DIRECTED_BY", "Michael Mann", "Person"), ("STARRING", "Robert De Niro", "Person"))
+    with ScriptedServer([*FIRST, newer_heat]) as server:
+        job = _job(tmp_path / "a", tmp_path / "inputs", url=server.url)
+        _run(job, lambda ns: InMemoryGraphStore(db, namespace=ns), "t")
+        # let time pass: Jumanji's facts are 100 days old, Heat's 200, Toy Story's fresh
+        run = api.run_dir(job)
+        table = pd.read_parquet(run.delta_subjects)
+        day = 86400.0
+        now = float(table["answered_at"].max())
+        table.loc[table["id"] == "2", "answered_at"] = now - 100 * day
+        table.loc[table["id"] == "6", "answered_at"] = now - 200 * day
+        table.to_parquet(run.delta_subjects, index=False)
+
+        # 90 days: two subjects are stale; a budget of one call (15 tokens each) refreshes the oldest only
+        aged = job.with_name("aged.yaml")
+        aged.write_text(
+            job.read_text().replace(
+                "  item_limit: 3\n", "  item_limit: 3\n  refresh_after: 90d\n  budget_tokens: 1\n"
+            )
+        )
+        predicted = api.diff(aged)
+        assert predicted["subjects"]["item"]["ids"] == {"stale": ["6", "2"]}
+        assert predicted["staleness"]["facts_older_than_limit"] == 3  # Jumanji 1 + Heat 2
+
+        second = _run(aged, lambda ns: InMemoryGraphStore(db, namespace=ns), "t")
+        assert len(server.requests) == 4  # the cached answer about Heat was not reused
+        delta = second.report["delta"]
+        assert delta["staleness"] == {
+            "refresh_after": "90d",
+            "facts_older_than_limit": 3,
+            "subjects_older_than_limit": 2,
+        }
+        assert delta["subjects"]["item"]["refreshed"] == 1 and delta["subjects"]["item"]["pending"] == 1
+        store = InMemoryGraphStore(db, namespace="t")
+        triples = store.item_fact_triples(["llm"])
+        assert ("item:6", "STARRING", "entity:Person:robert de niro") in triples
+        assert ("item:6", "STARRING", "entity:Person:al pacino") not in triples
+        assert ("item:2", "DIRECTED_BY", "entity:Person:joe johnston") in triples  # pending: kept
+        after = pd.read_parquet(run.delta_subjects).set_index("id")
+        assert after.loc["6", "answered_at"] > now - day
+        assert after.loc["2", "answered_at"] == now - 100 * day  # still stale: asked on the next run
