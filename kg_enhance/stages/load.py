@@ -33,6 +33,7 @@ from kg_enhance.extract import delta
 from kg_enhance.extract.delta import InteractionDiff
 from kg_enhance.graph.quality import compare_to_gold, degree_stats, duplicate_candidates
 from kg_enhance.graph.resolve import EntityResolver, Resolution, ResolutionBackend, alias_rows
+from kg_enhance.graph.store import GraphStore
 from kg_enhance.io.files import read_jsonl, write_json, write_text
 from kg_enhance.io.tables import (
     Catalog,
@@ -265,7 +266,7 @@ class LoadStage(Stage[LoadResult]):
         started = time.perf_counter()
         inputs = read_load_inputs(job, ontology, run, strict=ctx.strict)
         facts, quarantine = inputs.facts, inputs.quarantine
-        refresh = _refresh_plan(ctx, inputs)
+        refresh = _refresh_plan(ctx, inputs, ctx.store)
 
         store = ctx.store
         write_started = time.perf_counter()
@@ -311,10 +312,11 @@ class LoadStage(Stage[LoadResult]):
             stale = store.delete_stale_facts(job=job.name, run_id=ctx.run_id, sources=inputs.loaded_sources)
         orphans = store.delete_orphans(orphan_keys, touched_users)
         store.mark_quarantined(quarantine, run_id=ctx.run_id)
-        refresh.commit(run, ctx.run_id)
+        totals = store.totals()
+        edges_by_type = store.counts_by_type()
+        refresh.commit(run, ctx.run_id, graph=_graph_check(totals, edges_by_type))
         stats_started = time.perf_counter()
         write_seconds = stats_started - write_started
-        totals = store.totals()
         res_cfg = job.graph.resolution
         new_entities = len({r.key for r in resolutions.values() if r.reason == "new"})
         cap = job.graph.stats_max_entities
@@ -347,7 +349,6 @@ class LoadStage(Stage[LoadResult]):
                     facts, gold_source=source, llm_items=llm_items, resolutions=resolutions
                 )
         nodes_by_label = store.counts_by_label()
-        edges_by_type = store.counts_by_type()
         degrees = degree_stats(store)
         done = time.perf_counter()
         return LoadResult(
@@ -450,7 +451,7 @@ class _Refresh:
         if self.row_changed:
             yield "Item", self.row_changed, ["catalog"]
 
-    def commit(self, run: RunDir, run_id: str) -> None:
+    def commit(self, run: RunDir, run_id: str, *, graph: dict[str, Any]) -> None:
         """Record what the graph now holds: the subjects table, interactions, state; mark the plan applied."""
         subjects = delta.read_table(run.delta_next_subjects, delta.SUBJECT_COLUMNS)
         if self.interaction_table is not None:
@@ -471,11 +472,24 @@ class _Refresh:
                 "run_id": run_id,
                 "mode": "incremental" if self.incremental else "full",
                 "committed_at": time.time(),
+                "graph": graph,
             },
         )
 
 
-def _refresh_plan(ctx: StageContext, inputs: LoadInputs) -> _Refresh:
+def _graph_check(totals: dict[str, int], edges_by_type: dict[str, int]) -> dict[str, Any]:
+    """Counts that a committed state expects of the graph: a graph cleared or changed outside this job's
+    loads no longer has them, and the next load is then a full one. Later stages' RECOMMENDED edges are
+    left out (vectors are properties and do not count)."""
+    return {
+        "nodes": totals.get("nodes"),
+        "items": totals.get("items"),
+        "items_with_facts": totals.get("items_with_facts"),
+        "edges": {t: n for t, n in sorted(edges_by_type.items()) if t != "RECOMMENDED"},
+    }
+
+
+def _refresh_plan(ctx: StageContext, inputs: LoadInputs, store: GraphStore) -> _Refresh:
     job, run = ctx.job, ctx.run
     previous, state = delta.committed(run)
     plan = delta.read_plan(run)
@@ -491,6 +505,11 @@ def _refresh_plan(ctx: StageContext, inputs: LoadInputs) -> _Refresh:
         incremental, reason = False, "no committed delta state (first load)"
     elif state.get("settings") != settings:
         incremental, reason = False, "the ontology, sources, graph or LLM subject settings changed"
+    elif state.get("graph") != _graph_check(store.totals(), store.counts_by_type()):
+        incremental, reason = (
+            False,
+            "the graph no longer matches the last committed load (cleared or changed outside)",
+        )
     elif job.llm.enabled and plan.get("mode") != "incremental":
         incremental, reason = False, str(plan.get("reason") or "the extract stage made no incremental plan")
     else:

@@ -394,3 +394,19 @@ def test_facts_older_than_refresh_after_are_re_extracted_oldest_first_within_the
         after = pd.read_parquet(run.delta_subjects).set_index("id")
         assert after.loc["6", "answered_at"] > now - day
         assert after.loc["2", "answered_at"] == now - 100 * day  # still stale: asked on the next run
+
+
+def test_a_graph_cleared_outside_the_job_is_loaded_in_full_again(
+    tmp_path: Path, store_for: StoreFor, state_home: Path
+) -> None:
+    _copy_inputs(tmp_path / "inputs")
+    with ScriptedServer(list(FIRST)) as server:
+        job = _job(tmp_path / "a", tmp_path / "inputs", url=server.url)
+        _run(job, store_for, "t")
+        loaded = graph_fingerprint(store_for("t"))
+        store_for("t").clear_namespace()
+        again = _run(job, store_for, "t")
+    assert again.report["extract"]["delta_mode"] == "incremental"  # nothing changed in the inputs...
+    assert again.report["graph"]["mode"] == "full"  # ...but the graph did: the load writes it all again
+    assert "no longer matches" in again.report["graph"]["refresh"]["reason"]
+    assert graph_fingerprint(store_for("t")) == loaded
