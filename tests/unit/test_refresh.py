@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from kg_enhance import api
+from kg_enhance.cli import main
 from kg_enhance.config.models import Neo4jConfig
 from kg_enhance.graph.fingerprint import graph_fingerprint
 from kg_enhance.graph.memory import InMemoryGraphStore, MemoryDatabase
@@ -174,6 +176,10 @@ def test_one_changed_description_re_extracts_that_item_only_and_equals_a_full_ru
         predicted = api.diff(job)
         assert predicted["subjects"]["item"]["ids"] == {"changed": ["1"]}
         assert predicted["llm"]["calls"] == 1
+        shown = CliRunner().invoke(main, ["diff", str(job)])
+        assert shown.exit_code == 0, shown.output
+        assert "items: 0 new, 1 changed, 11 unchanged, 0 removed" in shown.output
+        assert "  changed: 1\n" in shown.output and "LLM: 1 calls" in shown.output
 
         second = _run(job, store_for, "t")
         assert len(server.requests) == 4  # one more request: Toy Story only
