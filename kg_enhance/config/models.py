@@ -226,17 +226,17 @@ class LLMConfig(_Strict):
         description="Re-extract subjects whose facts are older than this (e.g. '90d', '12h', '2w'), oldest "
         "first, within budget_tokens; the cached answer is not reused for them. null: facts never expire.",
     )
-
-    @property
-    def refresh_after_s(self) -> float | None:
-        """``refresh_after`` in seconds (None: never)."""
-        return duration_seconds(self.refresh_after) if self.refresh_after else None
     price_per_1m_input_tokens: float = Field(
         default=0.0, ge=0, description="Price of 1M prompt tokens, for cost estimates."
     )
     price_per_1m_output_tokens: float = Field(
         default=0.0, ge=0, description="Price of 1M completion tokens, for cost estimates."
     )
+
+    @property
+    def refresh_after_s(self) -> float | None:
+        """``refresh_after`` in seconds (None: never)."""
+        return duration_seconds(self.refresh_after) if self.refresh_after else None
 
 
 class Neo4jConfig(_Strict):

@@ -416,3 +416,15 @@ def test_a_graph_cleared_outside_the_job_is_loaded_in_full_again(
     assert again.report["graph"]["mode"] == "full"  # ...but the graph did: the load writes it all again
     assert "no longer matches" in again.report["graph"]["refresh"]["reason"]
     assert graph_fingerprint(store_for("t")) == loaded
+
+
+def test_refresh_after_is_a_duration() -> None:
+    from pydantic import ValidationError
+
+    from kg_enhance.config.models import LLMConfig
+
+    assert LLMConfig(refresh_after="90d").refresh_after_s == 90 * 86400
+    assert LLMConfig(refresh_after="12h").refresh_after_s == 12 * 3600
+    assert LLMConfig().refresh_after_s is None
+    with pytest.raises(ValidationError, match="refresh_after"):
+        LLMConfig(refresh_after="3 months")
