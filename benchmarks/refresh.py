@@ -21,7 +21,7 @@ its wall time is a lower bound of a real full run's and the ratio is an upper bo
 Runs against an existing Neo4j (``--uri``, default the worktree's bolt 7693), in its own
 namespaces, with its own state folder (extraction cache) under ``--scratch``.
 
-    .venv/bin/python benchmarks/refresh.py [--seeds 0,1,2] [--uri bolt://127.0.0.1:7693]
+    .venv/bin/python benchmarks/refresh.py [--seeds 0,1,2] [--uri bolt://127.0.0.1:7693] [--until load]
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def ndcg(rep: dict[str, Any], models: list[str]) -> dict[str, float]:
     return {m: float(rep["recommend"][m]["test"]["ndcg@20"]) for m in models}
 
 
-def one_seed(seed: int, scratch: Path, uri: str, models: list[str]) -> dict[str, Any]:
+def one_seed(seed: int, scratch: Path, uri: str, models: list[str], until: list[str]) -> dict[str, Any]:
     movies = pd.read_csv(DATA / "ml-latest-small" / "movies.csv", dtype=str)["movieId"].tolist()
     rng = np.random.default_rng(seed)
     held = set(rng.choice(movies, size=max(1, round(0.01 * len(movies))), replace=False).tolist())
@@ -157,21 +157,21 @@ def one_seed(seed: int, scratch: Path, uri: str, models: list[str]) -> dict[str,
             models=model_list,
         )
         out["data_before"] = write_data(base / "inc-data", hold_out=held)
-        out["first_full_seconds"], _ = cli("run", str(inc), "--full", "--no-progress")
+        out["first_full_seconds"], _ = cli("run", str(inc), "--full", "--no-progress", *until)
         out["first_full_llm_calls"] = len(llm.requests)
 
         out["data_after"] = write_data(base / "inc-data", hold_out=set())
         _, predicted = cli("diff", str(inc), "--json")
         out["diff"] = json.loads(predicted)
         calls = len(llm.requests)
-        out["incremental_seconds"], _ = cli("run", str(inc), "--no-progress")
+        out["incremental_seconds"], _ = cli("run", str(inc), "--no-progress", *until)
         out["incremental_llm_calls"] = len(llm.requests) - calls
         rep = report(inc)
         out["incremental_stage_seconds"] = rep["delta"]["stage_seconds"]
         out["incremental_delta"] = {
             k: rep["delta"][k] for k in ("mode", "subjects", "interactions", "warm_start")
         }
-        out["incremental_ndcg@20"] = ndcg(rep, models)
+        out["incremental_ndcg@20"] = ndcg(rep, models) if "recommend" in rep else {}
 
         full = write_job(
             base / "full",
@@ -183,14 +183,15 @@ def one_seed(seed: int, scratch: Path, uri: str, models: list[str]) -> dict[str,
             models=model_list,
         )
         calls = len(llm.requests)
-        out["full_seconds"], _ = cli("run", str(full), "--full", "--no-progress")
+        out["full_seconds"], _ = cli("run", str(full), "--full", "--no-progress", *until)
         out["full_llm_calls"] = len(llm.requests) - calls
         frep = report(full)
         out["full_stage_seconds"] = {n: s["seconds"] for n, s in frep["stages"].items() if "seconds" in s}
-        out["full_ndcg@20"] = ndcg(frep, models)
+        out["full_ndcg@20"] = ndcg(frep, models) if "recommend" in frep else {}
     out["wall_ratio"] = out["incremental_seconds"] / out["full_seconds"]
     out["ndcg_relative_difference"] = {
-        m: (out["incremental_ndcg@20"][m] - out["full_ndcg@20"][m]) / out["full_ndcg@20"][m] for m in models
+        m: (out["incremental_ndcg@20"][m] - out["full_ndcg@20"][m]) / out["full_ndcg@20"][m]
+        for m in out["full_ndcg@20"]
     }
     return out
 
@@ -202,6 +203,9 @@ def main() -> None:
     parser.add_argument("--models", default="bpr_mf,lightgcn,kg_bpr,kg_lightgcn")
     parser.add_argument("--scratch", default="/tmp/kg-enhance-refresh-bench")
     parser.add_argument("--out", default=None, help="also write the results as JSON lines here")
+    parser.add_argument(
+        "--until", default=None, metavar="STAGE", help="run the stages up to STAGE only (e.g. load: no NDCG)"
+    )
     args = parser.parse_args()
     scratch = Path(args.scratch)
     os.environ["KG_ENHANCE_HOME"] = str(scratch / "state")  # its own extraction cache
@@ -214,7 +218,7 @@ def main() -> None:
     )
     results = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        r = one_seed(seed, scratch, args.uri, models)
+        r = one_seed(seed, scratch, args.uri, models, ["--until", args.until] if args.until else [])
         results.append(r)
         print(
             f"seed {seed}: held out {r['held_out_items']} items; first full run {r['first_full_seconds']:.1f} s, "
@@ -246,7 +250,7 @@ def main() -> None:
         f"wall ratio over {len(results)} seed(s): mean {statistics.mean(ratios):.3f}"
         + (f" +- {statistics.stdev(ratios):.3f}" if len(ratios) > 1 else "")
     )
-    for m in models:
+    for m in results[0]["ndcg_relative_difference"]:
         diffs = [r["ndcg_relative_difference"][m] for r in results]
         print(
             f"{m:12s} relative NDCG@20 difference: mean {statistics.mean(diffs):+.2%}"
