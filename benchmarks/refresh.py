@@ -236,7 +236,7 @@ def main() -> None:
             f"  full:        {r['full_seconds']:.1f} s, {r['full_llm_calls']} LLM calls (answers cached), stages {r['full_stage_seconds']}"
         )
         print(f"  wall ratio {r['wall_ratio']:.3f}")
-        for m in models:
+        for m in r["full_ndcg@20"]:
             print(
                 f"  {m:12s} test NDCG@20 incremental {r['incremental_ndcg@20'][m]:.4f} full {r['full_ndcg@20'][m]:.4f} "
                 f"relative {r['ndcg_relative_difference'][m]:+.2%}",
