@@ -176,6 +176,7 @@ def run_job(
     strict: bool = False,
     retry_quarantined: bool = False,
     import_batch: str | Path | None = None,
+    full: bool = False,
 ) -> RunResult:
     """Run a job's stages; the report is also written to ``<outputs.dir>/report.json``.
 
@@ -185,7 +186,9 @@ def run_job(
     raises a :class:`~kg_enhance.errors.DataError` instead. The extraction cache remembers
     quarantined subjects and later runs do not ask about them again; ``retry_quarantined``
     asks again. ``import_batch``: the extract stage takes its answers from this Batch API
-    output file (e.g. of ``vllm run-batch`` over :func:`export_batch`'s requests).
+    output file (e.g. of ``vllm run-batch`` over :func:`export_batch`'s requests). Runs are incremental (only new, changed, removed and stale subjects and
+    interactions are worked on; embeddings and recommenders warm-start); ``full`` does
+    everything from scratch.
     """
     from kg_enhance.pipeline import plan_stages, run_pipeline
 
@@ -202,6 +205,7 @@ def run_job(
         retry_quarantined=retry_quarantined,
         import_batch=None if import_batch is None else Path(import_batch).expanduser().resolve(),
         skipped=skipped,
+        full=full,
     )
 
 
@@ -262,6 +266,16 @@ def dry_run(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, An
         "(users are counted as calls without a cache lookup); estimated_cost_max is the synchronous price, "
         "estimated_cost_max_batch the Batch API's (llm.batch.price_factor of it, first requests only)",
     }
+
+
+def diff(job: JobLike, *, overrides: list[str] | None = None, full: bool = False) -> dict[str, Any]:
+    """What ``run_job`` would do now against the last committed load: new, changed, unchanged, removed
+    and stale subjects, new, changed and removed interactions, and the LLM calls and tokens that implies.
+    Calls no LLM and touches no graph (:func:`kg_enhance.extract.delta.predict`)."""
+    from kg_enhance.extract.delta import predict
+
+    loaded = load(job, overrides=overrides)
+    return predict(loaded.job, loaded.ontology, RunDir.for_job(loaded.job), full=full)
 
 
 def run_dir(job: JobLike, *, overrides: list[str] | None = None) -> RunDir:

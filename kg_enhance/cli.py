@@ -120,6 +120,12 @@ def validate(job: Path, overrides: tuple[str, ...]) -> None:
     help="Ask the LLM again about items and users quarantined by earlier runs (by default the cache "
     "remembers them and they are not asked again for the same prompt, model and input).",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="No incremental refresh: extract every subject (cached answers still count), rewrite the graph, "
+    "train embeddings and recommenders from scratch.",
+)
 @SET_OPTION
 @handle_errors
 def run(
@@ -130,6 +136,7 @@ def run(
     no_progress: bool,
     strict: bool,
     retry_quarantined: bool,
+    full: bool,
     overrides: tuple[str, ...],
 ) -> None:
     """Run JOB: extract -> load -> embed -> recommend -> export."""
@@ -147,6 +154,7 @@ def run(
         echo=click.echo,
         strict=strict,
         retry_quarantined=retry_quarantined,
+        full=full,
     )
     _summary(result)
 
@@ -214,6 +222,38 @@ def extract_cmd(
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+@main.command("diff")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--full", is_flag=True, help="What `run --full` would do.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole answer as JSON.")
+@SET_OPTION
+@handle_errors
+def diff_command(job: Path, full: bool, as_json: bool, overrides: tuple[str, ...]) -> None:
+    """What `run JOB` would do now: new, changed, unchanged, removed subjects and interactions, LLM calls."""
+
+    answer = api.diff(job, overrides=list(overrides), full=full)
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    click.echo(f"mode: {answer['mode']} ({answer['reason']})")
+    for kind, part in answer["subjects"].items():
+        counts = ", ".join(f"{v} {k}" for k, v in part["counts"].items())
+        click.echo(f"{kind}s: {counts}")
+        for name, ids in part["ids"].items():
+            more = part["counts"][name] - len(ids)
+            click.echo(f"  {name}: {', '.join(ids)}" + (f" (+{more} more)" if more > 0 else ""))
+    if answer["interactions"] is not None:
+        click.echo("interactions: " + ", ".join(f"{v} {k}" for k, v in answer["interactions"].items()))
+    stale = answer["staleness"]
+    if stale["refresh_after"]:
+        click.echo(f"facts older than {stale['refresh_after']}: {stale['facts_older_than_limit']}")
+    llm = answer["llm"]
+    click.echo(
+        f"LLM: {llm['calls']} calls, about {llm['estimated_prompt_tokens']} prompt tokens, "
+        f"at most {llm['estimated_completion_tokens_max']} completion tokens"
+    )
 
 
 def _summary(result: RunResult) -> None:

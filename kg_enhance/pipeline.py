@@ -8,6 +8,7 @@ re-run alone (``--only``). The run folder's layout is documented in
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import time
@@ -19,8 +20,10 @@ from typing import Any
 
 from kg_enhance.config.models import STAGES, JobSpec
 from kg_enhance.errors import StageError
+from kg_enhance.extract.delta import read_plan
 from kg_enhance.graph.lock import LockOwner, acquire
 from kg_enhance.graph.store import GraphStore
+from kg_enhance.io.files import write_json
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.rundir import RunDir
 from kg_enhance.stages import STAGE_REGISTRY, StageContext, StageResult
@@ -146,6 +149,7 @@ def run_pipeline(
     retry_quarantined: bool = False,
     import_batch: Path | None = None,
     skipped: dict[str, str] | None = None,
+    full: bool = False,
 ) -> RunResult:
     """Run ``stages`` of ``job`` in order, holding the run folder's lock and, for graph stages,
     the namespace's lock; the report is saved before and after every stage.
@@ -170,6 +174,7 @@ def run_pipeline(
         strict=strict,
         retry_quarantined=retry_quarantined,
         import_batch=import_batch,
+        full=full,
         store_factory=store_factory,
     )
     with run.locked(owner.as_dict()):
@@ -185,11 +190,72 @@ def run_pipeline(
                 graph_lock = acquire(ctx.store, owner, stale_after_s=job.graph.lock_stale_after_s)
             for name in stages:
                 _run_stage(name, ctx, result, echo)
+            section = delta_section(run, run_id, report, stages)
+            if section is not None:
+                report["delta"] = section
+                run.write_report(report)
         finally:
             if graph_lock is not None:
                 graph_lock.release()
             ctx.close()
     return result
+
+
+def delta_section(
+    run: RunDir, run_id: str, report: dict[str, Any], stages: list[str]
+) -> dict[str, Any] | None:
+    """The report's ``delta`` section: what this run found changed and did (counts per kind), the
+    warm starts, and the stage seconds saved against the last full run (``delta/last_full.json``).
+
+    A full run of every stage becomes the new reference for the seconds saved.
+    """
+    plan = read_plan(run)
+    if plan.get("run_id") != run_id:
+        plan = {}  # the extract stage did not run in this run
+    graph = report.get("graph") if "load" in stages else None
+    mode = plan.get("mode") or (graph or {}).get("mode")
+    if mode is None:
+        return None
+    seconds = {
+        name: float(report["stages"][name]["seconds"])
+        for name in stages
+        if report["stages"].get(name, {}).get("status") == "ok"
+    }
+    last_full: dict[str, Any] = {}
+    try:
+        last_full = json.loads(run.delta_last_full.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    saved = {
+        name: round(float(last_full["stage_seconds"][name]) - s, 3)
+        for name, s in seconds.items()
+        if name in (last_full.get("stage_seconds") or {})
+    }
+    refresh = (graph or {}).get("refresh") or {}
+    section: dict[str, Any] = {
+        "mode": mode,
+        "reason": plan.get("reason") or refresh.get("reason"),
+        "subjects": plan.get("subjects") or {},
+        "interactions": refresh.get("interactions") or {},
+        "items_retired": refresh.get("items_retired"),
+        "orphans_deleted": {
+            "entities": refresh.get("orphan_entities_deleted"),
+            "users": refresh.get("orphan_users_deleted"),
+        },
+        "llm": plan.get("llm") or {},
+        "staleness": plan.get("staleness") or {},
+        "warm_start": {
+            "kge": (report.get("kge") or {}).get("warm_start") if "embed" in stages else None,
+            "recommend": (report.get("recommend") or {}).get("warm_start") if "recommend" in stages else None,
+        },
+        "stage_seconds": seconds,
+        "last_full_run_id": last_full.get("run_id"),
+        "seconds_saved": saved,
+        "seconds_saved_total": round(sum(saved.values()), 3) if saved else None,
+    }
+    if mode == "full" and {"extract", "load"} <= set(stages) and len(seconds) == len(stages):
+        write_json(run.delta_last_full, {"run_id": run_id, "stage_seconds": seconds}, indent=None)
+    return section
 
 
 #: ``ru_maxrss`` is in KiB on Linux, in bytes on macOS

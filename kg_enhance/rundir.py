@@ -14,11 +14,14 @@ Layout (``outputs.dir`` of the job, resolved against the job file's folder)::
     embeddings/<version>/       entity_vectors.npy, relation_vectors.npy, *_to_id.json, metadata.json
     embeddings/LATEST           the newest version's name
     text_embeddings/            LLM text vectors: item_vectors.npy + item_ids.json (user_* too), metadata.json
-    recommend/metrics.json      per-model metrics; recommend/<model>.pt weights
+    recommend/metrics.json      per-model metrics; recommend/<model>.pt weights, <model>.ids.json their row ids
     recommend/topk.parquet      precomputed top-K of the best model
     export/                     item_vectors.npy + item_ids.json (catalog order), entities.parquet,
                                 item_text_vectors.npy (catalog order) when text embeddings exist
     ablation/                   ablation.json and ablation.png; noise.json, noise.csv, noise.png (--fact-noise)
+    delta/                      incremental refresh state (:mod:`kg_enhance.extract.delta`): committed
+                                subjects.parquet, interactions.parquet, state.json; this run's plan.json
+                                and next_subjects.parquet; last_full.json
 
 Every file is written to a temporary name and renamed (:mod:`kg_enhance.io.files`).
 """
@@ -176,6 +179,10 @@ class RunDir:
     def model_weights(self, key: str) -> Path:
         return self.recommend_dir / f"{key}.pt"
 
+    def model_ids(self, key: str) -> Path:
+        """The user, item and entity ids of the weights' rows (for a warm start), next to the weights."""
+        return self.recommend_dir / f"{key}.ids.json"
+
     @property
     def metrics(self) -> Path:
         return self.recommend_dir / "metrics.json"
@@ -204,6 +211,35 @@ class RunDir:
     @property
     def entities_table(self) -> Path:
         return self.export_dir / "entities.parquet"
+
+    # -- delta (incremental refresh) -----------------------------------------------------------
+    @property
+    def delta_dir(self) -> Path:
+        return self.root / "delta"
+
+    @property
+    def delta_subjects(self) -> Path:
+        return self.delta_dir / "subjects.parquet"
+
+    @property
+    def delta_interactions(self) -> Path:
+        return self.delta_dir / "interactions.parquet"
+
+    @property
+    def delta_state(self) -> Path:
+        return self.delta_dir / "state.json"
+
+    @property
+    def delta_next_subjects(self) -> Path:
+        return self.delta_dir / "next_subjects.parquet"
+
+    @property
+    def delta_plan(self) -> Path:
+        return self.delta_dir / "plan.json"
+
+    @property
+    def delta_last_full(self) -> Path:
+        return self.delta_dir / "last_full.json"
 
     # -- ablation ------------------------------------------------------------------------------
     @property

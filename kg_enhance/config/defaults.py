@@ -52,6 +52,8 @@ KGE_RELATIVE_DELTA = 0.002
 
 REC_DIM = 64
 REC_EPOCHS = 60
+#: share of the epochs a warm-started KGE or recommender training may run (issue: incremental refresh)
+WARM_START_EPOCHS = 0.3
 REC_BATCH_SIZE = 2048
 REC_LR = 0.005
 REC_WEIGHT_DECAY = 1e-6

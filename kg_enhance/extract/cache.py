@@ -231,11 +231,11 @@ class ExtractionCache:
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = conn.execute(
-                    f"SELECT key, raw, facts, dropped, prompt_tokens, completion_tokens, attempts "  # noqa: S608
+                    f"SELECT key, raw, facts, dropped, prompt_tokens, completion_tokens, attempts, created "  # noqa: S608
                     f"FROM extraction WHERE key IN ({marks})",
                     chunk,
                 ).fetchall()
-                for key, raw, facts, dropped, pt, ct, attempts in rows:
+                for key, raw, facts, dropped, pt, ct, attempts, created in rows:
                     try:
                         out[key] = {
                             "raw": raw,
@@ -244,6 +244,7 @@ class ExtractionCache:
                             "prompt_tokens": pt,
                             "completion_tokens": ct,
                             "attempts": attempts,
+                            "created": created,
                         }
                     except ValueError:  # a damaged row is a miss: the subject is asked again
                         logger.warning(

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +185,8 @@ class ExtractionResult:
     stats: ExtractionStats = field(default_factory=ExtractionStats)
     #: the batch path's counts; None for the synchronous path
     batch: BatchCounts | None = None
+    #: when each extracted subject's answer was made (the cached answer's time, or now): its facts' age
+    answered_at: dict[str, float] = field(default_factory=dict)
 
 
 class Extractor:
@@ -293,14 +295,23 @@ class Extractor:
         ]
 
     def open_subjects(
-        self, items: Sequence[Item], server: ServerInfo, result: ExtractionResult
+        self,
+        items: Sequence[Item],
+        server: ServerInfo,
+        result: ExtractionResult,
+        *,
+        refresh: Collection[str] = (),
     ) -> list[tuple[Item, str]]:
-        """Count cache hits and remembered quarantines into ``result``; the subjects (with their keys) still to ask."""
+        """Count cache hits and remembered quarantines into ``result``; the subjects (with their keys) still to ask.
+
+        The ids in ``refresh`` (facts past ``llm.refresh_after``) are asked again even when the
+        cache has an answer (the new answer replaces it)."""
         stats = result.stats
         stats.items = len(items)
         keys = [self.key_for(item, server) for item in items]
-        cached = self.cache.get_many(keys)
-        remembered = {} if self.retry_quarantined else self.cache.get_quarantined(keys)
+        fresh_keys = [k for item, k in zip(items, keys, strict=True) if item.item_id not in refresh]
+        cached = self.cache.get_many(fresh_keys)
+        remembered = {} if self.retry_quarantined else self.cache.get_quarantined(fresh_keys)
         todo: list[tuple[Item, str]] = []
         for item, key in zip(items, keys, strict=True):
             hit = cached.get(key)
@@ -324,6 +335,7 @@ class Extractor:
             stats.cache_hits += 1
             stats.extracted += 1
             result.extracted_ids.append(item.item_id)
+            result.answered_at[item.item_id] = float(hit.get("created") or time.time())
             kept, notes = recheck_cached(hit["facts"], item_text=item_text(item), grounding=self.grounding)
             result.facts.extend(self._to_facts(item, kept))
             if hit["dropped"] or notes:
@@ -341,11 +353,12 @@ class Extractor:
         stats.dropped_by_reason = {str(k): n for k, n in sorted(reasons.items(), key=lambda kv: str(kv[0]))}
         stats.dropped_facts = sum(reasons.values())
 
-    async def run(self, items: Sequence[Item]) -> ExtractionResult:
+    async def run(self, items: Sequence[Item], *, refresh: Collection[str] = ()) -> ExtractionResult:
+        """Extract ``items``; the ids in ``refresh`` are asked again even when cached (:meth:`open_subjects`)."""
         started = time.perf_counter()
         result = ExtractionResult()
         self.server = server = await self.client.server_info()
-        todo = self.open_subjects(items, server, result)
+        todo = self.open_subjects(items, server, result, refresh=refresh)
 
         semaphore = asyncio.Semaphore(self.max_concurrency)
         bar: Progress[None] = Progress(
@@ -444,6 +457,7 @@ class Extractor:
         )
         result.stats.extracted += 1
         result.extracted_ids.append(item.item_id)
+        result.answered_at[item.item_id] = time.time()
         result.facts.extend(self._to_facts(item, checked.facts))
         if checked.dropped:
             result.dropped[item.item_id] = checked.dropped

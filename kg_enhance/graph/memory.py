@@ -524,6 +524,83 @@ class InMemoryGraphStore:
             self.database.delete_edge(edge)
         return len(stale)
 
+    # -- incremental refresh ---------------------------------------------------------------------
+    def delete_subject_facts(
+        self, head_kind: str, ids: Sequence[str], *, job: str, run_id: str, sources: Sequence[str]
+    ) -> tuple[int, set[str]]:
+        """``write/delete_item_facts`` / ``write/delete_user_facts``: the subjects' fact edges to entities
+        (not ``INTERACTED``, ``ALIAS_OF``, ``RECOMMENDED``) of ``job`` from ``sources`` whose ``run_id`` is
+        less or greater than ``run_id``; the count and the entity keys they pointed at."""
+        deleted, keys = 0, set()
+        for value in ids:
+            head = self._find(head_kind, value)
+            if head is None:
+                continue
+            for edge, tail in list(self._entity_edges(head)):
+                if (
+                    edge.type not in NON_FACT_TYPES
+                    and _eq(edge.props.get("job"), job)
+                    and _in(edge.props.get("source"), sources)
+                    and (_lt(edge.props.get("run_id"), run_id) or _lt(run_id, edge.props.get("run_id")))
+                ):
+                    keys.add(tail.props["key"])
+                    self.database.delete_edge(edge)
+                    deleted += 1
+        return deleted, keys
+
+    def retire_items(self, ids: Sequence[str]) -> tuple[int, set[str], set[str]]:
+        """``write/retire_items``: ``DETACH DELETE`` each item; the entity keys its edges pointed at and the
+        namespace's users with an edge to it."""
+        deleted, keys, users = 0, set(), set()
+        for value in ids:
+            item = self._find("Item", value)
+            if item is None:
+                continue
+            keys |= {tail.props["key"] for _, tail in self._entity_edges(item)}
+            for edge in self.database.in_edges(item):
+                head = self._node(edge.head)
+                if self._in_namespace(head, {"User"}):
+                    users.add(head.props["user_id"])
+            self.database.delete_node(item)
+            deleted += 1
+        return deleted, keys, users
+
+    def delete_interactions(self, rows: Iterable[dict[str, Any]]) -> int:
+        """``write/delete_interactions``: every row is counted, as ``_write`` counts the rows it sends."""
+        count = 0
+        for row in rows:
+            count += 1
+            user, item = self._find("User", row["user_id"]), self._find("Item", row["item_id"])
+            if user is None or item is None:
+                continue
+            for edge in list(self.database.out_edges(user)):
+                if edge.type == "INTERACTED" and edge.tail == item.id:
+                    self.database.delete_edge(edge)
+        return count
+
+    def delete_orphans(self, entity_keys: Collection[str], user_ids: Collection[str]) -> tuple[int, int]:
+        """``write/delete_orphan_entities`` then ``write/delete_orphan_users``."""
+        entities = users = 0
+        if self.owns_entities:
+            for key in sorted(entity_keys):
+                node = self._find("Entity", key)
+                if node is None or node.props.get("vocabulary") is not None:
+                    continue
+                if next(self.database.in_edges(node), None) is None:
+                    self.database.delete_node(node)
+                    entities += 1
+        for user_id in sorted(user_ids):
+            node = self._find("User", user_id)
+            if node is None:
+                continue
+            if (
+                next(self.database.in_edges(node), None) is None
+                and next(self.database.out_edges(node), None) is None
+            ):
+                self.database.delete_node(node)
+                users += 1
+        return entities, users
+
     def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int:
         """``resolve/write_aliases``: an Alias per merged key with an ALIAS_OF edge to its canonical entity,
         both in the entity namespace.

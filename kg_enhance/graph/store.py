@@ -75,6 +75,13 @@ class GraphStore(Protocol):
     def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int: ...
     def delete_stale_facts(self, *, job: str, run_id: str, sources: Sequence[str]) -> int: ...
     def mark_quarantined(self, records: Sequence[QuarantineRecord], *, run_id: str) -> int: ...
+    # -- incremental refresh (kg_enhance.extract.delta)
+    def delete_subject_facts(
+        self, head_kind: str, ids: Sequence[str], *, job: str, run_id: str, sources: Sequence[str]
+    ) -> tuple[int, set[str]]: ...
+    def retire_items(self, ids: Sequence[str]) -> tuple[int, set[str], set[str]]: ...
+    def delete_interactions(self, rows: Iterable[dict[str, Any]]) -> int: ...
+    def delete_orphans(self, entity_keys: Collection[str], user_ids: Collection[str]) -> tuple[int, int]: ...
     def write_embeddings(
         self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str
     ) -> int: ...
@@ -476,6 +483,75 @@ class Neo4jStore:
 
     def write_aliases(self, rows: Sequence[dict[str, Any]], *, run_id: str) -> int:
         return self._write(self.cypher.get("resolve/write_aliases"), rows, run_id=run_id)
+
+    # -- incremental refresh ---------------------------------------------------------------------
+    def _write_each(
+        self, query: str, values: Iterable[Any], *, name: str, **params: Any
+    ) -> list[dict[str, Any]]:
+        """Run ``query`` once per batch of ``values`` (bound to ``$name``) in a managed write
+        transaction each; the rows it returns, over all batches."""
+        scoped = self._scope(params)
+        out: list[dict[str, Any]] = []
+
+        def work(tx: Any, batch: list[Any]) -> list[dict[str, Any]]:
+            return [r.data() for r in tx.run(query, {**scoped, name: batch})]
+
+        try:
+            with self.driver.session(database=self.config.database) as session:
+                for batch in _batches(values, self.batch_size):
+                    out.extend(session.execute_write(work, batch))
+        except (ServiceUnavailable, SessionExpired) as e:
+            raise ServiceUnavailableError(
+                f"neo4j at {self.config.uri}: connection lost during an incremental refresh; batches done so far "
+                "are kept: restart Neo4j and run again (the refresh state is committed only after the load)"
+            ) from e
+        except Neo4jError as e:
+            raise GraphStoreError(f"neo4j write failed ({e.code}): {e.message}; see the Neo4j log") from e
+        return out
+
+    def delete_subject_facts(
+        self, head_kind: str, ids: Sequence[str], *, job: str, run_id: str, sources: Sequence[str]
+    ) -> tuple[int, set[str]]:
+        """Drop ``job``'s fact edges from ``sources`` of these items (``head_kind="Item"``) or users that
+        run ``run_id`` did not write (``write/delete_item_facts``); the count and the entity keys they
+        pointed at."""
+        name = {"Item": "write/delete_item_facts", "User": "write/delete_user_facts"}[head_kind]
+        rows = self._write_each(
+            self.cypher.get(name),
+            ids,
+            name="ids",
+            job=job,
+            run_id=run_id,
+            sources=list(sources),
+            non_fact=sorted(NON_FACT_TYPES),
+        )
+        return sum(int(r["deleted"]) for r in rows), {k for r in rows for k in r["keys"]}
+
+    def retire_items(self, ids: Sequence[str]) -> tuple[int, set[str], set[str]]:
+        """Delete these items with their edges (``write/retire_items``): how many, the entity keys their
+        facts pointed at, the users who had interacted with them."""
+        rows = self._write_each(self.cypher.get("write/retire_items"), ids, name="ids")
+        return (
+            sum(int(r["deleted"]) for r in rows),
+            {k for r in rows for k in r["keys"]},
+            {u for r in rows for u in r["users"]},
+        )
+
+    def delete_interactions(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Delete the INTERACTED edges of these ``user_id, item_id`` pairs (``write/delete_interactions``)."""
+        return self._write(self.cypher.get("write/delete_interactions"), rows)
+
+    def delete_orphans(self, entity_keys: Collection[str], user_ids: Collection[str]) -> tuple[int, int]:
+        """Of these entities and users, delete those nothing points at any more
+        (``write/delete_orphan_entities``, ``write/delete_orphan_users``)."""
+        entities = self._write_each(
+            self.cypher.get("write/delete_orphan_entities"),
+            sorted(entity_keys),
+            name="keys",
+            own_entities=self.owns_entities,
+        )
+        users = self._write_each(self.cypher.get("write/delete_orphan_users"), sorted(user_ids), name="ids")
+        return sum(int(r["deleted"]) for r in entities), sum(int(r["deleted"]) for r in users)
 
     # -- resolution (kg_enhance.graph.resolve.ResolutionBackend) --------------------------------
     def existing_entities(self, keys: Sequence[str]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import math
 import tempfile
 import time
 import warnings
@@ -240,27 +241,25 @@ def _as_real(array: np.ndarray) -> np.ndarray:
 
 
 def sparse_updates(config: KGEConfig, model: Model) -> bool:
-    """Switch ``model``'s embedding tables to sparse gradients when ``kge.optimizer`` allows it; True if done.
+    """With ``kge.optimizer: sparse_adam``, switch ``model``'s embedding tables to sparse gradients; True if done.
 
     Dense Adam updates every row of every table on every step, so an epoch costs
-    steps x entities: quadratic in the graph. With sparse gradients and
-    ``torch.optim.SparseAdam`` a step touches only the rows of its batch. ``auto`` does
-    this when it is safe: slcwa training (lcwa scores every entity, a dense gradient) and
-    a model whose only trainable parameters are embedding tables (not ConvE, say).
+    steps x entities: above linear in the graph. With sparse gradients and
+    ``torch.optim.SparseAdam`` a step touches only the rows of its batch. It needs slcwa
+    training (lcwa scores every entity: a dense gradient) and a model whose only
+    trainable parameters are embedding tables (not ConvE, say).
     """
-    if config.optimizer == "adam" or (config.optimizer == "auto" and config.training_loop != "slcwa"):
+    if config.optimizer != "sparse_adam":
         return False
     tables = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
     in_tables = {id(p) for m in tables for p in m.parameters()}
     others = [name for name, p in model.named_parameters() if p.requires_grad and id(p) not in in_tables]
     if not tables or others or config.training_loop != "slcwa":
-        if config.optimizer == "sparse_adam":
-            raise StageError(
-                f"embed: kge.optimizer sparse_adam needs training_loop slcwa and a model whose only parameters are "
-                f"embedding tables ({config.model} with {config.training_loop} has "
-                f"{', '.join(others[:3]) or 'dense scoring'}); use kge.optimizer: auto or adam"
-            )
-        return False
+        raise StageError(
+            f"embed: kge.optimizer sparse_adam needs training_loop slcwa and a model whose only parameters are "
+            f"embedding tables ({config.model} with {config.training_loop} has "
+            f"{', '.join(others[:3]) or 'dense scoring'}); use kge.optimizer: adam"
+        )
     for table in tables:
         table.sparse = True
     return True
@@ -318,13 +317,95 @@ class _ProgressLines(TrainingCallback):
         self.progress.close()
 
 
+def _representation_weight(representations: Any) -> torch.Tensor | None:
+    """The trainable table of a model's first entity or relation representation (PyKEEN's ``Embedding``)."""
+    try:
+        table = representations[0]._embeddings
+    except (AttributeError, IndexError, TypeError):
+        return None
+    weight = getattr(table, "weight", None)
+    return weight if isinstance(weight, torch.Tensor) else None
+
+
+def _carry(
+    weight: torch.Tensor, ids: dict[str, int], old_vectors: np.ndarray, old_ids: dict[str, int]
+) -> int:
+    """Copy the rows of labels present in both id maps from the artifact's vectors into ``weight``."""
+    pairs = [(row, old_ids[label]) for label, row in ids.items() if label in old_ids]
+    if not pairs:
+        return 0
+    new_rows = torch.as_tensor([p[0] for p in pairs], dtype=torch.long, device=weight.device)
+    old = torch.from_numpy(np.ascontiguousarray(old_vectors[[p[1] for p in pairs]], dtype=np.float32))
+    if weight.is_complex():  # stored as [real | imaginary] (see _as_real)
+        half = old.shape[1] // 2
+        old = torch.complex(old[:, :half], old[:, half:])
+    width = int(np.prod(weight.shape[1:]))
+    if old.shape[1] != width and not (weight.is_complex() and old.numel() == len(pairs) * width):
+        return -1
+    with torch.no_grad():
+        weight[new_rows] = old.reshape(len(pairs), *weight.shape[1:]).to(weight.dtype).to(weight.device)
+    return len(pairs)
+
+
+def warm_start_model(
+    model: Model, previous: Embeddings, entity_to_id: dict[str, int], relation_to_id: dict[str, int]
+) -> dict[str, Any]:
+    """Start ``model`` (just made, so initialised as PyKEEN does) from ``previous``'s vectors for every
+    entity and relation label that still exists; the others keep their fresh initialisation.
+
+    Returns what was carried; ``carried: False`` with a ``reason`` when the representations do not
+    match (another model type or width), and then the model is left as it was.
+    """
+    entity_weight = _representation_weight(model.entity_representations)
+    relation_weight = _representation_weight(model.relation_representations)
+    if entity_weight is None or relation_weight is None:
+        return {"carried": False, "reason": f"{type(model).__name__} has no plain embedding tables"}
+    before = (entity_weight.detach().clone(), relation_weight.detach().clone())
+    entities = _carry(entity_weight, entity_to_id, previous.entity_vectors, previous.entity_to_id)
+    relations = _carry(relation_weight, relation_to_id, previous.relation_vectors, previous.relation_to_id)
+    if entities < 0 or relations < 0:
+        with torch.no_grad():
+            entity_weight.copy_(before[0])
+            relation_weight.copy_(before[1])
+        return {"carried": False, "reason": "the previous vectors have another width"}
+    return {
+        "carried": True,
+        "entities": entities,
+        "new_entities": len(entity_to_id) - entities,
+        "relations": relations,
+        "new_relations": len(relation_to_id) - relations,
+    }
+
+
+def build_model(config: KGEConfig, training: CoreTriplesFactory, device: str = "cpu") -> Model:
+    """The job's PyKEEN model over ``training``, initialised as ``pykeen.pipeline`` would (seeded)."""
+    set_random_seed(config.seed)  # as pykeen.pipeline does: torch, numpy and random
+    model: Model = model_resolver.make(
+        config.model,
+        triples_factory=training,
+        embedding_dim=config.dim,
+        loss=loss_resolver.make(config.loss),
+        random_seed=config.seed,
+    ).to(device)
+    return model
+
+
 def train_kge(
-    triples: list[Triple], config: KGEConfig, *, progress: bool = True, graph_fingerprint: str | None = None
+    triples: list[Triple],
+    config: KGEConfig,
+    *,
+    progress: bool = True,
+    graph_fingerprint: str | None = None,
+    warm_from: Embeddings | None = None,
 ) -> Embeddings:
     """Split, train with early stopping on validation MRR, evaluate filtered rank metrics on the test split.
 
     With ``kge.test_ratio: 0`` nothing is held out: training runs every epoch, nothing is
     evaluated and the metrics are ``None`` (a score on training triples is not a result).
+
+    ``warm_from``: an earlier artifact of the same model and dimension: entities and relations
+    that still exist start from its vectors (:func:`warm_start_model`) and training runs at
+    most ``kge.warm_start_epochs`` of ``kge.epochs``, with the same early stopping.
     """
     _quiet_pykeen()
     unique = sorted(set(triples))
@@ -358,14 +439,30 @@ def train_kge(
     device = _device(config.device)
     amo = _memory_optimization(config, device)
 
-    set_random_seed(config.seed)  # as pykeen.pipeline does: torch, numpy and random
-    model = model_resolver.make(
-        config.model,
-        triples_factory=training,
-        embedding_dim=config.dim,
-        loss=loss_resolver.make(config.loss),
-        random_seed=config.seed,
-    ).to(device)
+    model = build_model(config, training, device)
+    epochs = config.epochs
+    warm: dict[str, Any] | None = None
+    if warm_from is not None:
+        meta = warm_from.metadata
+        if meta.get("model") != config.model or int(meta.get("dim") or 0) != config.dim:
+            warm = {
+                "carried": False,
+                "reason": f"the previous artifact is {meta.get('model')} dim {meta.get('dim')}",
+            }
+        else:
+            warm = warm_start_model(model, warm_from, entity_to_id, relation_to_id)
+        warm["from"] = meta.get("version") or meta.get("run_id")
+        if warm["carried"]:
+            epochs = max(1, math.ceil(config.epochs * config.warm_start_epochs))
+        warm["epochs_allowed"] = epochs
+        if warm["carried"]:
+            # PyKEEN re-initialises every parameter when training starts (unless it continues a run of
+            # its own); keep the carried vectors, applying only the model's constraints
+            def keep_carried() -> Model:
+                model.post_parameter_update()
+                return model
+
+            model.reset_parameters_ = keep_carried  # type: ignore[method-assign]
     sparse = sparse_updates(config, model)
     loop = _training_loop(config, model, training, amo, sparse=sparse)
     plan = evaluation_batch_and_slice(
@@ -399,7 +496,7 @@ def train_kge(
                 metric=STOPPING_METRIC,
                 relative_delta=D.KGE_RELATIVE_DELTA,
                 best_model_path=Path(tmp) / "best-model.pt",
-                last_epoch=config.epochs,
+                last_epoch=epochs,
             )
         started = time.perf_counter()
         # PyKEEN runs gc.collect() after every epoch; over a loaded process's objects that took
@@ -409,16 +506,14 @@ def train_kge(
             losses = list(
                 loop.train(
                     triples_factory=training,
-                    num_epochs=config.epochs,
+                    num_epochs=epochs,
                     batch_size=config.batch_size,
                     sub_batch_size=config.sub_batch_size,
                     slice_size=config.slice_size,
                     stopper=stopper,
                     use_tqdm=use_bars(progress),  # bars on a terminal only (kg_enhance.progress)
                     use_tqdm_batch=False,
-                    callbacks=[_ProgressLines(config.epochs)]
-                    if progress and not use_bars(progress)
-                    else None,
+                    callbacks=[_ProgressLines(epochs)] if progress and not use_bars(progress) else None,
                     clear_optimizer=True,
                 )
                 or []
@@ -493,8 +588,10 @@ def train_kge(
         "best_epoch": best_epoch,
         "stopped_early": bool(stopper.stopped) if stopper is not None else False,
         # the best validation result came at the last epoch allowed: more epochs would likely help
-        "under_trained": (best_epoch == config.epochs) if best_epoch is not None else None,
+        "under_trained": (best_epoch == epochs) if best_epoch is not None else None,
         "metrics": metrics,
+        #: null when trained from scratch; else the artifact it started from and what it carried over
+        "warm_start": warm,
     }
     return Embeddings(
         entity_vectors=_as_real(ent),

@@ -4,6 +4,7 @@ Adam, early stopping on validation NDCG@K, best weights restored."""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ class TrainedModel:
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     slices: dict[str, dict[str, float | int | str]] = field(default_factory=dict)
+    #: the epochs this training was allowed (``recommender.epochs``, less when warm-started)
+    epochs_allowed: int = 0
+    #: what a warm start carried over (:meth:`WarmStart.apply`); None when trained from scratch
+    warm_start: dict[str, Any] | None = None
 
     def report(self) -> dict[str, Any]:
         return {
@@ -89,6 +94,51 @@ def _parameters(model: RecModel) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
+@dataclass
+class WarmStart:
+    """A model's previous weights and the ids of their rows (``recommend/<model>.pt`` and ``.ids.json``)."""
+
+    state: dict[str, torch.Tensor]
+    user_ids: list[str]
+    item_ids: list[str]
+    entity_keys: list[str]
+    source: str | None = None
+
+    def apply(self, model: RecModel, split: Split, kg: KGInputs | None) -> dict[str, Any]:
+        """Copy the previous weights into ``model`` where ids match: user, item and entity rows by id,
+        other parameters when their shape is unchanged. KG vectors (``kg.*``) come from this run's
+        embeddings and are never copied; new rows keep their fresh initialisation."""
+        ids = {
+            "user": (self.user_ids, split.user_ids),
+            "item": (self.item_ids, split.item_ids),
+            "entity": (self.entity_keys, kg.entity_keys if kg is not None else []),
+        }
+        carried: dict[str, int] = {}
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                old = self.state.get(name)
+                table = name.split(".", 1)[0]
+                if old is None or table == "kg":
+                    continue
+                if table in ids and name.endswith("weight") and param.dim() == 2:
+                    before, now = ids[table]
+                    where = {key: row for row, key in enumerate(before)}
+                    pairs = [(row, where[key]) for row, key in enumerate(now) if key in where]
+                    if not pairs or old.shape[1:] != param.shape[1:] or len(before) != old.shape[0]:
+                        continue
+                    new_rows = torch.as_tensor([p[0] for p in pairs], dtype=torch.long, device=param.device)
+                    old_rows = torch.as_tensor([p[1] for p in pairs], dtype=torch.long)
+                    param[new_rows] = old[old_rows].to(param.device, param.dtype)
+                    carried[table] = len(pairs)
+                elif old.shape == param.shape:
+                    param.copy_(old.to(param.device, param.dtype))
+                    carried["other_parameters"] = carried.get("other_parameters", 0) + 1
+        return {
+            "from": self.source,
+            **{f"{k}s" if k != "other_parameters" else k: v for k, v in carried.items()},
+        }
+
+
 def train_model(
     spec: RecModelSpec,
     split: Split,
@@ -99,6 +149,7 @@ def train_model(
     progress: bool = True,
     slices: Slices | None = None,
     on_eval: Callable[[int, float], None] | None = None,
+    warm: WarmStart | None = None,
 ) -> TrainedModel:
     """BPR training with early stopping on validation NDCG@K, evaluated every
     ``recommender.eval_every`` epochs; patience counts evaluations. The best weights are restored.
@@ -107,7 +158,10 @@ def train_model(
     (:class:`~kg_enhance.rec.models.RecModel`); ``text`` is ignored by the other specs.
 
     ``on_eval(epoch, validation NDCG@K)`` is called after each evaluation (a tuner reports
-    and prunes there; an exception it raises ends training)."""
+    and prunes there; an exception it raises ends training).
+
+    ``warm``: start from earlier weights where ids match (:meth:`WarmStart.apply`) and train at
+    most ``recommender.warm_start_epochs`` of the epochs, with the same early stopping."""
     device = _device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -132,6 +186,12 @@ def train_model(
         raise ConfigError(
             f"recommender.models[{spec.key}].params: {e}; see `kg-enhance ls recommenders`"
         ) from e
+    epochs = config.epochs
+    warm_info: dict[str, Any] | None = None
+    if warm is not None:
+        warm_info = warm.apply(model, split, kg)
+        epochs = max(1, math.ceil(config.epochs * config.warm_start_epochs))
+        warm_info["epochs_allowed"] = epochs
     opt = _Optimizer(model, config.learning_rate)
     train = split.train
     batch_size = batch_size_for(model, len(train), config)
@@ -146,7 +206,7 @@ def train_model(
     since_best = 0
     history: list[dict[str, float]] = []
     started = time.perf_counter()
-    bar = Progress(range(1, config.epochs + 1), desc=f"train {spec.key}", unit="epoch", enabled=progress)
+    bar = Progress(range(1, epochs + 1), desc=f"train {spec.key}", unit="epoch", enabled=progress)
     epoch = 0
     for epoch in bar:
         model.train()
@@ -163,7 +223,7 @@ def train_model(
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             total += float(loss.detach()) * len(idx)
-        if epoch % config.eval_every and epoch != config.epochs:
+        if epoch % config.eval_every and epoch != epochs:
             continue
         model.eval()
         with torch.no_grad():
@@ -200,7 +260,9 @@ def train_model(
             split.test, [split.train, split.valid], n_users=split.n_users, n_items=split.n_items, k=k
         ).evaluate(*reps)
         sliced = slices.evaluate(reps, split, k=k) if slices is not None else {}
-    return TrainedModel(spec.key, model, valid, test, epoch, best_epoch, seconds, history, sliced)
+    return TrainedModel(
+        spec.key, model, valid, test, epoch, best_epoch, seconds, history, sliced, epochs, warm_info
+    )
 
 
 @torch.no_grad()

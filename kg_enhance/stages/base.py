@@ -47,6 +47,9 @@ class StageContext:
     retry_quarantined: bool = False
     #: ``extract --import-batch FILE``: take the answers from this Batch API output file instead of asking the LLM
     import_batch: Path | None = None
+    #: ``run --full``: no incremental refresh (every subject extracted, graph fully rewritten, models
+    #: trained from scratch); without it a run does only what changed (:mod:`kg_enhance.extract.delta`)
+    full: bool = False
     store_factory: Callable[[], GraphStore] | None = None
     _store: GraphStore | None = field(default=None, repr=False)
 

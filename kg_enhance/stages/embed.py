@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from kg_enhance.errors import SparseGraphError
+from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.graph.fingerprint import graph_fingerprint
-from kg_enhance.kge.artifacts import save_embeddings
+from kg_enhance.kge.artifacts import load_embeddings_dir, save_embeddings
 from kg_enhance.kge.train import train_kge
 from kg_enhance.names import ENTITY, ITEM, split_node_label
 from kg_enhance.stages.base import Stage, StageContext, StageResult
@@ -76,6 +76,9 @@ class EmbedResult(StageResult):
     #: the best validation result came at the last epoch allowed (more epochs would likely help);
     #: None when nothing was held out
     under_trained: bool | None = None
+    #: null when trained from scratch (first run, ``kge.warm_start: false`` or ``run --full``); else the
+    #: artifact version it started from, entities and relations carried over, the epochs allowed
+    warm_start: dict[str, Any] | None = None
     run_id: str
     artifact: str
     written_back: WrittenBack
@@ -94,8 +97,16 @@ class EmbedStage(Stage[EmbedResult]):
             interactions = ctx.job.source.interactions
             triples += store.interaction_triples(interactions.positive_threshold if interactions else None)
             triples += store.user_fact_triples(cfg.sources)
+        previous = None
+        if cfg.warm_start and not ctx.full:
+            try:
+                previous = load_embeddings_dir(ctx.run.embeddings)
+            except StageError:  # none yet, or unreadable: train from scratch
+                previous = None
         try:
-            emb = train_kge(triples, cfg, progress=ctx.progress, graph_fingerprint=fingerprint)
+            emb = train_kge(
+                triples, cfg, progress=ctx.progress, graph_fingerprint=fingerprint, warm_from=previous
+            )
         except SparseGraphError:
             # the vectors are still wanted; only held-out metrics are impossible: report them as null
             n = len(set(triples))
@@ -109,6 +120,7 @@ class EmbedStage(Stage[EmbedResult]):
                 cfg.model_copy(update={"test_ratio": 0.0}),
                 progress=ctx.progress,
                 graph_fingerprint=fingerprint,
+                warm_from=previous,
             )
             emb.metadata["evaluation"] = reason
         emb.metadata["run_id"] = ctx.run_id

@@ -14,35 +14,42 @@ unless the run sets ``retry_quarantined`` (``kg-enhance run --retry-quarantined`
 FILE`` takes the answers from a Batch API output file instead (:func:`import_results`),
 and :func:`export_batch` writes the requests for an offline runner. Every answer goes
 through the same validation, repairs and cache.
+
+Runs are incremental (:mod:`kg_enhance.extract.delta`): only new, changed and stale
+subjects are asked (``run --full``: all of them); the others' outputs are carried over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import pandas as pd
 from pydantic import ConfigDict
 
 from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import ServiceUnavailableError, StageError
+from kg_enhance.extract import delta
 from kg_enhance.extract.batch import BatchRunner, export_requests, import_results
 from kg_enhance.extract.cache import ExtractionCache, default_cache_path
 from kg_enhance.extract.client import OpenAICompatibleClient, ServerInfo
+from kg_enhance.extract.delta import DeltaPlan
 from kg_enhance.extract.engine import BatchCounts, ExtractionResult, ExtractionStats, Extractor, RateLimiter
 from kg_enhance.extract.plan import ExtractionPlan, generation_settings
 from kg_enhance.extract.quality import score_extraction
-from kg_enhance.io.files import atomic_path, write_json, write_jsonl
+from kg_enhance.io.files import atomic_path, read_jsonl, write_json, write_jsonl
 from kg_enhance.io.tables import InputIssues, catalog_facts, read_fact_file, read_items, read_users
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.stages.base import Stage, StageContext, StageResult
-from kg_enhance.types import Fact
+from kg_enhance.types import Fact, Item
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +95,8 @@ class ExtractResult(ExtractionCounts, StageResult):
     #: overall, per relation and per entity type, and the type confusion
     #: (:func:`kg_enhance.extract.quality.score_extraction`)
     quality: dict[str, dict[str, Any]] = {}
+    #: ``full`` or ``incremental`` (:mod:`kg_enhance.extract.delta`; counts in the report's ``delta`` section)
+    delta_mode: str | None = None
 
 
 def _client(job: JobSpec) -> OpenAICompatibleClient:
@@ -178,9 +187,31 @@ async def _server(
     return info
 
 
+def _plan(
+    ctx: StageContext,
+    plans: dict[str, ExtractionPlan],
+    subjects: dict[str, list[Item]],
+    *,
+    mode: str,
+    served_model: str,
+    endpoint: str | None,
+) -> tuple[DeltaPlan, dict[str, pd.DataFrame], pd.DataFrame | None]:
+    """This run's delta plan against the committed subjects (:mod:`kg_enhance.extract.delta`)."""
+    previous, state = delta.committed(ctx.run)
+    if ctx.job.llm.enabled and not ctx.run.facts.exists():
+        previous = None  # unchanged subjects' facts are carried over from facts.jsonl: without it, start over
+    currents = delta.current_subjects(
+        ctx.job, ctx.ontology, plans, subjects, mode=mode, served_model=served_model, endpoint=endpoint
+    )
+    plan = delta.make_plan(ctx.job, previous, state, currents, ontology=ctx.ontology, full=ctx.full)
+    return plan, currents, previous
+
+
 async def _extract(
-    ctx: StageContext, items: ExtractionPlan, users: ExtractionPlan | None
-) -> tuple[ExtractionResult, ExtractionResult | None, str, ServerInfo]:
+    ctx: StageContext, plans: dict[str, ExtractionPlan], subjects: dict[str, list[Item]]
+) -> tuple[
+    dict[str, ExtractionResult], str, ServerInfo, DeltaPlan, dict[str, pd.DataFrame], pd.DataFrame | None
+]:
     job, llm = ctx.job, ctx.job.llm
     client = _client(job)
     cache = ExtractionCache(default_cache_path())
@@ -190,6 +221,11 @@ async def _extract(
         mode: str = llm.structured_output
         if mode == "auto":
             mode = server.mode
+        plan, currents, previous = _plan(
+            ctx, plans, subjects, mode=mode, served_model=server.served_model, endpoint=server.endpoint
+        )
+        results: dict[str, ExtractionResult] = {}
+        spent = 0
         followup = ctx.run.batch_followup
         with contextlib.ExitStack() as files:
             out: TextIO | None = None
@@ -197,17 +233,16 @@ async def _extract(
                 out = files.enter_context(
                     open(files.enter_context(atomic_path(followup)), "w", encoding="utf-8")
                 )
-            results: list[ExtractionResult] = []
-            budget = llm.budget_tokens
-            for plan in (items, users):
-                if plan is None or (results and results[0].stats.budget_reached):
-                    continue
-                if budget is not None and results:  # one budget for the whole stage
-                    budget = max(1, budget - results[0].stats.tokens)
+            for kind, extraction in plans.items():
+                if any(r.stats.budget_reached for r in results.values()):
+                    break
+                budget = None
+                if llm.budget_tokens is not None:  # one budget for the whole stage
+                    budget = max(1, llm.budget_tokens - spent)
                 engine = build_extractor(
                     job,
                     ctx.ontology,
-                    plan,
+                    extraction,
                     client=client,
                     mode=mode,
                     cache=cache,
@@ -215,25 +250,25 @@ async def _extract(
                     budget_tokens=budget,
                     retry_quarantined=ctx.retry_quarantined,
                 )
+                by_id = {s.item_id: s for s in extraction.subjects}
+                todo = [by_id[i] for i in plan.todo[kind] if i in by_id]
                 if out is not None and imported is not None:
                     result = await import_results(
-                        engine,
-                        client,
-                        plan.subjects,
-                        imported,
-                        out,
-                        max_line_retries=llm.batch.max_line_retries,
+                        engine, client, todo, imported, out, max_line_retries=llm.batch.max_line_retries
                     )
                 elif llm.mode == "batch":
+                    # stale subjects (llm.refresh_after) are not re-asked through the Batch API yet: their
+                    # cached answers count (see the README)
                     ctx.run.batch_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-                    runner = BatchRunner(engine, client, llm.batch, ctx.run.batch_state(plan.head))
-                    result = await runner.run(plan.subjects)
+                    runner = BatchRunner(engine, client, llm.batch, ctx.run.batch_state(extraction.head))
+                    result = await runner.run(todo)
                 else:
-                    result = await engine.run(plan.subjects)
-                results.append(result)
+                    result = await engine.run(todo, refresh=set(plan.refresh[kind]))
+                results[kind] = result
+                spent += result.stats.tokens
         if imported is not None and not followup.stat().st_size:
             followup.unlink()
-        return results[0], (results[1] if len(results) > 1 else None), mode, server
+        return results, mode, server, plan, currents, previous
     finally:
         await client.close()
         cache.close()
@@ -282,6 +317,93 @@ def export_batch(job: JobSpec, ontology: Ontology, path: Path) -> dict[str, int]
     return asyncio.run(_export(job, ontology, plans, path))
 
 
+def _carried(
+    path: Path, drop: dict[str, set[str]], id_field: str, kind_of: Callable[[dict[str, Any]], str]
+) -> list[dict[str, Any]]:
+    """Rows of the last extract's output whose subject is not in ``drop`` (by kind): carried into this run's."""
+    if not path.exists():
+        return []
+    return [row for row in read_jsonl(path) if str(row.get(id_field)) not in drop.get(kind_of(row), set())]
+
+
+def _fact_kind(row: dict[str, Any]) -> str:
+    return "user" if row.get("head_kind") == "User" else "item"
+
+
+def _quarantine_kind(row: dict[str, Any]) -> str:
+    return "user" if row.get("kind") == "user" else "item"
+
+
+def _next_subjects(
+    currents: dict[str, pd.DataFrame],
+    previous: pd.DataFrame | None,
+    plan: DeltaPlan,
+    results: dict[str, ExtractionResult],
+) -> pd.DataFrame:
+    """The subjects table once this run's load commits: answered subjects with their new key, answer time
+    and fact count; subjects left pending (token budget) keep their committed row, so the next run asks again."""
+    now = time.time()
+    frames = []
+    for kind, current in currents.items():
+        frame = current.copy()
+        ids = frame["id"]
+        if previous is not None:
+            prev = previous[previous["kind"] == kind].set_index("id")
+            frame["answered_at"] = ids.map(prev["answered_at"]).astype(float)
+            frame["facts"] = ids.map(prev["facts"]).fillna(0).astype(np.int64)
+            prev_key = ids.map(prev["key"])
+        else:
+            prev_key = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        result = results.get(kind)
+        if result is not None:
+            answered = set(result.extracted_ids)
+            quarantined = {q.item_id for q in result.quarantine}
+            pending = set(plan.todo.get(kind, [])) - answered - quarantined
+            counts = Counter(f.head_id for f in result.facts)
+            got = ids.isin(answered)
+            frame.loc[got, "answered_at"] = ids[got].map(result.answered_at).astype(float)
+            frame.loc[got, "facts"] = ids[got].map(dict(counts)).fillna(0).astype(np.int64)
+            quar = ids.isin(quarantined)
+            frame.loc[quar, "answered_at"] = now
+            frame.loc[quar, "facts"] = 0
+            wait = ids.isin(pending)
+            frame.loc[wait, "key"] = prev_key[wait]
+        unasked = frame["key"].isna()  # a subject the LLM is not asked about has no LLM facts
+        frame.loc[unasked, "answered_at"] = np.nan
+        frame.loc[unasked, "facts"] = 0
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=delta.SUBJECT_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[delta.SUBJECT_COLUMNS]
+
+
+def _replaced(
+    plan: DeltaPlan, results: dict[str, ExtractionResult], currents: dict[str, pd.DataFrame]
+) -> dict[str, list[str]]:
+    """Per kind, the subjects whose LLM facts this run replaces: answered or quarantined now, or changed
+    to not being asked about at all."""
+    out: dict[str, list[str]] = {}
+    for kind, d in plan.diffs.items():
+        result = results.get(kind)
+        done: set[str] = set()
+        if result is not None:
+            done = set(result.extracted_ids) | {q.item_id for q in result.quarantine}
+        unasked = set(currents[kind].loc[currents[kind]["key"].isna(), "id"])
+        out[kind] = sorted(done | (set(d.changed) & unasked))
+    return out
+
+
+def _dropped_gone(key: str, drop: dict[str, set[str]]) -> bool:
+    if key.startswith("user:"):
+        return key[5:] in drop.get("user", set())
+    return key in drop.get("item", set())
+
+
+def _merged_ids(old: list[str], drop: set[str], new: list[str]) -> list[str]:
+    fresh = set(new)
+    return [*(i for i in old if i not in drop and i not in fresh), *new]
+
+
 class ExtractStage(Stage[ExtractResult]):
     name = "extract"
     section = "extract"
@@ -299,24 +421,31 @@ class ExtractStage(Stage[ExtractResult]):
             raise StageError(
                 "--import-batch: llm.enabled is false, so the extract stage takes no answers; turn it on"
             )
+        subjects: dict[str, list[Item]] = {"item": items}
+        plans: dict[str, ExtractionPlan] = {}
+        if llm.enabled:
+            plans["item"] = ExtractionPlan.for_items(job, items)
+            if llm.users.enabled:
+                if not ctx.ontology.user_relations():
+                    raise StageError(
+                        f"llm.users.enabled: ontology {ctx.ontology.name!r} declares no relation with head User; "
+                        "add one (e.g. PREFERS with head: User) or turn llm.users off"
+                    )
+                subjects["user"] = read_users(job, issues=issues)
+                plans["user"] = ExtractionPlan.for_users(job, subjects["user"])
         if not llm.enabled:
+            plan, currents, previous = _plan(ctx, plans, subjects, mode="", served_model="", endpoint=None)
             write_jsonl(run.facts, [])
             write_jsonl(run.quarantine, [])
             write_json(run.extracted_ids, {"items": [], "users": []}, indent=None)
-            return ExtractResult(enabled=False, catalog_items=len(items))
+            _write_delta(ctx, plan, currents, previous, {}, replaced={k: [] for k in plan.diffs})
+            return ExtractResult(enabled=False, catalog_items=len(items), delta_mode=plan.mode)
 
-        users = None
-        if llm.users.enabled:
-            if not ctx.ontology.user_relations():
-                raise StageError(
-                    f"llm.users.enabled: ontology {ctx.ontology.name!r} declares no relation with head User; "
-                    "add one (e.g. PREFERS with head: User) or turn llm.users off"
-                )
-            users = ExtractionPlan.for_users(job, read_users(job, issues=issues))
-        result, user_result, mode, server = asyncio.run(
-            _extract(ctx, ExtractionPlan.for_items(job, items), users)
-        )
-
+        results, mode, server, plan, currents, previous = asyncio.run(_extract(ctx, plans, subjects))
+        result = results.get("item") or ExtractionResult()
+        user_result = results.get("user")
+        if "user" in plans and user_result is None:
+            user_result = ExtractionResult()  # the token budget ran out on the items
         mode_name = "import" if ctx.import_batch is not None else llm.mode
         followup = run.batch_followup if mode_name == "import" and run.batch_followup.is_file() else None
         if followup is not None:
@@ -326,21 +455,40 @@ class ExtractStage(Stage[ExtractResult]):
                 sum((r.batch.followup_requests if r and r.batch else 0) for r in (result, user_result)),
                 run.batch_followup,
             )
+        replaced = _replaced(plan, results, currents)
+        drop = {k: set(replaced[k]) | set(d.removed) for k, d in plan.diffs.items()}
+        if plan.incremental:  # carry the other subjects' outputs over from the last extract
+            facts_rows = _carried(run.facts, drop, "head_id", _fact_kind)
+            quarantine_rows = _carried(run.quarantine, drop, "item_id", _quarantine_kind)
+            old_dropped = json.loads(run.dropped.read_text(encoding="utf-8")) if run.dropped.exists() else {}
+            old_ids = (
+                json.loads(run.extracted_ids.read_text(encoding="utf-8"))
+                if run.extracted_ids.exists()
+                else {}
+            )
+        else:
+            facts_rows, quarantine_rows, old_dropped, old_ids = [], [], {}, {}
         facts: list[Fact] = list(result.facts)
         quarantine = list(result.quarantine)
-        dropped = dict(result.dropped)
+        dropped = {k: v for k, v in old_dropped.items() if not _dropped_gone(k, drop)}
+        dropped.update(result.dropped)
         if user_result is not None:
             facts += user_result.facts
             quarantine += user_result.quarantine
             dropped.update({f"user:{k}": v for k, v in user_result.dropped.items()})
-        write_jsonl(run.facts, (f.model_dump() for f in facts))
-        write_jsonl(run.quarantine, (q.model_dump() for q in quarantine))
+        write_jsonl(run.facts, [*facts_rows, *(f.model_dump() for f in facts)])
+        write_jsonl(run.quarantine, [*quarantine_rows, *(q.model_dump() for q in quarantine)])
         write_json(run.dropped, dropped, indent=1)
-        write_json(
-            run.extracted_ids,
-            {"items": result.extracted_ids, "users": user_result.extracted_ids if user_result else []},
-            indent=None,
-        )
+        extracted = {
+            "items": _merged_ids(old_ids.get("items", []), drop["item"], result.extracted_ids),
+            "users": _merged_ids(
+                old_ids.get("users", []),
+                drop.get("user", set()),
+                user_result.extracted_ids if user_result else [],
+            ),
+        }
+        write_json(run.extracted_ids, extracted, indent=None)
+        _write_delta(ctx, plan, currents, previous, results, replaced=replaced)
         if result.stats.budget_reached:
             logger.warning(
                 "extract: token budget %s reached; %d item(s) left pending (finished items are cached; re-run to continue)",
@@ -357,6 +505,8 @@ class ExtractStage(Stage[ExtractResult]):
                 remembered,
                 run.quarantine,
             )
+        # scored over every item's facts, this run's and those carried over from earlier runs
+        item_facts = [*(Fact.model_validate(r) for r in facts_rows if _fact_kind(r) == "item"), *result.facts]
         return ExtractResult(
             **ExtractionCounts.of(result).counts(),
             catalog_items=len(items),
@@ -364,9 +514,9 @@ class ExtractStage(Stage[ExtractResult]):
             model=llm.model,
             served_model=server.served_model,
             endpoint=server.endpoint,
+            users=None if user_result is None else ExtractionCounts.of(user_result),
             llm_mode=mode_name,
             followup_file=None if followup is None else str(followup),
-            users=None if user_result is None else ExtractionCounts.of(user_result),
             cost=round(
                 sum(
                     _cost(job, r.stats, batch=mode_name != "sync")
@@ -375,8 +525,54 @@ class ExtractStage(Stage[ExtractResult]):
                 ),
                 6,
             ),
-            quality=gold_quality(job, ctx.ontology, items_df, result.facts, result.extracted_ids),
+            quality=gold_quality(job, ctx.ontology, items_df, item_facts, extracted["items"]),
+            delta_mode=plan.mode,
         )
+
+
+def _write_delta(
+    ctx: StageContext,
+    plan: DeltaPlan,
+    currents: dict[str, pd.DataFrame],
+    previous: pd.DataFrame | None,
+    results: dict[str, ExtractionResult],
+    *,
+    replaced: dict[str, list[str]],
+) -> None:
+    """``delta/next_subjects.parquet`` and ``delta/plan.json``: what the load carries out and commits."""
+    run = ctx.run
+    delta.write_table(run.delta_next_subjects, _next_subjects(currents, previous, plan, results))
+    subjects: dict[str, Any] = {}
+    for kind, d in plan.diffs.items():
+        r = results.get(kind)
+        subjects[kind] = {
+            **d.counts(),
+            "asked": len(plan.todo.get(kind, [])) if kind in results else 0,
+            "answered": len(r.extracted_ids) + len(r.quarantine) if r else 0,
+            "pending": r.stats.pending if r else 0,
+            "refreshed": len(set(plan.refresh.get(kind, [])) & set(r.extracted_ids)) if r else 0,
+        }
+    delta.write_plan(
+        run,
+        {
+            "run_id": ctx.run_id,
+            "mode": plan.mode,
+            "reason": plan.reason,
+            "subjects": subjects,
+            "replaced": replaced,
+            "removed": {k: d.removed for k, d in plan.diffs.items()},
+            "staleness": {
+                "refresh_after": ctx.job.llm.refresh_after,
+                "facts_older_than_limit": sum(d.stale_facts for d in plan.diffs.values()),
+                "subjects_older_than_limit": sum(len(d.stale) for d in plan.diffs.values()),
+            },
+            "llm": {
+                "calls": sum(r.stats.llm_calls for r in results.values()),
+                "tokens": sum(r.stats.tokens for r in results.values()),
+            },
+            "applied": False,
+        },
+    )
 
 
 def gold_quality(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -25,11 +26,15 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from kg_enhance.config.job import resolve_job_path
 from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import StageError
+from kg_enhance.extract import delta
+from kg_enhance.extract.delta import InteractionDiff
 from kg_enhance.graph.quality import compare_to_gold, degree_stats, duplicate_candidates
 from kg_enhance.graph.resolve import EntityResolver, Resolution, ResolutionBackend, alias_rows
-from kg_enhance.io.files import read_jsonl, write_text
+from kg_enhance.graph.store import GraphStore
+from kg_enhance.io.files import read_jsonl, write_json, write_text
 from kg_enhance.io.tables import (
     Catalog,
     InputIssues,
@@ -80,6 +85,27 @@ class DuplicateScanSummary(BaseModel):
     new_entities: int
 
 
+class LoadRefresh(BaseModel):
+    """What an incremental load wrote and removed (``graph.refresh`` of ``report.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str
+    #: item nodes written: new and changed ones (incremental) or every catalog item (full)
+    items_written: int
+    #: items gone from the catalog, deleted with their edges
+    items_retired: int
+    interactions_removed: int
+    #: interaction pairs against the committed state: new, changed, unchanged, removed
+    interactions: dict[str, int] = {}
+    #: per kind, subjects whose LLM facts were replaced
+    facts_replaced_subjects: dict[str, int] = {}
+    #: fact sources written in full (a fact file whose content changed, or every source on a full load)
+    fact_files_rewritten: list[str] = []
+    orphan_entities_deleted: int = 0
+    orphan_users_deleted: int = 0
+
+
 class LoadResult(StageResult):
     """The ``graph`` section of ``report.json``."""
 
@@ -114,15 +140,15 @@ class LoadResult(StageResult):
     llm_vs_gold: dict[str, dict[str, Any]]
     #: problems counted in the catalog, fact and interaction files (:class:`kg_enhance.io.tables.InputIssues`)
     input_issues: InputIssues
+    #: ``incremental``: only what changed since the last committed load was written (see ``refresh``)
+    mode: str = "full"
+    refresh: LoadRefresh | None = None
 
 
 def item_rows(items: Sequence[Item]) -> Iterator[dict[str, Any]]:
     """Item node rows, one at a time: scalar catalog properties plus the title."""
     for item in items:
-        props = {k: v for k, v in item.properties.items() if isinstance(v, (str, int, float, bool))}
-        if item.title:
-            props["title"] = item.title
-        yield {"item_id": item.item_id, "props": props}
+        yield {"item_id": item.item_id, "props": delta.item_props(item)}
 
 
 def _optional_number(value: Any, cast: type[float] | type[int]) -> float | int | None:
@@ -240,26 +266,57 @@ class LoadStage(Stage[LoadResult]):
         started = time.perf_counter()
         inputs = read_load_inputs(job, ontology, run, strict=ctx.strict)
         facts, quarantine = inputs.facts, inputs.quarantine
+        refresh = _refresh_plan(ctx, inputs, ctx.store)
 
         store = ctx.store
         write_started = time.perf_counter()
         store.ensure_schema(ontology)
         if job.graph.resolution.seed_vocabulary:
             store.seed_vocabulary(ontology, run_id=ctx.run_id)
-        store.write_items(item_rows(inputs.items), item_label=ontology.item.label)
-        interactions = 0
+        items = inputs.items
+        if refresh.incremental:
+            items = [i for i in inputs.items if i.item_id in refresh.write_items]
+        store.write_items(item_rows(items), item_label=ontology.item.label)
+        retired, orphan_keys, touched_users = store.retire_items(refresh.removed_items)
+        interactions = removed_interactions = 0
         if inputs.interactions is not None:
-            store.write_users(inputs.interactions["user_id"].drop_duplicates())
-            interactions = store.write_interactions(interaction_rows(inputs.interactions))
-        resolutions = resolve_facts(store, job, facts)
-        written = store.write_facts(facts, ontology, job=job.name, run_id=ctx.run_id, resolutions=resolutions)
+            frame = inputs.interactions
+            if refresh.incremental and refresh.interactions is not None:
+                frame = _rows_of(frame, refresh.interactions.write)
+            store.write_users(frame["user_id"].drop_duplicates())
+            interactions = store.write_interactions(interaction_rows(frame))
+            if refresh.interactions is not None and len(refresh.interactions.removed):
+                gone = refresh.interactions.removed
+                removed_interactions = store.delete_interactions(gone.to_dict("records"))
+                touched_users |= set(gone["user_id"])
+        to_write = refresh.facts_to_write(facts) if refresh.incremental else facts
+        resolutions = resolve_facts(store, job, to_write)
+        written = store.write_facts(
+            to_write, ontology, job=job.name, run_id=ctx.run_id, resolutions=resolutions
+        )
         aliases = alias_rows(resolutions.values())
         store.write_aliases(aliases, run_id=ctx.run_id)
-        stale = store.delete_stale_facts(job=job.name, run_id=ctx.run_id, sources=inputs.loaded_sources)
+        if refresh.incremental:
+            stale = 0
+            for head_kind, ids, sources in refresh.fact_deletions():
+                deleted, keys = store.delete_subject_facts(
+                    head_kind, ids, job=job.name, run_id=ctx.run_id, sources=sources
+                )
+                stale += deleted
+                orphan_keys |= keys
+            if refresh.changed_files:
+                stale += store.delete_stale_facts(
+                    job=job.name, run_id=ctx.run_id, sources=refresh.changed_files
+                )
+        else:
+            stale = store.delete_stale_facts(job=job.name, run_id=ctx.run_id, sources=inputs.loaded_sources)
+        orphans = store.delete_orphans(orphan_keys, touched_users)
         store.mark_quarantined(quarantine, run_id=ctx.run_id)
+        totals = store.totals()
+        edges_by_type = store.counts_by_type()
+        refresh.commit(run, ctx.run_id, graph=_graph_check(totals, edges_by_type))
         stats_started = time.perf_counter()
         write_seconds = stats_started - write_started
-        totals = store.totals()
         res_cfg = job.graph.resolution
         new_entities = len({r.key for r in resolutions.values() if r.reason == "new"})
         cap = job.graph.stats_max_entities
@@ -284,7 +341,7 @@ class LoadStage(Stage[LoadResult]):
                 status="skipped", entities=None, scanned=0, max_entities=cap, new_entities=0
             )
         llm_vs_gold: dict[str, dict[str, Any]] = {}
-        if job.llm.enabled and run.extracted_ids.exists():
+        if job.llm.enabled and run.extracted_ids.exists() and not refresh.incremental:
             llm_items = set(json.loads(run.extracted_ids.read_text(encoding="utf-8"))["items"])
             gold_sources = job.graph.compare_sources or [spec.name for spec in job.source.facts]
             for source in gold_sources:
@@ -292,7 +349,6 @@ class LoadStage(Stage[LoadResult]):
                     facts, gold_source=source, llm_items=llm_items, resolutions=resolutions
                 )
         nodes_by_label = store.counts_by_label()
-        edges_by_type = store.counts_by_type()
         degrees = degree_stats(store)
         done = time.perf_counter()
         return LoadResult(
@@ -304,7 +360,7 @@ class LoadStage(Stage[LoadResult]):
             stale_facts_deleted=stale,
             facts_by_source=dict(Counter(f.source for f in facts)),
             facts_by_relation_source=_by_relation_source(facts),
-            user_facts_written=sum(1 for f in facts if f.head_kind == "User"),
+            user_facts_written=sum(1 for f in to_write if f.head_kind == "User"),
             interactions_written=interactions,
             rejected_facts=len(inputs.rejects),
             quarantined_items=len(quarantine),
@@ -332,4 +388,162 @@ class LoadStage(Stage[LoadResult]):
             },
             llm_vs_gold=llm_vs_gold,
             input_issues=inputs.issues,
+            mode="incremental" if refresh.incremental else "full",
+            refresh=LoadRefresh(
+                reason=refresh.reason,
+                items_written=len(items),
+                items_retired=retired,
+                interactions_removed=removed_interactions,
+                interactions=refresh.interactions.counts() if refresh.interactions is not None else {},
+                facts_replaced_subjects={k: len(v) for k, v in refresh.replaced.items()},
+                fact_files_rewritten=refresh.changed_files if refresh.incremental else inputs.loaded_sources,
+                orphan_entities_deleted=orphans[0],
+                orphan_users_deleted=orphans[1],
+            ),
         )
+
+
+def _rows_of(frame: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``(user_id, item_id)`` is in ``pairs``, in frame order."""
+    if pairs.empty:
+        return frame.iloc[0:0]
+    keys = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]].astype(str))
+    wanted = pd.MultiIndex.from_frame(pairs[["user_id", "item_id"]].astype(str))
+    return frame[keys.isin(wanted)]
+
+
+@dataclass
+class _Refresh:
+    """The load's side of an incremental refresh (:mod:`kg_enhance.extract.delta`)."""
+
+    incremental: bool
+    reason: str
+    write_items: set[str]
+    row_changed: list[str]
+    removed_items: list[str]
+    #: per kind (``item``, ``user``): subjects whose LLM facts are replaced, from the extract's plan
+    replaced: dict[str, list[str]]
+    removed_subjects: dict[str, list[str]]
+    changed_files: list[str]
+    interactions: InteractionDiff | None
+    interaction_table: pd.DataFrame | None
+    file_hashes: dict[str, str]
+    settings: str
+
+    def facts_to_write(self, facts: list[Fact]) -> list[Fact]:
+        """LLM facts of replaced subjects, catalog facts of new and changed items, every fact of changed files."""
+        llm = {delta.KINDS[k]: set(v) for k, v in self.replaced.items()}
+        files = set(self.changed_files)
+        return [
+            f
+            for f in facts
+            if (f.source == "llm" and f.head_id in llm.get(f.head_kind, set()))
+            or (f.source == "catalog" and f.head_id in self.write_items)
+            or f.source in files
+        ]
+
+    def fact_deletions(self) -> Iterator[tuple[str, list[str], list[str]]]:
+        """``(head kind, ids, sources)`` whose older facts an incremental load removes."""
+        for kind, ids in self.replaced.items():
+            gone = sorted(set(ids) | set(self.removed_subjects.get(kind, [])))
+            if gone:
+                yield delta.KINDS[kind], gone, ["llm"]
+        if self.row_changed:
+            yield "Item", self.row_changed, ["catalog"]
+
+    def commit(self, run: RunDir, run_id: str, *, graph: dict[str, Any]) -> None:
+        """Record what the graph now holds: the subjects table, interactions, state; mark the plan applied."""
+        subjects = delta.read_table(run.delta_next_subjects, delta.SUBJECT_COLUMNS)
+        if self.interaction_table is not None:
+            delta.write_table(run.delta_interactions, self.interaction_table)
+        else:
+            run.delta_interactions.unlink(missing_ok=True)
+        if subjects is not None:
+            os.replace(run.delta_next_subjects, run.delta_subjects)
+        plan = delta.read_plan(run)
+        if plan:
+            delta.write_plan(run, {**plan, "applied": True, "applied_by": run_id})
+        write_json(
+            run.delta_state,
+            {
+                "format": delta.FORMAT,
+                "settings": self.settings,
+                "files": self.file_hashes,
+                "run_id": run_id,
+                "mode": "incremental" if self.incremental else "full",
+                "committed_at": time.time(),
+                "graph": graph,
+            },
+        )
+
+
+def _graph_check(totals: dict[str, int], edges_by_type: dict[str, int]) -> dict[str, Any]:
+    """Counts that a committed state expects of the graph: a graph cleared or changed outside this job's
+    loads no longer has them, and the next load is then a full one. Later stages' RECOMMENDED edges are
+    left out (vectors are properties and do not count)."""
+    return {
+        "nodes": totals.get("nodes"),
+        "items": totals.get("items"),
+        "items_with_facts": totals.get("items_with_facts"),
+        "edges": {t: n for t, n in sorted(edges_by_type.items()) if t != "RECOMMENDED"},
+    }
+
+
+def _refresh_plan(ctx: StageContext, inputs: LoadInputs, store: GraphStore) -> _Refresh:
+    job, run = ctx.job, ctx.run
+    previous, state = delta.committed(run)
+    plan = delta.read_plan(run)
+    settings = delta.settings_hash(job, ctx.ontology)
+    file_hashes = {
+        spec.name: delta.file_hash(path)
+        for spec in job.source.facts
+        if (path := resolve_job_path(job, spec.path)).is_file()
+    }
+    if ctx.full:
+        incremental, reason = False, "run --full"
+    elif previous is None:
+        incremental, reason = False, "no committed delta state (first load)"
+    elif state.get("settings") != settings:
+        incremental, reason = False, "the ontology, sources, graph or LLM subject settings changed"
+    elif state.get("graph") != _graph_check(store.totals(), store.counts_by_type()):
+        incremental, reason = (
+            False,
+            "the graph no longer matches the last committed load (cleared or changed outside)",
+        )
+    elif job.llm.enabled and plan.get("mode") != "incremental":
+        incremental, reason = False, str(plan.get("reason") or "the extract stage made no incremental plan")
+    else:
+        incremental, reason = True, "inputs compared by content with the last committed load"
+    items = delta.subjects_frame(
+        "item",
+        [i.item_id for i in inputs.items],
+        [None] * len(inputs.items),
+        delta.row_hashes(inputs.items),
+    )
+    diff = delta.diff_subjects(previous, items, kind="item")
+    table = None if inputs.interactions is None else delta.interaction_table(inputs.interactions)
+    inter = None
+    if table is not None and previous is not None:
+        inter = delta.diff_interactions(
+            delta.read_table(run.delta_interactions, delta.INTERACTION_COLUMNS), table
+        )
+    applied = bool(plan.get("applied"))
+    replaced = (
+        {} if applied or not job.llm.enabled else {k: list(v) for k, v in plan.get("replaced", {}).items()}
+    )
+    removed_subjects = {} if applied else {k: list(v) for k, v in plan.get("removed", {}).items()}
+    old_files = state.get("files") or {}
+    return _Refresh(
+        incremental=incremental,
+        reason=reason,
+        write_items=set(diff.new) | set(diff.row_changed),
+        row_changed=diff.row_changed,
+        removed_items=diff.removed,
+        replaced=replaced,
+        removed_subjects=removed_subjects,
+        changed_files=sorted(n for n, h in file_hashes.items() if old_files.get(n) != h),
+        interactions=inter,
+        interaction_table=table,
+        file_hashes=file_hashes,
+        settings=settings,
+    )

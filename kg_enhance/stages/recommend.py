@@ -7,6 +7,7 @@ and ``RECOMMENDED`` edges with KG-path explanations.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ from kg_enhance.rec.kg import KGInputs, build_kg_inputs
 from kg_enhance.rec.models import rec_model_resolver
 from kg_enhance.rec.serve import PathExplainer, add_names, topk_rows
 from kg_enhance.rec.text import TextInputs, build_text_inputs
-from kg_enhance.rec.train import top_k, train_model
+from kg_enhance.rec.train import WarmStart, top_k, train_model
+from kg_enhance.rundir import RunDir
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 
 
@@ -61,6 +63,8 @@ class ModelReport(BaseModel):
     history: list[dict[str, float]] = []
     #: the best validation epoch was the last allowed one: train longer before reading anything into it
     under_trained: bool = False
+    #: null when trained from scratch; else the run whose weights it started from and the rows carried
+    warm_start: dict[str, Any] | None = None
 
 
 class Serving(BaseModel):
@@ -89,6 +93,8 @@ class RecommendResult(StageResult):
     serving: Serving | None = None
     #: problems counted in the catalog and interaction files read for the split (:class:`kg_enhance.io.tables.InputIssues`)
     input_issues: InputIssues
+    #: per model, what its warm start carried over (null: every model trained from scratch)
+    warm_start: dict[str, Any] | None = None
 
     @model_serializer(mode="wrap")
     def _flatten_models(self, handler: Any) -> dict[str, Any]:
@@ -139,6 +145,25 @@ def _save_state(model: torch.nn.Module, path: Path) -> None:
     write_with(path, lambda tmp: torch.save(state, tmp))
 
 
+def _previous(run: RunDir, key: str) -> WarmStart | None:
+    """The model's weights and row ids from the last recommend run, or None (none yet, or unreadable)."""
+    weights, ids_path = run.model_weights(key), run.model_ids(key)
+    if not weights.exists() or not ids_path.exists():
+        return None
+    try:
+        ids = json.loads(ids_path.read_text(encoding="utf-8"))
+        state = torch.load(weights, weights_only=True, map_location="cpu")
+    except (OSError, ValueError, RuntimeError, EOFError):
+        return None
+    return WarmStart(
+        state=dict(state),
+        user_ids=list(ids.get("user_ids") or []),
+        item_ids=list(ids.get("item_ids") or []),
+        entity_keys=list(ids.get("entity_keys") or []),
+        source=ids.get("run_id"),
+    )
+
+
 def _titles(job: JobSpec) -> dict[str, str | None]:
     """Item id -> title, from the catalog (stored next to the ids in ``topk.parquet``)."""
     items, _ = read_items(job, issues=InputIssues.collector(log=False))
@@ -173,13 +198,30 @@ class RecommendStage(Stage[RecommendResult]):
         run.folder("recommend")
         models: dict[str, ModelReport] = {}
         best_name, best_score, best_model = None, -1.0, None
+        warm_starts: dict[str, Any] = {}
         for spec in cfg.models:
-            trained = train_model(spec, split, cfg, kg=kg, text=text, progress=ctx.progress, slices=slices)
+            warm = _previous(run, spec.key) if cfg.warm_start and not ctx.full else None
+            trained = train_model(
+                spec, split, cfg, kg=kg, text=text, progress=ctx.progress, slices=slices, warm=warm
+            )
             models[spec.key] = ModelReport(
                 **{**trained.report(), "history": _rounded(trained.history)},
-                under_trained=trained.best_epoch >= cfg.epochs,
+                under_trained=trained.best_epoch >= trained.epochs_allowed,
+                warm_start=trained.warm_start,
             )
+            if trained.warm_start is not None:
+                warm_starts[spec.key] = trained.warm_start
             _save_state(trained.model, run.model_weights(spec.key))
+            write_json(
+                run.model_ids(spec.key),
+                {
+                    "run_id": ctx.run_id,
+                    "user_ids": split.user_ids,
+                    "item_ids": split.item_ids,
+                    "entity_keys": kg.entity_keys if kg is not None and needs_kg(spec.type) else [],
+                },
+                indent=None,
+            )
             score = trained.valid[f"ndcg@{cfg.k}"]
             if score > best_score:
                 best_name, best_score, best_model = spec.key, score, trained.model
@@ -225,6 +267,7 @@ class RecommendStage(Stage[RecommendResult]):
             best_model=best_name,
             serving=serving,
             input_issues=issues,
+            warm_start=warm_starts or None,
         )
         write_json(run.metrics, result.to_report())
         return result

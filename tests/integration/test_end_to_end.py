@@ -87,8 +87,13 @@ def test_run_job_end_to_end(demo: DemoRun) -> None:
     assert vectors.shape == (300, 16) and len(ids) == 300
     assert np.allclose(vectors[ids.index("1")], emb.vector("item:1"))
 
-    # a second run of extract is served entirely from the cache
-    again = cli("run", str(job), "--only", "extract", "--no-progress", timeout=300)
+    # a second run of extract asks about nothing: no subject changed since the load (incremental refresh)
+    same = cli("run", str(job), "--only", "extract", "--no-progress", timeout=300)
+    assert same.returncode == 0, same.stderr[-2000:]
+    unchanged = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert unchanged["extract"]["delta_mode"] == "incremental" and unchanged["extract"]["llm_calls"] == 0
+    # and with --full it goes over every subject, served entirely from the cache
+    again = cli("run", str(job), "--only", "extract", "--full", "--no-progress", timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     report2 = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report2["extract"]["llm_calls"] == report["extract"]["quarantined"] * 3

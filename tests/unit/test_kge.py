@@ -273,7 +273,7 @@ def test_training_memory_settings_change_memory_not_results() -> None:
 def test_training_is_pykeens_pipeline_with_the_same_settings() -> None:
     """Built from PyKEEN's pieces, training matches ``pykeen.pipeline`` exactly (its memory search off,
     dense Adam: the pipeline cannot make embedding tables sparse)."""
-    cfg = CONFIG.model_copy(update={"epochs": 3, "optimizer": "adam"})
+    cfg = CONFIG.model_copy(update={"epochs": 3})
     ours = train_kge(gold_triples(), cfg, progress=False)
     tf = TriplesFactory.from_labeled_triples(
         np.array(sorted(set(gold_triples())), dtype=str),
@@ -320,10 +320,11 @@ def test_device_and_automatic_memory_optimization_defaults() -> None:
         assert auto.metadata["device"] == "cpu"
 
 
-def test_sparse_updates_touch_only_the_batch_rows_and_auto_picks_them_only_when_safe() -> None:
+def test_sparse_updates_touch_only_the_batch_rows_and_are_refused_where_unsafe() -> None:
     tf = TriplesFactory.from_labeled_triples(np.array(sorted(set(gold_triples())), dtype=str))
     transe = model_resolver.make("TransE", triples_factory=tf, embedding_dim=8, random_seed=1)
-    assert sparse_updates(KGEConfig(model="TransE"), transe)  # auto, slcwa, embedding tables only
+    assert not sparse_updates(KGEConfig(model="TransE"), transe)  # dense Adam by default
+    assert sparse_updates(KGEConfig(model="TransE", optimizer="sparse_adam"), transe)
     assert all(m.sparse for m in transe.modules() if isinstance(m, torch.nn.Embedding))
     # one SparseAdam step on one batch changes the rows of that batch's entities and no other
     optimizer = torch.optim.SparseAdam(list(transe.parameters()), lr=0.1)
@@ -334,15 +335,16 @@ def test_sparse_updates_touch_only_the_batch_rows_and_auto_picks_them_only_when_
     after = transe.entity_representations[0](indices=None).detach()  # type: ignore[index,operator]
     changed = set(torch.nonzero((after - before).abs().sum(dim=1) > 0).flatten().tolist())
     assert changed == set(batch[:, [0, 2]].flatten().tolist())
-    # auto keeps dense Adam for lcwa (every entity scored: dense gradients) and models with other parameters
+    # refused for lcwa (every entity scored: dense gradients) and models with other parameters
     fresh = model_resolver.make("TransE", triples_factory=tf, embedding_dim=8, random_seed=1)
-    assert not sparse_updates(KGEConfig(model="TransE", training_loop="lcwa"), fresh)
+    with pytest.raises(StageError, match="sparse_adam needs"):
+        sparse_updates(KGEConfig(model="TransE", training_loop="lcwa", optimizer="sparse_adam"), fresh)
     conve = model_resolver.make("ConvE", triples_factory=tf, embedding_dim=16, random_seed=1)
-    assert not sparse_updates(KGEConfig(model="ConvE"), conve)
-    assert not sparse_updates(KGEConfig(model="TransE", optimizer="adam"), fresh)
     with pytest.raises(StageError, match="sparse_adam needs"):
         sparse_updates(KGEConfig(model="ConvE", optimizer="sparse_adam"), conve)
     # through the trainer: recorded, and it learns
-    run = train_kge(gold_triples(), CONFIG.model_copy(update={"epochs": 3}), progress=False)
+    config = CONFIG.model_copy(update={"epochs": 3, "optimizer": "sparse_adam"})
+    run = train_kge(gold_triples(), config, progress=False)
     assert run.metadata["optimizer"] == "SparseAdam"
     assert run.metadata["losses"][-1] < run.metadata["losses"][0]
+    assert train_kge(gold_triples(), CONFIG, progress=False).metadata["optimizer"] == "Adam"

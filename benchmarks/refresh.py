@@ -1,0 +1,262 @@
+"""Incremental refresh on the full ml-latest-small job: 1% of the items added back.
+
+The job is the one of ``benchmarks/scale.py`` at k = 1 (9,742 movies, 100,836 ratings,
+HetRec directors, countries and tags as gold facts, genres from the catalog; TransE 64-d
+and the four recommenders, 60 epochs with early stopping), with the LLM on: every item is
+sent to a local stub endpoint (``tests/support/scripted_server.py``) that answers each
+request at once with a valid, empty fact list, so LLM calls are counted exactly while
+their content does not change the graph. Per seed (``recommender.seed`` and ``kge.seed``):
+
+1. hold out 1% of the items (drawn by the seed) with their ratings and gold facts, and
+   run the job in full (``run --full``) on the rest;
+2. put them back: ``kg-enhance diff`` (what it predicts), then ``kg-enhance run`` (incremental);
+3. run the job in full on the complete data into a new run folder and namespace.
+
+It prints per seed the wall time of 2 and 3 and their ratio, the LLM calls of each, and
+every model's test NDCG@20 in both (the same split: same interactions and seed), then the
+mean and standard deviation over seeds of the ratio and the relative NDCG@20 difference.
+The full run of step 3 finds every LLM answer in the cache (step 1 and 2 made them), so
+its wall time is a lower bound of a real full run's and the ratio is an upper bound.
+
+Runs against an existing Neo4j (``--uri``, default the worktree's bolt 7693), in its own
+namespaces, with its own state folder (extraction cache) under ``--scratch``.
+
+    .venv/bin/python benchmarks/refresh.py [--seeds 0,1,2] [--uri bolt://127.0.0.1:7693] [--until load]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from benchmarks.scale import DATA, gold_facts  # noqa: E402
+from kg_enhance.config.models import Neo4jConfig  # noqa: E402
+from kg_enhance.graph.store import Neo4jStore  # noqa: E402
+from tests.support.scripted_server import ScriptedServer  # noqa: E402
+
+
+def write_data(folder: Path, *, hold_out: set[str]) -> dict[str, int]:
+    """ml-latest-small and the gold facts without the ``hold_out`` items."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ml = DATA / "ml-latest-small"
+    movies = pd.read_csv(ml / "movies.csv", dtype=str)
+    ratings = pd.read_csv(ml / "ratings.csv", dtype=str)
+    gold = gold_facts()
+    gold = gold[gold["item_id"].isin(set(movies["movieId"]))]
+    movies = movies[~movies["movieId"].isin(hold_out)]
+    ratings = ratings[~ratings["movieId"].isin(hold_out)]
+    gold = gold[~gold["item_id"].isin(hold_out)]
+    movies.to_csv(folder / "movies.csv", index=False)
+    ratings.to_csv(folder / "ratings.csv", index=False)
+    gold.to_csv(folder / "gold.tsv", sep="\t", index=False)
+    return {"items": len(movies), "ratings": len(ratings), "gold_facts": len(gold)}
+
+
+def write_job(folder: Path, data: Path, *, name: str, seed: int, uri: str, llm_url: str, models: str) -> Path:
+    job = folder / "job.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    job.write_text(
+        f"""version: 1
+name: {name}
+ontology: {REPO / "schemas" / "movies.yaml"}
+source:
+  items:
+    path: {data / "movies.csv"}
+    id_column: movieId
+    title_column: title
+    text_fields: [title, genres]
+    fact_columns:
+      - {{column: genres, relation: HAS_GENRE, object_type: Genre, separator: "|", ignore: ["(no genres listed)"]}}
+  interactions:
+    path: {data / "ratings.csv"}
+    user_column: userId
+    item_column: movieId
+    rating_column: rating
+    timestamp_column: timestamp
+    positive_threshold: 4.0
+  facts:
+    - name: hetrec
+      path: {data / "gold.tsv"}
+llm:
+  base_url: {llm_url}
+  structured_output: json_schema
+  max_concurrency: 8
+neo4j:
+  uri: {uri}
+kge:
+  model: TransE
+  dim: 64
+  epochs: 60
+  seed: {seed}
+recommender:
+  models: [{models}]
+  epochs: 60
+  k: 20
+  seed: {seed}
+outputs:
+  dir: {folder / "run"}
+"""
+    )
+    return job
+
+
+def cli(*args: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "kg_enhance.cli", *args], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"kg-enhance {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    return wall, proc.stdout
+
+
+def report(job: Path) -> dict[str, Any]:
+    return dict(json.loads((job.parent / "run" / "report.json").read_text()))
+
+
+def ndcg(rep: dict[str, Any], models: list[str]) -> dict[str, float]:
+    return {m: float(rep["recommend"][m]["test"]["ndcg@20"]) for m in models}
+
+
+def one_seed(seed: int, scratch: Path, uri: str, models: list[str], until: list[str]) -> dict[str, Any]:
+    movies = pd.read_csv(DATA / "ml-latest-small" / "movies.csv", dtype=str)["movieId"].tolist()
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(movies, size=max(1, round(0.01 * len(movies))), replace=False).tolist())
+    base = scratch / f"seed{seed}"
+    shutil.rmtree(base, ignore_errors=True)
+    names = {"inc": f"refresh-inc-s{seed}", "full": f"refresh-full-s{seed}"}
+    for ns in names.values():
+        with Neo4jStore(Neo4jConfig(uri=uri), namespace=ns) as store:
+            store.clear_namespace()
+    model_list = ", ".join(f"{{type: {m}}}" for m in models)
+    out: dict[str, Any] = {"seed": seed, "held_out_items": len(held)}
+    with ScriptedServer([]) as llm:  # every request: a valid, empty answer
+        inc = write_job(
+            base / "inc",
+            base / "inc-data",
+            name=names["inc"],
+            seed=seed,
+            uri=uri,
+            llm_url=llm.url,
+            models=model_list,
+        )
+        out["data_before"] = write_data(base / "inc-data", hold_out=held)
+        out["first_full_seconds"], _ = cli("run", str(inc), "--full", "--no-progress", *until)
+        out["first_full_llm_calls"] = len(llm.requests)
+
+        out["data_after"] = write_data(base / "inc-data", hold_out=set())
+        _, predicted = cli("diff", str(inc), "--json")
+        out["diff"] = json.loads(predicted)
+        calls = len(llm.requests)
+        out["incremental_seconds"], _ = cli("run", str(inc), "--no-progress", *until)
+        out["incremental_llm_calls"] = len(llm.requests) - calls
+        rep = report(inc)
+        out["incremental_stage_seconds"] = rep["delta"]["stage_seconds"]
+        out["incremental_delta"] = {
+            k: rep["delta"][k] for k in ("mode", "subjects", "interactions", "warm_start")
+        }
+        out["incremental_ndcg@20"] = ndcg(rep, models) if "recommend" in rep else {}
+
+        full = write_job(
+            base / "full",
+            base / "inc-data",
+            name=names["full"],
+            seed=seed,
+            uri=uri,
+            llm_url=llm.url,
+            models=model_list,
+        )
+        calls = len(llm.requests)
+        out["full_seconds"], _ = cli("run", str(full), "--full", "--no-progress", *until)
+        out["full_llm_calls"] = len(llm.requests) - calls
+        frep = report(full)
+        out["full_stage_seconds"] = {n: s["seconds"] for n, s in frep["stages"].items() if "seconds" in s}
+        out["full_ndcg@20"] = ndcg(frep, models) if "recommend" in frep else {}
+    out["wall_ratio"] = out["incremental_seconds"] / out["full_seconds"]
+    out["ndcg_relative_difference"] = {
+        m: (out["incremental_ndcg@20"][m] - out["full_ndcg@20"][m]) / out["full_ndcg@20"][m]
+        for m in out["full_ndcg@20"]
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--uri", default="bolt://127.0.0.1:7693")
+    parser.add_argument("--models", default="bpr_mf,lightgcn,kg_bpr,kg_lightgcn")
+    parser.add_argument("--scratch", default="/tmp/kg-enhance-refresh-bench")
+    parser.add_argument("--out", default=None, help="also write the results as JSON lines here")
+    parser.add_argument(
+        "--until", default=None, metavar="STAGE", help="run the stages up to STAGE only (e.g. load: no NDCG)"
+    )
+    args = parser.parse_args()
+    scratch = Path(args.scratch)
+    os.environ["KG_ENHANCE_HOME"] = str(scratch / "state")  # its own extraction cache
+    shutil.rmtree(scratch / "state", ignore_errors=True)
+    models = args.models.split(",")
+    print(
+        f"machine: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
+        f"neo4j {args.uri}; {time.strftime('%Y-%m-%d %H:%M')}",
+        flush=True,
+    )
+    results = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        r = one_seed(seed, scratch, args.uri, models, ["--until", args.until] if args.until else [])
+        results.append(r)
+        print(
+            f"seed {seed}: held out {r['held_out_items']} items; first full run {r['first_full_seconds']:.1f} s, "
+            f"{r['first_full_llm_calls']} LLM calls",
+            flush=True,
+        )
+        print(
+            f"  diff predicted: {r['diff']['subjects']['item']['counts']}, interactions {r['diff']['interactions']}, "
+            f"LLM calls {r['diff']['llm']['calls']}"
+        )
+        print(
+            f"  incremental: {r['incremental_seconds']:.1f} s, {r['incremental_llm_calls']} LLM calls, stages {r['incremental_stage_seconds']}"
+        )
+        print(
+            f"  full:        {r['full_seconds']:.1f} s, {r['full_llm_calls']} LLM calls (answers cached), stages {r['full_stage_seconds']}"
+        )
+        print(f"  wall ratio {r['wall_ratio']:.3f}")
+        for m in r["full_ndcg@20"]:
+            print(
+                f"  {m:12s} test NDCG@20 incremental {r['incremental_ndcg@20'][m]:.4f} full {r['full_ndcg@20'][m]:.4f} "
+                f"relative {r['ndcg_relative_difference'][m]:+.2%}",
+                flush=True,
+            )
+        if args.out:
+            with open(args.out, "a", encoding="utf-8") as f:
+                f.write(json.dumps(r) + "\n")
+    ratios = [r["wall_ratio"] for r in results]
+    print(
+        f"wall ratio over {len(results)} seed(s): mean {statistics.mean(ratios):.3f}"
+        + (f" +- {statistics.stdev(ratios):.3f}" if len(ratios) > 1 else "")
+    )
+    for m in results[0]["ndcg_relative_difference"]:
+        diffs = [r["ndcg_relative_difference"][m] for r in results]
+        print(
+            f"{m:12s} relative NDCG@20 difference: mean {statistics.mean(diffs):+.2%}"
+            + (f" +- {statistics.stdev(diffs):.2%}" if len(diffs) > 1 else "")
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,436 @@
+"""Incremental refresh (:mod:`kg_enhance.extract.delta`): a changed catalog is refreshed by content.
+
+The job reads a copy of the first movies of the bundled demo (so a test can edit it), asks
+a scripted OpenAI-compatible server about the first three (its requests are counted), and
+loads into the in-memory store or, marked ``neo4j``, the real Neo4j. The claims checked:
+
+* changing one item's text re-extracts that item only, and the graph afterwards has the
+  namespace fingerprint of a full run over the changed catalog into an empty namespace;
+* an item removed from the catalog is retired (node, facts, interactions gone) while another
+  namespace of the same database keeps its fingerprint;
+* ``kg-enhance diff`` predicts what the run then does.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kg_enhance import api
+from kg_enhance.cli import main
+from kg_enhance.config.models import Neo4jConfig
+from kg_enhance.graph.fingerprint import graph_fingerprint
+from kg_enhance.graph.memory import InMemoryGraphStore, MemoryDatabase
+from kg_enhance.graph.store import GraphStore, Neo4jStore
+from tests.support.helpers import REPO
+from tests.support.scripted_server import ScriptedServer, Step
+
+DEMO = REPO / "kg_enhance" / "datasets" / "movielens_demo"
+#: the catalog copy: the first movies of the demo
+N_MOVIES = 12
+
+
+def _answer(*facts: tuple[str, str, str]) -> Step:
+    rows = [{"relation": r, "object": o, "object_type": t, "confidence": 0.9} for r, o, t in facts]
+    return Step(text=json.dumps({"facts": rows}))
+
+
+#: answers of the first run, in request order: movies 1 (Toy Story), 2 (Jumanji), 6 (Heat)
+FIRST = [
+    _answer(("DIRECTED_BY", "John Lasseter", "Person"), ("PRODUCED_IN", "USA", "Country")),
+    _answer(("DIRECTED_BY", "Joe Johnston", "Person")),
+    _answer(("DIRECTED_BY", "Michael Mann", "Person"), ("STARRING", "Al Pacino", "Person")),
+]
+#: the answer about Toy Story once its text changed: one fact kept, one replaced
+CHANGED = _answer(("DIRECTED_BY", "John Lasseter", "Person"), ("STARRING", "Tom Hanks", "Person"))
+
+
+def _copy_inputs(folder: Path, *, n: int = N_MOVIES) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (DEMO / "movies.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:n]
+    movies = folder / "movies.csv"
+    _write_csv(movies, rows)
+    ids = {r["movieId"] for r in rows}
+    with (DEMO / "ratings.csv").open(newline="", encoding="utf-8") as f:
+        ratings = [r for r in csv.DictReader(f) if r["movieId"] in ids]
+    _write_csv(folder / "ratings.csv", ratings)
+    return movies, folder / "ratings.csv"
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _edit_movies(path: Path, change: Callable[[list[dict[str, str]]], list[dict[str, str]]]) -> None:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    _write_csv(path, change(rows))
+
+
+def _job(
+    folder: Path,
+    inputs: Path,
+    *,
+    url: str,
+    name: str = "t",
+    extra: str = "",
+    llm_enabled: bool = True,
+    kge: str = "{dim: 8, epochs: 4}",
+    recommender: str = "{epochs: 3, dim: 8, models: [{type: bpr_mf}]}",
+) -> Path:
+    text = f"""
+version: 1
+name: {name}
+ontology: {REPO / "schemas" / "movies.yaml"}
+source:
+  items:
+    path: {inputs / "movies.csv"}
+    id_column: movieId
+    title_column: title
+    text_fields: [title, genres]
+    fact_columns:
+      - {{column: genres, relation: HAS_GENRE, object_type: Genre, separator: "|"}}
+  interactions:
+    path: {inputs / "ratings.csv"}
+    user_column: userId
+    item_column: movieId
+    rating_column: rating
+    timestamp_column: timestamp
+    positive_threshold: 4.0
+  facts:
+    - name: hetrec
+      path: "@bundled/movielens_demo/gold_facts.tsv"
+llm:
+  enabled: {str(llm_enabled).lower()}
+  base_url: {url}
+  structured_output: json_schema
+  item_limit: 3
+  max_concurrency: 1
+kge: {kge}
+recommender: {recommender}
+outputs:
+  dir: {folder / "run"}
+{extra}
+"""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "job.yaml"
+    path.write_text(text)
+    return path
+
+
+StoreFor = Callable[[str], GraphStore]
+
+
+@pytest.fixture(params=["memory", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store_for(request: pytest.FixtureRequest) -> Iterator[StoreFor]:
+    """``store_for(namespace)``: a store of that namespace; all of one test share one database."""
+    if request.param == "memory":
+        db = MemoryDatabase()
+        yield lambda ns: InMemoryGraphStore(db, namespace=ns)
+        return
+    config: Neo4jConfig = request.getfixturevalue("neo4j_config")
+    request.getfixturevalue("neo4j_store")  # empties the test database
+    opened: list[Neo4jStore] = []
+
+    def make(ns: str) -> GraphStore:
+        store = Neo4jStore(config, namespace=ns)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def _run(job: Path, store_for: StoreFor, ns: str, **kwargs: Any) -> Any:
+    return api.run_job(job, progress=False, store_factory=lambda: store_for(ns), until="load", **kwargs)
+
+
+def test_one_changed_description_re_extracts_that_item_only_and_equals_a_full_run(
+    tmp_path: Path, store_for: StoreFor, state_home: Path
+) -> None:
+    movies, _ = _copy_inputs(tmp_path / "inputs")
+    with ScriptedServer([*FIRST, CHANGED]) as server:
+        job = _job(tmp_path / "a", tmp_path / "inputs", url=server.url)
+        first = _run(job, store_for, "t")
+        assert first.report["extract"]["llm_calls"] == 3
+        assert first.report["graph"]["mode"] == "full"
+
+        _edit_movies(
+            movies,
+            lambda rows: [
+                {**r, "genres": r["genres"] + "|Drama"} if r["movieId"] == "1" else r for r in rows
+            ],
+        )
+        predicted = api.diff(job)
+        assert predicted["subjects"]["item"]["ids"] == {"changed": ["1"]}
+        assert predicted["llm"]["calls"] == 1
+        shown = CliRunner().invoke(main, ["diff", str(job)])
+        assert shown.exit_code == 0, shown.output
+        assert "items: 0 new, 1 changed, 11 unchanged, 0 removed" in shown.output
+        assert "  changed: 1\n" in shown.output and "LLM: 1 calls" in shown.output
+
+        second = _run(job, store_for, "t")
+        assert len(server.requests) == 4  # one more request: Toy Story only
+        assert second.report["extract"]["llm_calls"] == 1
+        assert second.report["graph"]["mode"] == "incremental"
+        assert second.report["graph"]["refresh"]["items_written"] == 1
+        assert second.report["delta"]["subjects"]["item"]["changed"] == 1
+        incremental = graph_fingerprint(store_for("t"))
+
+        # a full run over the changed catalog into an empty namespace (same endpoint: answers are cached)
+        # (same job name: fact edges record it; another namespace)
+        full_job = _job(tmp_path / "b", tmp_path / "inputs", url=server.url, extra="graph: {namespace: full}")
+        fresh = _run(full_job, store_for, "full")
+        assert fresh.report["extract"]["llm_calls"] == 0
+        assert fresh.report["graph"]["mode"] == "full"
+        assert graph_fingerprint(store_for("full")) == incremental
+    store = store_for("t")
+    assert ("item:1", "STARRING", "entity:Person:tom hanks") in store.item_fact_triples(["llm"])
+    assert not any(t[2] == "entity:Country:usa" for t in store.item_fact_triples(["llm"]))
+
+
+def test_a_removed_item_is_retired_and_another_namespace_is_untouched(
+    tmp_path: Path, store_for: StoreFor, state_home: Path
+) -> None:
+    movies, _ = _copy_inputs(tmp_path / "inputs")
+    with ScriptedServer([*FIRST, *FIRST]) as server:
+        other = _job(tmp_path / "other", tmp_path / "inputs", url=server.url, name="other")
+        _run(other, store_for, "other")
+        before = graph_fingerprint(store_for("other"))
+        job = _job(tmp_path / "a", tmp_path / "inputs", url=server.url)
+        _run(job, store_for, "t")
+        calls = len(server.requests)
+
+        _edit_movies(movies, lambda rows: [r for r in rows if r["movieId"] != "6"])
+        second = _run(job, store_for, "t")
+        # GoldenEye, fourth in the catalog, moved into llm.item_limit: the only subject to ask about
+        assert len(server.requests) == calls + 1
+        assert second.report["extract"]["llm_calls"] == 1
+        refresh = second.report["graph"]["refresh"]
+        assert refresh["items_retired"] == 1 and refresh["items_written"] == 0
+        assert second.report["delta"]["subjects"]["item"]["removed"] == 1
+        assert second.report["delta"]["subjects"]["item"]["changed"] == 1
+    store = store_for("t")
+    assert not any(h == "item:6" for h, _, _ in store.item_fact_triples())
+    assert not any(i == "6" for _, i, _, _ in store.interactions())
+    assert graph_fingerprint(store_for("other")) == before
+    # the retired item's own entities went with it (Al Pacino was only Heat's), shared ones stay
+    keys = {e["key"] for e in store.entity_keys()}
+    assert "Person:al pacino" not in keys
+    assert "Person:john lasseter" in keys
+
+
+# -- warm start -----------------------------------------------------------------------------------
+def _triples(n_items: int, *, extra: int = 0) -> list[tuple[str, str, str]]:
+    """A small KG: items with genres and directors; ``extra`` more items with a new director."""
+    out = []
+    for i in range(n_items + extra):
+        out.append((f"item:{i}", "HAS_GENRE", f"entity:Genre:g{i % 4}"))
+        out.append((f"item:{i}", "DIRECTED_BY", f"entity:Person:p{i % 7 if i < n_items else 'new'}"))
+    return out
+
+
+def test_kge_warm_start_carries_vectors_of_entities_that_still_exist() -> None:
+    from pykeen.triples import TriplesFactory
+
+    from kg_enhance.config.models import KGEConfig
+    from kg_enhance.kge.train import build_model, train_kge, warm_start_model
+
+    config = KGEConfig(dim=8, epochs=3, test_ratio=0, seed=3)
+    before = train_kge(_triples(30), config, progress=False)
+    assert before.metadata["warm_start"] is None  # trained from scratch
+    before.metadata["version"] = "v1"
+
+    triples = sorted(set(_triples(30, extra=2)))
+    entities = sorted({h for h, _, _ in triples} | {t for _, _, t in triples})
+    entity_to_id = {e: i for i, e in enumerate(entities)}
+    relation_to_id = {"DIRECTED_BY": 0, "HAS_GENRE": 1}
+    tf = TriplesFactory.from_labeled_triples(
+        np.array(triples, dtype=str), entity_to_id=entity_to_id, relation_to_id=relation_to_id
+    )
+    cold = build_model(config, tf).entity_representations[0](indices=None).detach().numpy()
+    model = build_model(config, tf)
+    carried = warm_start_model(model, before, entity_to_id, relation_to_id)
+    assert carried == {
+        "carried": True,
+        "entities": len(before.entity_to_id),
+        "new_entities": 3,  # item:30, item:31, entity:Person:pnew
+        "relations": 2,
+        "new_relations": 0,
+    }
+    start = model.entity_representations[0](indices=None).detach().numpy()
+    kept = entity_to_id["entity:Person:p3"]
+    np.testing.assert_allclose(start[kept], before.vector("entity:Person:p3"), rtol=1e-6)
+    new = entity_to_id["entity:Person:pnew"]
+    np.testing.assert_allclose(start[new], cold[new])  # a new entity is initialised as PyKEEN does
+    assert not np.allclose(start[kept], cold[kept])
+
+    warm = train_kge(triples, config, progress=False, warm_from=before)
+    assert warm.metadata["warm_start"]["from"] == "v1"
+    assert warm.metadata["warm_start"]["epochs_allowed"] == 1  # ceil(3 x 0.3)
+    assert warm.metadata["epochs_run"] == 1
+    # training starts from the carried vectors (PyKEEN itself would re-initialise every parameter when
+    # training starts): with a tiny learning rate they barely move
+    still = train_kge(
+        triples, config.model_copy(update={"learning_rate": 1e-7}), progress=False, warm_from=before
+    )
+    np.testing.assert_allclose(still.vector("entity:Person:p3"), before.vector("entity:Person:p3"), atol=1e-4)
+
+
+def test_warm_start_in_the_pipeline_and_full_trains_from_scratch(tmp_path: Path, state_home: Path) -> None:
+    _copy_inputs(tmp_path / "inputs", n=40)
+    job = _job(
+        tmp_path / "a",
+        tmp_path / "inputs",
+        url="http://127.0.0.1:9/v1",
+        llm_enabled=False,
+        kge="{dim: 8, epochs: 4, eval_every: 1, warm_start_epochs: 0.5}",
+        recommender="{epochs: 4, dim: 8, warm_start_epochs: 0.5, models: [{type: bpr_mf}, {type: kg_bpr}]}",
+    )
+    db = MemoryDatabase()
+
+    def run(**kwargs: Any) -> Any:
+        return api.run_job(
+            job, progress=False, store_factory=lambda: InMemoryGraphStore(db, namespace="t"), **kwargs
+        )
+
+    first = run()
+    assert first.report["kge"]["warm_start"] is None
+    assert first.report["recommend"]["warm_start"] is None
+    second = run()
+    kge = second.report["kge"]["warm_start"]
+    assert kge["from"] == first.run_id and kge["carried"] and kge["epochs_allowed"] == 2
+    assert kge["entities"] == first.report["kge"]["entities"] and kge["new_entities"] == 0
+    assert second.report["kge"]["epochs_run"] <= 2
+    rec = second.report["recommend"]["warm_start"]
+    assert rec["bpr_mf"]["from"] == first.run_id
+    assert rec["bpr_mf"]["users"] == first.report["recommend"]["split"]["users"]
+    assert second.report["recommend"]["bpr_mf"]["epochs"] <= 2
+    delta = second.report["delta"]
+    assert delta["mode"] == "incremental" and delta["last_full_run_id"] == first.run_id
+    assert set(delta["seconds_saved"]) == {"extract", "load", "embed", "recommend", "export"}
+    assert delta["warm_start"]["kge"]["from"] == first.run_id
+
+    full = run(full=True)
+    assert full.report["kge"]["warm_start"] is None
+    assert full.report["recommend"]["warm_start"] is None
+    assert full.report["delta"]["mode"] == "full"
+    assert full.report["graph"]["mode"] == "full"
+
+
+def test_recommender_warm_start_copies_rows_by_id() -> None:
+    import torch
+
+    from kg_enhance.rec.data import Split
+    from kg_enhance.rec.models import rec_model_resolver
+    from kg_enhance.rec.train import WarmStart
+
+    empty = np.zeros((0, 2), dtype=np.int64)
+    old = rec_model_resolver.lookup("bpr_mf")(3, 2, 4)
+    warm = WarmStart(
+        state={k: v.clone() for k, v in old.state_dict().items()},
+        user_ids=["u1", "u2", "u3"],
+        item_ids=["a", "b"],
+        entity_keys=[],
+        source="r1",
+    )
+    split = Split(user_ids=["u0", "u2", "u3"], item_ids=["b", "c"], train=empty, valid=empty, test=empty)
+    torch.manual_seed(0)
+    new = rec_model_resolver.lookup("bpr_mf")(3, 2, 4)
+    fresh_u0 = new.user.weight[0].detach().clone()
+    assert warm.apply(new, split, None) == {"from": "r1", "users": 2, "items": 1}
+    with torch.no_grad():
+        assert torch.equal(new.user.weight[1], old.user.weight[1])  # u2
+        assert torch.equal(new.user.weight[2], old.user.weight[2])  # u3
+        assert torch.equal(new.item.weight[0], old.item.weight[1])  # b
+        assert torch.equal(new.user.weight[0], fresh_u0)  # u0 is new: its fresh initialisation stays
+
+
+def test_facts_older_than_refresh_after_are_re_extracted_oldest_first_within_the_budget(
+    tmp_path: Path, state_home: Path
+) -> None:
+    import pandas as pd
+
+    _copy_inputs(tmp_path / "inputs")
+    db = MemoryDatabase()
+    newer_heat = _answer(("DIRECTED_BY", "Michael Mann", "Person"), ("STARRING", "Robert De Niro", "Person"))
+    with ScriptedServer([*FIRST, newer_heat]) as server:
+        job = _job(tmp_path / "a", tmp_path / "inputs", url=server.url)
+        _run(job, lambda ns: InMemoryGraphStore(db, namespace=ns), "t")
+        # let time pass: Jumanji's facts are 100 days old, Heat's 200, Toy Story's fresh
+        run = api.run_dir(job)
+        table = pd.read_parquet(run.delta_subjects)
+        day = 86400.0
+        now = float(table["answered_at"].max())
+        table.loc[table["id"] == "2", "answered_at"] = now - 100 * day
+        table.loc[table["id"] == "6", "answered_at"] = now - 200 * day
+        table.to_parquet(run.delta_subjects, index=False)
+
+        # 90 days: two subjects are stale; a budget of one call (15 tokens each) refreshes the oldest only
+        aged = job.with_name("aged.yaml")
+        aged.write_text(
+            job.read_text().replace(
+                "  item_limit: 3\n", "  item_limit: 3\n  refresh_after: 90d\n  budget_tokens: 1\n"
+            )
+        )
+        predicted = api.diff(aged)
+        assert predicted["subjects"]["item"]["ids"] == {"stale": ["6", "2"]}
+        assert predicted["staleness"]["facts_older_than_limit"] == 3  # Jumanji 1 + Heat 2
+
+        second = _run(aged, lambda ns: InMemoryGraphStore(db, namespace=ns), "t")
+        assert len(server.requests) == 4  # the cached answer about Heat was not reused
+        delta = second.report["delta"]
+        assert delta["staleness"] == {
+            "refresh_after": "90d",
+            "facts_older_than_limit": 3,
+            "subjects_older_than_limit": 2,
+        }
+        assert delta["subjects"]["item"]["refreshed"] == 1 and delta["subjects"]["item"]["pending"] == 1
+        store = InMemoryGraphStore(db, namespace="t")
+        triples = store.item_fact_triples(["llm"])
+        assert ("item:6", "STARRING", "entity:Person:robert de niro") in triples
+        assert ("item:6", "STARRING", "entity:Person:al pacino") not in triples
+        assert ("item:2", "DIRECTED_BY", "entity:Person:joe johnston") in triples  # pending: kept
+        after = pd.read_parquet(run.delta_subjects).set_index("id")
+        assert after.loc["6", "answered_at"] > now - day
+        assert after.loc["2", "answered_at"] == now - 100 * day  # still stale: asked on the next run
+
+
+def test_a_graph_cleared_outside_the_job_is_loaded_in_full_again(
+    tmp_path: Path, store_for: StoreFor, state_home: Path
+) -> None:
+    _copy_inputs(tmp_path / "inputs")
+    with ScriptedServer(list(FIRST)) as server:
+        job = _job(tmp_path / "a", tmp_path / "inputs", url=server.url)
+        _run(job, store_for, "t")
+        loaded = graph_fingerprint(store_for("t"))
+        store_for("t").clear_namespace()
+        again = _run(job, store_for, "t")
+    assert again.report["extract"]["delta_mode"] == "incremental"  # nothing changed in the inputs...
+    assert again.report["graph"]["mode"] == "full"  # ...but the graph did: the load writes it all again
+    assert "no longer matches" in again.report["graph"]["refresh"]["reason"]
+    assert graph_fingerprint(store_for("t")) == loaded
+
+
+def test_refresh_after_is_a_duration() -> None:
+    from pydantic import ValidationError
+
+    from kg_enhance.config.models import LLMConfig
+
+    assert LLMConfig(refresh_after="90d").refresh_after_s == 90 * 86400
+    assert LLMConfig(refresh_after="12h").refresh_after_s == 12 * 3600
+    assert LLMConfig().refresh_after_s is None
+    with pytest.raises(ValidationError, match="refresh_after"):
+        LLMConfig(refresh_after="3 months")
