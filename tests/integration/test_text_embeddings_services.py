@@ -98,6 +98,10 @@ def test_the_text_vector_index_answers_within_the_namespace_only(
         assert [n["item_id"] for n in neighbours] == ["b", "c", "d"]
         assert neighbours[0]["score"] > neighbours[1]["score"] > neighbours[2]["score"]
         assert [n["item_id"] for n in other.text_neighbours("a2", k=3)] == ["z"]
+        # the saved Browser query finds the same nearest items, in this namespace only
+        browser = neo4j_store.run_statement("browser/nearest_items_by_text", item_id="a")
+        assert [r["item_id"] for r in browser][:3] == ["b", "c", "d"]
+        assert "a2" not in {r["item_id"] for r in browser}
 
         # the in-memory store finds the same neighbours in the same order (its cosine is exact; Neo4j 5.26's
         # index quantises vectors by default, so its scores are approximate, far from the query most)
