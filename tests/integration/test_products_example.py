@@ -58,6 +58,7 @@ def test_product_catalog_without_interactions_runs_end_to_end(
         assert statuses == {
             "extract": "ok",
             "load": "ok",
+            "embed_text": "skipped",  # text_embeddings is off
             "embed": "ok",
             "recommend": "skipped",
             "export": "ok",
