@@ -666,6 +666,34 @@ class InMemoryGraphStore:
                 _assign(node.props, "embedding_run", run_id)
         return len(rows)
 
+    def _claim_vector_index(self, name: str, label: str, prop: str, dimensions: int, what: str) -> bool:
+        """Create (or re-size) vector index ``name`` for ``dimensions``, as Neo4j's
+        ``CREATE VECTOR INDEX ... IF NOT EXISTS`` after a drop of a differently sized one would;
+        False, with a warning, when another namespace's vectors hold it at another size."""
+        db = self.database
+        existing = db.vector_dimensions.get(name)
+        if existing is not None and existing != dimensions:
+            if any(
+                label in n.labels and _ne(n.props.get("ns"), self.namespace) and n.props.get(prop) is not None
+                for n in db.nodes.values()
+            ):
+                logger.warning(
+                    "vector index %s has %s dimensions and holds other namespaces' %s; "
+                    "namespace %r's %d-dimensional %s are stored but not indexed",
+                    name,
+                    existing,
+                    what,
+                    self.namespace,
+                    dimensions,
+                    what,
+                )
+                return False
+            del db.vector_dimensions[name]
+        if not 1 <= dimensions <= 4096:  # Neo4j 5 refuses such a vector index
+            raise GraphStoreError(f"in-memory vector index: dimensions must be 1..4096, got {dimensions}")
+        db.vector_dimensions.setdefault(name, dimensions)
+        return True
+
     def finish_embeddings(self, *, dimensions: int, run_id: str) -> list[str]:
         """``write/clear_stale_embeddings`` on the namespace's items and entities, then the vector indexes.
 
@@ -680,30 +708,11 @@ class InMemoryGraphStore:
             if _ne(node.props.get("embedding_run"), run_id):
                 for name in _EMBEDDING_PROPERTIES:
                     node.props.pop(name, None)
-        indexed = []
-        for name, label in _VECTOR_INDEXES.items():
-            existing = db.vector_dimensions.get(name)
-            if existing is not None and existing != dimensions:
-                if any(
-                    label in n.labels
-                    and _ne(n.props.get("ns"), self.namespace)
-                    and n.props.get("embedding") is not None
-                    for n in db.nodes.values()
-                ):
-                    logger.warning(
-                        "vector index %s has %s dimensions and holds other namespaces' vectors; "
-                        "namespace %r's %d-dimensional vectors are stored but not indexed",
-                        name,
-                        existing,
-                        self.namespace,
-                        dimensions,
-                    )
-                    continue
-                del db.vector_dimensions[name]
-            if not 1 <= dimensions <= 4096:  # Neo4j 5 refuses such a vector index
-                raise GraphStoreError(f"in-memory vector index: dimensions must be 1..4096, got {dimensions}")
-            db.vector_dimensions.setdefault(name, dimensions)  # CREATE VECTOR INDEX ... IF NOT EXISTS
-            indexed.append(name)
+        indexed = [
+            name
+            for name, label in _VECTOR_INDEXES.items()
+            if self._claim_vector_index(name, label, "embedding", dimensions, "vectors")
+        ]
         return indexed
 
     def write_text_embeddings(
@@ -734,28 +743,8 @@ class InMemoryGraphStore:
         indexed = []
         for kind, dim in dimensions.items():
             name, label = _TEXT_VECTOR_INDEXES[kind]
-            existing = db.vector_dimensions.get(name)
-            if existing is not None and existing != dim:
-                if any(
-                    label in n.labels
-                    and _ne(n.props.get("ns"), self.namespace)
-                    and n.props.get("text_embedding") is not None
-                    for n in db.nodes.values()
-                ):
-                    logger.warning(
-                        "vector index %s has %s dimensions and holds other namespaces' text vectors; "
-                        "namespace %r's %d-dimensional text vectors are stored but not indexed",
-                        name,
-                        existing,
-                        self.namespace,
-                        dim,
-                    )
-                    continue
-                del db.vector_dimensions[name]
-            if not 1 <= dim <= 4096:  # Neo4j 5 refuses such a vector index
-                raise GraphStoreError(f"in-memory vector index: dimensions must be 1..4096, got {dim}")
-            db.vector_dimensions.setdefault(name, dim)
-            indexed.append(name)
+            if self._claim_vector_index(name, label, "text_embedding", dim, "text vectors"):
+                indexed.append(name)
         return indexed
 
     def text_neighbours(self, item_id: str, *, k: int = 10) -> list[dict[str, Any]]:
