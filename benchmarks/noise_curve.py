@@ -9,8 +9,8 @@ printing the CLI's table; the curve's JSON, CSV and PNG land in the run folder's
   HetRec director, country and tag (as themes) and the catalog genres, the job
   ``benchmarks/scale.py`` builds at k = 1 (data from ``/work/shared/data/movielens``).
 
-Not run end to end yet (2026-11-29): the demo figures in RESULTS.md came from the CLI commands it
-wraps. It uses the Neo4j of the environment (``KG_ENHANCE_NEO4J_BOLT_PORT``, started if needed) and
+Run on 2026-11-29 with ``--dataset full`` (figures in RESULTS.md); the demo figures there came
+from the CLI commands it wraps. It uses the Neo4j of the environment (``KG_ENHANCE_NEO4J_BOLT_PORT``, started if needed) and
 loads into the job's own namespace.
 
     .venv/bin/python benchmarks/noise_curve.py --dataset demo --shares 0,0.25,0.5,0.75,1 --seeds 0,1,2 \\
