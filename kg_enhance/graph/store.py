@@ -609,31 +609,55 @@ class Neo4jStore:
         existing = {
             r["name"]: r["dimensions"] for r in self._read(self.cypher.get("schema/vector_index_names"))
         }
-        indexed = []
-        for kind in ("item", "entity"):
-            name = f"{kind}_embedding"
-            if name in existing and existing[name] is not None and int(existing[name]) != dimensions:
-                if self._read(self.cypher.get("read/other_namespace_vectors"), kind=kind)[0]["used"]:
-                    logger.warning(
-                        "vector index %s has %s dimensions and holds other namespaces' vectors; "
-                        "namespace %r's %d-dimensional vectors are stored but not indexed",
-                        name,
-                        existing[name],
-                        self.namespace,
-                        dimensions,
-                    )
-                    continue
-                self.driver.execute_query(
-                    self.cypher.get(f"schema/drop_{kind}_vector_index"), database_=self.config.database
-                )
-            self.driver.execute_query(
-                self.cypher.get(f"schema/{kind}_vector_index"),
-                dimensions=dimensions,
-                database_=self.config.database,
+        indexed = [
+            f"{kind}_embedding"
+            for kind in ("item", "entity")
+            if self._claim_vector_index(
+                f"{kind}_embedding",
+                dimensions,
+                existing,
+                other=("read/other_namespace_vectors", kind),
+                drop=f"schema/drop_{kind}_vector_index",
+                create=f"schema/{kind}_vector_index",
+                what="vectors",
             )
-            indexed.append(name)
+        ]
         self._await_indexes()
         return indexed
+
+    def _claim_vector_index(
+        self,
+        name: str,
+        dimensions: int,
+        existing: dict[str, Any],
+        *,
+        other: tuple[str, str],
+        drop: str,
+        create: str,
+        what: str,
+    ) -> bool:
+        """Create vector index ``name`` for ``dimensions`` (dropping one of another size first); False,
+        with a warning, when another namespace's vectors (statement ``other``) still use that size."""
+        size = existing.get(name)
+        if size is not None and int(size) != dimensions:
+            statement, kind = other
+            if self._read(self.cypher.get(statement), kind=kind)[0]["used"]:
+                logger.warning(
+                    "vector index %s has %s dimensions and holds other namespaces' %s; "
+                    "namespace %r's %d-dimensional %s are stored but not indexed",
+                    name,
+                    size,
+                    what,
+                    self.namespace,
+                    dimensions,
+                    what,
+                )
+                return False
+            self.driver.execute_query(self.cypher.get(drop), database_=self.config.database)
+        self.driver.execute_query(
+            self.cypher.get(create), dimensions=dimensions, database_=self.config.database
+        )
+        return True
 
     def write_text_embeddings(
         self, kind: str, rows: Iterable[dict[str, Any]], *, model: str, run_id: str
@@ -653,29 +677,19 @@ class Neo4jStore:
         existing = {
             r["name"]: r["dimensions"] for r in self._read(self.cypher.get("schema/text_vector_index_names"))
         }
-        indexed = []
-        for kind, dim in dimensions.items():
-            name = f"{kind}_text_embedding"
-            if name in existing and existing[name] is not None and int(existing[name]) != dim:
-                if self._read(self.cypher.get("read/other_namespace_text_vectors"), kind=kind)[0]["used"]:
-                    logger.warning(
-                        "vector index %s has %s dimensions and holds other namespaces' text vectors; "
-                        "namespace %r's %d-dimensional text vectors are stored but not indexed",
-                        name,
-                        existing[name],
-                        self.namespace,
-                        dim,
-                    )
-                    continue
-                self.driver.execute_query(
-                    self.cypher.get(f"schema/drop_{kind}_text_vector_index"), database_=self.config.database
-                )
-            self.driver.execute_query(
-                self.cypher.get(f"schema/{kind}_text_vector_index"),
-                dimensions=dim,
-                database_=self.config.database,
+        indexed = [
+            f"{kind}_text_embedding"
+            for kind, dim in dimensions.items()
+            if self._claim_vector_index(
+                f"{kind}_text_embedding",
+                dim,
+                existing,
+                other=("read/other_namespace_text_vectors", kind),
+                drop=f"schema/drop_{kind}_text_vector_index",
+                create=f"schema/{kind}_text_vector_index",
+                what="text vectors",
             )
-            indexed.append(name)
+        ]
         self._await_indexes()
         return indexed
 
