@@ -657,14 +657,21 @@ class InMemoryGraphStore:
         """``write/set_item_embeddings`` / ``set_entity_embeddings``: vector, model and run on existing
         nodes (items of the namespace, entities of the entity namespace)."""
         label = {"item": "Item", "entity": "Entity"}[kind]  # KeyError for another kind, like Neo4jStore
-        prepared = [(row.get("id"), _storable("embedding", row.get("vector"))) for row in rows]
+        return self._set_vectors(label, "embedding", rows, model=model, run_id=run_id)
+
+    def _set_vectors(
+        self, label: str, prop: str, rows: Iterable[dict[str, Any]], *, model: str, run_id: str
+    ) -> int:
+        """``prop`` (a vector), ``<prop>_model`` and ``<prop>_run`` on existing ``label`` nodes, by id;
+        every vector is checked before any is written."""
+        prepared = [(row.get("id"), _storable(prop, row.get("vector"))) for row in rows]
         for anchor, vector in prepared:
             node = self._find(label, anchor)
             if node is not None:
-                _assign(node.props, "embedding", vector)
-                _assign(node.props, "embedding_model", model)
-                _assign(node.props, "embedding_run", run_id)
-        return len(rows)
+                _assign(node.props, prop, vector)
+                _assign(node.props, f"{prop}_model", model)
+                _assign(node.props, f"{prop}_run", run_id)
+        return len(prepared)
 
     def _claim_vector_index(self, name: str, label: str, prop: str, dimensions: int, what: str) -> bool:
         """Create (or re-size) vector index ``name`` for ``dimensions``, as Neo4j's
@@ -721,14 +728,7 @@ class InMemoryGraphStore:
         """``write/set_item_text_embeddings`` / ``set_user_text_embeddings``: vector, model and run on
         existing items or users of the namespace."""
         label = _TEXT_VECTOR_INDEXES[kind][1]  # KeyError for another kind, like Neo4jStore
-        prepared = [(row.get("id"), _storable("text_embedding", row.get("vector"))) for row in rows]
-        for anchor, vector in prepared:
-            node = self._find(label, anchor)
-            if node is not None:
-                _assign(node.props, "text_embedding", vector)
-                _assign(node.props, "text_embedding_model", model)
-                _assign(node.props, "text_embedding_run", run_id)
-        return len(prepared)
+        return self._set_vectors(label, "text_embedding", rows, model=model, run_id=run_id)
 
     def finish_text_embeddings(self, *, dimensions: dict[str, int], run_id: str) -> list[str]:
         """``write/clear_stale_text_embeddings`` on the namespace's items and users, then the text
