@@ -60,5 +60,7 @@ REC_WEIGHT_DECAY = 1e-6
 REC_SEED = 7
 REC_K = 20
 REC_PATIENCE = 8
+#: validation users ranked in each early-stopping evaluation (a seeded sample; all when fewer)
+REC_VALID_MAX_USERS = 1000
 
 OUTPUTS_DIR = "runs/${name}"

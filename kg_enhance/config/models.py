@@ -633,6 +633,14 @@ class RecommenderConfig(_Strict):
     eval_every: int = Field(
         default=1, ge=1, description="Evaluate on validation every this many epochs (and after the last)."
     )
+    valid_max_users: int | None = Field(
+        default=D.REC_VALID_MAX_USERS,
+        ge=1,
+        description="Rank the validation items of at most this many users in each early-stopping evaluation (one "
+        "sample fixed by seed, the same every round); null ranks every user. Full ranking costs users x items, "
+        "so without a cap validation grows with the square of the catalog; the final validation and test "
+        "metrics always rank every user.",
+    )
     graph_batches_per_epoch: int = Field(
         default=32,
         ge=1,

@@ -40,6 +40,8 @@ class TrainedModel:
     epochs_allowed: int = 0
     #: what a warm start carried over (:meth:`WarmStart.apply`); None when trained from scratch
     warm_start: dict[str, Any] | None = None
+    #: users ranked in each early-stopping evaluation (``rounds``) and in the final one (``all``)
+    validation_users: dict[str, int] | None = None
 
     def report(self) -> dict[str, Any]:
         return {
@@ -49,7 +51,21 @@ class TrainedModel:
             "epochs": self.epochs,
             "best_epoch": self.best_epoch,
             "train_seconds": round(self.seconds, 3),
+            "validation_users": self.validation_users,
         }
+
+
+def sample_user_rows(rows: np.ndarray, max_users: int | None, *, seed: int) -> np.ndarray:
+    """The ``(user, item)`` rows of at most ``max_users`` users drawn by ``seed`` (all rows when fewer).
+
+    Early-stopping evaluation ranks every item for each of these users: a fixed sample keeps
+    its cost linear in the catalog, and the same users every round compare like with like.
+    """
+    users = np.unique(rows[:, 0]) if len(rows) else np.zeros(0, dtype=np.int64)
+    if max_users is None or len(users) <= max_users:
+        return rows
+    chosen = np.random.default_rng(seed).choice(users, size=max_users, replace=False)
+    return rows[np.isin(rows[:, 0], chosen)]
 
 
 def _device(name: str) -> str:
@@ -200,6 +216,13 @@ def train_model(
     valid_eval = RankingEvaluator(
         split.valid, [split.train], n_users=split.n_users, n_items=split.n_items, k=k
     )
+    round_rows = sample_user_rows(split.valid, config.valid_max_users, seed=config.seed)
+    round_eval = (
+        valid_eval
+        if len(round_rows) == len(split.valid)
+        else RankingEvaluator(round_rows, [split.train], n_users=split.n_users, n_items=split.n_items, k=k)
+    )
+    validation_users = {"rounds": len(round_eval.users), "all": len(valid_eval.users)}
     best = -1.0
     best_state: dict[str, torch.Tensor] | None = None
     best_epoch = 0
@@ -227,7 +250,7 @@ def train_model(
             continue
         model.eval()
         with torch.no_grad():
-            valid = valid_eval.evaluate(*model.representations())
+            valid = round_eval.evaluate(*model.representations())
         history.append(
             {
                 "epoch": epoch,
@@ -261,7 +284,8 @@ def train_model(
         ).evaluate(*reps)
         sliced = slices.evaluate(reps, split, k=k) if slices is not None else {}
     return TrainedModel(
-        spec.key, model, valid, test, epoch, best_epoch, seconds, history, sliced, epochs, warm_info
+        spec.key, model, valid, test, epoch, best_epoch, seconds, history, sliced, epochs, warm_info,
+        validation_users,
     )
 
 

@@ -65,6 +65,9 @@ class ModelReport(BaseModel):
     under_trained: bool = False
     #: null when trained from scratch; else the run whose weights it started from and the rows carried
     warm_start: dict[str, Any] | None = None
+    #: users ranked in each early-stopping evaluation (``rounds``, a seeded sample when
+    #: ``recommender.valid_max_users`` is below ``all``) and in the reported metrics (``all``)
+    validation_users: dict[str, int] | None = None
 
 
 class Serving(BaseModel):

@@ -14,7 +14,7 @@ from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import normalised_adjacency
 from kg_enhance.rec.serve import PathExplainer
-from kg_enhance.rec.train import train_model
+from kg_enhance.rec.train import sample_user_rows, train_model
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +120,26 @@ def test_kgat_trains_on_real_facts_and_beats_random(split) -> None:  # type: ign
     has_edges = torch.bincount(head, minlength=int(model.n_nodes)) > 0  # type: ignore[arg-type]
     assert torch.allclose(sums[has_edges], torch.ones(int(has_edges.sum())), atol=1e-5)
     assert len(torch.unique(weights)) > 1  # not a uniform mean
+
+
+def test_early_stopping_ranks_a_fixed_user_sample_and_reports_on_every_user(split) -> None:  # type: ignore[no-untyped-def]
+    rows = sample_user_rows(split.valid, 30, seed=3)
+    users = np.unique(rows[:, 0])
+    assert len(users) == 30 and set(users) <= set(split.valid[:, 0])
+    # every validation row of a chosen user is kept, none of the others
+    assert len(rows) == int(np.isin(split.valid[:, 0], users).sum())
+    assert np.array_equal(rows, sample_user_rows(split.valid, 30, seed=3))
+    assert sample_user_rows(split.valid, None, seed=3) is split.valid
+    assert sample_user_rows(split.valid, 10**6, seed=3) is split.valid
+
+    all_users = len(np.unique(split.valid[:, 0]))
+    spec = RecModelSpec(type="bpr_mf")
+    capped = train_model(spec, split, RecommenderConfig(epochs=3, dim=16, valid_max_users=30), progress=False)
+    full = train_model(spec, split, RecommenderConfig(epochs=3, dim=16, valid_max_users=None), progress=False)
+    assert capped.validation_users == {"rounds": 30, "all": all_users}
+    assert full.validation_users == {"rounds": all_users, "all": all_users}
+    # the rounds differ (a sample), the reported metrics are over every user: same weights, same figures
+    assert [h["ndcg@20"] for h in capped.history] != [h["ndcg@20"] for h in full.history]
+    if capped.best_epoch == full.best_epoch:
+        assert capped.valid == full.valid and capped.test == full.test
+    assert capped.valid["users"] == full.valid["users"] == all_users
