@@ -123,10 +123,11 @@ class DuplicateScan:
 
     ``status``: ``full`` (every entity of the entity namespace was looked up) or
     ``sampled`` (``entities`` exceeded ``max_entities``: the ``scanned`` entities with the
-    lowest key hashes were, a deterministic uniform sample). ``pairs`` are sorted by score.
+    lowest key hashes were, a deterministic uniform sample) or ``new`` (only the given new
+    entities were looked up, against every entity). ``pairs`` are sorted by score.
     """
 
-    status: Literal["full", "sampled"]
+    status: Literal["full", "sampled", "new"]
     entities: int
     scanned: int
     pairs: list[dict[str, Any]] = field(default_factory=list)
@@ -139,6 +140,7 @@ def duplicate_candidates(
     min_chars: int,
     limit: int = 10,
     max_entities: int | None = None,
+    only: set[str] | None = None,
 ) -> DuplicateScan:
     """Entity pairs of one type with similar names (similarity >= threshold), found through the index.
 
@@ -146,12 +148,18 @@ def duplicate_candidates(
     ``None``). The keys are streamed and only the ``max_entities`` with the lowest
     :func:`_key_rank` are kept, so memory is bounded by the cap, and a cap at or above the
     number of entities gives exactly the uncapped result.
+
+    ``only``: look up just these entity keys (an incremental load's new entities; at most
+    ``max_entities`` of them), each against every entity: a pair of two older entities was
+    reported by the load that wrote them, so a refresh costs its new entities, not the graph.
     """
     entities = 0
     heap: list[tuple[int, str, str, Any]] = []  # (-rank, key, type, name): the kept ones, worst on top
     kept: list[tuple[int, str, str, Any]] = []
     for row in store.stream_entity_keys():
         entities += 1
+        if only is not None and row["key"] not in only:
+            continue
         entry = (-_key_rank(row["key"]), row["key"], row["type"], row["name"])
         if max_entities is None:
             kept.append(entry)
@@ -183,7 +191,7 @@ def duplicate_candidates(
                 a, b = sorted((key, other))
                 pairs[(a, b)] = round(score, 4)
     return DuplicateScan(
-        status="sampled" if len(kept) < entities else "full",
+        status="new" if only is not None else "sampled" if len(kept) < entities else "full",
         entities=entities,
         scanned=len(kept),
         pairs=[

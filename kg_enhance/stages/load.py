@@ -74,8 +74,9 @@ class DuplicateScanSummary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: ``full``: every entity of the entity namespace; ``sampled``: ``scanned`` of ``entities``, chosen by
-    #: key hash (deterministic); ``skipped``: this load made no new entity, so no new duplicate
-    status: Literal["full", "sampled", "skipped"]
+    #: key hash (deterministic); ``new``: an incremental load looked up only the entities it created
+    #: (against every entity); ``skipped``: this load made no new entity, so no new duplicate
+    status: Literal["full", "sampled", "new", "skipped"]
     #: entities of the entity namespace (not counted when skipped)
     entities: int | None
     scanned: int
@@ -326,6 +327,7 @@ class LoadStage(Stage[LoadResult]):
                 threshold=res_cfg.duplicate_report_threshold,
                 min_chars=res_cfg.min_chars,
                 max_entities=cap,
+                only={r.key for r in resolutions.values() if r.reason == "new"} if refresh.incremental else None,
             )
             duplicates: list[dict[str, Any]] | None = scan.pairs
             scan_summary = DuplicateScanSummary(

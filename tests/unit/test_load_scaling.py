@@ -144,6 +144,18 @@ def test_capped_duplicate_scan_below_the_size_is_a_deterministic_sample() -> Non
     assert duplicate_candidates(store, threshold=0.8, min_chars=6, max_entities=0).scanned == 0
 
 
+def test_duplicate_scan_of_new_entities_finds_their_pairs_against_every_entity() -> None:
+    store = _people_store()
+    full = duplicate_candidates(store, threshold=0.8, min_chars=6)
+    new_key = full.pairs[0]["key_a"]
+    only = duplicate_candidates(store, threshold=0.8, min_chars=6, only={new_key})
+    assert (only.status, only.entities, only.scanned) == ("new", len(PEOPLE), 1)
+    # exactly the pairs of the full scan that involve the new entity
+    expected = [p for p in full.pairs if new_key in (p["key_a"], p["key_b"])]
+    assert expected and only.pairs == expected
+    assert duplicate_candidates(store, threshold=0.8, min_chars=6, only=set()).pairs == []
+
+
 # -- resolution ------------------------------------------------------------------------------------
 class CountingBackend:
     """A resolution backend that counts the calls (and the names in them) made to the store under it."""
