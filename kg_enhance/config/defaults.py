@@ -36,6 +36,8 @@ KGE_MODEL = "TransE"
 KGE_DIM = 64
 KGE_EPOCHS = 60
 KGE_BATCH_SIZE = 512
+#: optimizer steps per KGE epoch at most: larger graphs get larger batches instead of more steps
+KGE_MAX_BATCHES_PER_EPOCH = 128
 KGE_LR = 0.01
 KGE_SEED = 42
 #: evaluation working-memory budget (MiB): evaluation batch and score slice are computed from it

@@ -445,6 +445,14 @@ class KGEConfig(_Strict):
         "(dense Adam update of every embedding), so larger batches train more triples per second, with fewer "
         "updates per epoch.",
     )
+    max_batches_per_epoch: int | None = Field(
+        default=D.KGE_MAX_BATCHES_PER_EPOCH,
+        ge=1,
+        description="At most this many optimizer steps per epoch: when the training triples exceed "
+        "batch_size x this, the batch grows instead (the report gives the batch used). With dense Adam a step "
+        "costs about the entity count, so a fixed step count keeps an epoch linear in the graph; null: always "
+        "batch_size, and an epoch costs triples x entities.",
+    )
     sub_batch_size: int | None = Field(
         default=None,
         ge=1,

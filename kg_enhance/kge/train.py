@@ -234,6 +234,18 @@ def _memory_optimization(config: KGEConfig, device: str) -> bool:
     return device == "cuda" and config.sub_batch_size is None and config.slice_size is None
 
 
+def training_batch_size(config: KGEConfig, train_triples: int) -> int:
+    """``kge.batch_size``, or larger so an epoch takes at most ``kge.max_batches_per_epoch`` steps.
+
+    A dense Adam step updates every embedding row, so an epoch of a fixed batch size costs
+    triples x entities: above linear in the graph. A bounded number of steps, each over a
+    proportionally larger batch, keeps the epoch linear (PyKEEN has no such option).
+    """
+    if config.max_batches_per_epoch is None:
+        return config.batch_size
+    return max(config.batch_size, math.ceil(train_triples / config.max_batches_per_epoch))
+
+
 def _as_real(array: np.ndarray) -> np.ndarray:
     if np.iscomplexobj(array):
         return np.concatenate([array.real, array.imag], axis=-1).astype(np.float32)
@@ -498,6 +510,7 @@ def train_kge(
                 best_model_path=Path(tmp) / "best-model.pt",
                 last_epoch=epochs,
             )
+        batch_size = training_batch_size(config, training.num_triples)
         started = time.perf_counter()
         # PyKEEN runs gc.collect() after every epoch; over a loaded process's objects that took
         # 0.5 s an epoch here. Objects that exist before training are left out of those scans.
@@ -507,7 +520,7 @@ def train_kge(
                 loop.train(
                     triples_factory=training,
                     num_epochs=epochs,
-                    batch_size=config.batch_size,
+                    batch_size=batch_size,
                     sub_batch_size=config.sub_batch_size,
                     slice_size=config.slice_size,
                     stopper=stopper,
@@ -568,6 +581,7 @@ def train_kge(
         "final_loss": float(losses[-1]) if losses else None,
         "losses": [float(x) for x in losses],
         "train_seconds": round(train_seconds, 3),
+        "train_batch_size": batch_size,
         "train_triples_per_second": round(training.num_triples * len(losses) / train_only, 1),
         "eval_seconds": round(eval_seconds, 3),
         "automatic_memory_optimization": amo,

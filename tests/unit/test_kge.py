@@ -27,6 +27,7 @@ from kg_enhance.kge.train import (
     sample_triples,
     sparse_updates,
     train_kge,
+    training_batch_size,
 )
 from kg_enhance.names import entity_key
 
@@ -348,3 +349,40 @@ def test_sparse_updates_touch_only_the_batch_rows_and_are_refused_where_unsafe()
     assert run.metadata["optimizer"] == "SparseAdam"
     assert run.metadata["losses"][-1] < run.metadata["losses"][0]
     assert train_kge(gold_triples(), CONFIG, progress=False).metadata["optimizer"] == "Adam"
+
+
+def test_large_graphs_train_bounded_steps_per_epoch_on_larger_batches() -> None:
+    """``kge.max_batches_per_epoch`` grows the batch, never the step count; the result is PyKEEN's
+    with that batch size (same vectors)."""
+    assert training_batch_size(CONFIG, 1_000) == CONFIG.batch_size  # small graphs: the configured batch
+    assert training_batch_size(CONFIG.model_copy(update={"max_batches_per_epoch": 3}), 1_000) == 334
+    assert training_batch_size(CONFIG.model_copy(update={"max_batches_per_epoch": None}), 10**7) == 256
+    cfg = CONFIG.model_copy(update={"epochs": 2, "max_batches_per_epoch": 4})
+    ours = train_kge(gold_triples(), cfg, progress=False)
+    n_train = ours.metadata["train_triples"]
+    assert ours.metadata["train_batch_size"] == -(-n_train // 4) > cfg.batch_size
+    tf = TriplesFactory.from_labeled_triples(
+        np.array(sorted(set(gold_triples())), dtype=str),
+        entity_to_id=ours.entity_to_id,
+        relation_to_id=ours.relation_to_id,
+    )
+    training, validation, testing = tf.split([0.8, 0.1, 0.1], random_state=cfg.seed)
+    theirs = pipeline(
+        training=training,
+        validation=validation,
+        testing=testing,
+        model=cfg.model,
+        model_kwargs={"embedding_dim": cfg.dim},
+        negative_sampler="basic",
+        negative_sampler_kwargs={"num_negs_per_pos": cfg.num_negs_per_pos},
+        optimizer="Adam",
+        optimizer_kwargs={"lr": cfg.learning_rate},
+        training_kwargs={"num_epochs": 2, "batch_size": ours.metadata["train_batch_size"], "use_tqdm": False},
+        training_loop_kwargs={"automatic_memory_optimization": False},
+        evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
+        random_seed=cfg.seed,
+        device="cpu",
+        use_tqdm=False,
+    )
+    vectors = theirs.model.entity_representations[0](indices=None).detach().numpy()  # type: ignore[index,operator]
+    assert np.array_equal(vectors, ours.entity_vectors)
