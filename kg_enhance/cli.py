@@ -19,6 +19,7 @@ import click
 
 from kg_enhance import api
 from kg_enhance.config.models import STAGES
+from kg_enhance.datasets.movielens import PREPARABLE
 from kg_enhance.errors import ConfigError, KgEnhanceError
 from kg_enhance.extract.prompts import TEMPLATE_DIR
 from kg_enhance.graph.cypher import CypherLibrary
@@ -666,6 +667,39 @@ def graph_export_rdf_cmd(
 
     got = api.export_rdf(job, out=out, fmt=fmt, sources=list(sources) or None, overrides=list(overrides))
     click.echo(f"wrote {got['triples']} triples ({got['facts']} facts) as {fmt} to {out}")
+
+
+@main.group(name="datasets")
+def datasets_group() -> None:
+    """Prepare public datasets for the example jobs (their data are not shipped with kg-enhance)."""
+
+
+@datasets_group.command(name="prepare")
+@click.argument("name", type=click.Choice(list(PREPARABLE)))
+@click.option(
+    "--source",
+    "source",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder holding the releases (ml-latest-small/, hetrec2011-movielens-2k/); "
+    "default: ../shared/data/movielens beside the checkout.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Target folder; default: data/ml-latest-small in the checkout (where examples/jobs/ml-latest-small.yaml "
+    "looks unless $KG_ENHANCE_ML_DATA says otherwise).",
+)
+@handle_errors
+def datasets_prepare_cmd(name: str, source: Path | None, out_dir: Path | None) -> None:
+    """Write NAME's job data (catalog, ratings, gold facts, licences) from its public release files."""
+
+    got = api.prepare_dataset(name, source=source, out=out_dir)
+    click.echo(
+        f"wrote {got['dir']}: {got['movies']} movies, {got['ratings']} ratings, {got['gold_facts']} gold facts"
+    )
 
 
 @main.group(name="neo4j")
