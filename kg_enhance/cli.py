@@ -26,6 +26,7 @@ from kg_enhance.graph.cypher import CypherLibrary
 from kg_enhance.kge.registry import model_names
 from kg_enhance.paths import resource_dir
 from kg_enhance.rec.models import model_keys
+from kg_enhance.rec.protocol import EARLY_EVALUATIONS
 from kg_enhance.services import llm, neo4j
 
 if TYPE_CHECKING:  # see kg_enhance.api: the pipeline is imported when a run starts
@@ -307,6 +308,12 @@ def _summary(result: RunResult) -> None:
                     if section.under_trained
                     else ""
                 )
+                + (
+                    f" (STOPPED TOO EARLY: best validation at epoch {section.best_epoch}, within the first "
+                    f"{EARLY_EVALUATIONS} evaluations; not a result: lower kge.eval_every or the learning rate)"
+                    if section.stopped_too_early
+                    else ""
+                )
             )
         elif isinstance(section, RecommendResult):
             k = section.k
@@ -318,6 +325,13 @@ def _summary(result: RunResult) -> None:
                     + (
                         " (UNDER-TRAINED: best epoch = last epoch; raise recommender.epochs)"
                         if rep.under_trained
+                        else ""
+                    )
+                    + (
+                        f" (STOPPED TOO EARLY: best validation at epoch {rep.best_epoch}, within the first "
+                        f"{EARLY_EVALUATIONS} evaluations; not a result: lower recommender.eval_every or "
+                        "learning_rate, or raise patience)"
+                        if rep.stopped_too_early
                         else ""
                     )
                 )
