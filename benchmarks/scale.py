@@ -51,7 +51,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from kg_enhance.config.models import Neo4jConfig  # noqa: E402
-from kg_enhance.datasets.movielens import load_hetrec_facts  # noqa: E402
+from kg_enhance.datasets.movielens import hetrec_gold_facts  # noqa: E402
 from kg_enhance.graph.store import Neo4jStore  # noqa: E402
 from kg_enhance.services import neo4j as neo4j_service  # noqa: E402
 
@@ -62,24 +62,12 @@ OWN_NEO4J = False
 
 
 def gold_facts() -> pd.DataFrame:
-    """HetRec directors and countries, and tags as themes (genres come from the catalog)."""
-    het = DATA / "hetrec2011-movielens-2k"
-    gold = load_hetrec_facts(het)
-    gold = gold[gold["relation"] != "HAS_GENRE"]
-    tags = pd.read_csv(het / "tags.dat", sep="\t", encoding="latin-1", dtype=str)
-    movie_tags = pd.read_csv(het / "movie_tags.dat", sep="\t", encoding="latin-1", dtype=str)
-    themes = movie_tags.merge(tags, left_on="tagID", right_on="id")
-    themes = themes[themes["value"].notna() & (themes["value"].str.strip() != "")]
-    theme_rows = pd.DataFrame(
-        {
-            "item_id": themes["movieID"],
-            "relation": "HAS_THEME",
-            "object": themes["value"],
-            "object_type": "Theme",
-        }
-    )
-    out = pd.concat([gold.astype({"item_id": str}), theme_rows], ignore_index=True)
-    return out.astype(str)
+    """HetRec directors and countries, and tags as themes (genres come from the catalog); every HetRec movie.
+
+    The package builds them (:func:`kg_enhance.datasets.movielens.hetrec_gold_facts`, also behind
+    ``kg-enhance datasets prepare ml-latest-small``); this name stays for the other benchmarks.
+    """
+    return hetrec_gold_facts(DATA / "hetrec2011-movielens-2k")
 
 
 def write_copies(folder: Path, k: int) -> dict[str, int]:

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from kg_enhance.config.job import find_ontology, job_from_document, load_job, read_job_document
 from kg_enhance.config.models import JobSpec, SourceConfig
+from kg_enhance.datasets import movielens
 from kg_enhance.errors import ConfigError, GraphStoreError, ServiceUnavailableError, StageError
 from kg_enhance.extract.cache import ExtractionCache, default_cache_path
 from kg_enhance.extract.plan import ExtractionPlan
@@ -634,6 +635,23 @@ def report(
     if open_browser:
         webbrowser.open(path.as_uri())
     return path
+
+
+def prepare_dataset(
+    name: str, *, source: str | Path | None = None, out: str | Path | None = None
+) -> dict[str, Any]:
+    """Write a public dataset's job data from its release files (see
+    :func:`kg_enhance.datasets.movielens.prepare_dataset`); returns row counts and the folder.
+
+    ``ml-latest-small``: ``movies.csv``, ``ratings.csv`` and ``gold_facts.tsv`` (HetRec directors,
+    countries, tags as themes) for ``examples/jobs/ml-latest-small.yaml``. ``source`` defaults to
+    ``../shared/data/movielens`` beside the checkout, ``out`` to ``data/ml-latest-small`` in it.
+    """
+    folder = Path(out).expanduser() if out is not None else movielens.DEFAULT_PREPARED
+    counts = movielens.prepare_dataset(
+        name, source=Path(source) if source is not None else None, out_dir=folder
+    )
+    return {**counts, "dir": str(folder)}
 
 
 def job_json_schema() -> dict[str, Any]:

@@ -19,12 +19,14 @@ import click
 
 from kg_enhance import api
 from kg_enhance.config.models import STAGES
+from kg_enhance.datasets.movielens import PREPARABLE
 from kg_enhance.errors import ConfigError, KgEnhanceError
 from kg_enhance.extract.prompts import TEMPLATE_DIR
 from kg_enhance.graph.cypher import CypherLibrary
 from kg_enhance.kge.registry import model_names
 from kg_enhance.paths import resource_dir
 from kg_enhance.rec.models import model_keys
+from kg_enhance.rec.protocol import EARLY_EVALUATIONS
 from kg_enhance.services import llm, neo4j
 
 if TYPE_CHECKING:  # see kg_enhance.api: the pipeline is imported when a run starts
@@ -306,6 +308,12 @@ def _summary(result: RunResult) -> None:
                     if section.under_trained
                     else ""
                 )
+                + (
+                    f" (STOPPED TOO EARLY: best validation at epoch {section.best_epoch}, within the first "
+                    f"{EARLY_EVALUATIONS} evaluations; not a result: lower kge.eval_every or the learning rate)"
+                    if section.stopped_too_early
+                    else ""
+                )
             )
         elif isinstance(section, RecommendResult):
             k = section.k
@@ -317,6 +325,13 @@ def _summary(result: RunResult) -> None:
                     + (
                         " (UNDER-TRAINED: best epoch = last epoch; raise recommender.epochs)"
                         if rep.under_trained
+                        else ""
+                    )
+                    + (
+                        f" (STOPPED TOO EARLY: best validation at epoch {rep.best_epoch}, within the first "
+                        f"{EARLY_EVALUATIONS} evaluations; not a result: lower recommender.eval_every or "
+                        "learning_rate, or raise patience)"
+                        if rep.stopped_too_early
                         else ""
                     )
                 )
@@ -666,6 +681,39 @@ def graph_export_rdf_cmd(
 
     got = api.export_rdf(job, out=out, fmt=fmt, sources=list(sources) or None, overrides=list(overrides))
     click.echo(f"wrote {got['triples']} triples ({got['facts']} facts) as {fmt} to {out}")
+
+
+@main.group(name="datasets")
+def datasets_group() -> None:
+    """Prepare public datasets for the example jobs (their data are not shipped with kg-enhance)."""
+
+
+@datasets_group.command(name="prepare")
+@click.argument("name", type=click.Choice(list(PREPARABLE)))
+@click.option(
+    "--source",
+    "source",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder holding the releases (ml-latest-small/, hetrec2011-movielens-2k/); "
+    "default: ../shared/data/movielens beside the checkout.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Target folder; default: data/ml-latest-small in the checkout (where examples/jobs/ml-latest-small.yaml "
+    "looks unless $KG_ENHANCE_ML_DATA says otherwise).",
+)
+@handle_errors
+def datasets_prepare_cmd(name: str, source: Path | None, out_dir: Path | None) -> None:
+    """Write NAME's job data (catalog, ratings, gold facts, licences) from its public release files."""
+
+    got = api.prepare_dataset(name, source=source, out=out_dir)
+    click.echo(
+        f"wrote {got['dir']}: {got['movies']} movies, {got['ratings']} ratings, {got['gold_facts']} gold facts"
+    )
 
 
 @main.group(name="neo4j")

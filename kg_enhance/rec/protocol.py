@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 from kg_enhance.errors import ConfigError
 
@@ -108,6 +107,8 @@ def paired_test(
     and the 95% interval is the percentile interval. A zero-variance difference gives
     ``p = 1`` when it is 0 and ``p = 0`` otherwise.
     """
+    from scipy import stats  # 2 s to import on a loaded machine: only where a test is computed
+
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:

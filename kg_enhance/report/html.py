@@ -485,6 +485,8 @@ def _kge(view: RunView) -> Page:
         "seed": k.get("seed"),
         "device": k.get("device"),
         "epochs run": k.get("epochs_run"),
+        "best validation epoch": k.get("best_epoch"),
+        "training flags": _training_flags(k) or ("none" if k.get("best_epoch") is not None else "n/a"),
         "final loss": k.get("final_loss"),
         "train seconds": k.get("train_seconds"),
         "triples (train / test)": f"{fmt(k.get('triples'))} ({fmt(k.get('train_triples'))} / {fmt(k.get('test_triples'))})",
@@ -493,6 +495,12 @@ def _kge(view: RunView) -> Page:
         "graph fingerprint": k.get("graph_fingerprint"),
         "PyKEEN": k.get("pykeen_version"),
     }
+    if _training_flags(k):
+        page.note(
+            f"The embeddings are {_training_flags(k)}: best validation at epoch {k.get('best_epoch')} of "
+            f"{k.get('epochs_run')} run (under-trained: raise `kge.epochs`; stopped too early, within the first "
+            "3 evaluations: lower `kge.eval_every` or the learning rate)."
+        )
     losses = k.get("losses") or []
     fig = figures.loss_curve(losses, title=f"{k.get('model')} training loss per epoch")
     if fig is None:
@@ -501,6 +509,16 @@ def _kge(view: RunView) -> Page:
     else:
         page.grid(key_values(settings), f'<figure><img src="{fig.data_uri}" alt="{_esc(fig.alt)}"></figure>')
     return page
+
+
+def _training_flags(rep: Mapping[str, Any]) -> str:
+    """``under-trained`` and/or ``stopped too early`` from a model's (or the KGE's) report, or ""."""
+    flags = [
+        label
+        for key, label in (("under_trained", "under-trained"), ("stopped_too_early", "stopped too early"))
+        if rep.get(key) is True
+    ]
+    return ", ".join(flags)
 
 
 # -- Recommenders -----------------------------------------------------------------------------------
@@ -552,6 +570,7 @@ def _recommend(view: RunView) -> Page:
                 "epochs": rep.get("epochs"),
                 "best epoch": rep.get("best_epoch"),
                 "train seconds": rep.get("train_seconds"),
+                "flags": _training_flags(rep),
             }
         )
         rows.append(row)
@@ -568,6 +587,13 @@ def _recommend(view: RunView) -> Page:
             "The best model (by validation NDCG) serves the top-K.",
         )
     )
+    flagged = [model for model, rep in models.items() if _training_flags(rep)]
+    if flagged:
+        page.note(
+            f"Not results yet: {', '.join(flagged)} (see flags). Under-trained: the best validation epoch was "
+            "the last one allowed (raise `recommender.epochs`). Stopped too early: the best validation came "
+            "within the first 3 evaluations (lower `recommender.eval_every` or the learning rate)."
+        )
     page.figure(
         figures.training_curves(
             {m: rep.get("history") or [] for m, rep in models.items()}, metric=f"ndcg@{k}"

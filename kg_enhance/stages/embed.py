@@ -17,6 +17,7 @@ from kg_enhance.graph.fingerprint import graph_fingerprint
 from kg_enhance.kge.artifacts import load_embeddings_dir, save_embeddings
 from kg_enhance.kge.train import train_kge
 from kg_enhance.names import ENTITY, ITEM, split_node_label
+from kg_enhance.rec.protocol import stopped_too_early
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class EmbedResult(StageResult):
     #: the best validation result came at the last epoch allowed (more epochs would likely help);
     #: None when nothing was held out
     under_trained: bool | None = None
+    #: the best validation result came within the first 3 evaluations (epoch <= 3 x kge.eval_every) of a
+    #: KGE trained from scratch: it stopped while still warming up; None when nothing was held out,
+    #: False when warm-started (it began from trained vectors)
+    stopped_too_early: bool | None = None
     #: null when trained from scratch (first run, ``kge.warm_start: false`` or ``run --full``); else the
     #: artifact version it started from, entities and relations carried over, the epochs allowed
     warm_start: dict[str, Any] | None = None
@@ -139,8 +144,15 @@ class EmbedStage(Stage[EmbedResult]):
             for kind, kind_rows in rows.items()
         }
         indexes = store.finish_embeddings(dimensions=emb.dim, run_id=ctx.run_id)
+        best_epoch = emb.metadata.get("best_epoch")
+        early = (
+            None
+            if best_epoch is None
+            else emb.metadata.get("warm_start") is None and stopped_too_early(int(best_epoch), cfg.eval_every)
+        )
         return EmbedResult(
-            **{k: v for k, v in emb.metadata.items() if k != "metrics"},
+            **{k: v for k, v in emb.metadata.items() if k not in ("metrics", "stopped_too_early")},
+            stopped_too_early=early,
             metrics=emb.metrics,
             artifact=str(folder),
             written_back=WrittenBack(

@@ -26,6 +26,7 @@ from kg_enhance.rec.data import Split, make_split, positives
 from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs, build_kg_inputs
 from kg_enhance.rec.models import rec_model_resolver
+from kg_enhance.rec.protocol import EARLY_EVALUATIONS, stopped_too_early, under_trained
 from kg_enhance.rec.serve import PathExplainer, add_names, topk_rows
 from kg_enhance.rec.text import TextInputs, build_text_inputs
 from kg_enhance.rec.train import WarmStart, top_k, train_model
@@ -63,6 +64,10 @@ class ModelReport(BaseModel):
     history: list[dict[str, float]] = []
     #: the best validation epoch was the last allowed one: train longer before reading anything into it
     under_trained: bool = False
+    #: the best validation NDCG came within the first EARLY_EVALUATIONS (3) evaluations of a model trained from
+    #: scratch: it stopped while still warming up (or the budget allowed no more), so it is not a result.
+    #: A warm-started model began from trained weights and is never flagged.
+    stopped_too_early: bool = False
     #: null when trained from scratch; else the run whose weights it started from and the rows carried
     warm_start: dict[str, Any] | None = None
     #: users ranked in each early-stopping evaluation (``rounds``, a seeded sample when
@@ -209,7 +214,9 @@ class RecommendStage(Stage[RecommendResult]):
             )
             models[spec.key] = ModelReport(
                 **{**trained.report(), "history": _rounded(trained.history)},
-                under_trained=trained.best_epoch >= trained.epochs_allowed,
+                under_trained=under_trained(trained.best_epoch, trained.epochs_allowed),
+                stopped_too_early=trained.warm_start is None
+                and stopped_too_early(trained.best_epoch, cfg.eval_every, evaluations=EARLY_EVALUATIONS),
                 warm_start=trained.warm_start,
             )
             if trained.warm_start is not None:

@@ -318,6 +318,9 @@ def test_warm_start_in_the_pipeline_and_full_trains_from_scratch(tmp_path: Path,
     assert rec["bpr_mf"]["from"] == first.run_id
     assert rec["bpr_mf"]["users"] == first.report["recommend"]["split"]["users"]
     assert second.report["recommend"]["bpr_mf"]["epochs"] <= 2
+    # a best epoch <= 2 is within the first 3 evaluations, but a warm start began from trained weights
+    assert second.report["kge"]["stopped_too_early"] is False
+    assert second.report["recommend"]["bpr_mf"]["stopped_too_early"] is False
     delta = second.report["delta"]
     assert delta["mode"] == "incremental" and delta["last_full_run_id"] == first.run_id
     assert set(delta["seconds_saved"]) == {"extract", "load", "embed", "recommend", "export"}

@@ -109,6 +109,27 @@ def test_stages_not_run_in_this_run_are_shown_as_such(run: ReportRun) -> None:
     assert "recommend: failed in this run: boom: out of memory" in page
 
 
+def test_training_flags_are_shown_for_each_model_and_the_embeddings(run: ReportRun) -> None:
+    report = json.loads(run.result.run.report_path.read_text())
+    models = [m for m in ("bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn") if m in report["recommend"]]
+    for m in models:
+        report["recommend"][m].update(under_trained=False, stopped_too_early=False)
+    report["recommend"][models[0]].update(under_trained=True, stopped_too_early=True)
+    report["kge"].update(best_epoch=10, under_trained=False, stopped_too_early=True)
+    page = build_html(RunView(run=run.result.run, report=report))
+    rec = page.split('<section id="recommend">')[1].split("</section>")[0]
+    rows = {m: next(r for r in rec.split("<tr>") if f"<td>{m}" in r) for m in models}
+    assert "<td>under-trained, stopped too early</td>" in rows[models[0]]
+    assert "stopped too early" not in rows[models[1]] and "under-trained" not in rows[models[1]]
+    assert f"Not results yet: {models[0]} (see flags)" in rec
+    kge = page.split('<section id="kge">')[1].split("</section>")[0]
+    assert "stopped too early" in kge and "best validation at epoch 10" in kge
+    report["kge"]["stopped_too_early"] = False
+    page = build_html(RunView(run=run.result.run, report=report))
+    kge = page.split('<section id="kge">')[1].split("</section>")[0]
+    assert "stopped too early" not in kge
+
+
 def test_section_names_follow_the_stage_registry() -> None:
     assert STAGE_OF_SECTION == {stage.section: name for name, stage in STAGE_REGISTRY.items()}
 

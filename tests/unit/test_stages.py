@@ -36,6 +36,7 @@ REPORT_KEYS = {
         "metrics", "model", "dim", "seed", "device", "epochs_run", "final_loss", "train_seconds", "triples",
         "train_triples", "test_triples", "entities", "relations", "triples_fingerprint", "graph_fingerprint",
         "pykeen_version", "evaluation", "run_id", "artifact", "written_back", "vector_indexes",
+        "best_epoch", "under_trained", "stopped_too_early",
     },
     "recommend": {
         "split", "positive_threshold", "kg_item_coverage", "kg_entities", "k", "device",
@@ -66,8 +67,10 @@ def test_every_stage_returns_its_typed_result_on_the_memory_store(tmp_path: Path
     assert isinstance(rec, RecommendResult)
     assert set(rec.models) == {"bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn"}
     assert rec.serving is not None and rec.serving.topk_rows == rec.split.users * 20
-    # each model sits under its own key in report.json, as before
+    # each model sits under its own key in report.json, as before, with its training flags
     assert result.report["recommend"]["bpr_mf"]["test"] == rec.models["bpr_mf"].test
+    for model in rec.models:
+        assert {"best_epoch", "under_trained", "stopped_too_early"} <= set(result.report["recommend"][model])
     export = result.results["export"]
     assert isinstance(export, ExportResult) and export.items == 300 and export.items_with_vectors == 300
     # what the stages wrote is in the store: the recommendations and the vectors
@@ -116,3 +119,48 @@ def test_a_model_whose_best_epoch_is_its_last_is_flagged_under_trained(tmp_path:
     report = rec.models["bpr_mf"]
     assert report.best_epoch == 2 and report.under_trained  # two epochs never converge here
     assert result.report["recommend"]["bpr_mf"]["under_trained"] is True
+
+
+def test_a_model_whose_best_is_its_first_evaluation_is_flagged_stopped_too_early(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A learning rate too small to move a float32 weight: validation never improves on the first
+    evaluation, so early stopping ends training there (and the budget is not what ended it)."""
+    from kg_enhance.cli import _summary
+    from kg_enhance.report.html import _training_flags
+
+    store = InMemoryGraphStore(namespace=JOB_NAME)
+    job = write_job(tmp_path, llm_enabled=False, extra=SMALL)
+    result = api.run_job(
+        job,
+        progress=False,
+        store_factory=lambda: store,
+        until="recommend",
+        overrides=[
+            "kge.epochs=30",
+            "kge.eval_every=1",
+            "kge.patience=2",
+            "kge.learning_rate=1e-12",
+            "recommender.epochs=30",
+            "recommender.patience=2",
+            "recommender.models=[{type: bpr_mf, name: frozen}]",
+            "recommender.learning_rate=1e-12",
+        ],
+    )
+    kge = result.results["embed"]
+    assert isinstance(kge, EmbedResult)
+    assert kge.best_epoch == 1 and kge.epochs_run < 30 and kge.stopped_too_early is True
+    assert kge.under_trained is False and result.report["kge"]["stopped_too_early"] is True
+    rec = result.results["recommend"]
+    assert isinstance(rec, RecommendResult)
+    frozen = rec.models["frozen"]
+    assert frozen.best_epoch == 1 and frozen.epochs == 3  # first evaluation, then patience 2
+    assert frozen.stopped_too_early and not frozen.under_trained
+    assert result.report["recommend"]["frozen"]["stopped_too_early"] is True
+    assert _training_flags(result.report["recommend"]["frozen"]) == "stopped too early"
+    _summary(result)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(
+        line.startswith("kge:") and "STOPPED TOO EARLY: best validation at epoch 1" in line for line in lines
+    )
+    assert any(line.startswith("recommend frozen:") and "STOPPED TOO EARLY" in line for line in lines), lines
