@@ -62,6 +62,8 @@ class EmbedResult(StageResult):
     #: how the metrics were computed: filtering, ranks, sample sizes, evaluation batch and slice; or, when
     #: nothing was held out (``kge.test_ratio: 0``, or a KG too sparse to split), "none: <why>" and null metrics
     evaluation: str
+    #: the training batch used: kge.batch_size, or larger to keep within kge.max_batches_per_epoch steps
+    train_batch_size: int | None = None
     #: training triples x epochs / training seconds without the validation evaluations
     train_triples_per_second: float | None = None
     #: seconds spent evaluating (validation rounds and the final test ranking)
