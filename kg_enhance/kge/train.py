@@ -184,21 +184,24 @@ def cpu_evaluation(device: torch.device | str) -> Iterator[None]:
 
     Written here because neither PyKEEN nor torch has a setting for either (batch and slice
     bound the tensors, not what the C allocator keeps). Measured on the MovieLens KG (17.8k
-    entities, TransE 64-d, batch 251 x slice 261, 1,000 triples, after one training epoch in
-    the same process; benchmarks/RESULTS.md):
+    entities, TransE 64-d, batch 251 x slice 261, after one training epoch in the same process;
+    ``benchmarks/kge_eval_rss.py``, benchmarks/RESULTS.md):
 
-    - memory: every batch allocates and frees tens of 16-20 MiB blocks (interaction chunks,
-      the joined score rows, the filter masks) between small long-lived ones (the ranks kept
-      per batch). glibc's sliding mmap threshold rises to the block size after the first one
-      is freed, so the blocks then come from the main heap, which the small blocks pin: at
-      the peak glibc held 935 MB there with 253 MB in use, and RSS rose 1.07 GB over the
-      training level. With a fixed 1 MiB threshold (``mallopt``; glibc only) each block is
-      its own mapping, unmapped when freed: the rise was 77 MB, at no measurable CPU cost.
-    - time: on 2 threads the many small ops spent most CPU in OpenMP hand-offs (19.6 CPU s
-      against 5.5 on one thread, the same ranks).
+    - memory: every batch allocates and frees many 16-20 MiB blocks (interaction chunks, the
+      joined score rows, the filter masks) among small blocks that outlive them. glibc's
+      sliding mmap threshold rises to the block size once the first such block is freed, so
+      later ones come from the main heap, where they fragment it: at one peak glibc held
+      935 MB there with 253 MB in use. RSS rose 0.14-1.2 GB over the training level per
+      evaluation (it varies from run to run with the heap's layout). With a fixed 1 MiB
+      threshold (``mallopt``; glibc only) each such block is its own mapping, unmapped when
+      freed: the rise was 60-77 MB, with no CPU cost we could measure.
+    - time: on 2 threads the many small ops spend much of their CPU in OpenMP hand-offs: 11.9
+      and 82.5 CPU s for 1,000 and 5,000 test triples against 5.7 and 40.9 on one thread, on
+      a shared 2-core machine.
 
-    Ranks and metrics are unchanged: each score is computed by the same kernels, and
-    reductions run along the embedding row either way. The thread count is restored after,
+    The same kernels compute the scores; the metrics came out identical to those of the
+    multi-threaded evaluation in every comparison (the benchmark, and tests/unit/test_kge.py
+    against PyKEEN's unbounded evaluation). The thread count is restored after,
     and the mmap threshold set to :data:`AFTER_EVAL_MMAP_THRESHOLD` (glibc cannot go back to
     its sliding one).
     """
