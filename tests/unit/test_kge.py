@@ -20,7 +20,11 @@ from kg_enhance.datasets.movielens import DEMO_DIR
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.kge.artifacts import load_embeddings_dir, save_embeddings
 from kg_enhance.kge.train import (
+    AFTER_EVAL_MMAP_THRESHOLD,
     METRIC_KEYS,
+    _glibc,
+    _set_mmap_threshold,
+    cpu_evaluation,
     evaluation_batch_and_slice,
     floats_per_entity,
     link_prediction_metrics,
@@ -149,9 +153,10 @@ def _split_gold() -> tuple[TriplesFactory, TriplesFactory, TriplesFactory]:
     return training, validation, testing
 
 
-def test_bounded_evaluation_gives_pykeens_unbounded_metrics() -> None:
+@pytest.mark.parametrize("model_name", ["DistMult", "TransE"])
+def test_bounded_evaluation_gives_pykeens_unbounded_metrics(model_name: str) -> None:
     training, validation, testing = _split_gold()
-    model = model_resolver.make("DistMult", triples_factory=training, embedding_dim=8, random_seed=7)
+    model = model_resolver.make(model_name, triples_factory=training, embedding_dim=8, random_seed=7)
     SLCWATrainingLoop(model=model, triples_factory=training, automatic_memory_optimization=False).train(
         triples_factory=training, num_epochs=3, batch_size=256, use_tqdm=False
     )
@@ -162,18 +167,43 @@ def test_bounded_evaluation_gives_pykeens_unbounded_metrics() -> None:
     )
     assert 1 < plan.batch_size < testing.num_triples and plan.sliced
     bounded = link_prediction_metrics(model, testing.mapped_triples, known_triples=known, plan=plan)
-    # PyKEEN unbounded: every test triple in one batch, every entity at once
-    unbounded = RankBasedEvaluator(filtered=True).evaluate(
-        model,
-        testing.mapped_triples,
-        additional_filter_triples=known,
-        batch_size=testing.num_triples,
-        slice_size=None,
-        use_tqdm=False,
-    )
+    # PyKEEN unbounded: every test triple in one batch, every entity at once, on torch's own threads,
+    # outside cpu_evaluation
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        unbounded = RankBasedEvaluator(filtered=True).evaluate(
+            model,
+            testing.mapped_triples,
+            additional_filter_triples=known,
+            batch_size=testing.num_triples,
+            slice_size=None,
+            use_tqdm=False,
+        )
+    finally:
+        torch.set_num_threads(threads)
     for name, key in METRIC_KEYS:
         assert bounded[name] == pytest.approx(unbounded.get_metric(f"both.realistic.{key}"), abs=1e-6)
     assert bounded["mrr"] > 0
+
+
+def test_cpu_evaluation_runs_on_one_thread_and_restores_the_process_settings() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with cpu_evaluation(torch.device("cpu")):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), cpu_evaluation("cpu"):
+            raise RuntimeError("an evaluation failing half-way")
+        assert torch.get_num_threads() == 2
+        with cpu_evaluation("cuda"):  # not a CPU evaluation: nothing changes (no CUDA needed to check)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    # on this Linux/glibc machine the mmap threshold really is set (mallopt reports success)
+    assert _set_mmap_threshold(_glibc(), AFTER_EVAL_MMAP_THRESHOLD)
+    assert not _set_mmap_threshold(None, AFTER_EVAL_MMAP_THRESHOLD)
 
 
 def test_the_evaluation_sample_is_capped_and_fixed_by_seed() -> None:
