@@ -184,6 +184,12 @@ class RunDir:
         return self.recommend_dir / f"{key}.ids.json"
 
     @property
+    def train_pairs(self) -> Path:
+        """The (user id, item id) training interactions of the last recommend run: a warm start is
+        refused when any of them is a validation or test interaction of the new split."""
+        return self.recommend_dir / "train_pairs.parquet"
+
+    @property
     def metrics(self) -> Path:
         return self.recommend_dir / "metrics.json"
 

@@ -671,8 +671,12 @@ class RecommenderConfig(_Strict):
         default="files",
         description="Read interactions from source.interactions ('files') or from the graph's INTERACTED edges ('neo4j').",
     )
-    split: Literal["user_random", "temporal"] = Field(
-        default="user_random", description="'user_random' 80/10/10 per user, or 'temporal' leave-last-out."
+    split: Literal["user_random", "user_hash", "temporal"] = Field(
+        default="user_random",
+        description="'user_random': 80/10/10 of each user's positives (a seeded shuffle: adding any interaction "
+        "reshuffles it, so a warm start is then refused); 'user_hash': each interaction goes to test, validation "
+        "or training by a seeded hash of its user and item (10/10/80 on average), so existing interactions keep "
+        "their side when new ones arrive: the split for incremental refreshes; 'temporal': leave-last-out.",
     )
     device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="Training device.")
     head_share: float = Field(

@@ -8,10 +8,12 @@ and ``RECOMMENDED`` edges with KG-path explanations.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, model_serializer
@@ -32,6 +34,8 @@ from kg_enhance.rec.text import TextInputs, build_text_inputs
 from kg_enhance.rec.train import WarmStart, top_k, train_model
 from kg_enhance.rundir import RunDir
 from kg_enhance.stages.base import Stage, StageContext, StageResult
+
+logger = logging.getLogger(__name__)
 
 
 class SplitSummary(BaseModel):
@@ -172,6 +176,46 @@ def _previous(run: RunDir, key: str) -> WarmStart | None:
     )
 
 
+def _pair_keys(user_ids: Any, item_ids: Any) -> pd.Series:
+    return pd.Series(user_ids, dtype=str) + "\x1f" + pd.Series(item_ids, dtype=str).to_numpy()
+
+
+def warm_start_leak(run: RunDir, split: Split, kind: str) -> str | None:
+    """Why warm-starting on ``split`` would evaluate on training data, or None when it would not.
+
+    A warm-started model carries what it learned from the previous run's training pairs; if any
+    of them is a validation or test pair now, its metrics are inflated (measured: +15% to +130%
+    NDCG@20 after a 1% refresh with ``user_random``). Compared by ids against
+    ``recommend/train_pairs.parquet`` of the previous run.
+    """
+    path = run.train_pairs
+    if not path.exists():
+        return None
+    try:
+        before = pd.read_parquet(path)
+        trained = set(_pair_keys(before["user_id"], before["item_id"]))
+    except (OSError, ValueError, KeyError):
+        return "the previous run's training pairs (recommend/train_pairs.parquet) are unreadable; trained from scratch"
+    held = np.concatenate([split.valid, split.test])
+    users = np.asarray(split.user_ids, dtype=object)[held[:, 0]]
+    items = np.asarray(split.item_ids, dtype=object)[held[:, 1]]
+    leaked = int(_pair_keys(users, items).isin(trained).sum())
+    if not leaked:
+        return None
+    return (
+        f"{leaked:,} of this split's {len(held):,} validation and test interactions were training interactions "
+        f"of the run it would start from (the {kind} split changed with the data), so its metrics would be "
+        "inflated; trained from scratch. recommender.split: user_hash keeps the split stable for warm starts"
+    )
+
+
+def _save_train_pairs(run: RunDir, split: Split) -> None:
+    users = np.asarray(split.user_ids, dtype=object)[split.train[:, 0]]
+    items = np.asarray(split.item_ids, dtype=object)[split.train[:, 1]]
+    frame = pd.DataFrame({"user_id": users.astype(str), "item_id": items.astype(str)})
+    write_with(run.train_pairs, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
 def _titles(job: JobSpec) -> dict[str, str | None]:
     """Item id -> title, from the catalog (stored next to the ids in ``topk.parquet``)."""
     items, _ = read_items(job, issues=InputIssues.collector(log=False))
@@ -207,8 +251,13 @@ class RecommendStage(Stage[RecommendResult]):
         models: dict[str, ModelReport] = {}
         best_name, best_score, best_model = None, -1.0, None
         warm_starts: dict[str, Any] = {}
+        may_warm = cfg.warm_start and not ctx.full
+        leak = warm_start_leak(run, split, cfg.split) if may_warm else None
+        if leak is not None:
+            logger.warning("recommend: no warm start: %s", leak)
+            warm_starts["refused"] = leak
         for spec in cfg.models:
-            warm = _previous(run, spec.key) if cfg.warm_start and not ctx.full else None
+            warm = _previous(run, spec.key) if may_warm and leak is None else None
             trained = train_model(
                 spec, split, cfg, kg=kg, text=text, progress=ctx.progress, slices=slices, warm=warm
             )
@@ -235,6 +284,7 @@ class RecommendStage(Stage[RecommendResult]):
             score = trained.valid[f"ndcg@{cfg.k}"]
             if score > best_score:
                 best_name, best_score, best_model = spec.key, score, trained.model
+        _save_train_pairs(run, split)
         serving = None
         if best_model is not None and best_name is not None:
             top_idx, top_scores = top_k(best_model, split, k=cfg.k)

@@ -143,3 +143,29 @@ def test_early_stopping_ranks_a_fixed_user_sample_and_reports_on_every_user(spli
     if capped.best_epoch == full.best_epoch:
         assert capped.valid == full.valid and capped.test == full.test
     assert capped.valid["users"] == full.valid["users"] == all_users
+
+
+def test_the_hash_split_keeps_every_pair_on_its_side_when_others_arrive() -> None:
+    df = pd.read_csv(DEMO_DIR / "ratings.csv", dtype=str)
+    df = df.rename(columns={"userId": "user_id", "movieId": "item_id", "timestamp": "ts"})
+    df["rating"], df["ts"] = df["rating"].astype(float), df["ts"].astype(int)
+    pos = positives(df, 4.0)
+
+    def sides(frame: pd.DataFrame, seed: int = 0) -> dict[tuple[str, str], str]:
+        s = make_split(frame, kind="user_hash", seed=seed)
+        return {
+            (s.user_ids[u], s.item_ids[i]): side
+            for side, rows in (("train", s.train), ("valid", s.valid), ("test", s.test))
+            for u, i in rows.tolist()
+        }
+
+    full = sides(pos)
+    fewer = sides(pos.sample(frac=0.9, random_state=1))  # 10% of the interactions not there yet
+    changed = [p for p, side in fewer.items() if full[p] != side]
+    # only users that drop below the 3-positive minimum move (into training); nobody else changes side
+    assert all(full[p] != "train" and side == "train" for p, side in fewer.items() if p in changed)
+    assert len(changed) < 0.01 * len(fewer)
+    shares = pd.Series(list(full.values())).value_counts(normalize=True)
+    assert 0.07 < shares["test"] < 0.13 and 0.07 < shares["valid"] < 0.13
+    other = sides(pos, seed=1)
+    assert sum(full[p] == "test" and other[p] == "test" for p in full) < 0.3 * shares["test"] * len(full)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -29,6 +30,7 @@ from kg_enhance.config.models import Neo4jConfig
 from kg_enhance.graph.fingerprint import graph_fingerprint
 from kg_enhance.graph.memory import InMemoryGraphStore, MemoryDatabase
 from kg_enhance.graph.store import GraphStore, Neo4jStore
+from kg_enhance.rundir import RunDir
 from tests.support.helpers import REPO
 from tests.support.scripted_server import ScriptedServer, Step
 
@@ -331,6 +333,64 @@ def test_warm_start_in_the_pipeline_and_full_trains_from_scratch(tmp_path: Path,
     assert full.report["recommend"]["warm_start"] is None
     assert full.report["delta"]["mode"] == "full"
     assert full.report["graph"]["mode"] == "full"
+
+
+@pytest.mark.parametrize("split", ["user_random", "user_hash"])
+def test_a_warm_start_that_would_evaluate_on_its_training_data_is_refused(
+    tmp_path: Path, state_home: Path, split: str
+) -> None:
+    """New interactions reshuffle a ``user_random`` split: the previous model has trained on some of
+    the new validation and test pairs, so it must not be warm-started (its metrics would be
+    inflated). ``user_hash`` keeps every old pair on its side: the warm start is safe and taken."""
+    _, ratings = _copy_inputs(tmp_path / "inputs", n=40)
+    with ratings.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    _write_csv(ratings, rows[:-60])  # the first run misses the last 60 ratings
+    job = _job(
+        tmp_path / "a",
+        tmp_path / "inputs",
+        url="http://127.0.0.1:9/v1",
+        llm_enabled=False,
+        recommender=f"{{epochs: 3, dim: 8, split: {split}, models: [{{type: bpr_mf}}]}}",
+    )
+    db = MemoryDatabase()
+
+    def run() -> Any:
+        return api.run_job(job, progress=False, store_factory=lambda: InMemoryGraphStore(db, namespace="t"))
+
+    first = run()
+    run_dir = RunDir(tmp_path / "a" / "run")
+    assert run_dir.train_pairs.exists()
+    trained = pd.read_parquet(run_dir.train_pairs)
+    assert len(trained) == first.report["recommend"]["split"]["train"]
+    _write_csv(ratings, rows)  # the 60 ratings arrive
+    second = run()
+    warm = second.report["recommend"]["warm_start"]
+    held = second.report["recommend"]["split"]["valid"] + second.report["recommend"]["split"]["test"]
+    if split == "user_random":
+        assert warm is not None and "refused" in warm and "bpr_mf" not in warm
+        assert f"of this split's {held:,} validation and test interactions" in warm["refused"]
+        assert second.report["recommend"]["bpr_mf"]["warm_start"] is None  # trained from scratch
+    else:
+        assert warm is not None and "refused" not in warm and warm["bpr_mf"]["from"] == first.run_id
+    # what the first model trained on is never held out in the second split when the warm start ran
+    if warm is not None and "bpr_mf" in warm:
+        split_now = recommend_split_pairs(ratings, tmp_path / "inputs" / "movies.csv", split)
+        assert not split_now & set(zip(trained["user_id"], trained["item_id"], strict=True))
+
+
+def recommend_split_pairs(ratings: Path, movies: Path, kind: str) -> set[tuple[str, str]]:
+    """The (user id, item id) validation and test pairs of the stage's split, recomputed from the files."""
+    from kg_enhance.config.models import RecommenderConfig
+    from kg_enhance.rec.data import make_split, positives
+
+    df = pd.read_csv(ratings, dtype=str).rename(
+        columns={"userId": "user_id", "movieId": "item_id", "timestamp": "ts"}
+    )
+    df["rating"], df["ts"] = df["rating"].astype(float), df["ts"].astype(int)
+    catalog = pd.read_csv(movies, dtype=str)["movieId"].tolist()
+    s = make_split(positives(df, 4.0), kind=kind, seed=RecommenderConfig().seed, item_ids=catalog)
+    return {(s.user_ids[u], s.item_ids[i]) for u, i in [*s.valid.tolist(), *s.test.tolist()]}
 
 
 def test_recommender_warm_start_copies_rows_by_id() -> None:
