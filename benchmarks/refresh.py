@@ -18,6 +18,11 @@ mean and standard deviation over seeds of the ratio and the relative NDCG@20 dif
 The full run of step 3 finds every LLM answer in the cache (step 1 and 2 made them), so
 its wall time is a lower bound of a real full run's and the ratio is an upper bound.
 
+The recommenders use ``recommender.split: user_hash``: with the default ``user_random`` the new
+interactions reshuffle every user's split, the warm start is refused (it would have trained on
+held-out pairs: measured +15% to +130% NDCG@20 of pure leakage before the guard existed,
+``results/refresh_leak_2026-11-29.txt``), and the refresh retrains from scratch.
+
 Runs against an existing Neo4j (``--uri``, default the worktree's bolt 7693), in its own
 namespaces, with its own state folder (extraction cache) under ``--scratch``.
 
@@ -104,6 +109,7 @@ kge:
   epochs: 60
   seed: {seed}
 recommender:
+  split: user_hash   # stable when interactions arrive: warm starts never see held-out pairs
   models: [{models}]
   epochs: 60
   k: 20
