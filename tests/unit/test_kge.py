@@ -4,6 +4,7 @@ bounded evaluation (memory budget, seeded sample, cadence), under-training flag.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -301,18 +302,16 @@ def test_training_memory_settings_change_memory_not_results() -> None:
         KGEConfig(automatic_memory_optimization=True, sub_batch_size=64)
 
 
-def test_training_is_pykeens_pipeline_with_the_same_settings() -> None:
-    """Built from PyKEEN's pieces, training matches ``pykeen.pipeline`` exactly (its memory search off,
-    dense Adam: the pipeline cannot make embedding tables sparse)."""
-    cfg = CONFIG.model_copy(update={"epochs": 3})
-    ours = train_kge(gold_triples(), cfg, progress=False)
+def _pykeen_pipeline(cfg: KGEConfig, ours: Any, *, epochs: int, batch_size: int) -> Any:
+    """``pykeen.pipeline`` on the gold triples with ``ours``'s ids and ``cfg``'s settings: the reference
+    our training must equal (its memory search off, dense Adam)."""
     tf = TriplesFactory.from_labeled_triples(
         np.array(sorted(set(gold_triples())), dtype=str),
         entity_to_id=ours.entity_to_id,
         relation_to_id=ours.relation_to_id,
     )
     training, validation, testing = tf.split([0.8, 0.1, 0.1], random_state=cfg.seed)
-    theirs = pipeline(
+    return pipeline(
         training=training,
         validation=validation,
         testing=testing,
@@ -322,13 +321,21 @@ def test_training_is_pykeens_pipeline_with_the_same_settings() -> None:
         negative_sampler_kwargs={"num_negs_per_pos": cfg.num_negs_per_pos},
         optimizer="Adam",
         optimizer_kwargs={"lr": cfg.learning_rate},
-        training_kwargs={"num_epochs": 3, "batch_size": cfg.batch_size, "use_tqdm": False},
+        training_kwargs={"num_epochs": epochs, "batch_size": batch_size, "use_tqdm": False},
         training_loop_kwargs={"automatic_memory_optimization": False},
         evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
         random_seed=cfg.seed,
         device="cpu",
         use_tqdm=False,
     )
+
+
+def test_training_is_pykeens_pipeline_with_the_same_settings() -> None:
+    """Built from PyKEEN's pieces, training matches ``pykeen.pipeline`` exactly (its memory search off,
+    dense Adam: the pipeline cannot make embedding tables sparse)."""
+    cfg = CONFIG.model_copy(update={"epochs": 3})
+    ours = train_kge(gold_triples(), cfg, progress=False)
+    theirs = _pykeen_pipeline(cfg, ours, epochs=3, batch_size=cfg.batch_size)
     vectors = theirs.model.entity_representations[0](indices=None).detach().numpy()  # type: ignore[index,operator]
     assert np.array_equal(vectors, ours.entity_vectors)
     mrr = theirs.metric_results.get_metric("both.realistic.inverse_harmonic_mean_rank")
@@ -391,28 +398,6 @@ def test_large_graphs_train_bounded_steps_per_epoch_on_larger_batches() -> None:
     ours = train_kge(gold_triples(), cfg, progress=False)
     n_train = ours.metadata["train_triples"]
     assert ours.metadata["train_batch_size"] == -(-n_train // 4) > cfg.batch_size
-    tf = TriplesFactory.from_labeled_triples(
-        np.array(sorted(set(gold_triples())), dtype=str),
-        entity_to_id=ours.entity_to_id,
-        relation_to_id=ours.relation_to_id,
-    )
-    training, validation, testing = tf.split([0.8, 0.1, 0.1], random_state=cfg.seed)
-    theirs = pipeline(
-        training=training,
-        validation=validation,
-        testing=testing,
-        model=cfg.model,
-        model_kwargs={"embedding_dim": cfg.dim},
-        negative_sampler="basic",
-        negative_sampler_kwargs={"num_negs_per_pos": cfg.num_negs_per_pos},
-        optimizer="Adam",
-        optimizer_kwargs={"lr": cfg.learning_rate},
-        training_kwargs={"num_epochs": 2, "batch_size": ours.metadata["train_batch_size"], "use_tqdm": False},
-        training_loop_kwargs={"automatic_memory_optimization": False},
-        evaluation_kwargs={"batch_size": 1024, "use_tqdm": False},
-        random_seed=cfg.seed,
-        device="cpu",
-        use_tqdm=False,
-    )
+    theirs = _pykeen_pipeline(cfg, ours, epochs=2, batch_size=ours.metadata["train_batch_size"])
     vectors = theirs.model.entity_representations[0](indices=None).detach().numpy()  # type: ignore[index,operator]
     assert np.array_equal(vectors, ours.entity_vectors)
