@@ -193,7 +193,7 @@ def warm_start_leak(run: RunDir, split: Split, kind: str) -> str | None:
         return None
     try:
         before = pd.read_parquet(path)
-        trained = set(_pair_keys(before["user_id"], before["item_id"]))
+        trained = _pair_keys(before["user_id"], before["item_id"])
     except (OSError, ValueError, KeyError):
         return "the previous run's training pairs (recommend/train_pairs.parquet) are unreadable; trained from scratch"
     held = np.concatenate([split.valid, split.test])
