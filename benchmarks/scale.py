@@ -167,13 +167,19 @@ def neo4j_cpu_seconds() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_cli(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 3600) -> Measured:
-    """One ``kg-enhance`` process: wall, user+system CPU and peak RSS of that process alone."""
+def run_cli(
+    args: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO, timeout: float = 3600
+) -> Measured:
+    """One ``kg-enhance`` process: wall, user+system CPU and peak RSS of that process alone.
+
+    ``python -m`` puts the working folder first on ``sys.path``, so ``cwd`` decides which
+    checkout's ``kg_enhance`` runs (the baseline's worktree for ``--baseline``).
+    """
     started = time.perf_counter()
     server_before = neo4j_cpu_seconds() if OWN_NEO4J else None
     proc = subprocess.Popen(
         [sys.executable, "-m", "kg_enhance.cli", *args],
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -219,7 +225,7 @@ def baseline(commit: str, job: Path, scratch: Path, uri: str) -> Measured:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     empty_database(uri)
     try:
-        return run_cli(["run", str(job), "--no-progress"], env=env)
+        return run_cli(["run", str(job), "--no-progress"], env=env, cwd=tree)
     finally:
         empty_database(uri)
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
