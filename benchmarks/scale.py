@@ -12,9 +12,11 @@ its own wall time, CPU time and peak RSS (``os.wait4``). The script prints a tab
 stage and k, and the fitted growth exponent of CPU time and peak RSS against k
 (least squares on log-log): 1.0 is linear.
 
-With ``--baseline COMMIT`` it also runs the whole pipeline at k = 1 with the code of
-``COMMIT`` (checked out into a scratch folder with ``git worktree``, imported through
-``PYTHONPATH``, same virtual environment), on an emptied database, and prints the ratio.
+With ``--baseline COMMIT`` it also runs the whole pipeline at k = 1 twice, each from nothing
+(an emptied database, no run folder): once with this code (``kg-enhance run --full``), once
+with the code of ``COMMIT`` (checked out into a scratch folder with ``git worktree`` and run
+from there, same virtual environment), and prints the ratio. ``--k ""`` skips the per-stage
+runs and makes only that comparison.
 
 It runs its own Neo4j (state in ``.kg-enhance/bench-home``, bolt 7689, http 7476) so it
 never touches the demo or test databases, and empties it between runs.
@@ -23,7 +25,7 @@ The load stage's work happens mostly inside Neo4j, so with the script's own serv
 seconds of the Neo4j JVM during each stage are printed too, and a second exponent counts
 them. ``--whole`` also runs the whole pipeline at k = 1 as one ``kg-enhance run`` process.
 
-    .venv/bin/python benchmarks/scale.py [--k 1,2,4,8] [--whole] [--baseline 9c1c96e] [--device cpu]
+    .venv/bin/python benchmarks/scale.py [--k 1,2,4,8] [--whole] [--baseline 322b3d1] [--device cpu]
 """
 
 from __future__ import annotations
@@ -244,7 +246,7 @@ def main() -> None:
         help="also run the whole pipeline at k = 1 in one `kg-enhance run` process (the 3-minute target)",
     )
     args = parser.parse_args()
-    ks = [int(x) for x in args.k.split(",")]
+    ks = [int(x) for x in args.k.split(",") if x.strip()]  # --k "" with --baseline: the comparison alone
     global OWN_NEO4J
     OWN_NEO4J = args.uri is None
     scratch = Path(args.scratch)
@@ -296,6 +298,7 @@ def main() -> None:
             )
     if args.whole and 1 in ks:
         job = write_job(scratch / "k1", 1, device=args.device, uri=uri)
+        shutil.rmtree(scratch / "k1" / "run", ignore_errors=True)  # no warm start from the per-stage runs
         empty_database(uri)
         whole = run_cli(["run", str(job), "--full", "--no-progress"])
         print(
@@ -304,10 +307,16 @@ def main() -> None:
             f"peak RSS {whole.rss_mb:.0f} MB{'' if whole.ok else ' FAILED: ' + whole.tail}",
             flush=True,
         )
-    if args.baseline and 1 in rows:
-        job = write_job(scratch / "k1", 1, device=args.device, uri=uri)
+    if args.baseline:
+        folder = scratch / "k1"
+        if not (folder / "ratings.csv").exists():
+            write_copies(folder, 1)
+        job = write_job(folder, 1, device=args.device, uri=uri)
+        # both start from nothing: an emptied database and no run folder (no warm start, no cache)
+        shutil.rmtree(folder / "run", ignore_errors=True)
         empty_database(uri)
-        new = run_cli(["run", str(job), "--no-progress"])  # one process, like the baseline
+        new = run_cli(["run", str(job), "--full", "--no-progress"])  # one process, like the baseline
+        shutil.rmtree(folder / "run", ignore_errors=True)
         old = baseline(args.baseline, job, scratch, uri)
         print(
             f"\nk=1 whole pipeline in one process: this code {new.wall:.1f} s wall, {new.cpu:.1f} s CPU, "
