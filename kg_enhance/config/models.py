@@ -678,6 +678,18 @@ class RecommenderConfig(_Strict):
         "or training by a seeded hash of its user and item (10/10/80 on average), so existing interactions keep "
         "their side when new ones arrive: the split for incremental refreshes; 'temporal': leave-last-out.",
     )
+    negatives: Literal["uniform", "popularity"] = Field(
+        default="uniform",
+        description="How BPR draws each negative item: 'uniform' over the catalog, or 'popularity': in proportion "
+        "to (training interactions + 1) ** negative_alpha (RecBole's popularity distribution, every item "
+        "drawable), which pushes the head down harder and leaves room for the long tail.",
+    )
+    negative_alpha: float = Field(
+        default=0.75,
+        ge=0,
+        le=2,
+        description="Exponent of the popularity distribution when negatives is 'popularity' (0 = uniform).",
+    )
     device: Literal["cpu", "cuda", "auto"] = Field(default="cpu", description="Training device.")
     head_share: float = Field(
         default=0.2,

@@ -14,7 +14,7 @@ from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import normalised_adjacency
 from kg_enhance.rec.serve import PathExplainer
-from kg_enhance.rec.train import sample_user_rows, train_model
+from kg_enhance.rec.train import NegativeSampler, sample_user_rows, train_model
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +169,47 @@ def test_the_hash_split_keeps_every_pair_on_its_side_when_others_arrive() -> Non
     assert 0.07 < shares["test"] < 0.13 and 0.07 < shares["valid"] < 0.13
     other = sides(pos, seed=1)
     assert sum(full[p] == "test" and other[p] == "test" for p in full) < 0.3 * shares["test"] * len(full)
+
+
+def test_popularity_negatives_follow_training_counts_and_uniform_is_unchanged(split) -> None:  # type: ignore[no-untyped-def]
+    counts = np.bincount(split.train[:, 1], minlength=split.n_items)
+    uniform = NegativeSampler(split, RecommenderConfig())
+    assert uniform.cdf is None
+    np.testing.assert_array_equal(  # the uniform path draws what training always drew
+        uniform.sample(np.random.default_rng(3), 1000),
+        np.random.default_rng(3).integers(0, split.n_items, 1000),
+    )
+    sampler = NegativeSampler(split, RecommenderConfig(negatives="popularity", negative_alpha=1.0))
+    drawn = sampler.sample(np.random.default_rng(0), 400_000)
+    assert drawn.min() >= 0 and drawn.max() < split.n_items
+    expected = (counts + 1.0) / (counts + 1.0).sum()
+    seen = np.bincount(drawn, minlength=split.n_items) / len(drawn)
+    top = np.argsort(-counts)[:20]  # the most popular items: drawn about (n + 1) / sum(n + 1) of the time
+    np.testing.assert_allclose(seen[top], expected[top], rtol=0.1)
+    assert seen[counts == 0].sum() == pytest.approx(expected[counts == 0].sum(), rel=0.1)
+    # alpha 0.5 flattens it: the head is drawn less often than with alpha 1, more than uniformly
+    half = NegativeSampler(split, RecommenderConfig(negatives="popularity", negative_alpha=0.5))
+    share = np.isin(half.sample(np.random.default_rng(0), 200_000), top).mean()
+    assert 20 / split.n_items < share < seen[top].sum()
+
+
+def test_training_with_popularity_negatives_learns_and_lifts_the_long_tail(split) -> None:  # type: ignore[no-untyped-def]
+    base = {"epochs": 20, "dim": 32, "k": 20, "patience": 6, "seed": 1}
+    slices = Slices.from_split(split)
+    runs = {
+        name: train_model(
+            RecModelSpec(type="bpr_mf"),
+            split,
+            RecommenderConfig(**base, **extra),
+            progress=False,
+            slices=slices,
+        )
+        for name, extra in {
+            "uniform": {},
+            "popularity": {"negatives": "popularity", "negative_alpha": 1.0},
+        }.items()
+    }
+    assert runs["popularity"].test["recall@20"] > 2 * 20 / split.n_items
+    # the head is pushed down harder: more of the held-out long-tail items reach the top 20
+    tail = {name: float(run.slices["long_tail"]["ndcg@20"]) for name, run in runs.items()}
+    assert tail["popularity"] > tail["uniform"]
