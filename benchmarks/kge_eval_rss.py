@@ -7,14 +7,19 @@ Python process, so its peak RSS (VmHWM) is its own:
 * ``--mode eval``: the embed stage's split (seed 42, 10%/10%), TransE 64-d trained ``--epochs``
   epochs (batch 512, as ``train_kge``), then one filtered test evaluation of ``--triples`` sampled
   test triples at the default 256 MiB plan. ``old``: PyKEEN's evaluator as ``train_kge`` called it
-  before (no ``cpu_evaluation``); ``new``: ``link_prediction_metrics`` (one torch thread, 1 MiB
-  mmap threshold). Printed: RSS before, peak (VmHWM reset just before the evaluation), rise,
-  CPU and wall seconds of the evaluation, metrics.
+  before ``cpu_evaluation`` existed; ``scan``: PyKEEN's evaluator inside ``cpu_evaluation`` (one
+  torch thread, 1 MiB mmap threshold), as ``link_prediction_metrics`` ran until the indexed
+  evaluator (PyKEEN's broadcast scoring, known triples found by comparing with all of them);
+  ``new``: ``link_prediction_metrics`` now (``kg_enhance.kge.ranking``: TransE scores as one
+  ``torch.cdist`` per batch, known triples through a sorted index, one thread). ``--k`` copies
+  the catalog's items k times (entities shared, as ``benchmarks/scale.py``). Printed: RSS before,
+  peak (VmHWM reset just before the evaluation), rise, CPU and wall seconds of the evaluation,
+  metrics.
 * ``--mode stage``: ``train_kge`` with the defaults but ``--stage-epochs`` epochs and
   ``--eval-every``; ``old`` replaces ``cpu_evaluation`` by a no-op. Printed: the process's peak
   RSS, CPU seconds, the stage's eval_seconds, metrics.
 
-    .venv/bin/python benchmarks/kge_eval_rss.py --mode eval --triples 1000 5000
+    .venv/bin/python benchmarks/kge_eval_rss.py --mode eval --triples 1000 5000 [--variants old scan new] [--k 1 4]
     .venv/bin/python benchmarks/kge_eval_rss.py --mode stage --stage-epochs 4 --eval-every 2
 """
 
@@ -44,12 +49,12 @@ def _status(key: str) -> int:
     return -1
 
 
-def _split() -> tuple[Any, Any, Any, int]:
+def _split(k: int = 1) -> tuple[Any, Any, Any, int]:
     import numpy as np
     from kge_optimizer import labeled_triples
     from pykeen.triples import TriplesFactory
 
-    unique = sorted({(h, r, t) for h, r, t in labeled_triples(1).tolist()})
+    unique = sorted({(h, r, t) for h, r, t in labeled_triples(k).tolist()})
     entities = sorted({h for h, _, _ in unique} | {t for _, _, t in unique})
     relations = sorted({r for _, r, _ in unique})
     tf = TriplesFactory.from_labeled_triples(
@@ -61,7 +66,7 @@ def _split() -> tuple[Any, Any, Any, int]:
     return training, validation, testing, len(unique)
 
 
-def child_eval(variant: str, triples: int, epochs: int) -> dict[str, Any]:
+def child_eval(variant: str, triples: int, epochs: int, k: int = 1) -> dict[str, Any]:
     import gc
 
     from pykeen.evaluation import RankBasedEvaluator
@@ -71,15 +76,16 @@ def child_eval(variant: str, triples: int, epochs: int) -> dict[str, Any]:
 
     T._quiet_pykeen()
     config = KGEConfig(model="TransE", dim=64, epochs=epochs, seed=42)
-    training, validation, testing, n_unique = _split()
+    training, validation, testing, n_unique = _split(k)
     model = T.build_model(config, training)
     loop = T._training_loop(config, model, training, False, sparse=False)
     loop.train(triples_factory=training, num_epochs=epochs, batch_size=config.batch_size, use_tqdm=False)
+    # before the indexed evaluator, the plan budgeted PyKEEN's batch x known-triples filter masks
     plan = T.evaluation_batch_and_slice(
         model.num_entities,
         T.floats_per_entity(model),
         config.eval_memory_mb * 2**20,
-        num_filter_triples=n_unique,
+        num_filter_triples=0 if variant == "new" else n_unique,
     )
     sample = T.sample_triples(testing.mapped_triples, triples, config.seed)
     known = [training.mapped_triples, validation.mapped_triples, testing.mapped_triples]
@@ -87,23 +93,25 @@ def child_eval(variant: str, triples: int, epochs: int) -> dict[str, Any]:
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     before = _status("VmRSS")
     cpu, wall = time.process_time(), time.perf_counter()
-    if variant == "old":
-        result = RankBasedEvaluator(
-            filtered=True, batch_size=plan.batch_size, slice_size=plan.slice_size
-        ).evaluate(
-            model=model,
-            mapped_triples=sample,
-            additional_filter_triples=known,
-            batch_size=plan.batch_size,
-            slice_size=plan.slice_size,
-            use_tqdm=False,
-        )
+    if variant in ("old", "scan"):
+        with T.cpu_evaluation(model.device) if variant == "scan" else contextlib.nullcontext():
+            result = RankBasedEvaluator(
+                filtered=True, batch_size=plan.batch_size, slice_size=plan.slice_size
+            ).evaluate(
+                model=model,
+                mapped_triples=sample,
+                additional_filter_triples=known,
+                batch_size=plan.batch_size,
+                slice_size=plan.slice_size,
+                use_tqdm=False,
+            )
         metrics = {name: float(result.get_metric(f"both.realistic.{key}")) for name, key in T.METRIC_KEYS}
     else:
         metrics = T.link_prediction_metrics(model, sample, known_triples=known, plan=plan)
     return {
         "mode": "eval",
         "variant": variant,
+        "k": k,
         "train_epochs": epochs,
         "triples": int(sample.shape[0]),
         "entities": model.num_entities,
@@ -150,6 +158,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["eval", "stage"], default="eval")
     parser.add_argument("--variants", nargs="+", default=["old", "new"])
     parser.add_argument("--triples", type=int, nargs="+", default=[1000])
+    parser.add_argument("--k", type=int, nargs="+", default=[1], help="catalog copies (eval mode)")
     parser.add_argument(
         "--epochs", type=int, default=1, help="training epochs before the evaluation (eval mode)"
     )
@@ -160,7 +169,7 @@ def main() -> None:
     if args.child:
         kind, variant, *rest = args.child
         if kind == "eval":
-            out = child_eval(variant, int(rest[0]), int(rest[1]))
+            out = child_eval(variant, int(rest[0]), int(rest[1]), int(rest[2]))
         else:
             out = child_stage(variant, int(rest[0]), int(rest[1]))
         print(json.dumps(out), flush=True)
@@ -174,7 +183,12 @@ def main() -> None:
         flush=True,
     )
     jobs = (
-        [["eval", v, str(n), str(args.epochs)] for n in args.triples for v in args.variants]
+        [
+            ["eval", v, str(n), str(args.epochs), str(k)]
+            for k in args.k
+            for n in args.triples
+            for v in args.variants
+        ]
         if args.mode == "eval"
         else [["stage", v, str(args.stage_epochs), str(args.eval_every)] for v in args.variants]
     )

@@ -105,8 +105,10 @@ def main() -> None:
     cfg0 = job.recommender
     split = recommend_split(job)
     slices = Slices.from_split(split, head_share=cfg0.head_share, few=cfg0.few_interactions)
-    with Neo4jStore(job.neo4j) as store:
+    with Neo4jStore.for_job(job) as store:  # the job's namespace
         triples = store.item_fact_triples(job.kge.sources)
+    if not triples:
+        raise SystemExit(f"no item facts in namespace {job.namespace!r} at {args.uri}: run without --reuse")
     kg = build_kg_inputs(load_embeddings_dir(outputs_path(job)), split, triples)
     tail_users = len(slices.evaluators(split, k=cfg0.k)["long_tail"].users)
     print(

@@ -212,6 +212,10 @@ def exponent(ks: list[int], values: list[float]) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def empty_database(uri: str) -> None:
     with Neo4jStore(Neo4jConfig(uri=uri)) as store:
         store.clear()
@@ -287,14 +291,13 @@ def main() -> None:
     if len(ks) > 1:
         print("\ngrowth exponent against k (1.0 = linear), CPU time / peak RSS:")
         for stage in STAGES:
-            got = [(k, rows[k][stage]) for k in ks if stage in rows[k] and rows[k][stage].ok]
-            cpu = exponent([k for k, _ in got], [m.cpu for _, m in got])
-            rss = exponent([k for k, _ in got], [m.rss_mb for _, m in got])
-            both = exponent([k for k, _ in got], [m.cpu + (m.neo4j_cpu or 0.0) for _, m in got])
-            fmt = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+            fits = [(k, rows[k][stage]) for k in ks if stage in rows[k] and rows[k][stage].ok]
+            cpu = exponent([k for k, _ in fits], [m.cpu for _, m in fits])
+            rss = exponent([k for k, _ in fits], [m.rss_mb for _, m in fits])
+            both = exponent([k for k, _ in fits], [m.cpu + (m.neo4j_cpu or 0.0) for _, m in fits])
             print(
-                f"  {stage:10s} cpu {fmt(cpu):>5s}   rss {fmt(rss):>5s}   cpu incl. neo4j {fmt(both):>5s}"
-                f"   (k = {', '.join(str(k) for k, _ in got)})"
+                f"  {stage:10s} cpu {_fmt(cpu):>5s}   rss {_fmt(rss):>5s}   cpu incl. neo4j {_fmt(both):>5s}"
+                f"   (k = {', '.join(str(k) for k, _ in fits)})"
             )
     if args.whole and 1 in ks:
         job = write_job(scratch / "k1", 1, device=args.device, uri=uri)

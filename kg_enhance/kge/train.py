@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from pykeen.evaluation import RankBasedEvaluator
 from pykeen.losses import loss_resolver
 from pykeen.models import Model, model_resolver
 from pykeen.stoppers import EarlyStopper
@@ -53,6 +52,7 @@ from kg_enhance.config import defaults as D
 from kg_enhance.config.models import KGEConfig
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.kge.artifacts import Embeddings
+from kg_enhance.kge.ranking import IndexedRankBasedEvaluator, scoring_path
 from kg_enhance.progress import Progress, use_bars
 
 logger = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def link_prediction_metrics(
 
     ``known_triples`` are removed from the candidates besides ``mapped_triples`` themselves.
     """
-    evaluator = RankBasedEvaluator(filtered=True, batch_size=plan.batch_size, slice_size=plan.slice_size)
+    evaluator = IndexedRankBasedEvaluator(batch_size=plan.batch_size, slice_size=plan.slice_size)
     with cpu_evaluation(model.device):
         result = evaluator.evaluate(
             model=model,
@@ -368,7 +368,7 @@ def _training_loop(
     )
 
 
-def _describe(plan: EvaluationPlan, sizes: dict[str, tuple[int, int]], known: int) -> str:
+def _describe(plan: EvaluationPlan, sizes: dict[str, tuple[int, int]], known: int, scoring: str) -> str:
     samples = ", ".join(
         f"{name} {n:,} of {m:,} triples" + (" (seeded sample)" if n < m else "")
         for name, (n, m) in sizes.items()
@@ -381,8 +381,13 @@ def _describe(plan: EvaluationPlan, sizes: dict[str, tuple[int, int]], known: in
     return (
         f"filtered (test: all {known:,} known train+valid+test triples removed from the candidates; "
         f"validation, for early stopping: train+valid), both sides, realistic ranks; {samples}; "
-        f"PyKEEN RankBasedEvaluator, batch {plan.batch_size}, {slicing}, "
-        f"from a {plan.budget_bytes / 2**20:.0f} MiB budget"
+        f"PyKEEN's RankBasedEvaluator ranks, batch {plan.batch_size}, "
+        + (
+            "scores from PyKEEN's model.predict, " + slicing
+            if scoring == "predict"
+            else f"scores as one {scoring}"
+        )
+        + f", known triples filtered through a sorted index; from a {plan.budget_bytes / 2**20:.0f} MiB budget"
     )
 
 
@@ -553,7 +558,6 @@ def train_kge(
         num_entities=model.num_entities,
         floats_per_entity=floats_per_entity(model),
         budget_bytes=config.eval_memory_mb * 2**20,
-        num_filter_triples=len(unique),
         cpu=device == "cpu",
     )
 
@@ -565,9 +569,7 @@ def train_kge(
             valid_sample = sample_triples(validation.mapped_triples, config.valid_max_triples, config.seed)
             stopper = _ValidationStopper(
                 model=model,
-                evaluator=RankBasedEvaluator(
-                    filtered=True, batch_size=plan.batch_size, slice_size=plan.slice_size
-                ),
+                evaluator=IndexedRankBasedEvaluator(batch_size=plan.batch_size, slice_size=plan.slice_size),
                 # the stopper filters these besides the ranked triples: all of train and validation
                 training_triples_factory=training.clone_and_exchange_triples(
                     torch.cat([training.mapped_triples, validation.mapped_triples])
@@ -666,7 +668,7 @@ def train_kge(
         "triples_fingerprint": triples_fingerprint(unique),
         "graph_fingerprint": graph_fingerprint or triples_fingerprint(unique),
         "pykeen_version": version("pykeen"),
-        "evaluation": _describe(plan, sizes, len(unique))
+        "evaluation": _describe(plan, sizes, len(unique), scoring_path(model))
         if sizes
         else "none: kge.test_ratio is 0, so nothing was held out and nothing evaluated",
         "validation_evaluations": len(history),

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from pykeen.evaluation import RankBasedEvaluator
+from pykeen.evaluation.evaluator import create_sparse_positive_filter_, prepare_filter_triples
 from pykeen.models import model_resolver
 from pykeen.pipeline import pipeline
 from pykeen.training import SLCWATrainingLoop
@@ -20,6 +21,7 @@ from kg_enhance.config.models import KGEConfig
 from kg_enhance.datasets.movielens import DEMO_DIR
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.kge.artifacts import load_embeddings_dir, save_embeddings
+from kg_enhance.kge.ranking import KnownTriples, candidate_scores, scoring_path
 from kg_enhance.kge.train import (
     AFTER_EVAL_MMAP_THRESHOLD,
     METRIC_KEYS,
@@ -186,6 +188,49 @@ def test_bounded_evaluation_gives_pykeens_unbounded_metrics(model_name: str) -> 
     for name, key in METRIC_KEYS:
         assert bounded[name] == pytest.approx(unbounded.get_metric(f"both.realistic.{key}"), abs=1e-6)
     assert bounded["mrr"] > 0
+
+
+@pytest.mark.parametrize(
+    ("model_name", "kwargs", "path"),
+    [
+        ("TransE", {}, "distance matrix per batch (torch.cdist)"),  # PyKEEN's default: L1
+        ("TransE", {"scoring_fct_norm": 2}, "distance matrix per batch (torch.cdist)"),
+        ("TransE", {"scoring_fct_norm": 2, "power_norm": True}, "distance matrix per batch (torch.cdist)"),
+        ("DistMult", {}, "matrix product per batch"),
+        ("ComplEx", {}, "predict"),  # no fast path: PyKEEN's own scores
+    ],
+)
+def test_matrix_scores_equal_pykeens_predict(model_name: str, kwargs: dict[str, Any], path: str) -> None:
+    training, _, testing = _split_gold()
+    model = model_resolver.make(
+        model_name, triples_factory=training, embedding_dim=8, random_seed=3, **kwargs
+    )
+    model.eval()
+    assert scoring_path(model) == path
+    batch = testing.mapped_triples[:40]
+    with torch.no_grad():
+        for target in ("head", "tail"):
+            got = candidate_scores(model, batch, target)
+            want = model.predict(hrt_batch=batch, target=target)
+            assert got.shape == (40, model.num_entities)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_known_triples_index_filters_what_pykeens_comparison_filters() -> None:
+    training, validation, testing = _split_gold()
+    known = torch.cat([testing.mapped_triples, training.mapped_triples, validation.mapped_triples])
+    index = KnownTriples(known, num_relations=training.num_relations)
+    assert len(index) == len(torch.unique(known, dim=0))
+    all_pos = prepare_filter_triples(
+        testing.mapped_triples, [training.mapped_triples, validation.mapped_triples]
+    )
+    batch = testing.mapped_triples[:100]
+    for target, column in (("head", 0), ("tail", 2)):
+        theirs, _ = create_sparse_positive_filter_(batch, all_pos, filter_col=column)
+        ours = index.filter_pairs(batch, target)
+        assert sorted(map(tuple, ours.tolist())) == sorted(map(tuple, theirs.tolist()))
+        # every row filters at least its own true entity, and more than that somewhere
+        assert set(ours[:, 0].tolist()) == set(range(100)) and len(ours) > 100
 
 
 def test_cpu_evaluation_runs_on_one_thread_and_restores_the_process_settings() -> None:
