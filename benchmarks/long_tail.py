@@ -42,6 +42,7 @@ import torch  # noqa: E402
 
 from benchmarks.scale import write_copies, write_job  # noqa: E402
 from kg_enhance.config.job import load_job  # noqa: E402
+from kg_enhance.config.models import RecommenderConfig  # noqa: E402
 from kg_enhance.graph.store import Neo4jStore  # noqa: E402
 from kg_enhance.kge.artifacts import load_embeddings_dir  # noqa: E402
 from kg_enhance.rec.evaluate import Slices  # noqa: E402
@@ -56,8 +57,8 @@ DEFAULT_VARIANTS = {"uniform": {}, "popularity": {"negatives": "popularity", "ne
 def tail_only_ndcg(trained: TrainedModel, split: Any, slices: Slices, k: int) -> float:
     """Long-tail NDCG@k with every head item pushed below every tail item (one extra column)."""
     users, items = (t.detach() for t in trained.model.representations())
-    head = torch.as_tensor(~slices.tail_mask, dtype=items.dtype)  # type: ignore[operator]
-    users = torch.cat([users, torch.ones(len(users), 1, dtype=users.dtype)], 1)
+    head = torch.as_tensor(~slices.tail_mask, dtype=items.dtype, device=items.device)  # type: ignore[operator]
+    users = torch.cat([users, torch.ones(len(users), 1, dtype=users.dtype, device=users.device)], 1)
     items = torch.cat([items, -1e6 * head[:, None]], 1)
     got = slices.evaluators(split, k=k)["long_tail"].evaluate(users, items)
     return float(got[f"ndcg@{k}"])
@@ -121,18 +122,19 @@ def main() -> None:
     sink = open(args.out, "a") if args.out else None  # noqa: SIM115
     for name, overrides in variants.items():
         for seed in seeds:
-            cfg = cfg0.model_copy(update={**overrides, "seed": seed})
+            # validated: a misspelt setting is an error, not a silently different run
+            cfg = RecommenderConfig.model_validate({**cfg0.model_dump(), **overrides, "seed": seed})
             for spec in cfg.models:
                 trained = train_model(spec, split, cfg, kg=kg, slices=slices, progress=False)
                 row = {
                     "variant": name,
                     "seed": seed,
                     "model": spec.key,
-                    f"ndcg@{k}": round(trained.test[f"ndcg@{k}"], 4),
-                    f"valid_ndcg@{k}": round(trained.valid[f"ndcg@{k}"], 4),
-                    f"coverage@{k}": round(trained.test[f"coverage@{k}"], 4),
-                    f"long_tail_ndcg@{k}": round(float(trained.slices["long_tail"][f"ndcg@{k}"]), 5),
-                    f"tail_only_ndcg@{k}": round(tail_only_ndcg(trained, split, slices, k), 4),
+                    f"ndcg@{k}": trained.test[f"ndcg@{k}"],
+                    f"valid_ndcg@{k}": trained.valid[f"ndcg@{k}"],
+                    f"coverage@{k}": trained.test[f"coverage@{k}"],
+                    f"long_tail_ndcg@{k}": float(trained.slices["long_tail"][f"ndcg@{k}"]),
+                    f"tail_only_ndcg@{k}": tail_only_ndcg(trained, split, slices, k),
                     "best_epoch": trained.best_epoch,
                     "epochs": trained.epochs,
                     "train_seconds": round(trained.seconds, 1),

@@ -31,7 +31,6 @@ them. ``--whole`` also runs the whole pipeline at k = 1 as one ``kg-enhance run`
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import shutil
@@ -217,10 +216,15 @@ def _fmt(value: float | None) -> str:
 
 
 def empty_database(uri: str) -> None:
+    """No nodes, no constraints, no indexes (but Neo4j's built-in token lookups): every run sets up its own."""
     with Neo4jStore(Neo4jConfig(uri=uri)) as store:
         store.clear()
-        for name in ("item_id_unique", "user_id_unique", "entity_key_unique", "alias_key_unique"):
-            store.driver.execute_query(f"DROP CONSTRAINT {name} IF EXISTS")  # the baseline's global ones
+        constraints, _, _ = store.driver.execute_query("SHOW CONSTRAINTS YIELD name")
+        for row in constraints:
+            store.driver.execute_query(f"DROP CONSTRAINT `{row['name']}` IF EXISTS")
+        indexes, _, _ = store.driver.execute_query("SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP'")
+        for row in indexes:
+            store.driver.execute_query(f"DROP INDEX `{row['name']}` IF EXISTS")
 
 
 def baseline(commit: str, job: Path, scratch: Path, uri: str) -> Measured:
@@ -321,12 +325,21 @@ def main() -> None:
         new = run_cli(["run", str(job), "--full", "--no-progress"])  # one process, like the baseline
         shutil.rmtree(folder / "run", ignore_errors=True)
         old = baseline(args.baseline, job, scratch, uri)
+
+        def side(m: Measured) -> str:
+            return (
+                f"{m.wall:.1f} s wall, {m.cpu:.1f} s CPU (+ neo4j {m.neo4j_cpu or 0:.1f} s), peak RSS {m.rss_mb:.0f} MB"
+                + ("" if m.ok else " FAILED: " + m.tail)
+            )
+
+        ratio = (
+            f"speed-up {old.wall / new.wall:.2f}x wall, {old.cpu / new.cpu:.2f}x CPU, "
+            f"{(old.cpu + (old.neo4j_cpu or 0)) / (new.cpu + (new.neo4j_cpu or 0)):.2f}x CPU incl. neo4j"
+            if new.ok and old.ok and new.wall and new.cpu
+            else "speed-up n/a (a run failed)"
+        )
         print(
-            f"\nk=1 whole pipeline in one process: this code {new.wall:.1f} s wall, {new.cpu:.1f} s CPU, "
-            f"peak RSS {new.rss_mb:.0f} MB{'' if new.ok else ' FAILED: ' + new.tail} | {args.baseline}: "
-            f"{old.wall:.1f} s wall, {old.cpu:.1f} s CPU, peak RSS {old.rss_mb:.0f} MB"
-            f"{'' if old.ok else ' FAILED: ' + old.tail} | speed-up {old.wall / new.wall if new.wall else math.nan:.2f}x wall, "
-            f"{old.cpu / new.cpu if new.cpu else math.nan:.2f}x CPU"
+            f"\nk=1 whole pipeline in one process: this code {side(new)} | {args.baseline}: {side(old)} | {ratio}"
         )
 
 

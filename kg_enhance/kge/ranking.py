@@ -43,7 +43,8 @@ class KnownTriples:
 
     def __init__(self, triples: torch.Tensor, num_relations: int) -> None:
         known = np.unique(triples.detach().cpu().numpy().astype(np.int64), axis=0)
-        self.num_relations = max(1, int(num_relations))
+        # keys are anchor * num_relations + relation: unique only if every relation id is below it
+        self.num_relations = max(1, int(num_relations), int(known[:, 1].max()) + 1 if len(known) else 1)
         self._sides: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for target in (LABEL_HEAD, LABEL_TAIL):
             anchor = known[:, 2 if target == LABEL_HEAD else 0]
@@ -126,8 +127,9 @@ def candidate_scores(
 class IndexedRankBasedEvaluator(RankBasedEvaluator):
     """PyKEEN's filtered rank-based evaluator with indexed filtering and matrix scoring (module docstring).
 
-    Only filtered evaluation over all entities and relations is handled here; anything else
-    (``restrict_entities_to``, unfiltered) goes to PyKEEN's own loop.
+    Only transductive, filtered head and tail prediction over all entities and relations, on the
+    model's own device, is handled here; anything else (``restrict_entities_to``, unfiltered, an
+    inductive ``mode``, relation prediction, another device) goes to PyKEEN's own loop.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -150,7 +152,15 @@ class IndexedRankBasedEvaluator(RankBasedEvaluator):
         pre_filtered_triples: bool = True,
         targets: Collection[Target] = (LABEL_HEAD, LABEL_TAIL),
     ) -> MetricResults[Any]:
-        if not self.filtered or restrict_entities_to is not None or restrict_relations_to is not None:
+        device = device or model.device
+        if (
+            not self.filtered
+            or restrict_entities_to is not None
+            or restrict_relations_to is not None
+            or self.mode is not None  # inductive: other entity sets than the model's training ones
+            or torch.device(device) != torch.device(model.device)
+            or not set(targets) <= {LABEL_HEAD, LABEL_TAIL}
+        ):
             return super().evaluate(
                 model=model,
                 mapped_triples=mapped_triples,
@@ -166,7 +176,6 @@ class IndexedRankBasedEvaluator(RankBasedEvaluator):
                 pre_filtered_triples=pre_filtered_triples,
                 targets=targets,
             )
-        device = device or model.device
         extra = (
             additional_filter_triples
             if isinstance(additional_filter_triples, list)

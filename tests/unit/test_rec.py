@@ -171,16 +171,19 @@ def test_the_hash_split_keeps_every_pair_on_its_side_when_others_arrive() -> Non
     assert sum(full[p] == "test" and other[p] == "test" for p in full) < 0.3 * shares["test"] * len(full)
 
 
-def test_popularity_negatives_follow_training_counts_and_uniform_is_unchanged(split) -> None:  # type: ignore[no-untyped-def]
+def test_popularity_negatives_follow_training_counts_skip_the_users_items_and_uniform_is_unchanged(
+    split,
+) -> None:  # type: ignore[no-untyped-def]
     counts = np.bincount(split.train[:, 1], minlength=split.n_items)
     uniform = NegativeSampler(split, RecommenderConfig())
     assert uniform.cdf is None
+    users = np.random.default_rng(9).integers(0, split.n_users, 1000)
     np.testing.assert_array_equal(  # the uniform path draws what training always drew
-        uniform.sample(np.random.default_rng(3), 1000),
+        uniform.sample(np.random.default_rng(3), users),
         np.random.default_rng(3).integers(0, split.n_items, 1000),
     )
     sampler = NegativeSampler(split, RecommenderConfig(negatives="popularity", negative_alpha=1.0))
-    drawn = sampler.sample(np.random.default_rng(0), 400_000)
+    drawn = sampler._draw(np.random.default_rng(0), 400_000)  # the table alone, before redrawing
     assert drawn.min() >= 0 and drawn.max() < split.n_items
     expected = (counts + 1.0) / (counts + 1.0).sum()
     seen = np.bincount(drawn, minlength=split.n_items) / len(drawn)
@@ -189,8 +192,17 @@ def test_popularity_negatives_follow_training_counts_and_uniform_is_unchanged(sp
     assert seen[counts == 0].sum() == pytest.approx(expected[counts == 0].sum(), rel=0.1)
     # alpha 0.5 flattens it: the head is drawn less often than with alpha 1, more than uniformly
     half = NegativeSampler(split, RecommenderConfig(negatives="popularity", negative_alpha=0.5))
-    share = np.isin(half.sample(np.random.default_rng(0), 200_000), top).mean()
+    share = np.isin(half._draw(np.random.default_rng(0), 200_000), top).mean()
     assert 20 / split.n_items < share < seen[top].sum()
+    # what training gets: no negative is one of its user's training items, though raw draws often are
+    train_keys = set(map(tuple, split.train.tolist()))
+    batch_users = split.train[:, 0]
+    raw = sampler._draw(np.random.default_rng(1), len(batch_users))
+    assert sum((u, i) in train_keys for u, i in zip(batch_users.tolist(), raw.tolist(), strict=True)) > 50
+    negatives = sampler.sample(np.random.default_rng(1), batch_users)
+    assert not any(
+        (u, i) in train_keys for u, i in zip(batch_users.tolist(), negatives.tolist(), strict=True)
+    )
 
 
 def test_training_with_popularity_negatives_learns_and_lifts_the_long_tail(split) -> None:  # type: ignore[no-untyped-def]
