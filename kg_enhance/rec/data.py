@@ -71,7 +71,11 @@ def make_split(
         side[counts < min_user_positives] = 0
         pairs = np.stack([u, i], axis=1)
         return Split(
-            user_ids=users, item_ids=items, train=pairs[side == 0], valid=pairs[side == 1], test=pairs[side == 2]
+            user_ids=users,
+            item_ids=items,
+            train=pairs[side == 0],
+            valid=pairs[side == 1],
+            test=pairs[side == 2],
         )
     rng = np.random.default_rng(seed)
     train, valid, test = [], [], []

@@ -327,7 +327,9 @@ class LoadStage(Stage[LoadResult]):
                 threshold=res_cfg.duplicate_report_threshold,
                 min_chars=res_cfg.min_chars,
                 max_entities=cap,
-                only={r.key for r in resolutions.values() if r.reason == "new"} if refresh.incremental else None,
+                only={r.key for r in resolutions.values() if r.reason == "new"}
+                if refresh.incremental
+                else None,
             )
             duplicates: list[dict[str, Any]] | None = scan.pairs
             scan_summary = DuplicateScanSummary(
