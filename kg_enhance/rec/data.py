@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,10 +37,19 @@ def positives(df: pd.DataFrame, threshold: float | None) -> pd.DataFrame:
     return out.drop_duplicates(["user_id", "item_id"], keep="last")
 
 
+def pair_keys(user_ids: Any, item_ids: Any) -> pd.Series:
+    """One string per (user id, item id) pair, the ids joined by a unit separator (0x1F)."""
+    return (
+        pd.Series(user_ids, dtype=str).reset_index(drop=True)
+        + "\x1f"
+        + pd.Series(item_ids, dtype=str).to_numpy()
+    )
+
+
 def hash_sides(user_ids: pd.Series, item_ids: pd.Series, *, seed: int) -> np.ndarray:
     """0 (train), 1 (validation) or 2 (test) per (user, item): a seeded 64-bit hash of the pair, test
     below 10% of the hash range, validation below 20%. Depends on nothing but the pair and the seed."""
-    keys = (user_ids.astype(str) + "\x1f" + item_ids.astype(str)).to_numpy(dtype=object)
+    keys = pair_keys(user_ids, item_ids).to_numpy(dtype=object)
     hashed = pd.util.hash_array(keys, hash_key=f"kg-enhance{seed % 10**6:06d}")
     share = hashed.astype(np.float64) / 2.0**64
     return np.where(share < 0.1, 2, np.where(share < 0.2, 1, 0)).astype(np.int8)

@@ -24,7 +24,7 @@ from kg_enhance.graph.store import GraphStore
 from kg_enhance.io.files import write_json, write_with
 from kg_enhance.io.tables import InputIssues, read_catalog, read_interactions, read_items
 from kg_enhance.kge.artifacts import load_embeddings_dir, load_text_embeddings
-from kg_enhance.rec.data import Split, make_split, positives
+from kg_enhance.rec.data import Split, make_split, pair_keys, positives
 from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs, build_kg_inputs
 from kg_enhance.rec.models import rec_model_resolver
@@ -176,10 +176,6 @@ def _previous(run: RunDir, key: str) -> WarmStart | None:
     )
 
 
-def _pair_keys(user_ids: Any, item_ids: Any) -> pd.Series:
-    return pd.Series(user_ids, dtype=str) + "\x1f" + pd.Series(item_ids, dtype=str).to_numpy()
-
-
 def warm_start_leak(run: RunDir, split: Split, kind: str) -> str | None:
     """Why warm-starting on ``split`` would evaluate on training data, or None when it would not.
 
@@ -193,13 +189,13 @@ def warm_start_leak(run: RunDir, split: Split, kind: str) -> str | None:
         return None
     try:
         before = pd.read_parquet(path)
-        trained = _pair_keys(before["user_id"], before["item_id"])
+        trained = pair_keys(before["user_id"], before["item_id"])
     except (OSError, ValueError, KeyError):
         return "the previous run's training pairs (recommend/train_pairs.parquet) are unreadable; trained from scratch"
     held = np.concatenate([split.valid, split.test])
     users = np.asarray(split.user_ids, dtype=object)[held[:, 0]]
     items = np.asarray(split.item_ids, dtype=object)[held[:, 1]]
-    leaked = int(_pair_keys(users, items).isin(trained).sum())
+    leaked = int(pair_keys(users, items).isin(trained).sum())
     if not leaked:
         return None
     return (
