@@ -124,7 +124,7 @@ def main() -> None:
     logging.getLogger("pykeen").setLevel(logging.WARNING)
 
     job = validate_job(REPO / "examples" / "jobs" / "movielens-demo.yaml")
-    cfg = job.kge.model_copy(update={"device": args.device})
+    cfg = job.kge.model_copy(update={"device": args.device, "split": "random"})  # the split PyKEEN draws
     triples = demo_triples()
     gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else "none"
     print(

@@ -517,6 +517,15 @@ class KGEConfig(_Strict):
         description="Share of triples held out for testing, and as much again for validation (early stopping). "
         "0: nothing held out, no evaluation, no metrics.",
     )
+    split: Literal["hash", "random"] = Field(
+        default="hash",
+        description="How triples are held out. 'hash': each triple goes to test, validation or training by a "
+        "seeded hash of its labels, so a triple keeps its side when the graph changes (held-out triples that "
+        "would leave an entity or relation without a training triple move to training, and stay there in "
+        "warm-started runs): the split a warm start needs, since carried vectors were trained on the previous "
+        "run's training triples. 'random': PyKEEN's seeded random split (the whole split changes when one "
+        "triple does; a warm start is then refused).",
+    )
     eval_every: int = Field(
         default=D.KGE_EVAL_EVERY,
         ge=1,
@@ -552,6 +561,13 @@ class KGEConfig(_Strict):
         gt=0,
         le=1,
         description="Share of kge.epochs a warm-started training may run (same early stopping).",
+    )
+    warm_start_mode: Literal["continue", "fold_in"] = Field(
+        default="continue",
+        description="'continue': every vector trains on every training triple, from the carried vectors; "
+        "'fold_in': carried vectors stay fixed and only new entities and relations train, on the training "
+        "triples that touch them, so a refresh costs about the change, not the graph (plus the usual "
+        "evaluations). Run `run --full` now and then: fold-ins never revisit old vectors.",
     )
     eval_memory_mb: int = Field(
         default=D.KGE_EVAL_MEMORY_MB,

@@ -39,6 +39,9 @@ class Embeddings:
     relation_vectors: np.ndarray
     relation_to_id: dict[str, int]
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: ``kge.split: hash``: sorted hash keys of the triples forced into training (kept there by the
+    #: next warm start, so no carried vector was trained on a held-out triple); None otherwise
+    forced_keys: np.ndarray | None = None
 
     @property
     def metrics(self) -> dict[str, float | None]:
@@ -76,6 +79,8 @@ class Embeddings:
 
 
 LATEST = "LATEST"
+#: the hash split's forced-training keys (:attr:`Embeddings.forced_keys`)
+FORCED = "split_forced_keys.npy"
 KEEP_VERSIONS = 5
 
 
@@ -181,6 +186,7 @@ def load_embeddings_dir(
         relation_vectors=read_npy("relation_vectors.npy"),
         relation_to_id=read_json("relation_to_id.json"),
         metadata=meta,
+        forced_keys=read_npy(FORCED) if (folder / FORCED).exists() else None,
     )
     for name, ids, vectors in (
         ("entity_to_id.json", emb.entity_to_id, emb.entity_vectors),
@@ -213,6 +219,8 @@ def save_embeddings(emb: Embeddings, root: Path, *, version: str) -> Path:
     write_npy(out_dir / "relation_vectors.npy", emb.relation_vectors)
     write_json(out_dir / "entity_to_id.json", emb.entity_to_id, indent=0)
     write_json(out_dir / "relation_to_id.json", emb.relation_to_id, indent=0)
+    if emb.forced_keys is not None:
+        write_npy(out_dir / FORCED, emb.forced_keys)
     write_json(out_dir / "metadata.json", {**emb.metadata, "version": version, "format_version": 2})
     write_text(root / LATEST, version)
     for old in versions(root)[:-KEEP_VERSIONS]:

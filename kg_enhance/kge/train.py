@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from pykeen.losses import loss_resolver
 from pykeen.models import Model, model_resolver
@@ -53,6 +54,7 @@ from kg_enhance.config.models import KGEConfig
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.kge.artifacts import Embeddings
 from kg_enhance.kge.ranking import IndexedRankBasedEvaluator, scoring_path
+from kg_enhance.kge.split import TEST, TRAIN, VALID, hash_split
 from kg_enhance.progress import Progress, use_bars
 
 logger = logging.getLogger(__name__)
@@ -416,24 +418,56 @@ def _representation_weight(representations: Any) -> torch.Tensor | None:
     return weight if isinstance(weight, torch.Tensor) else None
 
 
+def carried_rows(ids: dict[str, int], old_ids: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows in ids, rows in old_ids)`` of the labels both maps hold, vectorised (no Python loop
+    over the catalog: pandas hashes the labels)."""
+    labels = pd.Index(list(ids))
+    found = pd.Index(list(old_ids)).get_indexer(labels)
+    present = found >= 0
+    old_rows = np.fromiter(old_ids.values(), dtype=np.int64, count=len(old_ids))[found[present]]
+    new_rows = np.fromiter(ids.values(), dtype=np.int64, count=len(ids))[present]
+    return new_rows, old_rows
+
+
 def _carry(
     weight: torch.Tensor, ids: dict[str, int], old_vectors: np.ndarray, old_ids: dict[str, int]
-) -> int:
-    """Copy the rows of labels present in both id maps from the artifact's vectors into ``weight``."""
-    pairs = [(row, old_ids[label]) for label, row in ids.items() if label in old_ids]
-    if not pairs:
-        return 0
-    new_rows = torch.as_tensor([p[0] for p in pairs], dtype=torch.long, device=weight.device)
-    old = torch.from_numpy(np.ascontiguousarray(old_vectors[[p[1] for p in pairs]], dtype=np.float32))
+) -> np.ndarray | None:
+    """Copy the rows of labels present in both id maps from the artifact's vectors into ``weight``.
+
+    Returns the rows of ``weight`` that were carried, or None when the widths do not match
+    (nothing copied)."""
+    new_rows, old_rows = carried_rows(ids, old_ids)
+    if not len(new_rows):
+        return new_rows
+    old = torch.from_numpy(np.ascontiguousarray(old_vectors[old_rows], dtype=np.float32))
     if weight.is_complex():  # stored as [real | imaginary] (see _as_real)
         half = old.shape[1] // 2
         old = torch.complex(old[:, :half], old[:, half:])
     width = int(np.prod(weight.shape[1:]))
-    if old.shape[1] != width and not (weight.is_complex() and old.numel() == len(pairs) * width):
-        return -1
+    if old.shape[1] != width and not (weight.is_complex() and old.numel() == len(new_rows) * width):
+        return None
     with torch.no_grad():
-        weight[new_rows] = old.reshape(len(pairs), *weight.shape[1:]).to(weight.dtype).to(weight.device)
-    return len(pairs)
+        weight[torch.as_tensor(new_rows, device=weight.device)] = (
+            old.reshape(len(new_rows), *weight.shape[1:]).to(weight.dtype).to(weight.device)
+        )
+    return new_rows
+
+
+@dataclass
+class CarriedRows:
+    """What :func:`warm_start_model` carried: per table, a mask of the rows that came from the artifact."""
+
+    entities: np.ndarray
+    relations: np.ndarray
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "carried": True,
+            "entities": int(self.entities.sum()),
+            "new_entities": int((~self.entities).sum()),
+            "relations": int(self.relations.sum()),
+            "new_relations": int((~self.relations).sum()),
+        }
 
 
 def warm_start_model(
@@ -442,8 +476,9 @@ def warm_start_model(
     """Start ``model`` (just made, so initialised as PyKEEN does) from ``previous``'s vectors for every
     entity and relation label that still exists; the others keep their fresh initialisation.
 
-    Returns what was carried; ``carried: False`` with a ``reason`` when the representations do not
-    match (another model type or width), and then the model is left as it was.
+    Returns what was carried (``rows``: a :class:`CarriedRows`, left out of reports); ``carried:
+    False`` with a ``reason`` when the representations do not match (another model type or width),
+    and then the model is left as it was.
     """
     entity_weight = _representation_weight(model.entity_representations)
     relation_weight = _representation_weight(model.relation_representations)
@@ -452,18 +487,39 @@ def warm_start_model(
     before = (entity_weight.detach().clone(), relation_weight.detach().clone())
     entities = _carry(entity_weight, entity_to_id, previous.entity_vectors, previous.entity_to_id)
     relations = _carry(relation_weight, relation_to_id, previous.relation_vectors, previous.relation_to_id)
-    if entities < 0 or relations < 0:
+    if entities is None or relations is None:
         with torch.no_grad():
             entity_weight.copy_(before[0])
             relation_weight.copy_(before[1])
         return {"carried": False, "reason": "the previous vectors have another width"}
-    return {
-        "carried": True,
-        "entities": entities,
-        "new_entities": len(entity_to_id) - entities,
-        "relations": relations,
-        "new_relations": len(relation_to_id) - relations,
-    }
+    rows = CarriedRows(
+        entities=np.isin(np.arange(len(entity_to_id)), entities),
+        relations=np.isin(np.arange(len(relation_to_id)), relations),
+    )
+    return {**rows.summary(), "rows": rows}
+
+
+def freeze_rows(weight: torch.Tensor, trainable: np.ndarray) -> torch.utils.hooks.RemovableHandle:
+    """Drop the gradient of every row of ``weight`` outside ``trainable`` (dense or sparse gradients).
+
+    A row whose gradient is always zero or absent does not move under Adam or SparseAdam
+    started fresh (their moments stay zero); weight decay is not used by the KGE optimisers.
+    """
+    keep = torch.as_tensor(trainable, dtype=torch.bool, device=weight.device)
+
+    def hook(grad: torch.Tensor) -> torch.Tensor:
+        if grad.is_sparse:
+            grad = grad.coalesce()
+            selected = keep[grad.indices()[0]]
+            return torch.sparse_coo_tensor(
+                grad.indices()[:, selected], grad.values()[selected], grad.shape
+            ).coalesce()
+        return grad * keep.view(-1, *([1] * (grad.dim() - 1))).to(
+            grad.real.dtype if grad.is_complex() else grad.dtype
+        )
+
+    handle: torch.utils.hooks.RemovableHandle = weight.register_hook(hook)  # type: ignore[no-untyped-call]
+    return handle
 
 
 def build_model(config: KGEConfig, training: CoreTriplesFactory, device: str = "cpu") -> Model:
@@ -477,6 +533,67 @@ def build_model(config: KGEConfig, training: CoreTriplesFactory, device: str = "
         random_seed=config.seed,
     ).to(device)
     return model
+
+
+def _warm_start_refused(config: KGEConfig, previous: Embeddings | None, held_out: bool) -> str | None:
+    """Why carrying ``previous``'s vectors would evaluate on triples they were trained on; None if it would not.
+
+    Carried vectors were trained on the previous run's training triples. Held-out triples are
+    safe only with the same hash split (seed and ratio) and its forced training triples kept."""
+    if previous is None or not held_out:
+        return None
+    before = previous.metadata.get("split") or {}
+    if config.split != "hash":
+        return (
+            "kge.split is random: the whole split changes with the graph, so carried vectors would have been "
+            "trained on triples now held out; trained from scratch (kge.split: hash keeps the split stable)"
+        )
+    if (before.get("kind"), before.get("seed"), before.get("test_ratio")) != (
+        "hash",
+        config.seed,
+        config.test_ratio,
+    ) or previous.forced_keys is None:
+        return (
+            f"the previous embeddings were split {before.get('kind') or 'randomly'} (seed {before.get('seed')}, "
+            f"test_ratio {before.get('test_ratio')}), this run hash (seed {config.seed}, test_ratio "
+            f"{config.test_ratio}): carried vectors may have been trained on triples now held out; trained from scratch"
+        )
+    return None
+
+
+def _mapped(labeled: np.ndarray, entity_to_id: dict[str, int], relation_to_id: dict[str, int]) -> np.ndarray:
+    """Labelled triples as id triples, in the same row order (vectorised lookups)."""
+    entities, relations = pd.Index(list(entity_to_id)), pd.Index(list(relation_to_id))
+    entity_ids = np.fromiter(entity_to_id.values(), dtype=np.int64, count=len(entity_to_id))
+    relation_ids = np.fromiter(relation_to_id.values(), dtype=np.int64, count=len(relation_to_id))
+    return np.stack(
+        [
+            entity_ids[entities.get_indexer(labeled[:, 0])],
+            relation_ids[relations.get_indexer(labeled[:, 1])],
+            entity_ids[entities.get_indexer(labeled[:, 2])],
+        ],
+        axis=1,
+    )
+
+
+def _fold_in(
+    model: Model, training: CoreTriplesFactory, rows: CarriedRows
+) -> tuple[CoreTriplesFactory, list[torch.utils.hooks.RemovableHandle]]:
+    """``kge.warm_start_mode: fold_in``: the training triples that touch a new entity or relation, and
+    gradient hooks that keep every carried row where it is."""
+    new_entities = torch.as_tensor(~rows.entities)
+    new_relations = torch.as_tensor(~rows.relations)
+    mapped = training.mapped_triples
+    touches = new_entities[mapped[:, 0]] | new_entities[mapped[:, 2]] | new_relations[mapped[:, 1]]
+    handles = []
+    for representations, trainable in (
+        (model.entity_representations, ~rows.entities),
+        (model.relation_representations, ~rows.relations),
+    ):
+        weight = _representation_weight(representations)
+        if weight is not None:
+            handles.append(freeze_rows(weight, trainable))
+    return training.clone_and_exchange_triples(mapped[touches]), handles
 
 
 def train_kge(
@@ -512,7 +629,26 @@ def train_kge(
         labeled, entity_to_id=entity_to_id, relation_to_id=relation_to_id
     )
     held_out = config.test_ratio > 0
-    if held_out:
+    split_info: dict[str, Any] = {"kind": config.split, "seed": config.seed, "test_ratio": config.test_ratio}
+    refused = _warm_start_refused(config, warm_from, held_out)
+    forced_keys: np.ndarray | None = None
+    if held_out and config.split == "hash":
+        sticky = warm_from.forced_keys if warm_from is not None and refused is None else None
+        parts = hash_split(labeled, ratio=config.test_ratio, seed=config.seed, sticky=sticky)
+        mapped = _mapped(labeled, entity_to_id, relation_to_id)
+        training, validation, testing = (
+            tf.clone_and_exchange_triples(torch.as_tensor(mapped[parts.rows(side)]))
+            for side in (TRAIN, VALID, TEST)
+        )
+        if validation.num_triples == 0 or testing.num_triples == 0:
+            raise SparseGraphError(
+                f"embed: the {len(unique)} triples are too sparse to hold out {config.test_ratio:.0%} for evaluation "
+                "with every entity still in training; add facts, or set kge.test_ratio: 0 to train without "
+                "held-out metrics"
+            )
+        forced_keys = parts.forced_keys()
+        split_info["forced_to_training"] = int(parts.forced.sum())
+    elif held_out:
         try:
             training, validation, testing = tf.split(
                 [1.0 - 2 * config.test_ratio, config.test_ratio, config.test_ratio], random_state=config.seed
@@ -531,18 +667,18 @@ def train_kge(
     model = build_model(config, training, device)
     epochs = config.epochs
     warm: dict[str, Any] | None = None
+    rows: CarriedRows | None = None
     if warm_from is not None:
         meta = warm_from.metadata
-        if meta.get("model") != config.model or int(meta.get("dim") or 0) != config.dim:
-            warm = {
-                "carried": False,
-                "reason": f"the previous artifact is {meta.get('model')} dim {meta.get('dim')}",
-            }
+        if refused is not None:
+            warm = {"carried": False, "reason": refused}
         else:
             warm = warm_start_model(model, warm_from, entity_to_id, relation_to_id)
+            rows = warm.pop("rows", None)
         warm["from"] = meta.get("version") or meta.get("run_id")
         if warm["carried"]:
             epochs = max(1, math.ceil(config.epochs * config.warm_start_epochs))
+            warm["mode"] = config.warm_start_mode
         warm["epochs_allowed"] = epochs
         if warm["carried"]:
             # PyKEEN re-initialises every parameter when training starts (unless it continues a run of
@@ -552,8 +688,16 @@ def train_kge(
                 return model
 
             model.reset_parameters_ = keep_carried  # type: ignore[method-assign]
+    fit_on: CoreTriplesFactory = training
+    frozen: list[torch.utils.hooks.RemovableHandle] = []
+    if rows is not None and warm is not None and config.warm_start_mode == "fold_in":
+        fit_on, frozen = _fold_in(model, training, rows)
+        warm["fold_in_triples"] = int(fit_on.num_triples)
+        if fit_on.num_triples == 0:
+            epochs = 0  # nothing new to learn: the carried vectors are the model
+            warm["epochs_allowed"] = 0
     sparse = sparse_updates(config, model)
-    loop = _training_loop(config, model, training, amo, sparse=sparse)
+    loop = _training_loop(config, model, fit_on, amo, sparse=sparse)
     plan = evaluation_batch_and_slice(
         num_entities=model.num_entities,
         floats_per_entity=floats_per_entity(model),
@@ -584,29 +728,35 @@ def train_kge(
                 best_model_path=Path(tmp) / "best-model.pt",
                 last_epoch=epochs,
             )
-        batch_size = training_batch_size(config, training.num_triples)
+        batch_size = training_batch_size(config, fit_on.num_triples)
         started = time.perf_counter()
         # PyKEEN runs gc.collect() after every epoch; over a loaded process's objects that took
         # 0.5 s an epoch here. Objects that exist before training are left out of those scans.
         gc.freeze()
         try:
-            losses = list(
-                loop.train(
-                    triples_factory=training,
-                    num_epochs=epochs,
-                    batch_size=batch_size,
-                    sub_batch_size=config.sub_batch_size,
-                    slice_size=config.slice_size,
-                    stopper=stopper,
-                    use_tqdm=use_bars(progress),  # bars on a terminal only (kg_enhance.progress)
-                    use_tqdm_batch=False,
-                    callbacks=[_ProgressLines(epochs)] if progress and not use_bars(progress) else None,
-                    clear_optimizer=True,
+            losses = (
+                list(
+                    loop.train(
+                        triples_factory=fit_on,
+                        num_epochs=epochs,
+                        batch_size=batch_size,
+                        sub_batch_size=config.sub_batch_size,
+                        slice_size=config.slice_size,
+                        stopper=stopper,
+                        use_tqdm=use_bars(progress),  # bars on a terminal only (kg_enhance.progress)
+                        use_tqdm_batch=False,
+                        callbacks=[_ProgressLines(epochs)] if progress and not use_bars(progress) else None,
+                        clear_optimizer=True,
+                    )
+                    or []
                 )
-                or []
+                if epochs > 0
+                else []
             )
         finally:
             gc.unfreeze()
+            for handle in frozen:
+                handle.remove()
         train_seconds = time.perf_counter() - started
         if stopper is not None:
             eval_seconds += stopper.seconds
@@ -678,6 +828,7 @@ def train_kge(
         # the best validation result came at the last epoch allowed: more epochs would likely help
         "under_trained": (best_epoch == epochs) if best_epoch is not None else None,
         "metrics": metrics,
+        "split": split_info,
         #: null when trained from scratch; else the artifact it started from and what it carried over
         "warm_start": warm,
     }
@@ -687,4 +838,5 @@ def train_kge(
         relation_vectors=_as_real(rel),
         relation_to_id=relation_to_id,
         metadata=metadata,
+        forced_keys=forced_keys,
     )

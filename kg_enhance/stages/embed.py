@@ -86,6 +86,8 @@ class EmbedResult(StageResult):
     #: null when trained from scratch (first run, ``kge.warm_start: false`` or ``run --full``); else the
     #: artifact version it started from, entities and relations carried over, the epochs allowed
     warm_start: dict[str, Any] | None = None
+    #: how triples were held out: kind (hash or random), seed, test_ratio; hash: triples forced into training
+    split: dict[str, Any] | None = None
     run_id: str
     artifact: str
     written_back: WrittenBack

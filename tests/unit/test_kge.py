@@ -3,6 +3,7 @@ bounded evaluation (memory budget, seeded sample, cadence), under-training flag.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -269,12 +270,14 @@ def test_the_evaluation_sample_is_capped_and_fixed_by_seed() -> None:
         train_kge(gold_triples(), capped, progress=False),
     )
     assert x.metrics == y.metrics
-    assert (
-        "validation 40 of 142 triples (seeded sample), test 50 of 143 triples (seeded sample)"
-        in (x.metadata["evaluation"])
+    held = x.metadata["test_triples"]
+    assert re.search(
+        rf"validation 40 of \d+ triples \(seeded sample\), test 50 of {held} triples \(seeded sample\)",
+        x.metadata["evaluation"],
     )
-    full = train_kge(gold_triples(), CONFIG, progress=False).metadata["evaluation"]
-    assert "validation 142 of 142 triples, test 143 of 143 triples" in full and "batch " in full
+    full = train_kge(gold_triples(), CONFIG, progress=False).metadata
+    assert re.search(rf"validation (\d+) of \1 triples, test {held} of {held} triples", full["evaluation"])
+    assert "batch " in full["evaluation"] and full["test_triples"] == held
 
 
 def test_the_evaluation_batch_fits_the_memory_budget_at_any_entity_count() -> None:
@@ -330,7 +333,11 @@ def test_too_few_epochs_are_flagged_as_under_training() -> None:
 def test_training_memory_settings_change_memory_not_results() -> None:
     triples = gold_triples()
     # TransE: no regularizer (PyKEEN adds a regularizer's term once per slice, e.g. DistMult's)
-    lcwa = CONFIG.model_copy(update={"training_loop": "lcwa", "epochs": 1, "model": "TransE"})
+    # PyKEEN's split: with the hash split's training set, Adam's first step turns float noise in near-zero
+    # LCWA gradients into differences of up to 3e-4 between sliced and whole scoring (measured)
+    lcwa = CONFIG.model_copy(
+        update={"training_loop": "lcwa", "epochs": 1, "model": "TransE", "split": "random"}
+    )
     whole = train_kge(triples, lcwa, progress=False)
     sliced = train_kge(triples, lcwa.model_copy(update={"slice_size": 64}), progress=False)
     assert np.allclose(whole.entity_vectors, sliced.entity_vectors, atol=1e-4)
@@ -378,7 +385,7 @@ def _pykeen_pipeline(cfg: KGEConfig, ours: Any, *, epochs: int, batch_size: int)
 def test_training_is_pykeens_pipeline_with_the_same_settings() -> None:
     """Built from PyKEEN's pieces, training matches ``pykeen.pipeline`` exactly (its memory search off,
     dense Adam: the pipeline cannot make embedding tables sparse)."""
-    cfg = CONFIG.model_copy(update={"epochs": 3})
+    cfg = CONFIG.model_copy(update={"epochs": 3, "split": "random"})  # PyKEEN's own split
     ours = train_kge(gold_triples(), cfg, progress=False)
     theirs = _pykeen_pipeline(cfg, ours, epochs=3, batch_size=cfg.batch_size)
     vectors = theirs.model.entity_representations[0](indices=None).detach().numpy()  # type: ignore[index,operator]
@@ -439,7 +446,7 @@ def test_large_graphs_train_bounded_steps_per_epoch_on_larger_batches() -> None:
     assert training_batch_size(CONFIG, 1_000) == CONFIG.batch_size  # small graphs: the configured batch
     assert training_batch_size(CONFIG.model_copy(update={"max_batches_per_epoch": 3}), 1_000) == 334
     assert training_batch_size(CONFIG.model_copy(update={"max_batches_per_epoch": None}), 10**7) == 256
-    cfg = CONFIG.model_copy(update={"epochs": 2, "max_batches_per_epoch": 4})
+    cfg = CONFIG.model_copy(update={"epochs": 2, "max_batches_per_epoch": 4, "split": "random"})
     ours = train_kge(gold_triples(), cfg, progress=False)
     n_train = ours.metadata["train_triples"]
     assert ours.metadata["train_batch_size"] == -(-n_train // 4) > cfg.batch_size

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,8 @@ def test_kge_warm_start_carries_vectors_of_entities_that_still_exist() -> None:
     cold = build_model(config, tf).entity_representations[0](indices=None).detach().numpy()
     model = build_model(config, tf)
     carried = warm_start_model(model, before, entity_to_id, relation_to_id)
+    rows = carried.pop("rows")
+    assert rows.entities.sum() == len(before.entity_to_id) and not rows.entities[entity_to_id["item:30"]]
     assert carried == {
         "carried": True,
         "entities": len(before.entity_to_id),
@@ -289,6 +292,98 @@ def test_kge_warm_start_carries_vectors_of_entities_that_still_exist() -> None:
         triples, config.model_copy(update={"learning_rate": 1e-7}), progress=False, warm_from=before
     )
     np.testing.assert_allclose(still.vector("entity:Person:p3"), before.vector("entity:Person:p3"), atol=1e-4)
+
+
+def test_the_hash_split_keeps_each_triple_on_its_side_and_never_holds_out_a_carried_training_triple() -> None:
+    from kg_enhance.kge.split import TRAIN, hash_split
+
+    before = np.array(_triples(60), dtype=object)
+    first = hash_split(before, ratio=0.1, seed=5)
+    assert set(np.unique(first.side)) == {0, 1, 2}
+    trained = before[first.side == TRAIN]
+    # every entity and relation keeps a training triple (PyKEEN's condition), some only by a forced move
+    assert set(trained[:, 0]) | set(trained[:, 2]) == set(before[:, 0]) | set(before[:, 2])
+    assert set(trained[:, 1]) == set(before[:, 1]) and first.forced.any()
+    # items 0..59 each have two triples: an item whose both triples hashed out has one moved back
+    again = hash_split(before, ratio=0.1, seed=5)
+    assert np.array_equal(first.side, again.side)  # depends on nothing but the triples and the seed
+    assert not np.array_equal(first.side, hash_split(before, ratio=0.1, seed=6).side)
+
+    # the graph grows: one more genre triple for every item. Without the previous run's forced keys
+    # an item covered by a forced move may now be covered by its new triple, and the forced triple
+    # (which the previous vectors were trained on) would be held out; with them it stays in training.
+    grown = np.array(
+        _triples(60) + [(f"item:{i}", "HAS_GENRE", f"entity:Genre:g{(i + 1) % 4}") for i in range(60)],
+        dtype=object,
+    )
+    previous_training = {tuple(t) for t in trained}
+    forgetful = hash_split(grown, ratio=0.1, seed=5)
+    sticky = hash_split(grown, ratio=0.1, seed=5, sticky=first.forced_keys())
+    held_out = {tuple(t) for t in grown[sticky.side != TRAIN]}
+    assert not held_out & previous_training
+    assert {tuple(t) for t in grown[forgetful.side != TRAIN]} & previous_training  # the leak it prevents
+    # a triple forced in neither run keeps its hash side
+    old = np.arange(len(before))
+    neither = ~first.forced & ~sticky.forced[old]
+    assert np.array_equal(sticky.side[old][neither], first.side[neither]) and neither.sum() > 100
+
+
+def test_kge_warm_start_needs_the_same_hash_split_and_fold_in_trains_only_new_rows(tmp_path: Path) -> None:
+    from kg_enhance.config.models import KGEConfig
+    from kg_enhance.kge.artifacts import load_embeddings_dir, save_embeddings
+    from kg_enhance.kge.train import train_kge
+
+    config = KGEConfig(model="DistMult", dim=8, epochs=6, eval_every=2, seed=3, warm_start_epochs=0.5)
+    first = train_kge(_triples(60), config, progress=False)
+    assert first.metadata["split"]["kind"] == "hash" and first.forced_keys is not None
+    save_embeddings(first, tmp_path, version="v1")
+    before = load_embeddings_dir(tmp_path)  # the forced keys travel with the artifact
+    assert before.forced_keys is not None and np.array_equal(before.forced_keys, first.forced_keys)
+
+    grown = _triples(60, extra=3)  # three new items and a new director
+    for other, why in (
+        (config.model_copy(update={"split": "random"}), "kge.split is random"),
+        (config.model_copy(update={"seed": 4}), "split hash \\(seed 3"),
+    ):
+        refused = train_kge(grown, other, progress=False, warm_from=before).metadata["warm_start"]
+        assert refused["carried"] is False and re.search(why, refused["reason"])
+
+    folded = train_kge(
+        grown, config.model_copy(update={"warm_start_mode": "fold_in"}), progress=False, warm_from=before
+    )
+    warm = folded.metadata["warm_start"]
+    assert warm["carried"] and warm["mode"] == "fold_in" and warm["new_entities"] == 4
+    # only the training triples of the new items (each has a genre and a director triple) are fitted
+    assert 0 < warm["fold_in_triples"] <= 6 and folded.metadata["epochs_run"] >= 1
+    # every carried vector is where it was (up to the 1e-7 of DistMult's unit-norm constraint, re-applied)
+    for label, row in before.entity_to_id.items():
+        np.testing.assert_allclose(folded.vector(label), before.entity_vectors[row], atol=1e-6)
+    np.testing.assert_array_equal(
+        folded.relation_vectors[[folded.relation_to_id[r] for r in before.relation_to_id]],
+        before.relation_vectors[list(before.relation_to_id.values())],
+    )
+    # the new rows do train: with a vanishing learning rate they end elsewhere
+    still = train_kge(
+        grown,
+        config.model_copy(update={"warm_start_mode": "fold_in", "learning_rate": 1e-9}),
+        progress=False,
+        warm_from=before,
+    )
+    assert not np.allclose(folded.vector("entity:Person:pnew"), still.vector("entity:Person:pnew"), atol=1e-4)
+    # the continue mode moves carried vectors too
+    continued = train_kge(grown, config, progress=False, warm_from=before)
+    assert continued.metadata["warm_start"]["mode"] == "continue"
+    assert not np.allclose(continued.vector("entity:Person:p3"), before.vector("entity:Person:p3"))
+    # nothing new: nothing is trained, the carried vectors are the model, and it is still evaluated
+    same = train_kge(
+        _triples(60),
+        config.model_copy(update={"warm_start_mode": "fold_in"}),
+        progress=False,
+        warm_from=before,
+    )
+    assert same.metadata["epochs_run"] == 0 and same.metadata["warm_start"]["fold_in_triples"] == 0
+    np.testing.assert_allclose(same.entity_vectors, before.entity_vectors, atol=1e-6)
+    assert same.metrics["mrr"] is not None
 
 
 def test_warm_start_in_the_pipeline_and_full_trains_from_scratch(tmp_path: Path, state_home: Path) -> None:
