@@ -72,7 +72,17 @@ def write_data(folder: Path, *, hold_out: set[str]) -> dict[str, int]:
     return {"items": len(movies), "ratings": len(ratings), "gold_facts": len(gold)}
 
 
-def write_job(folder: Path, data: Path, *, name: str, seed: int, uri: str, llm_url: str, models: str) -> Path:
+def write_job(
+    folder: Path,
+    data: Path,
+    *,
+    name: str,
+    seed: int,
+    uri: str,
+    llm_url: str,
+    models: str,
+    mode: str = "continue",
+) -> Path:
     job = folder / "job.yaml"
     folder.mkdir(parents=True, exist_ok=True)
     job.write_text(
@@ -108,8 +118,10 @@ kge:
   dim: 64
   epochs: 60
   seed: {seed}
+  warm_start_mode: {mode}
 recommender:
   split: user_hash   # stable when interactions arrive: warm starts never see held-out pairs
+  warm_start_mode: {mode}
   models: [{models}]
   epochs: 60
   k: 20
@@ -140,7 +152,9 @@ def ndcg(rep: dict[str, Any], models: list[str]) -> dict[str, float]:
     return {m: float(rep["recommend"][m]["test"]["ndcg@20"]) for m in models}
 
 
-def one_seed(seed: int, scratch: Path, uri: str, models: list[str], until: list[str]) -> dict[str, Any]:
+def one_seed(
+    seed: int, scratch: Path, uri: str, models: list[str], until: list[str], mode: str = "continue"
+) -> dict[str, Any]:
     movies = pd.read_csv(DATA / "ml-latest-small" / "movies.csv", dtype=str)["movieId"].tolist()
     rng = np.random.default_rng(seed)
     held = set(rng.choice(movies, size=max(1, round(0.01 * len(movies))), replace=False).tolist())
@@ -161,6 +175,7 @@ def one_seed(seed: int, scratch: Path, uri: str, models: list[str], until: list[
             uri=uri,
             llm_url=llm.url,
             models=model_list,
+            mode=mode,
         )
         out["data_before"] = write_data(base / "inc-data", hold_out=held)
         out["first_full_seconds"], _ = cli("run", str(inc), "--full", "--no-progress", *until)
@@ -210,6 +225,12 @@ def main() -> None:
     parser.add_argument("--scratch", default="/tmp/kg-enhance-refresh-bench")
     parser.add_argument("--out", default=None, help="also write the results as JSON lines here")
     parser.add_argument(
+        "--mode",
+        default="continue",
+        choices=["continue", "fold_in"],
+        help="kge and recommender warm_start_mode of the incremental run",
+    )
+    parser.add_argument(
         "--until", default=None, metavar="STAGE", help="run the stages up to STAGE only (e.g. load: no NDCG)"
     )
     args = parser.parse_args()
@@ -219,12 +240,14 @@ def main() -> None:
     models = args.models.split(",")
     print(
         f"machine: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
-        f"neo4j {args.uri}; {time.strftime('%Y-%m-%d %H:%M')}",
+        f"neo4j {args.uri}; {time.strftime('%Y-%m-%d %H:%M')}; warm_start_mode {args.mode}",
         flush=True,
     )
     results = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        r = one_seed(seed, scratch, args.uri, models, ["--until", args.until] if args.until else [])
+        r = one_seed(
+            seed, scratch, args.uri, models, ["--until", args.until] if args.until else [], args.mode
+        )
         results.append(r)
         print(
             f"seed {seed}: held out {r['held_out_items']} items; first full run {r['first_full_seconds']:.1f} s, "
