@@ -3,7 +3,10 @@ train, on the training pairs of new users and items only (bundled MovieLens demo
 
 from __future__ import annotations
 
+import csv
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -93,7 +96,7 @@ def _start(model_type: str, split: Split, cfg: RecommenderConfig, kg: KGInputs |
     return cls(split.n_users, split.n_items, cfg.dim, **kwargs)
 
 
-@pytest.mark.parametrize("model_type", ["bpr_mf", "kg_bpr", "lightgcn", "kg_lightgcn"])
+@pytest.mark.parametrize("model_type", ["bpr_mf", "kg_bpr", "lightgcn", "kg_lightgcn", "kgat"])
 def test_fold_in_keeps_every_carried_row_bit_identical_and_trains_the_new_ones(
     splits: tuple[Split, Split], model_type: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,7 +155,7 @@ def test_fold_in_keeps_every_carried_row_bit_identical_and_trains_the_new_ones(
     assert info["mode"] == "fold_in" and info["fold_in_pairs"] == fold_pairs < len(now.train) // 10
     assert info["trained_rows"]["users"] == len(new_users) and info["trained_rows"]["items"] == len(new_items)
     assert info["users"] == now.n_users - len(new_users) and info["epochs_allowed"] == 2
-    if model_type == "kg_lightgcn":
+    if model_type in ("kg_lightgcn", "kgat"):
         assert info["trained_rows"]["entities"] == 1
     # an epoch is the fold-in pairs only, in as few batches as the batch size allows
     per_epoch = math.ceil(fold_pairs / batch_size_for(model, fold_pairs, cfg))
@@ -205,3 +208,80 @@ def test_row_map_matches_a_dict_over_the_ids() -> None:
     assert list(zip(rows_now.tolist(), rows_before.tolist(), strict=True)) == expected
     assert len(expected) > 50 and len(expected) < len(now)
     assert _row_map([], now)[0].tolist() == [] and _row_map(before, [])[0].tolist() == []
+
+
+def test_fold_in_through_the_pipeline_freezes_what_the_last_run_trained(
+    tmp_path: Path, state_home: Path
+) -> None:
+    """Three runs of the refresh pipeline (memory store, no LLM) with ``warm_start_mode: fold_in``: the
+    second adds three users and one movie and folds them in, carried rows stay bit-identical in the
+    saved weights; the third has nothing new, trains no epoch, and its report says so."""
+    from kg_enhance import api
+    from kg_enhance.graph.memory import InMemoryGraphStore, MemoryDatabase
+    from kg_enhance.rundir import RunDir
+    from tests.unit.test_refresh import _copy_inputs, _job, _write_csv
+
+    movies, ratings = _copy_inputs(tmp_path / "inputs", n=41)
+    all_movies = list(csv.DictReader(movies.open(newline="", encoding="utf-8")))
+    all_ratings = list(csv.DictReader(ratings.open(newline="", encoding="utf-8")))
+    new_movie = all_movies[-1]["movieId"]
+    counts = pd.Series([r["userId"] for r in all_ratings]).value_counts()
+    new_users = set(counts.index[10:13])
+    # the new movie's ratings come from users with many ratings only: a user whose positives reach
+    # min_user_positives (3) with it would move an old training pair to held-out, and the warm start be refused
+    all_ratings = [r for r in all_ratings if r["movieId"] != new_movie or counts[r["userId"]] >= 20]
+    _write_csv(movies, all_movies[:-1])
+    _write_csv(
+        ratings, [r for r in all_ratings if r["userId"] not in new_users and r["movieId"] != new_movie]
+    )
+    job = _job(
+        tmp_path / "a",
+        tmp_path / "inputs",
+        url="http://127.0.0.1:9/v1",
+        llm_enabled=False,
+        recommender="{epochs: 4, dim: 8, warm_start_epochs: 0.5, split: user_hash, warm_start_mode: fold_in, "
+        "models: [{type: bpr_mf}, {type: kg_bpr}]}",
+    )
+    db = MemoryDatabase()
+    run_dir = RunDir(tmp_path / "a" / "run")
+
+    def run() -> Any:
+        return api.run_job(job, progress=False, store_factory=lambda: InMemoryGraphStore(db, namespace="t"))
+
+    def saved(key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        state = torch.load(run_dir.model_weights(key), weights_only=True)
+        return state, json.loads(run_dir.model_ids(key).read_text(encoding="utf-8"))
+
+    first = run()
+    assert first.report["recommend"]["warm_start"] is None
+    before = {key: saved(key) for key in ("bpr_mf", "kg_bpr")}
+    _write_csv(movies, all_movies)
+    _write_csv(ratings, all_ratings)
+    second = run()
+    rec = second.report["recommend"]
+    users_now = rec["split"]["users"]
+    for key, (state, ids) in before.items():
+        info = rec["warm_start"][key]
+        assert info["mode"] == "fold_in" and info["from"] == first.run_id and rec[key]["warm_start"] == info
+        assert info["trained_rows"] == {"users": 3, "items": 1}
+        assert 0 < info["fold_in_pairs"] < rec["split"]["train"] // 5 and info["users"] == users_now - 3
+        state_now, ids_now = saved(key)
+        for table, id_key in (("user", "user_ids"), ("item", "item_ids")):
+            row_then = {x: r for r, x in enumerate(ids[id_key])}
+            kept = [(r, row_then[x]) for r, x in enumerate(ids_now[id_key]) if x in row_then]
+            assert len(kept) == len(ids_now[id_key]) - (3 if table == "user" else 1)
+            now_rows, then_rows = zip(*kept, strict=True)
+            w_now, w_then = state_now[f"{table}.weight"], state[f"{table}.weight"]
+            assert torch.equal(w_now[list(now_rows)], w_then[list(then_rows)])
+        if key == "kg_bpr":
+            assert torch.equal(state_now["gate"], state["gate"]) and torch.equal(
+                state_now["proj.weight"], state["proj.weight"]
+            )
+        assert rec[key]["stopped_too_early"] is False
+
+    third = run()
+    rec = third.report["recommend"]
+    for key in ("bpr_mf", "kg_bpr"):
+        info = rec["warm_start"][key]
+        assert info["fold_in_pairs"] == 0 and info["epochs_allowed"] == 0 and "no epoch" in info["note"]
+        assert rec[key]["epochs"] == 0 and rec[key]["history"] == [] and rec[key]["test"]["ndcg@20"] >= 0
