@@ -685,6 +685,15 @@ class RecommenderConfig(_Strict):
         le=1,
         description="Share of recommender.epochs a warm-started training may run (same early stopping).",
     )
+    warm_start_mode: Literal["continue", "fold_in"] = Field(
+        default="continue",
+        description="'continue': a warm start trains the whole model on all training interactions. 'fold_in': "
+        "every carried user, item and entity row and every carried parameter stays frozen; only rows that are "
+        "new (or could not be carried) train, on the training interactions of new users and new items only "
+        "(negatives from the whole catalog), so a refresh costs about the delta for bpr_mf / kg_bpr (graph "
+        "models still propagate the whole graph once per batch); no such interaction: no epoch is trained. "
+        "Old rows never adapt to new data: run `--full` now and then.",
+    )
     interactions: Literal["files", "neo4j"] = Field(
         default="files",
         description="Read interactions from source.interactions ('files') or from the graph's INTERACTED edges ('neo4j').",

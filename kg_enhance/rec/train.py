@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
@@ -168,6 +169,94 @@ def _parameters(model: RecModel) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
+def _row_map(before: list[str], now: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows now, rows before)`` of the ids found in both lists, in the order of ``now``.
+
+    Vectorised (one hash index over ``before``, no Python loop over the catalog); an id that
+    appears twice in ``before`` maps to its last row."""
+    index = pd.Index(before, dtype=object)
+    positions = np.arange(len(before))
+    if not index.is_unique:
+        keep = ~index.duplicated(keep="last")
+        index, positions = index[keep], positions[keep]
+    at = index.get_indexer(pd.Index(now, dtype=object)) if len(index) else np.full(len(now), -1)
+    rows_now = np.flatnonzero(at >= 0)
+    rows_before: np.ndarray = positions[at[rows_now]]
+    return rows_now, rows_before
+
+
+def _table_key(table: str) -> str:
+    """The report's name of a table's count: ``users``, ``items``, ``entities``, ``other_parameters``."""
+    return {"user": "users", "item": "items", "entity": "entities"}.get(table, table)
+
+
+@dataclass
+class Carried:
+    """What :meth:`WarmStart.carry` copied: per row table (``user.weight``...) the mask of rows
+    carried, and the names of the other parameters carried whole."""
+
+    info: dict[str, Any]
+    rows: dict[str, torch.Tensor] = field(default_factory=dict)
+    whole: list[str] = field(default_factory=list)
+
+    def new_rows(self, model: RecModel, table: str) -> np.ndarray:
+        """Boolean mask of ``table``'s rows (``user``/``item``) that were not carried (all when none were)."""
+        param = dict(model.named_parameters())[f"{table}.weight"]
+        mask = self.rows.get(f"{table}.weight")
+        if mask is None:
+            return np.ones(param.shape[0], dtype=bool)
+        return np.asarray(~mask.cpu().numpy())
+
+
+@dataclass
+class FoldIn:
+    """A model whose carried rows and parameters are frozen (:meth:`WarmStart.fold_in`).
+
+    Carried rows of an embedding table lose their gradient through a hook on the weight (a
+    dense gradient's rows are zeroed; a sparse one's entries are dropped), so Adam / SparseAdam
+    never move them: Adam's step of a parameter row whose gradient was always zero is exactly
+    zero (no decoupled weight decay here: ``recommender.weight_decay`` is an L2 term in the loss,
+    whose gradient the hook removes too), and SparseAdam only touches rows present in the
+    gradient. Parameters carried whole get ``requires_grad_(False)``. :meth:`release` undoes both.
+    """
+
+    info: dict[str, Any]
+    new_users: np.ndarray
+    new_items: np.ndarray
+    handles: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list)
+    frozen: list[torch.nn.Parameter] = field(default_factory=list)
+
+    def pairs(self, train: np.ndarray) -> np.ndarray:
+        """The training pairs that touch a new user or a new item (the fold-in pairs)."""
+        if not len(train):
+            return train
+        picked: np.ndarray = train[self.new_users[train[:, 0]] | self.new_items[train[:, 1]]]
+        return picked
+
+    def release(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        for param in self.frozen:
+            param.requires_grad_(True)
+        self.handles, self.frozen = [], []
+
+
+def _freeze_rows(param: torch.nn.Parameter, carried: torch.Tensor) -> torch.utils.hooks.RemovableHandle:
+    """A gradient hook that removes the gradient of ``param``'s rows where ``carried`` is True."""
+    carried = carried.to(param.device)
+    column = carried.unsqueeze(-1)
+
+    def hook(grad: torch.Tensor) -> torch.Tensor:
+        if grad.is_sparse:
+            indices, values = grad._indices(), grad._values()
+            keep = ~carried[indices[0]]
+            return torch.sparse_coo_tensor(indices[:, keep], values[keep], grad.shape, check_invariants=False)
+        return grad.masked_fill(column, 0.0)
+
+    handle: torch.utils.hooks.RemovableHandle = param.register_hook(hook)  # type: ignore[no-untyped-call]
+    return handle
+
+
 @dataclass
 class WarmStart:
     """A model's previous weights and the ids of their rows (``recommend/<model>.pt`` and ``.ids.json``)."""
@@ -178,7 +267,7 @@ class WarmStart:
     entity_keys: list[str]
     source: str | None = None
 
-    def apply(self, model: RecModel, split: Split, kg: KGInputs | None) -> dict[str, Any]:
+    def carry(self, model: RecModel, split: Split, kg: KGInputs | None) -> Carried:
         """Copy the previous weights into ``model`` where ids match: user, item and entity rows by id,
         other parameters when their shape is unchanged. KG vectors (``kg.*``) come from this run's
         embeddings and are never copied; new rows keep their fresh initialisation."""
@@ -187,6 +276,8 @@ class WarmStart:
             "item": (self.item_ids, split.item_ids),
             "entity": (self.entity_keys, kg.entity_keys if kg is not None else []),
         }
+        maps: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        out = Carried(info={})
         carried: dict[str, int] = {}
         with torch.no_grad():
             for name, param in model.named_parameters():
@@ -196,21 +287,61 @@ class WarmStart:
                     continue
                 if table in ids and name.endswith("weight") and param.dim() == 2:
                     before, now = ids[table]
-                    where = {key: row for row, key in enumerate(before)}
-                    pairs = [(row, where[key]) for row, key in enumerate(now) if key in where]
-                    if not pairs or old.shape[1:] != param.shape[1:] or len(before) != old.shape[0]:
+                    if table not in maps:
+                        maps[table] = _row_map(before, now)
+                    rows_now, rows_before = maps[table]
+                    if not len(rows_now) or old.shape[1:] != param.shape[1:] or len(before) != old.shape[0]:
                         continue
-                    new_rows = torch.as_tensor([p[0] for p in pairs], dtype=torch.long, device=param.device)
-                    old_rows = torch.as_tensor([p[1] for p in pairs], dtype=torch.long)
+                    new_rows = torch.as_tensor(rows_now, dtype=torch.long, device=param.device)
+                    old_rows = torch.as_tensor(rows_before, dtype=torch.long)
                     param[new_rows] = old[old_rows].to(param.device, param.dtype)
-                    carried[table] = len(pairs)
+                    mask = torch.zeros(param.shape[0], dtype=torch.bool)
+                    mask[torch.as_tensor(rows_now, dtype=torch.long)] = True
+                    out.rows[name] = mask
+                    carried[table] = len(rows_now)
                 elif old.shape == param.shape:
                     param.copy_(old.to(param.device, param.dtype))
+                    out.whole.append(name)
                     carried["other_parameters"] = carried.get("other_parameters", 0) + 1
-        return {
-            "from": self.source,
-            **{f"{k}s" if k != "other_parameters" else k: v for k, v in carried.items()},
-        }
+        out.info = {"from": self.source, **{_table_key(k): v for k, v in carried.items()}}
+        return out
+
+    def apply(self, model: RecModel, split: Split, kg: KGInputs | None) -> dict[str, Any]:
+        """:meth:`carry`, returning what was carried (``from``, rows per table, ``other_parameters``)."""
+        return self.carry(model, split, kg).info
+
+    def fold_in(self, model: RecModel, split: Split, kg: KGInputs | None) -> FoldIn:
+        """:meth:`carry`, then freeze everything carried (:class:`FoldIn`): only rows that were not
+        carried (new users, items, entities) and parameters that could not be carried train.
+
+        ``info`` adds ``trained_rows`` (per table, the rows left to train) and
+        ``trained_parameters`` (the other parameters left to train)."""
+        carried = self.carry(model, split, kg)
+        fold = FoldIn(
+            info=carried.info,
+            new_users=carried.new_rows(model, "user"),
+            new_items=carried.new_rows(model, "item"),
+        )
+        trained_rows: dict[str, int] = {}
+        trained_parameters: list[str] = []
+        for name, param in model.named_parameters():
+            if not param.requires_grad:
+                continue
+            table = name.split(".", 1)[0]
+            if name in carried.whole:
+                param.requires_grad_(False)
+                fold.frozen.append(param)
+            elif name in carried.rows:
+                mask = carried.rows[name]
+                fold.handles.append(_freeze_rows(param, mask))
+                trained_rows[_table_key(table)] = int(param.shape[0] - int(mask.sum()))
+            elif table in ("user", "item", "entity") and name.endswith("weight") and param.dim() == 2:
+                trained_rows[_table_key(table)] = int(param.shape[0])
+            else:
+                trained_parameters.append(name)
+        fold.info["trained_rows"] = trained_rows
+        fold.info["trained_parameters"] = trained_parameters
+        return fold
 
 
 def train_model(
@@ -235,7 +366,13 @@ def train_model(
     and prunes there; an exception it raises ends training).
 
     ``warm``: start from earlier weights where ids match (:meth:`WarmStart.apply`) and train at
-    most ``recommender.warm_start_epochs`` of the epochs, with the same early stopping."""
+    most ``recommender.warm_start_epochs`` of the epochs, with the same early stopping. With
+    ``recommender.warm_start_mode: fold_in`` everything carried is frozen (:meth:`WarmStart.fold_in`)
+    and an epoch runs over the training pairs that touch a new user or item only (negatives from the
+    whole catalog); none: no epoch, the carried weights are evaluated as they are. An epoch of a
+    row-wise model then costs the fold-in pairs; a graph model still propagates the whole graph
+    once per batch, so its epoch costs ``ceil(pairs / batch_size)`` propagations (one for a small
+    delta), not the delta alone."""
     device = _device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -262,13 +399,28 @@ def train_model(
         ) from e
     epochs = config.epochs
     warm_info: dict[str, Any] | None = None
+    fold: FoldIn | None = None
+    train = split.train
     if warm is not None:
-        warm_info = warm.apply(model, split, kg)
+        if config.warm_start_mode == "fold_in":
+            fold = warm.fold_in(model, split, kg)
+            warm_info = fold.info
+            train = fold.pairs(split.train)
+            warm_info["fold_in_pairs"] = int(len(train))
+        else:
+            warm_info = warm.apply(model, split, kg)
+        warm_info["mode"] = config.warm_start_mode
         epochs = max(1, math.ceil(config.epochs * config.warm_start_epochs))
+        if fold is not None and not len(train):
+            epochs = 0
         warm_info["epochs_allowed"] = epochs
+        if not epochs:
+            warm_info["note"] = (
+                "no training interaction touches a new user or item: nothing to fold in, so no epoch "
+                "was trained and the carried weights were evaluated as they are"
+            )
     opt = _Optimizer(model, config.learning_rate)
     negatives = NegativeSampler(split, config)
-    train = split.train
     batch_size = batch_size_for(model, len(train), config)
     k = config.k
     key = f"ndcg@{k}"
@@ -330,6 +482,8 @@ def train_model(
                 break
     bar.close()
     seconds = time.perf_counter() - started
+    if fold is not None:
+        fold.release()
     if best_state is not None:
         with torch.no_grad():
             for name, p in model.named_parameters():
