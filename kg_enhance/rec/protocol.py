@@ -155,8 +155,9 @@ def stopped_too_early(best_epoch: int, eval_every: int, *, evaluations: int = EA
 
 
 def under_trained(best_epoch: int, max_epochs: int) -> bool:
-    """The best epoch is the last one allowed: more epochs might still have helped."""
-    return best_epoch >= max_epochs
+    """The best epoch is the last one allowed: more epochs might still have helped. A run allowed no
+    epoch (a fold-in with nothing new) trained nothing and is not flagged."""
+    return max_epochs > 0 and best_epoch >= max_epochs
 
 
 def training_flags(

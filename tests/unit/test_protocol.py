@@ -70,6 +70,7 @@ def test_stopped_too_early_and_under_trained_flags() -> None:
     assert stopped_too_early(15, 5) and not stopped_too_early(20, 5)
     assert stopped_too_early(3, 1) and not stopped_too_early(4, 1)
     assert under_trained(500, 500) and not under_trained(495, 500)
+    assert not under_trained(0, 0)  # a fold-in with nothing new trained no epoch: nothing to flag
     assert training_flags(10, max_epochs=500, eval_every=5) == ["stopped_too_early"]
     assert training_flags(60, max_epochs=60, eval_every=5) == ["under_trained"]
     assert training_flags(120, max_epochs=500, eval_every=5) == []
