@@ -474,6 +474,61 @@ def test_a_warm_start_that_would_evaluate_on_its_training_data_is_refused(
         assert not split_now & set(zip(trained["user_id"], trained["item_id"], strict=True))
 
 
+def test_a_user_hash_user_newly_past_min_positives_keeps_old_training_pairs_in_training(
+    tmp_path: Path, state_home: Path
+) -> None:
+    """``user_hash`` keeps users with fewer than 3 positives in training only. When a new rating takes
+    one past that, a pair it trained on may hash to validation or test: it stays in training (sticky),
+    the warm start is taken, and nothing the previous model trained on is held out."""
+    from kg_enhance.rec.data import hash_sides
+
+    _, ratings = _copy_inputs(tmp_path / "inputs", n=40)
+    with ratings.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    seed = 7  # recommender.seed's default, which the job keeps
+    positive = [r for r in rows if float(r["rating"]) >= 4.0]
+    by_user = pd.DataFrame(positive).groupby("userId")
+    # a user with >= 3 positives, two of which are chosen so that at least one hashes to held-out
+    for candidate, group in by_user:
+        sides = hash_sides(group["userId"], group["movieId"], seed=seed)
+        held, kept = group[sides > 0], group[sides == 0]
+        if len(group) >= 3 and len(held) >= 1 and len(kept) >= 1:
+            first_two = {held.iloc[0]["movieId"], kept.iloc[0]["movieId"]}
+            user = str(candidate)
+            break
+    else:
+        raise AssertionError("no suitable user in the test data")
+    before = [r for r in rows if r["userId"] != user or float(r["rating"]) < 4.0 or r["movieId"] in first_two]
+    _write_csv(ratings, before)
+    job = _job(
+        tmp_path / "a",
+        tmp_path / "inputs",
+        url="http://127.0.0.1:9/v1",
+        llm_enabled=False,
+        recommender="{epochs: 3, dim: 8, split: user_hash, models: [{type: bpr_mf}]}",
+    )
+    db = MemoryDatabase()
+
+    def run() -> Any:
+        return api.run_job(job, progress=False, store_factory=lambda: InMemoryGraphStore(db, namespace="t"))
+
+    first = run()
+    run_dir = RunDir(tmp_path / "a" / "run")
+    trained = set(
+        zip(*pd.read_parquet(run_dir.train_pairs)[["user_id", "item_id"]].T.to_numpy(), strict=True)
+    )
+    assert {(user, m) for m in first_two} <= trained  # 2 positives: training only
+    _write_csv(ratings, rows)  # the user's other positives arrive
+    second = run()
+    warm = second.report["recommend"]["warm_start"]
+    assert "refused" not in warm and warm["bpr_mf"]["from"] == first.run_id
+    assert warm["kept_in_training"] >= 1
+    now = pd.read_parquet(run_dir.train_pairs)
+    assert trained <= set(zip(now["user_id"], now["item_id"], strict=True))  # sticky
+    split = second.report["recommend"]["split"]
+    assert split["train"] == len(now)
+
+
 def recommend_split_pairs(ratings: Path, movies: Path, kind: str) -> set[tuple[str, str]]:
     """The (user id, item id) validation and test pairs of the stage's split, recomputed from the files."""
     from kg_enhance.config.models import RecommenderConfig
