@@ -300,6 +300,11 @@ class Neo4jStore:
                 return total
 
     def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        return [r.data() for r in self._records(query, **params)]
+
+    def _records(self, query: str, **params: Any) -> list[neo4j.Record]:
+        """The records of a read as the driver decoded them (no ``Record.data()`` conversion: for
+        reads of plain values as large as the graph, such as the triples the embed stage trains on)."""
         try:
             records, _, _ = self.driver.execute_query(
                 query, parameters_=self._scope(params), database_=self.config.database, routing_="r"
@@ -310,20 +315,25 @@ class Neo4jStore:
             ) from e
         except Neo4jError as e:
             raise GraphStoreError(f"neo4j read failed ({e.code}): {e.message}") from e
-        return [r.data() for r in records]
+        return list(records)
 
     def _stream(self, query: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Rows of a read, record by record as the server sends them (``fetch_size`` at a time).
 
         For reads as large as the graph: ``execute_query`` would hold every record at once.
-        Not retried: a lost connection is a one-line error, and the caller re-runs.
+        Not retried: a lost connection is a one-line error, and the caller re-runs. Rows are the
+        records' values as decoded (strings, numbers, lists, maps): the streamed queries return no
+        nodes or relationships, so the driver's recursive ``Record.data()`` conversion (40% of a
+        fingerprint's time, measured) is skipped.
         """
         try:
             with self.driver.session(
                 database=self.config.database, default_access_mode=neo4j.READ_ACCESS, fetch_size=2000
             ) as session:
-                for record in session.run(query, self._scope(params)):
-                    yield record.data()
+                result = session.run(query, self._scope(params))
+                keys = result.keys()
+                for record in result:
+                    yield dict(zip(keys, record, strict=True))
         except (ServiceUnavailable, SessionExpired) as e:
             raise ServiceUnavailableError(
                 f"neo4j at {self.config.uri}: connection lost during a read; restart Neo4j and run again"
@@ -779,15 +789,15 @@ class Neo4jStore:
         return {r["type"]: int(r["count"]) for r in self._read(self.cypher.get("read/count_edges_by_type"))}
 
     def item_fact_triples(self, sources: list[str] | None = None) -> list[Triple]:
-        rows = self._read(self.cypher.get("read/item_fact_triples"), sources=sources)
+        rows = self._records(self.cypher.get("read/item_fact_triples"), sources=sources)
         return [(r["head"], r["relation"], r["tail"]) for r in rows]
 
     def user_fact_triples(self, sources: list[str] | None = None) -> list[Triple]:
-        rows = self._read(self.cypher.get("read/user_fact_triples"), sources=sources)
+        rows = self._records(self.cypher.get("read/user_fact_triples"), sources=sources)
         return [(r["head"], r["relation"], r["tail"]) for r in rows]
 
     def interaction_triples(self, min_rating: float | None = None) -> list[Triple]:
-        rows = self._read(self.cypher.get("read/interaction_triples"), min_rating=min_rating)
+        rows = self._records(self.cypher.get("read/interaction_triples"), min_rating=min_rating)
         return [(r["head"], r["relation"], r["tail"]) for r in rows]
 
     def interactions(self) -> list[InteractionRow]:
