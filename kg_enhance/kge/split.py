@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kg_enhance.arrays import joined_keys, seeded_hash
+
 TRAIN, VALID, TEST = 0, 1, 2
 
 
@@ -29,12 +31,8 @@ def triple_keys(labeled: np.ndarray, *, seed: int) -> np.ndarray:
     """A seeded 64-bit hash per labelled triple (rows ``head, relation, tail``)."""
     if len(labeled) == 0:
         return np.zeros(0, dtype=np.uint64)
-    frame = pd.DataFrame(np.asarray(labeled, dtype=object).reshape(-1, 3))
-    keys = (frame[0].astype(str) + "\x1f" + frame[1].astype(str) + "\x1f" + frame[2].astype(str)).to_numpy(
-        dtype=object
-    )
-    hashed: np.ndarray = pd.util.hash_array(keys, hash_key=f"kg-enhance{seed % 10**6:06d}")
-    return hashed.astype(np.uint64)
+    rows = np.asarray(labeled, dtype=object).reshape(-1, 3)
+    return seeded_hash(joined_keys(rows[:, 0], rows[:, 1], rows[:, 2]), seed=seed)
 
 
 @dataclass(frozen=True)

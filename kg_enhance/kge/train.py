@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from pykeen.losses import loss_resolver
 from pykeen.models import Model, model_resolver
@@ -49,6 +48,7 @@ from pykeen.training.callbacks import TrainingCallback
 from pykeen.triples import CoreTriplesFactory, TriplesFactory
 from pykeen.utils import set_random_seed
 
+from kg_enhance.arrays import freeze_rows, matching_rows
 from kg_enhance.config import defaults as D
 from kg_enhance.config.models import KGEConfig
 from kg_enhance.errors import SparseGraphError, StageError
@@ -418,15 +418,11 @@ def _representation_weight(representations: Any) -> torch.Tensor | None:
     return weight if isinstance(weight, torch.Tensor) else None
 
 
-def carried_rows(ids: dict[str, int], old_ids: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows in ids, rows in old_ids)`` of the labels both maps hold, vectorised (no Python loop
-    over the catalog: pandas hashes the labels)."""
-    labels = pd.Index(list(ids))
-    found = pd.Index(list(old_ids)).get_indexer(labels)
-    present = found >= 0
-    old_rows = np.fromiter(old_ids.values(), dtype=np.int64, count=len(old_ids))[found[present]]
-    new_rows = np.fromiter(ids.values(), dtype=np.int64, count=len(ids))[present]
-    return new_rows, old_rows
+def _labels(ids: dict[str, int]) -> np.ndarray:
+    """The labels of an id map in row order."""
+    labels = np.empty(len(ids), dtype=object)
+    labels[np.fromiter(ids.values(), dtype=np.int64, count=len(ids))] = list(ids)
+    return labels
 
 
 def _carry(
@@ -436,7 +432,7 @@ def _carry(
 
     Returns the rows of ``weight`` that were carried, or None when the widths do not match
     (nothing copied)."""
-    new_rows, old_rows = carried_rows(ids, old_ids)
+    new_rows, old_rows = matching_rows(_labels(old_ids), _labels(ids))
     if not len(new_rows):
         return new_rows
     old = torch.from_numpy(np.ascontiguousarray(old_vectors[old_rows], dtype=np.float32))
@@ -499,29 +495,6 @@ def warm_start_model(
     return {**rows.summary(), "rows": rows}
 
 
-def freeze_rows(weight: torch.Tensor, trainable: np.ndarray) -> torch.utils.hooks.RemovableHandle:
-    """Drop the gradient of every row of ``weight`` outside ``trainable`` (dense or sparse gradients).
-
-    A row whose gradient is always zero or absent does not move under Adam or SparseAdam
-    started fresh (their moments stay zero); weight decay is not used by the KGE optimisers.
-    """
-    keep = torch.as_tensor(trainable, dtype=torch.bool, device=weight.device)
-
-    def hook(grad: torch.Tensor) -> torch.Tensor:
-        if grad.is_sparse:
-            grad = grad.coalesce()
-            selected = keep[grad.indices()[0]]
-            return torch.sparse_coo_tensor(
-                grad.indices()[:, selected], grad.values()[selected], grad.shape
-            ).coalesce()
-        return grad * keep.view(-1, *([1] * (grad.dim() - 1))).to(
-            grad.real.dtype if grad.is_complex() else grad.dtype
-        )
-
-    handle: torch.utils.hooks.RemovableHandle = weight.register_hook(hook)  # type: ignore[no-untyped-call]
-    return handle
-
-
 def build_model(config: KGEConfig, training: CoreTriplesFactory, device: str = "cpu") -> Model:
     """The job's PyKEEN model over ``training``, initialised as ``pykeen.pipeline`` would (seeded)."""
     set_random_seed(config.seed)  # as pykeen.pipeline does: torch, numpy and random
@@ -561,21 +534,6 @@ def _warm_start_refused(config: KGEConfig, previous: Embeddings | None, held_out
     return None
 
 
-def _mapped(labeled: np.ndarray, entity_to_id: dict[str, int], relation_to_id: dict[str, int]) -> np.ndarray:
-    """Labelled triples as id triples, in the same row order (vectorised lookups)."""
-    entities, relations = pd.Index(list(entity_to_id)), pd.Index(list(relation_to_id))
-    entity_ids = np.fromiter(entity_to_id.values(), dtype=np.int64, count=len(entity_to_id))
-    relation_ids = np.fromiter(relation_to_id.values(), dtype=np.int64, count=len(relation_to_id))
-    return np.stack(
-        [
-            entity_ids[entities.get_indexer(labeled[:, 0])],
-            relation_ids[relations.get_indexer(labeled[:, 1])],
-            entity_ids[entities.get_indexer(labeled[:, 2])],
-        ],
-        axis=1,
-    )
-
-
 def _fold_in(
     model: Model, training: CoreTriplesFactory, rows: CarriedRows
 ) -> tuple[CoreTriplesFactory, list[torch.utils.hooks.RemovableHandle]]:
@@ -586,13 +544,13 @@ def _fold_in(
     mapped = training.mapped_triples
     touches = new_entities[mapped[:, 0]] | new_entities[mapped[:, 2]] | new_relations[mapped[:, 1]]
     handles = []
-    for representations, trainable in (
-        (model.entity_representations, ~rows.entities),
-        (model.relation_representations, ~rows.relations),
+    for representations, carried in (
+        (model.entity_representations, rows.entities),
+        (model.relation_representations, rows.relations),
     ):
         weight = _representation_weight(representations)
         if weight is not None:
-            handles.append(freeze_rows(weight, trainable))
+            handles.append(freeze_rows(weight, carried))
     return training.clone_and_exchange_triples(mapped[touches]), handles
 
 
@@ -635,9 +593,11 @@ def train_kge(
     if held_out and config.split == "hash":
         sticky = warm_from.forced_keys if warm_from is not None and refused is None else None
         parts = hash_split(labeled, ratio=config.test_ratio, seed=config.seed, sticky=sticky)
-        mapped = _mapped(labeled, entity_to_id, relation_to_id)
+        # row i of ``labeled`` is row i of ``tf.mapped_triples``: the labels are sorted and unique, ids
+        # follow label order, and PyKEEN sorts the mapped triples by id
+        mapped = tf.mapped_triples
         training, validation, testing = (
-            tf.clone_and_exchange_triples(torch.as_tensor(mapped[parts.rows(side)]))
+            tf.clone_and_exchange_triples(mapped[torch.as_tensor(parts.rows(side))])
             for side in (TRAIN, VALID, TEST)
         )
         if validation.num_triples == 0 or testing.num_triples == 0:

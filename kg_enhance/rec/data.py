@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kg_enhance.arrays import joined_keys, seeded_hash
 from kg_enhance.errors import StageError
 
 
@@ -39,19 +40,13 @@ def positives(df: pd.DataFrame, threshold: float | None) -> pd.DataFrame:
 
 def pair_keys(user_ids: Any, item_ids: Any) -> pd.Series:
     """One string per (user id, item id) pair, the ids joined by a unit separator (0x1F)."""
-    return (
-        pd.Series(user_ids, dtype=str).reset_index(drop=True)
-        + "\x1f"
-        + pd.Series(item_ids, dtype=str).to_numpy()
-    )
+    return joined_keys(user_ids, item_ids)
 
 
 def hash_sides(user_ids: pd.Series, item_ids: pd.Series, *, seed: int) -> np.ndarray:
     """0 (train), 1 (validation) or 2 (test) per (user, item): a seeded 64-bit hash of the pair, test
     below 10% of the hash range, validation below 20%. Depends on nothing but the pair and the seed."""
-    keys = pair_keys(user_ids, item_ids).to_numpy(dtype=object)
-    hashed = pd.util.hash_array(keys, hash_key=f"kg-enhance{seed % 10**6:06d}")
-    share = hashed.astype(np.float64) / 2.0**64
+    share = seeded_hash(pair_keys(user_ids, item_ids), seed=seed).astype(np.float64) / 2.0**64
     return np.where(share < 0.1, 2, np.where(share < 0.2, 1, 0)).astype(np.int8)
 
 

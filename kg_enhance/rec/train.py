@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
+from kg_enhance.arrays import freeze_rows, matching_rows
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
 from kg_enhance.errors import ConfigError
 from kg_enhance.progress import Progress
@@ -169,22 +169,6 @@ def _parameters(model: RecModel) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
-def _row_map(before: list[str], now: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows now, rows before)`` of the ids found in both lists, in the order of ``now``.
-
-    Vectorised (one hash index over ``before``, no Python loop over the catalog); an id that
-    appears twice in ``before`` maps to its last row."""
-    index = pd.Index(before, dtype=object)
-    positions = np.arange(len(before))
-    if not index.is_unique:
-        keep = ~index.duplicated(keep="last")
-        index, positions = index[keep], positions[keep]
-    at = index.get_indexer(pd.Index(now, dtype=object)) if len(index) else np.full(len(now), -1)
-    rows_now = np.flatnonzero(at >= 0)
-    rows_before: np.ndarray = positions[at[rows_now]]
-    return rows_now, rows_before
-
-
 def _table_key(table: str) -> str:
     """The report's name of a table's count: ``users``, ``items``, ``entities``, ``other_parameters``."""
     return {"user": "users", "item": "items", "entity": "entities"}.get(table, table)
@@ -241,22 +225,6 @@ class FoldIn:
         self.handles, self.frozen = [], []
 
 
-def _freeze_rows(param: torch.nn.Parameter, carried: torch.Tensor) -> torch.utils.hooks.RemovableHandle:
-    """A gradient hook that removes the gradient of ``param``'s rows where ``carried`` is True."""
-    carried = carried.to(param.device)
-    column = carried.unsqueeze(-1)
-
-    def hook(grad: torch.Tensor) -> torch.Tensor:
-        if grad.is_sparse:
-            indices, values = grad._indices(), grad._values()
-            keep = ~carried[indices[0]]
-            return torch.sparse_coo_tensor(indices[:, keep], values[keep], grad.shape, check_invariants=False)
-        return grad.masked_fill(column, 0.0)
-
-    handle: torch.utils.hooks.RemovableHandle = param.register_hook(hook)  # type: ignore[no-untyped-call]
-    return handle
-
-
 @dataclass
 class WarmStart:
     """A model's previous weights and the ids of their rows (``recommend/<model>.pt`` and ``.ids.json``)."""
@@ -288,7 +256,7 @@ class WarmStart:
                 if table in ids and name.endswith("weight") and param.dim() == 2:
                     before, now = ids[table]
                     if table not in maps:
-                        maps[table] = _row_map(before, now)
+                        maps[table] = matching_rows(before, now)
                     rows_now, rows_before = maps[table]
                     if not len(rows_now) or old.shape[1:] != param.shape[1:] or len(before) != old.shape[0]:
                         continue
@@ -333,7 +301,7 @@ class WarmStart:
                 fold.frozen.append(param)
             elif name in carried.rows:
                 mask = carried.rows[name]
-                fold.handles.append(_freeze_rows(param, mask))
+                fold.handles.append(freeze_rows(param, mask))
                 trained_rows[_table_key(table)] = int(param.shape[0] - int(mask.sum()))
             elif table in ("user", "item", "entity") and name.endswith("weight") and param.dim() == 2:
                 trained_rows[_table_key(table)] = int(param.shape[0])

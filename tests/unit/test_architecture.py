@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "kg_enhance"
 
 #: lowest first; a module may import from its own unit or from a strictly lower layer
 LAYERS: list[set[str]] = [
-    {"errors", "paths", "names", "types", "progress"},
+    {"errors", "paths", "names", "types", "progress", "arrays"},
     {"config"},
     {"ontology"},
     {"io"},

@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 import torch
 
+from kg_enhance.arrays import matching_rows as _row_map
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
 from kg_enhance.datasets.movielens import DEMO_DIR
 from kg_enhance.rec.data import Split, make_split, positives
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import RecModel, rec_model_resolver
-from kg_enhance.rec.train import WarmStart, _row_map, batch_size_for, train_model
+from kg_enhance.rec.train import WarmStart, batch_size_for, train_model
 
 N_ENTITIES = 7
 
