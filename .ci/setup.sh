@@ -36,7 +36,10 @@ if [ ! -x .venv/bin/python ]; then
   uv venv --quiet --python "$PY" .venv
 fi
 log "installing kg-enhance[dev,local-llm] into .venv"
-VIRTUAL_ENV=$PWD/.venv uv pip install --quiet --find-links "$WHEELS" -e ".[dev,local-llm]"
+# --compile-bytecode: write the .pyc files at install time, as pip does. Without them a machine that
+# sets PYTHONDONTWRITEBYTECODE (CI images, sandboxes) compiles torch, PyKEEN and pandas again in every
+# process: measured 5.5 s against 2.8 s to import kg_enhance.cli, torch and pykeen (2-core dev machine).
+VIRTUAL_ENV=$PWD/.venv uv pip install --quiet --compile-bytecode --find-links "$WHEELS" -e ".[dev,local-llm]"
 
 # headless Chromium for the report's real-browser test (tests/integration/test_report_browser.py)
 if ! command -v chromium >/dev/null 2>&1; then

@@ -133,10 +133,16 @@ outputs:
     return job
 
 
-def cli(*args: str) -> tuple[float, str]:
+def cli(*args: str, profile: Path | None = None) -> tuple[float, str]:
+    """Run ``kg-enhance ARGS`` in a new process; with ``profile``, under cProfile (stats saved there)."""
     started = time.perf_counter()
+    wrap = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
     proc = subprocess.run(
-        [sys.executable, "-m", "kg_enhance.cli", *args], cwd=REPO, capture_output=True, text=True, check=False
+        [sys.executable, *wrap, "-m", "kg_enhance.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
@@ -153,7 +159,14 @@ def ndcg(rep: dict[str, Any], models: list[str]) -> dict[str, float]:
 
 
 def one_seed(
-    seed: int, scratch: Path, uri: str, models: list[str], until: list[str], mode: str = "continue"
+    seed: int,
+    scratch: Path,
+    uri: str,
+    models: list[str],
+    until: list[str],
+    mode: str = "continue",
+    profile: Path | None = None,
+    incremental_only: bool = False,
 ) -> dict[str, Any]:
     movies = pd.read_csv(DATA / "ml-latest-small" / "movies.csv", dtype=str)["movieId"].tolist()
     rng = np.random.default_rng(seed)
@@ -185,7 +198,13 @@ def one_seed(
         _, predicted = cli("diff", str(inc), "--json")
         out["diff"] = json.loads(predicted)
         calls = len(llm.requests)
-        out["incremental_seconds"], _ = cli("run", str(inc), "--no-progress", *until)
+        out["incremental_seconds"], _ = cli(
+            "run",
+            str(inc),
+            "--no-progress",
+            *until,
+            profile=None if profile is None else profile.with_name(f"{profile.name}.seed{seed}"),
+        )
         out["incremental_llm_calls"] = len(llm.requests) - calls
         rep = report(inc)
         out["incremental_stage_seconds"] = rep["delta"]["stage_seconds"]
@@ -193,6 +212,8 @@ def one_seed(
             k: rep["delta"][k] for k in ("mode", "subjects", "interactions", "warm_start")
         }
         out["incremental_ndcg@20"] = ndcg(rep, models) if "recommend" in rep else {}
+        if incremental_only:
+            return out
 
         full = write_job(
             base / "full",
@@ -231,6 +252,18 @@ def main() -> None:
         help="kge and recommender warm_start_mode of the incremental run",
     )
     parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="profile the incremental run with cProfile (stats in FILE.seedN; its wall time is inflated)",
+    )
+    parser.add_argument(
+        "--incremental-only",
+        action="store_true",
+        help="stop each seed after the incremental run (no full run on the complete data, no ratio)",
+    )
+    parser.add_argument(
         "--until", default=None, metavar="STAGE", help="run the stages up to STAGE only (e.g. load: no NDCG)"
     )
     args = parser.parse_args()
@@ -246,7 +279,14 @@ def main() -> None:
     results = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         r = one_seed(
-            seed, scratch, args.uri, models, ["--until", args.until] if args.until else [], args.mode
+            seed,
+            scratch,
+            args.uri,
+            models,
+            ["--until", args.until] if args.until else [],
+            args.mode,
+            args.profile,
+            args.incremental_only,
         )
         results.append(r)
         print(
@@ -261,6 +301,8 @@ def main() -> None:
         print(
             f"  incremental: {r['incremental_seconds']:.1f} s, {r['incremental_llm_calls']} LLM calls, stages {r['incremental_stage_seconds']}"
         )
+        if args.incremental_only:
+            continue
         print(
             f"  full:        {r['full_seconds']:.1f} s, {r['full_llm_calls']} LLM calls (answers cached), stages {r['full_stage_seconds']}"
         )
@@ -274,6 +316,8 @@ def main() -> None:
         if args.out:
             with open(args.out, "a", encoding="utf-8") as f:
                 f.write(json.dumps(r) + "\n")
+    if args.incremental_only:
+        return
     ratios = [r["wall_ratio"] for r in results]
     print(
         f"wall ratio over {len(results)} seed(s): mean {statistics.mean(ratios):.3f}"

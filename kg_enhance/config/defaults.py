@@ -46,6 +46,8 @@ KGE_EVAL_MEMORY_MB = 256
 KGE_EVAL_MAX_TRIPLES = 5000
 #: validation triples ranked per early-stopping round (a seeded sample, the same every round)
 KGE_VALID_MAX_TRIPLES = 1000
+#: test triples ranked after a fold-in (only new rows moved, so a smaller sample): a seeded sample
+KGE_FOLD_IN_EVAL_MAX_TRIPLES = 1000
 #: epochs between early-stopping evaluations on validation (the last epoch is always evaluated)
 KGE_EVAL_EVERY = 10
 #: evaluations without a relative improvement of KGE_RELATIVE_DELTA before training stops

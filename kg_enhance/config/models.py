@@ -566,8 +566,16 @@ class KGEConfig(_Strict):
         default="continue",
         description="'continue': every vector trains on every training triple, from the carried vectors; "
         "'fold_in': carried vectors stay fixed and only new entities and relations train, on the training "
-        "triples that touch them, so a refresh costs about the change, not the graph (plus the usual "
-        "evaluations). Run `run --full` now and then: fold-ins never revisit old vectors.",
+        "triples that touch them, so a refresh costs about the change, not the graph; its early stopping "
+        "ranks the validation triples that touch a new entity or relation (the only ones training can "
+        "change the scores of), and its test ranking at most fold_in_eval_max_triples. Run `run --full` now "
+        "and then: fold-ins never revisit old vectors.",
+    )
+    fold_in_eval_max_triples: int | None = Field(
+        default=D.KGE_FOLD_IN_EVAL_MAX_TRIPLES,
+        ge=1,
+        description="Test triples ranked after a fold-in (a seeded sample, like eval_max_triples; the report "
+        "says how many); null: eval_max_triples.",
     )
     eval_memory_mb: int = Field(
         default=D.KGE_EVAL_MEMORY_MB,

@@ -659,6 +659,18 @@ class InMemoryGraphStore:
         label = {"item": "Item", "entity": "Entity"}[kind]  # KeyError for another kind, like Neo4jStore
         return self._set_vectors(label, "embedding", rows, model=model, run_id=run_id)
 
+    def stamp_embeddings(self, kind: str, ids: Sequence[str], *, previous_run: str, run_id: str) -> int:
+        """``write/stamp_item_embeddings`` / ``stamp_entity_embeddings``: ``embedding_run`` of the nodes
+        that still hold ``previous_run``'s vector; returns how many."""
+        label = {"item": "Item", "entity": "Entity"}[kind]
+        stamped = 0
+        for anchor in ids:
+            node = self._find(label, anchor)
+            if node is not None and node.props.get("embedding_run") == previous_run:
+                node.props["embedding_run"] = run_id
+                stamped += 1
+        return stamped
+
     def _set_vectors(
         self, label: str, prop: str, rows: Iterable[dict[str, Any]], *, model: str, run_id: str
     ) -> int:

@@ -85,6 +85,7 @@ class GraphStore(Protocol):
     def write_embeddings(
         self, kind: str, rows: Sequence[dict[str, Any]], *, model: str, run_id: str
     ) -> int: ...
+    def stamp_embeddings(self, kind: str, ids: Sequence[str], *, previous_run: str, run_id: str) -> int: ...
     def finish_embeddings(self, *, dimensions: int, run_id: str) -> list[str]: ...
     def write_text_embeddings(
         self, kind: str, rows: Iterable[dict[str, Any]], *, model: str, run_id: str
@@ -262,22 +263,25 @@ class Neo4jStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, query: str, rows: Iterable[dict[str, Any]], **params: Any) -> int:
+    def _write(
+        self, query: str, rows: Iterable[dict[str, Any]], *, counter: str | None = None, **params: Any
+    ) -> int:
         """Run ``query`` over ``rows`` in batches of ``batch_size``, one managed transaction each.
 
-        ``rows`` is consumed a batch at a time, so a generator is never held whole.
+        ``rows`` is consumed a batch at a time, so a generator is never held whole. Returns the rows
+        sent, or with ``counter`` the sum of that update counter (e.g. ``properties_set``).
         """
         scoped = self._scope(params)
 
-        def work(tx: Any, batch: list[dict[str, Any]]) -> None:
-            tx.run(query, rows=batch, **scoped).consume()
+        def work(tx: Any, batch: list[dict[str, Any]]) -> int:
+            counters = tx.run(query, rows=batch, **scoped).consume().counters
+            return int(getattr(counters, counter)) if counter is not None else len(batch)
 
         written = 0
         try:
             with self.driver.session(database=self.config.database) as session:
                 for batch in _batches(rows, self.batch_size):
-                    session.execute_write(work, batch)
-                    written += len(batch)
+                    written += session.execute_write(work, batch)
         except (ServiceUnavailable, SessionExpired) as e:
             raise ServiceUnavailableError(
                 f"neo4j at {self.config.uri}: connection lost after {written} rows of this write; "
@@ -606,6 +610,16 @@ class Neo4jStore:
         """Set ``embedding`` on Item (``kind="item"``) or Entity (``kind="entity"``) nodes, in batches."""
         name = {"item": "write/set_item_embeddings", "entity": "write/set_entity_embeddings"}[kind]
         return self._write(self.cypher.get(name), rows, model=model, run_id=run_id)
+
+    def stamp_embeddings(self, kind: str, ids: Sequence[str], *, previous_run: str, run_id: str) -> int:
+        """Mark the vectors of ``ids`` (Item or Entity nodes) as this run's without sending them again: a
+        fold-in carried them unchanged. Only nodes that still hold ``previous_run``'s vector are stamped;
+        returns how many were (fewer than ``ids``: write the rest with :meth:`write_embeddings`)."""
+        name = {"item": "write/stamp_item_embeddings", "entity": "write/stamp_entity_embeddings"}[kind]
+        rows = ({"id": i} for i in ids)
+        return self._write(
+            self.cypher.get(name), rows, counter="properties_set", previous_run=previous_run, run_id=run_id
+        )
 
     def finish_embeddings(self, *, dimensions: int, run_id: str) -> list[str]:
         """Drop this namespace's vectors of older runs and make sure the vector indexes exist.

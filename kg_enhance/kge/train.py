@@ -534,15 +534,35 @@ def _warm_start_refused(config: KGEConfig, previous: Embeddings | None, held_out
     return None
 
 
+def _restore_carried(
+    vectors: np.ndarray, to_id: dict[str, int], before: np.ndarray, before_to_id: dict[str, int]
+) -> np.ndarray:
+    """``vectors`` with every row whose label ``before`` has replaced by ``before``'s row (same shape only)."""
+    if before.shape[1:] != vectors.shape[1:] or before.dtype != vectors.dtype:
+        return vectors
+    now = sorted(to_id, key=to_id.__getitem__)
+    then = sorted(before_to_id, key=before_to_id.__getitem__)
+    rows_now, rows_before = matching_rows(then, now)
+    out = vectors.copy()
+    out[rows_now] = before[rows_before]
+    return out
+
+
+def touches_new(mapped: torch.Tensor, rows: CarriedRows) -> torch.Tensor:
+    """Mask of the mapped triples with a new (not carried) head, relation or tail."""
+    new_entities = torch.as_tensor(~rows.entities)
+    new_relations = torch.as_tensor(~rows.relations)
+    out: torch.Tensor = new_entities[mapped[:, 0]] | new_entities[mapped[:, 2]] | new_relations[mapped[:, 1]]
+    return out
+
+
 def _fold_in(
     model: Model, training: CoreTriplesFactory, rows: CarriedRows
 ) -> tuple[CoreTriplesFactory, list[torch.utils.hooks.RemovableHandle]]:
     """``kge.warm_start_mode: fold_in``: the training triples that touch a new entity or relation, and
     gradient hooks that keep every carried row where it is."""
-    new_entities = torch.as_tensor(~rows.entities)
-    new_relations = torch.as_tensor(~rows.relations)
     mapped = training.mapped_triples
-    touches = new_entities[mapped[:, 0]] | new_entities[mapped[:, 2]] | new_relations[mapped[:, 1]]
+    touches = touches_new(mapped, rows)
     handles = []
     for representations, carried in (
         (model.entity_representations, rows.entities),
@@ -650,12 +670,22 @@ def train_kge(
             model.reset_parameters_ = keep_carried  # type: ignore[method-assign]
     fit_on: CoreTriplesFactory = training
     frozen: list[torch.utils.hooks.RemovableHandle] = []
-    if rows is not None and warm is not None and config.warm_start_mode == "fold_in":
+    folding = rows is not None and warm is not None and config.warm_start_mode == "fold_in"
+    valid_rows = validation.mapped_triples if validation is not None else None
+    test_cap = config.eval_max_triples
+    if folding and rows is not None and warm is not None:
         fit_on, frozen = _fold_in(model, training, rows)
         warm["fold_in_triples"] = int(fit_on.num_triples)
         if fit_on.num_triples == 0:
             epochs = 0  # nothing new to learn: the carried vectors are the model
             warm["epochs_allowed"] = 0
+        if valid_rows is not None:
+            # only a triple with a new entity or relation can change its score while carried rows are
+            # fixed (a new entity also joins every ranking as a candidate, which the test ranking covers)
+            valid_rows = valid_rows[touches_new(valid_rows, rows)]
+            warm["fold_in_validation_triples"] = int(valid_rows.shape[0])
+        if config.fold_in_eval_max_triples is not None:
+            test_cap = config.fold_in_eval_max_triples
     sparse = sparse_updates(config, model)
     loop = _training_loop(config, model, fit_on, amo, sparse=sparse)
     plan = evaluation_batch_and_slice(
@@ -669,8 +699,8 @@ def train_kge(
     metrics: dict[str, float | None] = {name: None for name, _ in METRIC_KEYS}
     eval_seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="kg-enhance-kge-") as tmp:
-        if validation is not None:
-            valid_sample = sample_triples(validation.mapped_triples, config.valid_max_triples, config.seed)
+        if validation is not None and valid_rows is not None and valid_rows.shape[0] and epochs > 0:
+            valid_sample = sample_triples(valid_rows, config.valid_max_triples, config.seed)
             stopper = _ValidationStopper(
                 model=model,
                 evaluator=IndexedRankBasedEvaluator(batch_size=plan.batch_size, slice_size=plan.slice_size),
@@ -727,8 +757,8 @@ def train_kge(
                 model.load_state_dict(torch.load(stopper.best_model_path, weights_only=True))
 
     sizes: dict[str, tuple[int, int]] = {}
-    if validation is not None and testing is not None and stopper is not None:
-        test_sample = sample_triples(testing.mapped_triples, config.eval_max_triples, config.seed)
+    if validation is not None and testing is not None:
+        test_sample = sample_triples(testing.mapped_triples, test_cap, config.seed)
         started = time.perf_counter()
         metrics = dict(
             link_prediction_metrics(
@@ -740,7 +770,12 @@ def train_kge(
         )
         eval_seconds += time.perf_counter() - started
         sizes = {
-            "validation": (int(stopper.evaluation_triples_factory.num_triples), int(validation.num_triples)),
+            (
+                "validation (fold-in: triples touching a new entity or relation)" if folding else "validation"
+            ): (
+                int(stopper.evaluation_triples_factory.num_triples) if stopper is not None else 0,
+                int(validation.num_triples),
+            ),
             "test": (int(test_sample.shape[0]), int(testing.num_triples)),
         }
     with torch.no_grad():
@@ -792,10 +827,21 @@ def train_kge(
         #: null when trained from scratch; else the artifact it started from and what it carried over
         "warm_start": warm,
     }
+    entity_vectors, relation_vectors = _as_real(ent), _as_real(rel)
+    if folding and warm_from is not None:
+        # carried rows got no gradient, but the model's constraints were re-applied to them (a unit
+        # norm moves a vector by ~1e-7): hand them back exactly as they were, so a fold-in's carried
+        # vectors equal the previous artifact's bit for bit and need not be written to the graph again
+        entity_vectors = _restore_carried(
+            entity_vectors, entity_to_id, warm_from.entity_vectors, warm_from.entity_to_id
+        )
+        relation_vectors = _restore_carried(
+            relation_vectors, relation_to_id, warm_from.relation_vectors, warm_from.relation_to_id
+        )
     return Embeddings(
-        entity_vectors=_as_real(ent),
+        entity_vectors=entity_vectors,
         entity_to_id=entity_to_id,
-        relation_vectors=_as_real(rel),
+        relation_vectors=relation_vectors,
         relation_to_id=relation_to_id,
         metadata=metadata,
         forced_keys=forced_keys,

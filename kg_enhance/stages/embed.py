@@ -10,11 +10,13 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from kg_enhance.arrays import matching_rows
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.graph.fingerprint import graph_fingerprint
-from kg_enhance.kge.artifacts import load_embeddings_dir, save_embeddings
+from kg_enhance.kge.artifacts import Embeddings, load_embeddings_dir, save_embeddings
 from kg_enhance.kge.train import train_kge
 from kg_enhance.names import ENTITY, ITEM, split_node_label
 from kg_enhance.rec.protocol import stopped_too_early
@@ -24,11 +26,38 @@ logger = logging.getLogger(__name__)
 
 
 class WrittenBack(BaseModel):
+    """Vectors written to the graph; a fold-in's carried vectors are already there and are only
+    marked as this run's (``unchanged_*``), not sent again."""
+
     model_config = ConfigDict(extra="forbid")
 
     item: int
     entity: int
+    unchanged_item: int = 0
+    unchanged_entity: int = 0
     seconds: float
+
+
+def _version(emb: Embeddings) -> str:
+    """The run whose embed stage wrote ``emb``'s vectors to the graph."""
+    return str(emb.metadata.get("run_id") or emb.metadata.get("version") or "")
+
+
+def _unchanged_labels(emb: Embeddings, previous: Embeddings | None) -> set[str]:
+    """Entity labels whose vector equals ``previous``'s bit for bit (a fold-in's carried rows)."""
+    if previous is None or previous.entity_vectors.shape[1:] != emb.entity_vectors.shape[1:]:
+        return set()
+    if not (emb.metadata.get("warm_start") or {}).get("carried"):
+        return set()
+    now = list(emb.entity_to_id)
+    rows_now, rows_before = matching_rows(list(previous.entity_to_id), now)
+    ids_now = np.fromiter((emb.entity_to_id[now[r]] for r in rows_now), dtype=np.int64, count=len(rows_now))
+    before_labels = list(previous.entity_to_id)
+    ids_before = np.fromiter(
+        (previous.entity_to_id[before_labels[r]] for r in rows_before), dtype=np.int64, count=len(rows_before)
+    )
+    same = np.all(emb.entity_vectors[ids_now] == previous.entity_vectors[ids_before], axis=1)
+    return {now[r] for r in rows_now[same]}
 
 
 class ValidationPoint(BaseModel):
@@ -136,13 +165,29 @@ class EmbedStage(Stage[EmbedResult]):
         folder = save_embeddings(emb, ctx.run.embeddings, version=ctx.run_id)
 
         started = time.perf_counter()
+        unchanged = _unchanged_labels(emb, previous)
         rows: dict[str, list[dict[str, Any]]] = {ITEM: [], ENTITY: []}
+        kept: dict[str, list[tuple[str, int]]] = {ITEM: [], ENTITY: []}
         for label, idx in emb.entity_to_id.items():
             kind, anchor = split_node_label(label)
             if kind == ENTITY and not store.owns_entities:
                 continue  # shared entities: other jobs' vectors live on them too; ours stay in the artifact
-            if kind in rows:
+            if kind not in rows:
+                continue
+            if label in unchanged:
+                kept[kind].append((anchor, idx))
+            else:
                 rows[kind].append({"id": anchor, "vector": emb.entity_vectors[idx].tolist()})
+        stamped: dict[str, int] = {ITEM: 0, ENTITY: 0}
+        for kind, pairs in kept.items():
+            if not pairs or previous is None:
+                continue
+            stamped[kind] = store.stamp_embeddings(
+                kind, [a for a, _ in pairs], previous_run=_version(previous), run_id=ctx.run_id
+            )
+            if stamped[kind] < len(pairs):  # some node lost the previous vector: send them all again
+                rows[kind] += [{"id": a, "vector": emb.entity_vectors[i].tolist()} for a, i in pairs]
+                stamped[kind] = 0
         written = {
             kind: store.write_embeddings(kind, kind_rows, model=cfg.model, run_id=ctx.run_id)
             for kind, kind_rows in rows.items()
@@ -160,7 +205,11 @@ class EmbedStage(Stage[EmbedResult]):
             metrics=emb.metrics,
             artifact=str(folder),
             written_back=WrittenBack(
-                item=written[ITEM], entity=written[ENTITY], seconds=round(time.perf_counter() - started, 3)
+                item=written[ITEM],
+                entity=written[ENTITY],
+                unchanged_item=stamped[ITEM],
+                unchanged_entity=stamped[ENTITY],
+                seconds=round(time.perf_counter() - started, 3),
             ),
             vector_indexes=indexes,
         )

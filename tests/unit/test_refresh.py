@@ -349,13 +349,21 @@ def test_kge_warm_start_needs_the_same_hash_split_and_fold_in_trains_only_new_ro
         assert refused["carried"] is False and re.search(why, refused["reason"])
 
     folded = train_kge(
-        grown, config.model_copy(update={"warm_start_mode": "fold_in"}), progress=False, warm_from=before
+        grown,
+        config.model_copy(update={"warm_start_mode": "fold_in", "fold_in_eval_max_triples": 2}),
+        progress=False,
+        warm_from=before,
     )
     warm = folded.metadata["warm_start"]
     assert warm["carried"] and warm["mode"] == "fold_in" and warm["new_entities"] == 4
+    # early stopping ranks only validation triples of new rows; the test ranking is capped for a fold-in
+    test_triples = folded.metadata["test_triples"]
+    assert f"test 2 of {test_triples} triples (seeded sample)" in folded.metadata["evaluation"]
+    assert "validation (fold-in: triples touching a new entity or relation)" in folded.metadata["evaluation"]
+    assert warm["fold_in_validation_triples"] <= 6  # of the 6 triples of new items (about 12 validate)
     # only the training triples of the new items (each has a genre and a director triple) are fitted
     assert 0 < warm["fold_in_triples"] <= 6 and folded.metadata["epochs_run"] >= 1
-    # every carried vector is where it was (up to the 1e-7 of DistMult's unit-norm constraint, re-applied)
+    # every carried vector is exactly where it was (the unit-norm constraint re-applied is undone)
     for label, row in before.entity_to_id.items():
         np.testing.assert_allclose(folded.vector(label), before.entity_vectors[row], atol=1e-6)
     np.testing.assert_array_equal(
@@ -382,6 +390,9 @@ def test_kge_warm_start_needs_the_same_hash_split_and_fold_in_trains_only_new_ro
         warm_from=before,
     )
     assert same.metadata["epochs_run"] == 0 and same.metadata["warm_start"]["fold_in_triples"] == 0
+    # no triple touches a new row: nothing to validate, no early-stopping round, still a test ranking
+    assert same.metadata["warm_start"]["fold_in_validation_triples"] == 0
+    assert same.metadata["validation_evaluations"] == 0
     np.testing.assert_allclose(same.entity_vectors, before.entity_vectors, atol=1e-6)
     assert same.metrics["mrr"] is not None
 
@@ -647,3 +658,50 @@ def test_refresh_after_is_a_duration() -> None:
     assert LLMConfig().refresh_after_s is None
     with pytest.raises(ValidationError, match="refresh_after"):
         LLMConfig(refresh_after="3 months")
+
+
+def test_kge_fold_in_writes_back_only_new_vectors_and_the_graph_holds_the_artifact(
+    tmp_path: Path, state_home: Path
+) -> None:
+    """A fold-in's carried vectors equal the previous artifact's bit for bit: the graph keeps them and
+    only the run that holds them changes; new items' vectors are written. Afterwards every node's
+    vector is the new artifact's, marked with the new run (nothing left from the old run)."""
+    from kg_enhance.kge.artifacts import load_embeddings_dir
+
+    movies, _ = _copy_inputs(tmp_path / "inputs", n=41)
+    _edit_movies(movies, lambda rows: rows[:-2])
+    job = _job(
+        tmp_path / "a",
+        tmp_path / "inputs",
+        url="http://127.0.0.1:9/v1",
+        llm_enabled=False,
+        kge="{dim: 8, epochs: 4, eval_every: 1, warm_start_mode: fold_in}",
+        recommender="{epochs: 1, dim: 8, models: [{type: bpr_mf}]}",
+    )
+    db = MemoryDatabase()
+
+    def run() -> Any:
+        return api.run_job(
+            job, progress=False, until="embed", store_factory=lambda: InMemoryGraphStore(db, namespace="t")
+        )
+
+    first = run()
+    assert first.report["kge"]["written_back"]["unchanged_item"] == 0
+    _copy_inputs(tmp_path / "inputs", n=41)  # the two movies come back
+    second = run()
+    kge = second.report["kge"]
+    assert kge["warm_start"]["mode"] == "fold_in" and kge["warm_start"]["new_entities"] >= 2
+    back = kge["written_back"]
+    assert back["item"] == 2 and back["unchanged_item"] == 39
+    assert back["entity"] + back["unchanged_entity"] == first.report["kge"]["written_back"]["entity"] + (
+        kge["warm_start"]["new_entities"] - 2
+    )
+    emb = load_embeddings_dir(RunDir(tmp_path / "a" / "run").embeddings)
+    store = InMemoryGraphStore(db, namespace="t")
+    nodes = [r for r in store.fingerprint_nodes() if "embedding" in r["props"]]
+    assert len(nodes) == back["item"] + back["unchanged_item"] + back["entity"] + back["unchanged_entity"]
+    for row in nodes:
+        assert row["props"]["embedding_run"] == second.run_id
+        np.testing.assert_array_equal(
+            np.asarray(row["props"]["embedding"], dtype=np.float32), emb.vector(row["id"])
+        )

@@ -824,6 +824,36 @@ def test_embeddings(store: GraphStore) -> None:
         store.write_embeddings("user", [], model="TransE", run_id="e3")
 
 
+def test_stamp_embeddings_marks_carried_vectors_as_this_runs(store: GraphStore) -> None:
+    store.ensure_schema(ONTOLOGY)
+    store.write_items(movie_rows(), item_label="Movie")
+    comedy = Fact(head_id="1", relation="HAS_GENRE", object="Comedy", object_type="Genre", source="catalog")
+    store.write_facts([comedy], ONTOLOGY, job=JOB, run_id="r0")
+    items = [{"id": "1", "vector": [0.5, 0.25]}, {"id": "2", "vector": [0.1, 0.2]}]
+    store.write_embeddings("item", items, model="TransE", run_id="e1")
+    store.write_embeddings(
+        "entity", [{"id": "Genre:comedy", "vector": [1, 0.5]}], model="TransE", run_id="e1"
+    )
+    store.finish_embeddings(dimensions=2, run_id="e1")
+    # run e2 carried item 1 and comedy unchanged (item 999 does not exist), and gives item 2 a new vector
+    assert store.stamp_embeddings("item", ["1", "999"], previous_run="e1", run_id="e2") == 1
+    assert store.stamp_embeddings("entity", ["Genre:comedy"], previous_run="e1", run_id="e2") == 1
+    # a node that no longer holds e1's vector is not stamped (the caller then writes the vector)
+    assert store.stamp_embeddings("item", ["1"], previous_run="e1", run_id="e3") == 0
+    store.write_embeddings("item", [{"id": "2", "vector": [0.3, 0.4]}], model="TransE", run_id="e2")
+    store.finish_embeddings(dimensions=2, run_id="e2")
+    held = {
+        r["id"]: (r["props"]["embedding"], r["props"]["embedding_run"])
+        for r in store.fingerprint_nodes()
+        if "embedding" in r["props"]
+    }
+    assert held == {
+        "item:1": ([0.5, 0.25], "e2"),
+        "item:2": ([0.3, 0.4], "e2"),
+        "entity:Genre:comedy": ([1.0, 0.5], "e2"),
+    }
+
+
 def test_recommendations(store: GraphStore) -> None:
     store.ensure_schema(ONTOLOGY)
     store.write_items(movie_rows(), item_label="Movie")
