@@ -307,8 +307,7 @@ class Neo4jStore:
         return [r.data() for r in self._records(query, **params)]
 
     def _records(self, query: str, **params: Any) -> list[neo4j.Record]:
-        """The records of a read as the driver decoded them (no ``Record.data()`` conversion: for
-        reads of plain values as large as the graph, such as the triples the embed stage trains on)."""
+        """The records of a read as the driver decoded them (no ``Record.data()`` conversion)."""
         try:
             records, _, _ = self.driver.execute_query(
                 query, parameters_=self._scope(params), database_=self.config.database, routing_="r"
@@ -802,17 +801,24 @@ class Neo4jStore:
     def counts_by_type(self) -> dict[str, int]:
         return {r["type"]: int(r["count"]) for r in self._read(self.cypher.get("read/count_edges_by_type"))}
 
+    def _grouped_triples(self, name: str, **params: Any) -> list[Triple]:
+        """Sorted ``(head, relation, tail)`` triples of a read that returns one row per head with its
+        ``[relation, tail]`` pairs (grouped in Neo4j: a fifth of the per-record work of a row per triple)."""
+        out: list[Triple] = []
+        for row in self._stream(self.cypher.get(name), **params):
+            head = row["head"]
+            out.extend((head, relation, tail) for relation, tail in row["pairs"])
+        out.sort()
+        return out
+
     def item_fact_triples(self, sources: list[str] | None = None) -> list[Triple]:
-        rows = self._records(self.cypher.get("read/item_fact_triples"), sources=sources)
-        return [(r["head"], r["relation"], r["tail"]) for r in rows]
+        return self._grouped_triples("read/item_fact_triples", sources=sources)
 
     def user_fact_triples(self, sources: list[str] | None = None) -> list[Triple]:
-        rows = self._records(self.cypher.get("read/user_fact_triples"), sources=sources)
-        return [(r["head"], r["relation"], r["tail"]) for r in rows]
+        return self._grouped_triples("read/user_fact_triples", sources=sources)
 
     def interaction_triples(self, min_rating: float | None = None) -> list[Triple]:
-        rows = self._records(self.cypher.get("read/interaction_triples"), min_rating=min_rating)
-        return [(r["head"], r["relation"], r["tail"]) for r in rows]
+        return self._grouped_triples("read/interaction_triples", min_rating=min_rating)
 
     def interactions(self) -> list[InteractionRow]:
         rows = self._read(self.cypher.get("read/interactions"))
@@ -879,4 +885,6 @@ class Neo4jStore:
             exclude_types=list(exclude_types),
             exclude=sorted(exclude_properties),
         ):
-            yield {"head": row["head"], "type": row["type"], "tail": row["tail"], "props": dict(row["props"])}
+            head = row["head"]
+            for edge_type, tail, props in row["edges"]:
+                yield {"head": head, "type": edge_type, "tail": tail, "props": dict(props)}
