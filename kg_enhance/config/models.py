@@ -712,6 +712,11 @@ class RecommenderConfig(_Strict):
         "drawable; a draw among the user's own training items is redrawn), which pushes the head down harder and "
         "spreads the lists over more of the catalog.",
     )
+    exclude_seen_negatives: bool = Field(
+        default=False,
+        description="Redraw a uniform negative that is one of the user's training items (as RecBole's sampler "
+        "does); popularity negatives are always redrawn so. Costs a binary search per draw.",
+    )
     negative_alpha: float = Field(
         default=0.5,
         ge=0,
