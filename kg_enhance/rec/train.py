@@ -1,5 +1,6 @@
 """Training loop shared by every registered recommender: BPR with uniform (or popularity-drawn)
-negatives, none of them the user's own training items by default, Adam, early stopping on validation NDCG@K, best weights restored."""
+negatives, none of them the user's own training items by default, Adam, early stopping on
+validation NDCG@K, best weights restored."""
 
 from __future__ import annotations
 
