@@ -44,6 +44,25 @@ import torch
 from class_resolver import ClassResolver
 from torch import nn
 
+#: initialisations of the ID embedding tables (model parameter ``init``)
+INITS = ("normal", "xavier")
+
+
+def init_embeddings(weight: torch.Tensor, init: str) -> None:
+    """``normal``: N(0, 0.1^2); ``xavier``: Glorot-uniform over the (rows, dim) table, as RecBole's
+    LightGCN does (bound ``sqrt(6 / (rows + dim))``: smaller on large tables)."""
+    if init == "normal":
+        nn.init.normal_(weight, std=0.1)
+    elif init == "xavier":
+        nn.init.xavier_uniform_(weight)
+    else:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
+
+
+def init_std(rows: int, dim: int, init: str) -> float:
+    """The standard deviation :func:`init_embeddings` gives a ``(rows, dim)`` table."""
+    return 0.1 if init == "normal" else float(np.sqrt(2.0 / (rows + dim)))
+
 
 class RecModel(nn.Module):
     """Base class: ``representations()`` give the user and item vectors a dot product scores.
@@ -70,13 +89,14 @@ class RecModel(nn.Module):
         text_mask: torch.Tensor | None = None,
         text_components: int | None = None,
         text_trainable: bool = False,
+        init: str = "normal",
         **_: Any,
     ) -> None:
         super().__init__()
         self.user = nn.Embedding(n_users, dim, sparse=self.row_wise)
         self.item = nn.Embedding(n_items, dim, sparse=self.row_wise)
-        nn.init.normal_(self.user.weight, std=0.1)
-        nn.init.normal_(self.item.weight, std=0.1)
+        init_embeddings(self.user.weight, init)
+        init_embeddings(self.item.weight, init)
         self.text_proj: nn.Linear | None = None
         if text_vectors is not None:
             mask = torch.ones(n_items) if text_mask is None else text_mask.float()
@@ -316,6 +336,7 @@ class KGLightGCN(LightGCN):
         item_entity_edges: np.ndarray,
         layers: int = 3,
         kg_init_scale: float = 1.0,
+        init: str = "normal",
         **kwargs: Any,
     ) -> None:
         n_entities = int(entity_vectors.shape[0])
@@ -330,16 +351,19 @@ class KGLightGCN(LightGCN):
             layers=layers,
             extra_nodes=n_entities,
             extra_edges=entity_edges,
+            init=init,
             **kwargs,
         )
         self.n_entities = n_entities
+        # KG vectors come in at the spread of the item ID embeddings (0.1 with the normal init)
+        size = init_std(n_items, dim, init) * kg_init_scale
         gen = torch.Generator().manual_seed(0)
         proj = torch.randn(kg_vectors.shape[1], dim, generator=gen) / np.sqrt(dim)
 
         def scaled(x: torch.Tensor) -> torch.Tensor:
             y = x.float() @ proj
             std = y[y.abs().sum(-1) > 0].std() if (y.abs().sum(-1) > 0).any() else torch.tensor(1.0)
-            out: torch.Tensor = y / (std + 1e-8) * 0.1 * kg_init_scale
+            out: torch.Tensor = y / (std + 1e-8) * size
             return out
 
         with torch.no_grad():

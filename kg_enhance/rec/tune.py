@@ -84,6 +84,8 @@ class TuneResult:
     params: dict[str, Any]
     trials: list[dict[str, Any]] = field(default_factory=list)
     space: list[dict[str, Any]] = field(default_factory=list)
+    #: the re-trained candidates when ``confirm_seeds`` was given (trial number, seeds, values, mean)
+    confirmed: list[dict[str, Any]] = field(default_factory=list)
 
     def apply(self, spec: RecModelSpec, config: RecommenderConfig) -> tuple[RecModelSpec, RecommenderConfig]:
         """``spec`` and ``config`` with the chosen values."""
@@ -99,6 +101,7 @@ class TuneResult:
             "chosen": {**self.config, **self.params},
             "space": self.space,
             "trials": self.trials,
+            "confirmed": self.confirmed,
         }
 
 
@@ -144,8 +147,16 @@ def tune_model(
     seed: int = 0,
     timeout: float | None = None,
     slices: Slices | None = None,
+    confirm_seeds: int = 0,
+    confirm_top: int = 2,
 ) -> TuneResult:
-    """Search ``spec``'s declared space on validation NDCG@K; ``config`` gives everything not searched."""
+    """Search ``spec``'s declared space on validation NDCG@K; ``config`` gives everything not searched.
+
+    One seed's validation NDCG favours a setting that was lucky on that seed (the search's winner is
+    the highest of several noisy values). ``confirm_seeds``: the ``confirm_top`` best trials and the
+    first trial (the job's settings) are each trained again on that many more training seeds
+    (``config.seed + 1``, ...), and the one with the highest mean validation NDCG@K over all its seeds
+    is chosen; ``best_value`` is then that mean. Costs ``confirm_seeds`` trainings per candidate."""
     space = space_for(spec.type)
     key = f"ndcg@{config.k}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -184,9 +195,40 @@ def tune_model(
             f"tune {spec.key}: no trial completed in {len(study.trials)}; raise n_trials or the timeout"
         )
     best = study.best_trial
+    best_value = float(best.value if best.value is not None else 0.0)
+    confirmed: list[dict[str, Any]] = []
+    if confirm_seeds > 0:
+        ranked = sorted(done, key=lambda t: -(t.value or 0.0))[:confirm_top]
+        first = study.trials[0]
+        if first.state == optuna.trial.TrialState.COMPLETE and first not in ranked:
+            ranked.append(first)
+        for t in ranked:
+            cfg = config.model_copy(update={p.name: t.params[p.name] for p in space if p.target == "config"})
+            params = {p.name: t.params[p.name] for p in space if p.target == "params"}
+            trial_spec = spec.model_copy(update={"params": {**spec.params, **params}})
+            seeds = [config.seed + 1 + j for j in range(confirm_seeds)]
+            values = [float(t.value or 0.0)] + [
+                float(
+                    train_model(
+                        trial_spec, split, cfg.model_copy(update={"seed": s}), kg=kg, progress=False
+                    ).valid[key]
+                )
+                for s in seeds
+            ]
+            confirmed.append(
+                {
+                    "number": t.number,
+                    "seeds": [config.seed, *seeds],
+                    "values": values,
+                    "mean": sum(values) / len(values),
+                }
+            )
+        chosen = max(confirmed, key=lambda c: c["mean"])
+        best = study.trials[chosen["number"]]
+        best_value = chosen["mean"]
     return TuneResult(
         model=spec.key,
-        best_value=float(best.value if best.value is not None else 0.0),
+        best_value=best_value,
         config={p.name: best.params[p.name] for p in space if p.target == "config"},
         params={p.name: best.params[p.name] for p in space if p.target == "params"},
         trials=[
@@ -200,4 +242,5 @@ def tune_model(
             for t in study.trials
         ],
         space=[p.describe() for p in space],
+        confirmed=confirmed,
     )

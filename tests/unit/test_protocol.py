@@ -128,3 +128,33 @@ def test_optuna_search_on_validation_saves_the_chosen_values() -> None:
     assert tuned.learning_rate == got.config["learning_rate"] and tuned.epochs == 2
     again = tune_model(RecModelSpec(type="bpr_mf"), split, cfg, n_trials=3, seed=0)
     assert again.config == got.config  # seeded sampler: the same search
+
+
+def test_confirmation_seeds_choose_by_the_mean_over_seeds() -> None:
+    import pandas as pd
+
+    from kg_enhance.config.models import RecModelSpec, RecommenderConfig
+    from kg_enhance.datasets.movielens import DEMO_DIR
+    from kg_enhance.rec.data import make_split, positives
+    from kg_enhance.rec.train import train_model
+    from kg_enhance.rec.tune import tune_model
+
+    df = pd.read_csv(DEMO_DIR / "ratings.csv", dtype=str)
+    df = df.rename(columns={"userId": "user_id", "movieId": "item_id", "timestamp": "ts"})
+    df["rating"], df["ts"] = df["rating"].astype(float), df["ts"].astype(int)
+    split = make_split(positives(df, 4.0), kind="user_random", seed=0)
+    cfg = RecommenderConfig(epochs=2, k=20, patience=2, seed=3)
+    got = tune_model(
+        RecModelSpec(type="bpr_mf"), split, cfg, n_trials=4, seed=0, confirm_seeds=1, confirm_top=2
+    )
+    # the two best trials and the job's settings (trial 0), each on seeds 3 and 4
+    numbers = [c["number"] for c in got.confirmed]
+    assert 0 in numbers and 2 <= len(numbers) <= 3
+    assert all(c["seeds"] == [3, 4] and len(c["values"]) == 2 for c in got.confirmed)
+    chosen = max(got.confirmed, key=lambda c: c["mean"])
+    assert got.best_value == pytest.approx(chosen["mean"])
+    assert got.config == {k: v for k, v in got.trials[chosen["number"]]["params"].items() if k in got.config}
+    # the extra value is a real training on the next seed
+    spec, tuned = got.apply(RecModelSpec(type="bpr_mf"), cfg)
+    again = train_model(spec, split, tuned.model_copy(update={"seed": 4}), progress=False)
+    assert again.valid["ndcg@20"] == pytest.approx(chosen["values"][1])

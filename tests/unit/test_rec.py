@@ -175,7 +175,7 @@ def test_popularity_negatives_follow_training_counts_skip_the_users_items_and_un
     split,
 ) -> None:  # type: ignore[no-untyped-def]
     counts = np.bincount(split.train[:, 1], minlength=split.n_items)
-    uniform = NegativeSampler(split, RecommenderConfig())
+    uniform = NegativeSampler(split, RecommenderConfig(exclude_seen_negatives=False))
     assert uniform.cdf is None
     users = np.random.default_rng(9).integers(0, split.n_users, 1000)
     np.testing.assert_array_equal(  # the uniform path draws what training always drew
@@ -203,6 +203,51 @@ def test_popularity_negatives_follow_training_counts_skip_the_users_items_and_un
     assert not any(
         (u, i) in train_keys for u, i in zip(batch_users.tolist(), negatives.tolist(), strict=True)
     )
+
+
+def test_uniform_negatives_can_exclude_the_users_training_items(split) -> None:  # type: ignore[no-untyped-def]
+    train_keys = set(map(tuple, split.train.tolist()))
+    users = split.train[:, 0]
+
+    def collisions(drawn: np.ndarray) -> int:
+        return sum((u, i) in train_keys for u, i in zip(users.tolist(), drawn.tolist(), strict=True))
+
+    plain = NegativeSampler(split, RecommenderConfig(exclude_seen_negatives=False))
+    assert collisions(plain.sample(np.random.default_rng(4), users)) > 100  # the user's own items come up
+    excluding = NegativeSampler(split, RecommenderConfig())  # the default, as RecBole samples
+    drawn = excluding.sample(np.random.default_rng(4), users)
+    assert collisions(drawn) == 0
+    assert drawn.min() >= 0 and drawn.max() < split.n_items
+    # still uniform over the items the user has not seen: every item comes up, none dominates
+    counts = np.bincount(drawn, minlength=split.n_items)
+    assert (counts > 0).mean() > 0.95 and counts.max() < 5 * len(drawn) / split.n_items
+
+
+def test_xavier_init_follows_the_table_shape_and_sets_the_kg_scale(split) -> None:  # type: ignore[no-untyped-def]
+    from kg_enhance.rec.models import KGLightGCN, LightGCN, init_std
+
+    torch.manual_seed(0)
+    normal = LightGCN(split.n_users, split.n_items, 64, train_pairs=split.train)
+    xavier = LightGCN(split.n_users, split.n_items, 64, train_pairs=split.train, init="xavier")
+    assert float(normal.user.weight.detach().std()) == pytest.approx(0.1, rel=0.05)
+    for table, rows in ((xavier.user.weight, split.n_users), (xavier.item.weight, split.n_items)):
+        bound = np.sqrt(6 / (rows + 64))  # Glorot-uniform, as RecBole initialises its LightGCN
+        assert float(table.detach().abs().max()) <= bound
+        assert float(table.detach().std()) == pytest.approx(init_std(rows, 64, "xavier"), rel=0.05)
+    with pytest.raises(ValueError, match="init must be one of"):
+        LightGCN(split.n_users, split.n_items, 8, train_pairs=split.train, init="zeros")
+    # kg_lightgcn brings its KG vectors in at the spread of the item table's initialisation
+    rng = np.random.default_rng(0)
+    kg = {
+        "kg_vectors": torch.from_numpy(rng.normal(size=(split.n_items, 16)).astype(np.float32)),
+        "kg_mask": torch.ones(split.n_items),
+        "entity_vectors": torch.from_numpy(rng.normal(size=(7, 16)).astype(np.float32)),
+        "item_entity_edges": np.array([[i, i % 7] for i in range(split.n_items)]),
+    }
+    for init in ("normal", "xavier"):
+        model = KGLightGCN(split.n_users, split.n_items, 64, train_pairs=split.train, init=init, **kg)
+        expected = init_std(split.n_items, 64, init)
+        assert float(model.entity.weight.detach().std()) == pytest.approx(expected, rel=0.05)
 
 
 def test_training_with_popularity_negatives_learns_and_lifts_the_long_tail(split) -> None:  # type: ignore[no-untyped-def]
