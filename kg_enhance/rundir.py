@@ -232,6 +232,10 @@ class RunDir:
         return self.delta_dir / "interactions.parquet"
 
     @property
+    def delta_fact_groups(self) -> Path:
+        return self.delta_dir / "fact_groups.parquet"
+
+    @property
     def delta_state(self) -> Path:
         return self.delta_dir / "state.json"
 

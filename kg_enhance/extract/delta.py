@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +45,12 @@ from kg_enhance.io.files import write_json, write_with
 from kg_enhance.io.tables import InputIssues, read_catalog, read_interactions, read_users
 from kg_enhance.ontology.models import Ontology
 from kg_enhance.rundir import RunDir
-from kg_enhance.types import Item
+from kg_enhance.types import Fact, Item
 
 SUBJECT_COLUMNS = ["kind", "id", "key", "row", "answered_at", "facts"]
 INTERACTION_COLUMNS = ["user_id", "item_id", "hash"]
+#: one row per subject of a fact file: its facts from that file, hashed together
+FACT_GROUP_COLUMNS = ["source", "kind", "id", "hash"]
 #: subject kinds of the tables, and the fact head kind of each
 KINDS = {"item": "Item", "user": "User"}
 FORMAT = 1
@@ -69,6 +71,56 @@ def _hash(value: Any) -> str:
 
 def row_hashes(items: Iterable[Item]) -> list[str]:
     return [_hash(item_props(i)) for i in items]
+
+
+def fact_groups(facts: Iterable[Fact], sources: Collection[str]) -> pd.DataFrame:
+    """Per subject of each fact file in ``sources`` (``source``, head ``kind``, ``id``), a hash of the
+    facts that file states about it (every field the load writes, in a canonical order), so a changed
+    file is compared subject by subject and only the subjects whose facts changed are rewritten."""
+    rows = [
+        (
+            f.source,
+            f.head_kind,
+            f.head_id,
+            json.dumps(
+                [f.relation, f.object, f.object_type, f.source_field, f.evidence, f.confidence, f.model],
+                ensure_ascii=False,
+                default=str,
+            ),
+        )
+        for f in facts
+        if f.source in sources
+    ]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=str) for c in FACT_GROUP_COLUMNS})
+    df = pd.DataFrame(rows, columns=["source", "kind", "id", "line"]).sort_values(
+        ["source", "kind", "id", "line"], kind="stable"
+    )
+    joined = df.groupby(["source", "kind", "id"], sort=False)["line"].agg("\n".join)
+    return pd.DataFrame(
+        {
+            "source": joined.index.get_level_values(0).astype(str),
+            "kind": joined.index.get_level_values(1).astype(str),
+            "id": joined.index.get_level_values(2).astype(str),
+            "hash": [hashlib.sha256(text.encode("utf-8")).hexdigest()[:24] for text in joined.to_numpy()],
+        }
+    )
+
+
+def changed_fact_subjects(
+    before: pd.DataFrame, now: pd.DataFrame, sources: Collection[str]
+) -> dict[str, dict[str, list[str]]]:
+    """Per fact file in ``sources`` and head kind, the subjects whose facts from it are new, changed or
+    gone between two :func:`fact_groups` tables (the facts a load must rewrite or delete)."""
+    keys = ["source", "kind", "id"]
+    merged = before[before["source"].isin(sources)].merge(
+        now[now["source"].isin(sources)], on=keys, how="outer", suffixes=("_before", "_now")
+    )
+    differ = merged[merged["hash_before"].ne(merged["hash_now"])]  # NaN on either side differs too
+    out: dict[str, dict[str, list[str]]] = {}
+    for (source, kind), group in differ.groupby(["source", "kind"], sort=True):
+        out.setdefault(str(source), {})[str(kind)] = sorted(group["id"].astype(str))
+    return out
 
 
 def settings_hash(job: JobSpec, ontology: Ontology) -> str:

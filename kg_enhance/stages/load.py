@@ -20,7 +20,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
@@ -101,8 +101,12 @@ class LoadRefresh(BaseModel):
     interactions: dict[str, int] = {}
     #: per kind, subjects whose LLM facts were replaced
     facts_replaced_subjects: dict[str, int] = {}
-    #: fact sources written in full (a fact file whose content changed, or every source on a full load)
+    #: fact sources written in full (every source on a full load; incrementally, a changed fact file
+    #: with no per-subject record of the last load)
     fact_files_rewritten: list[str] = []
+    #: per changed fact file, the subjects whose facts from it were rewritten or deleted (the others'
+    #: facts from that file were unchanged and left as they were)
+    fact_file_subjects_rewritten: dict[str, int] = {}
     orphan_entities_deleted: int = 0
     orphan_users_deleted: int = 0
 
@@ -305,9 +309,9 @@ class LoadStage(Stage[LoadResult]):
                 )
                 stale += deleted
                 orphan_keys |= keys
-            if refresh.changed_files:
+            if refresh.whole_files:
                 stale += store.delete_stale_facts(
-                    job=job.name, run_id=ctx.run_id, sources=refresh.changed_files
+                    job=job.name, run_id=ctx.run_id, sources=refresh.whole_files
                 )
         else:
             stale = store.delete_stale_facts(job=job.name, run_id=ctx.run_id, sources=inputs.loaded_sources)
@@ -400,7 +404,13 @@ class LoadStage(Stage[LoadResult]):
                 interactions_removed=removed_interactions,
                 interactions=refresh.interactions.counts() if refresh.interactions is not None else {},
                 facts_replaced_subjects={k: len(v) for k, v in refresh.replaced.items()},
-                fact_files_rewritten=refresh.changed_files if refresh.incremental else inputs.loaded_sources,
+                fact_files_rewritten=refresh.whole_files if refresh.incremental else inputs.loaded_sources,
+                fact_file_subjects_rewritten={
+                    source: sum(len(ids) for ids in kinds.values())
+                    for source, kinds in refresh.fact_subjects.items()
+                }
+                if refresh.incremental
+                else {},
                 orphan_entities_deleted=orphans[0],
                 orphan_users_deleted=orphans[1],
             ),
@@ -433,17 +443,30 @@ class _Refresh:
     interaction_table: pd.DataFrame | None
     file_hashes: dict[str, str]
     settings: str
+    #: changed fact files compared subject by subject: per file and head kind (``Item``, ``User``), the
+    #: subjects whose facts from that file are new, changed or gone (only their facts are rewritten)
+    fact_subjects: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: changed fact files rewritten in full (no per-subject record of the last load to compare with)
+    whole_files: list[str] = field(default_factory=list)
+    #: :func:`kg_enhance.extract.delta.fact_groups` of this load, committed for the next one
+    fact_group_table: pd.DataFrame | None = None
 
     def facts_to_write(self, facts: list[Fact]) -> list[Fact]:
-        """LLM facts of replaced subjects, catalog facts of new and changed items, every fact of changed files."""
+        """LLM facts of replaced subjects, catalog facts of new and changed items, the facts of the
+        changed subjects of changed files (every fact of a file rewritten in full)."""
         llm = {delta.KINDS[k]: set(v) for k, v in self.replaced.items()}
-        files = set(self.changed_files)
+        whole = set(self.whole_files)
+        subjects = {
+            source: {kind: set(ids) for kind, ids in kinds.items()}
+            for source, kinds in self.fact_subjects.items()
+        }
         return [
             f
             for f in facts
             if (f.source == "llm" and f.head_id in llm.get(f.head_kind, set()))
             or (f.source == "catalog" and f.head_id in self.write_items)
-            or f.source in files
+            or f.source in whole
+            or f.head_id in subjects.get(f.source, {}).get(f.head_kind, ())
         ]
 
     def fact_deletions(self) -> Iterator[tuple[str, list[str], list[str]]]:
@@ -454,10 +477,18 @@ class _Refresh:
                 yield delta.KINDS[kind], gone, ["llm"]
         if self.row_changed:
             yield "Item", self.row_changed, ["catalog"]
+        for source, kinds in sorted(self.fact_subjects.items()):
+            for kind, ids in sorted(kinds.items()):
+                if ids:
+                    yield kind, ids, [source]
 
     def commit(self, run: RunDir, run_id: str, *, graph: dict[str, Any]) -> None:
         """Record what the graph now holds: the subjects table, interactions, state; mark the plan applied."""
         subjects = delta.read_table(run.delta_next_subjects, delta.SUBJECT_COLUMNS)
+        if self.fact_group_table is not None:
+            delta.write_table(run.delta_fact_groups, self.fact_group_table)
+        else:
+            run.delta_fact_groups.unlink(missing_ok=True)
         if self.interaction_table is not None:
             delta.write_table(run.delta_interactions, self.interaction_table)
         else:
@@ -537,6 +568,16 @@ def _refresh_plan(ctx: StageContext, inputs: LoadInputs, store: GraphStore) -> _
     )
     removed_subjects = {} if applied else {k: list(v) for k, v in plan.get("removed", {}).items()}
     old_files = state.get("files") or {}
+    changed_files = sorted(n for n, h in file_hashes.items() if old_files.get(n) != h)
+    file_sources = {spec.name for spec in job.source.facts}
+    groups = delta.fact_groups(inputs.facts, file_sources)
+    groups_before = delta.read_table(run.delta_fact_groups, delta.FACT_GROUP_COLUMNS)
+    fact_subjects: dict[str, dict[str, list[str]]] = {}
+    whole_files = changed_files
+    if groups_before is not None and changed_files:
+        # a file compared subject by subject: only the subjects whose facts changed are rewritten
+        fact_subjects = delta.changed_fact_subjects(groups_before, groups, changed_files)
+        whole_files = []
     return _Refresh(
         incremental=incremental,
         reason=reason,
@@ -545,9 +586,12 @@ def _refresh_plan(ctx: StageContext, inputs: LoadInputs, store: GraphStore) -> _
         removed_items=diff.removed,
         replaced=replaced,
         removed_subjects=removed_subjects,
-        changed_files=sorted(n for n, h in file_hashes.items() if old_files.get(n) != h),
+        changed_files=changed_files,
         interactions=inter,
         interaction_table=table,
         file_hashes=file_hashes,
         settings=settings,
+        fact_subjects=fact_subjects,
+        whole_files=whole_files,
+        fact_group_table=groups,
     )

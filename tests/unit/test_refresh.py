@@ -204,6 +204,51 @@ def test_one_changed_description_re_extracts_that_item_only_and_equals_a_full_ru
     assert not any(t[2] == "entity:Country:usa" for t in store.item_fact_triples(["llm"]))
 
 
+def test_a_changed_fact_file_rewrites_only_the_subjects_whose_facts_changed(
+    tmp_path: Path, store_for: StoreFor, state_home: Path
+) -> None:
+    """A fact file that changes is compared subject by subject with the last load: only the items whose
+    facts from it changed (edited, gone, added to) are rewritten, and the graph equals a full load's."""
+    _copy_inputs(tmp_path / "inputs")
+    gold = tmp_path / "inputs" / "gold.tsv"
+    lines = (REPO / "kg_enhance" / "datasets" / "movielens_demo" / "gold_facts.tsv").read_text(
+        encoding="utf-8"
+    )
+    gold.write_text(lines, encoding="utf-8")
+
+    def job_at(folder: Path, **kwargs: Any) -> Path:
+        job = _job(folder, tmp_path / "inputs", url="http://127.0.0.1:9/v1", llm_enabled=False, **kwargs)
+        job.write_text(job.read_text().replace("@bundled/movielens_demo/gold_facts.tsv", str(gold)))
+        return job
+
+    job = job_at(tmp_path / "a")
+    first = _run(job, store_for, "t")
+    assert first.report["graph"]["mode"] == "full"
+    rows = lines.splitlines()
+    edited = [
+        r.replace("John Lasseter", "Pete Docter") if r.startswith("1\t") else r
+        for r in rows
+        if not r.startswith("2\t")  # item 2 loses every fact from the file
+    ] + ["6\tPRODUCED_IN\tFrance\tCountry"]  # item 6 gains one
+    gold.write_text("\n".join(edited) + "\n", encoding="utf-8")
+
+    second = _run(job, store_for, "t")
+    refresh = second.report["graph"]["refresh"]
+    assert second.report["graph"]["mode"] == "incremental"
+    assert refresh["fact_files_rewritten"] == [] and refresh["fact_file_subjects_rewritten"] == {"hetrec": 3}
+    assert second.report["graph"]["facts_written"] < first.report["graph"]["facts_written"] // 4
+    triples = set(store_for("t").item_fact_triples(["hetrec"]))
+    assert ("item:1", "DIRECTED_BY", "entity:Person:pete docter") in triples
+    assert not any(t[0] == "item:1" and t[2] == "entity:Person:john lasseter" for t in triples)
+    assert not any(t[0] == "item:2" for t in triples)
+    assert ("item:6", "PRODUCED_IN", "entity:Country:france") in triples
+    incremental = graph_fingerprint(store_for("t"))
+
+    fresh = _run(job_at(tmp_path / "b", extra="graph: {namespace: full}"), store_for, "full")
+    assert fresh.report["graph"]["mode"] == "full"
+    assert graph_fingerprint(store_for("full")) == incremental
+
+
 def test_a_removed_item_is_retired_and_another_namespace_is_untouched(
     tmp_path: Path, store_for: StoreFor, state_home: Path
 ) -> None:
