@@ -24,7 +24,7 @@ held-out pairs: measured +15% to +130% NDCG@20 of pure leakage before the guard 
 ``results/refresh_leak_2026-11-29.txt``), and the refresh retrains from scratch.
 
 Runs against an existing Neo4j (``--uri``, default the worktree's bolt 7693), in its own
-namespaces, with its own state folder (extraction cache) under ``--scratch``.
+namespaces, with its own state folder (extraction cache) per seed under ``--scratch``.
 
     .venv/bin/python benchmarks/refresh.py [--seeds 0,1,2] [--uri bolt://127.0.0.1:7693] [--until load]
 """
@@ -173,6 +173,9 @@ def one_seed(
     held = set(rng.choice(movies, size=max(1, round(0.01 * len(movies))), replace=False).tolist())
     base = scratch / f"seed{seed}"
     shutil.rmtree(base, ignore_errors=True)
+    # each seed its own, empty extraction cache: its stub LLM may get the port of an earlier seed's,
+    # and the cache (keyed by endpoint) would then answer the first full run without a call
+    os.environ["KG_ENHANCE_HOME"] = str(base / "state")
     names = {"inc": f"refresh-inc-s{seed}", "full": f"refresh-full-s{seed}"}
     for ns in names.values():
         with Neo4jStore(Neo4jConfig(uri=uri), namespace=ns) as store:
@@ -268,8 +271,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     scratch = Path(args.scratch)
-    os.environ["KG_ENHANCE_HOME"] = str(scratch / "state")  # its own extraction cache
-    shutil.rmtree(scratch / "state", ignore_errors=True)
     models = args.models.split(",")
     print(
         f"machine: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "

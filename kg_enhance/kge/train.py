@@ -372,7 +372,7 @@ def _training_loop(
 
 def _describe(plan: EvaluationPlan, sizes: dict[str, tuple[int, int]], known: int, scoring: str) -> str:
     samples = ", ".join(
-        f"{name} {n:,} of {m:,} triples" + (" (seeded sample)" if n < m else "")
+        f"{name} {n:,} of {m:,} triples" + (" (seeded sample)" if n < m and "fold-in" not in name else "")
         for name, (n, m) in sizes.items()
     )
     slicing = (
@@ -769,13 +769,20 @@ def train_kge(
             )
         )
         eval_seconds += time.perf_counter() - started
+        ranked = int(stopper.evaluation_triples_factory.num_triples) if stopper is not None else 0
+        touching = int(valid_rows.shape[0]) if valid_rows is not None else 0
         sizes = {
             (
-                "validation (fold-in: triples touching a new entity or relation)" if folding else "validation"
-            ): (
-                int(stopper.evaluation_triples_factory.num_triples) if stopper is not None else 0,
-                int(validation.num_triples),
-            ),
+                (
+                    "validation (fold-in: no early-stopping round, nothing trained or nothing to rank)"
+                    if stopper is None
+                    else "validation (fold-in: triples touching a new entity or relation"
+                    + (f", a seeded sample of {touching:,}" if ranked < touching else "")
+                    + ")"
+                )
+                if folding
+                else "validation"
+            ): (ranked, int(validation.num_triples)),
             "test": (int(test_sample.shape[0]), int(testing.num_triples)),
         }
     with torch.no_grad():
