@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,30 +39,9 @@ CACHE = REPO / ".kg-enhance" / "lift"
 
 def ml100k_split(job: Any) -> Any:
     """lift.py's ml100k split alone (no PyKEEN training): enough for the models without a KG."""
-    import pandas as pd
-    from rec_vs_recbole import recbole_python
+    import rec_vs_recbole
 
-    from kg_enhance.rec.data import make_split, positives
-
-    where = subprocess.run(
-        [str(recbole_python()), "-c", "import recbole, os; print(os.path.dirname(recbole.__file__))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    inter = pd.read_csv(Path(where) / "dataset_example" / "ml-100k" / "ml-100k.inter", sep="\t", dtype=str)
-    inter.columns = [c.split(":")[0] for c in inter.columns]
-    df = pd.DataFrame(
-        {
-            "user_id": inter["user_id"],
-            "item_id": inter["item_id"],
-            "rating": inter["rating"].astype(float),
-            "ts": inter["timestamp"].astype(int),
-        }
-    )
-    return SimpleNamespace(
-        split=make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed), kg=None
-    )
+    return SimpleNamespace(split=rec_vs_recbole.ml100k_split(job), kg=None)
 
 
 def dataset(name: str, job: Any, *, kg: bool) -> Any:

@@ -151,16 +151,20 @@ def demo_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]],
     return split, emb, triples, Path(got["dir"]) / "kgdemo.yaml"
 
 
-def ml100k_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]], Path]:
-    py = recbole_python()
+def ml100k_source() -> Path:
+    """RecBole's bundled ml-100k folder (read from the installed package, never copied)."""
     where = subprocess.run(
-        [str(py), "-c", "import recbole, os; print(os.path.dirname(recbole.__file__))"],
+        [str(recbole_python()), "-c", "import recbole, os; print(os.path.dirname(recbole.__file__))"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    src = Path(where) / "dataset_example" / "ml-100k"
-    inter = pd.read_csv(src / "ml-100k.inter", sep="\t", dtype=str)
+    return Path(where) / "dataset_example" / "ml-100k"
+
+
+def ml100k_split(job: Any, src: Path | None = None) -> Any:
+    """The split of ml-100k's ratings every ml-100k benchmark uses (positives: rating >= 4)."""
+    inter = pd.read_csv((src or ml100k_source()) / "ml-100k.inter", sep="\t", dtype=str)
     inter.columns = [c.split(":")[0] for c in inter.columns]
     df = pd.DataFrame(
         {
@@ -170,7 +174,12 @@ def ml100k_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]
             "ts": inter["timestamp"].astype(int),
         }
     )
-    split = make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed)
+    return make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed)
+
+
+def ml100k_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]], Path]:
+    src = ml100k_source()
+    split = ml100k_split(job, src)
     kg = pd.read_csv(src / "ml-100k.kg", sep="\t", dtype=str)
     kg.columns = [c.split(":")[0] for c in kg.columns]
     link = pd.read_csv(src / "ml-100k.link", sep="\t", dtype=str)
