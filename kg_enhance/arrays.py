@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,19 @@ def matching_rows(
     rows_now = np.flatnonzero(at >= 0)
     rows_before: np.ndarray = positions[at[rows_now]]
     return rows_now, rows_before
+
+
+def in_row_order(ids: Mapping[Any, int]) -> np.ndarray:
+    """The keys of an id -> row map (rows ``0..n-1``, as PyKEEN's label maps) in row order."""
+    keys = np.empty(len(ids), dtype=object)
+    keys[np.fromiter(ids.values(), dtype=np.int64, count=len(ids))] = list(ids)
+    return keys
+
+
+def matching_ids(before: Mapping[Any, int], now: Mapping[Any, int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`matching_rows` of two id -> row maps: the rows, in each map's own numbering, of the ids
+    both have."""
+    return matching_rows(in_row_order(before), in_row_order(now))
 
 
 def freeze_rows(param: torch.Tensor, frozen: torch.Tensor | np.ndarray) -> torch.utils.hooks.RemovableHandle:

@@ -48,7 +48,7 @@ from pykeen.training.callbacks import TrainingCallback
 from pykeen.triples import CoreTriplesFactory, TriplesFactory
 from pykeen.utils import set_random_seed
 
-from kg_enhance.arrays import freeze_rows, matching_rows
+from kg_enhance.arrays import freeze_rows, matching_ids
 from kg_enhance.config import defaults as D
 from kg_enhance.config.models import KGEConfig
 from kg_enhance.errors import SparseGraphError, StageError
@@ -418,13 +418,6 @@ def _representation_weight(representations: Any) -> torch.Tensor | None:
     return weight if isinstance(weight, torch.Tensor) else None
 
 
-def _labels(ids: dict[str, int]) -> np.ndarray:
-    """The labels of an id map in row order."""
-    labels = np.empty(len(ids), dtype=object)
-    labels[np.fromiter(ids.values(), dtype=np.int64, count=len(ids))] = list(ids)
-    return labels
-
-
 def _carry(
     weight: torch.Tensor, ids: dict[str, int], old_vectors: np.ndarray, old_ids: dict[str, int]
 ) -> np.ndarray | None:
@@ -432,7 +425,7 @@ def _carry(
 
     Returns the rows of ``weight`` that were carried, or None when the widths do not match
     (nothing copied)."""
-    new_rows, old_rows = matching_rows(_labels(old_ids), _labels(ids))
+    new_rows, old_rows = matching_ids(old_ids, ids)
     if not len(new_rows):
         return new_rows
     old = torch.from_numpy(np.ascontiguousarray(old_vectors[old_rows], dtype=np.float32))
@@ -540,9 +533,7 @@ def _restore_carried(
     """``vectors`` with every row whose label ``before`` has replaced by ``before``'s row (same shape only)."""
     if before.shape[1:] != vectors.shape[1:] or before.dtype != vectors.dtype:
         return vectors
-    now = sorted(to_id, key=to_id.__getitem__)
-    then = sorted(before_to_id, key=before_to_id.__getitem__)
-    rows_now, rows_before = matching_rows(then, now)
+    rows_now, rows_before = matching_ids(before_to_id, to_id)
     out = vectors.copy()
     out[rows_now] = before[rows_before]
     return out

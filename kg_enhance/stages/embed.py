@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from kg_enhance.arrays import matching_rows
+from kg_enhance.arrays import in_row_order, matching_ids
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.graph.fingerprint import graph_fingerprint
 from kg_enhance.kge.artifacts import Embeddings, load_embeddings_dir, save_embeddings
@@ -49,15 +49,9 @@ def _unchanged_labels(emb: Embeddings, previous: Embeddings | None) -> set[str]:
         return set()
     if not (emb.metadata.get("warm_start") or {}).get("carried"):
         return set()
-    now = list(emb.entity_to_id)
-    rows_now, rows_before = matching_rows(list(previous.entity_to_id), now)
-    ids_now = np.fromiter((emb.entity_to_id[now[r]] for r in rows_now), dtype=np.int64, count=len(rows_now))
-    before_labels = list(previous.entity_to_id)
-    ids_before = np.fromiter(
-        (previous.entity_to_id[before_labels[r]] for r in rows_before), dtype=np.int64, count=len(rows_before)
-    )
-    same = np.all(emb.entity_vectors[ids_now] == previous.entity_vectors[ids_before], axis=1)
-    return {now[r] for r in rows_now[same]}
+    rows_now, rows_before = matching_ids(previous.entity_to_id, emb.entity_to_id)
+    same = np.all(emb.entity_vectors[rows_now] == previous.entity_vectors[rows_before], axis=1)
+    return set(in_row_order(emb.entity_to_id)[rows_now[same]])
 
 
 class ValidationPoint(BaseModel):
