@@ -789,6 +789,7 @@ def train_kge(
     )
     best_epoch = int(stopper.best_epoch) if stopper is not None and stopper.best_epoch is not None else None
     train_only = max(train_seconds - (stopper.seconds if stopper is not None else 0.0), 1e-9)
+    of_triples = triples_fingerprint(unique)
     metadata: dict[str, Any] = {
         "model": config.model,
         "dim": config.dim,
@@ -808,8 +809,8 @@ def train_kge(
         "test_triples": int(testing.num_triples) if testing is not None else 0,
         "entities": len(entities),
         "relations": len(relations),
-        "triples_fingerprint": triples_fingerprint(unique),
-        "graph_fingerprint": graph_fingerprint or triples_fingerprint(unique),
+        "triples_fingerprint": of_triples,
+        "graph_fingerprint": graph_fingerprint or of_triples,
         "pykeen_version": version("pykeen"),
         "evaluation": _describe(plan, sizes, len(unique), scoring_path(model))
         if sizes

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,13 +50,20 @@ class PathExplainer:
                 self.entities[item_id].add(key)
                 degree[key] += 1
         self.weight = {k: 1.0 / math.log2(1 + d) for k, d in degree.items()}
+        #: each item's entities, strongest first (the order paths are ranked in)
+        self._ranked: dict[str, tuple[str, ...]] = {
+            item_id: tuple(sorted(keys, key=lambda k: (-self.weight[k], k)))
+            for item_id, keys in self.entities.items()
+        }
 
     def support(self, history: Sequence[str]) -> dict[str, list[str]]:
-        """Entity key -> the user's history items that have it (built once per user)."""
+        """Entity key -> the user's distinct history items that have it, sorted (built once per user)."""
         out: dict[str, list[str]] = defaultdict(list)
-        for j in history:
+        for j in dict.fromkeys(history):
             for e in self.entities.get(j, ()):
                 out[e].append(j)
+        for items in out.values():
+            items.sort()
         return out
 
     def paths(
@@ -70,19 +78,30 @@ class PathExplainer:
 
         Pass ``support`` (:meth:`support` of the same history) when explaining many items
         for one user: the cost is then the item's entities, not the history's.
+
+        Paths rank by entity weight, then entity key, then history item, and the first
+        ``limit`` with distinct history items win (repeats only fill in when there are no more
+        than ``limit`` paths in all). An entity reached with ``m`` paths chosen can skip at most
+        its ``m`` used history items (its own are distinct) and give at most ``limit - m`` new
+        ones, so its first ``limit`` candidates are all the search can use: a user with
+        thousands of items sharing "Drama" costs no more than one with five.
         """
         support = self.support(history) if support is None else support
-        found = [
-            Path3(j, e, self.weight[e])
-            for e in self.entities.get(item_id, ())
-            for j in support.get(e, ())
-            if j != item_id
-        ]
-        found.sort(key=lambda p: (-p.weight, p.via_entity, p.via_item))
+        take = limit
+        found: list[Path3] = []
+        total = 0  # every path, not only the candidates kept
+        for e in self._ranked.get(item_id, ()):
+            items = support.get(e)
+            if not items:
+                continue
+            at = bisect_left(items, item_id)
+            total += len(items) - (at < len(items) and items[at] == item_id)
+            weight = self.weight[e]
+            found.extend([Path3(j, e, weight) for j in items[: take + 1] if j != item_id][:take])
         out: list[Path3] = []
         used_items: set[str] = set()
         for p in found:  # prefer distinct supporting items
-            if p.via_item in used_items and len(found) > limit:
+            if p.via_item in used_items and total > limit:
                 continue
             out.append(p)
             used_items.add(p.via_item)

@@ -580,13 +580,14 @@ def gold_quality(
 ) -> dict[str, dict[str, Any]]:
     """:func:`score_extraction` of the LLM's item facts against each gold source of the job."""
     files = {spec.name: (n, spec) for n, spec in enumerate(job.source.facts)}
+    scope = set(extracted)  # a refresh scores its few extracted subjects: read only their gold rows
     out: dict[str, dict[str, Any]] = {}
     for name in job.graph.compare_sources or list(files):
         if name == "catalog":
-            gold = catalog_facts(job, ontology, items_df)
+            gold = catalog_facts(job, ontology, items_df[items_df[job.source.items.id_column].isin(scope)])
         elif name in files:
             index, spec = files[name]
-            gold, _ = read_fact_file(job, ontology, spec, index)
+            gold, _ = read_fact_file(job, ontology, spec, index, heads=scope)
         else:
             continue
         out[name] = score_extraction(facts, gold, items=extracted)

@@ -18,6 +18,7 @@ from kg_enhance.datasets.movielens import DEMO_DIR
 from kg_enhance.errors import DataError
 from kg_enhance.io.tables import (
     InputIssues,
+    catalog_facts,
     read_catalog,
     read_fact_file,
     read_interactions,
@@ -76,6 +77,11 @@ def test_the_bundled_demo_data_has_no_input_issues(tmp_path: Path) -> None:
         39,
     )
     assert issues.total == 0 and issues.files == {}
+    # the readers build their records without per-row validation: each must still be a valid one
+    gold = catalog_facts(job, loaded.ontology, catalog.df)
+    assert len(gold) > 300
+    for record in [*catalog.items, *facts, *gold]:
+        assert type(record).model_validate(record.model_dump()) == record
 
 
 def test_catalog_duplicates_empty_ids_and_a_huge_title_are_counted(tmp_path: Path) -> None:
@@ -295,3 +301,17 @@ def test_cli_run_has_a_strict_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     result = CliRunner().invoke(main, ["run", str(write_job(tmp_path)), "--strict"])
     assert result.exit_code == DataError.exit_code
     assert calls[0]["strict"] is True
+
+
+def test_reading_a_fact_file_for_some_heads_gives_exactly_their_facts(tmp_path: Path) -> None:
+    gold = _bundled("gold_facts.tsv")
+    gold.loc[3, "relation"] = "NOT_A_RELATION"  # a reject, about a head in the subset
+    _write(gold, tmp_path / "gold.tsv")
+    loaded = load(write_job(tmp_path, llm_enabled=False), overrides=["source.facts.0.path=gold.tsv"])
+    job = loaded.job
+    every, every_rejects = read_fact_file(job, loaded.ontology, job.source.facts[0], 0)
+    heads = set(gold["item_id"].iloc[:40])
+    some, some_rejects = read_fact_file(job, loaded.ontology, job.source.facts[0], 0, heads=heads)
+    assert 0 < len(some) < len(every)
+    assert some == [f for f in every if f.head_id in heads]
+    assert some_rejects == every_rejects and len(some_rejects) == 1

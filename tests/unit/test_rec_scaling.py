@@ -149,3 +149,26 @@ def test_explanations_from_a_users_support_equal_the_ones_before() -> None:
         assert ex.paths(history, item, support=support) == expected
         explained += bool(expected)
     assert explained > 30
+
+
+def test_explanations_keep_limit_candidates_per_entity_and_equal_the_full_search() -> None:
+    # long histories sharing a few common entities (many paths per entity, ties in weight):
+    # the search keeps only the first `limit` candidates per entity and must still pick exactly
+    # the paths the full search picks, for every limit (with limit - 1 kept, this fails)
+    rng = np.random.default_rng(7)
+    triples = [
+        (f"item:{i}", "HAS_GENRE", f"entity:Genre:g{rng.integers(0, 4)}")
+        for i in range(300)
+        for _ in range(2)
+    ] + [(f"item:{i}", "DIRECTED_BY", f"entity:Person:p{i % 37}") for i in range(0, 300, 2)]
+    ex = PathExplainer(triples)
+    explained = 0
+    for size in (1, 2, 5, 40, 250):
+        history = [str(i) for i in rng.choice(300, size=size, replace=False)]
+        support = ex.support(history)
+        for item in map(str, range(0, 300, 7)):
+            for limit in (1, 2, 3, 5):
+                expected = _paths_before(ex, history, item, limit)
+                assert ex.paths(history, item, limit=limit, support=support) == expected
+                explained += len(expected) == limit
+    assert explained > 500
