@@ -27,6 +27,7 @@ Runs against an existing Neo4j (``--uri``, default the worktree's bolt 7693), in
 namespaces, with its own state folder (extraction cache) per seed under ``--scratch``.
 
     .venv/bin/python benchmarks/refresh.py [--seeds 0,1,2] [--uri bolt://127.0.0.1:7693] [--until load]
+        [--set recommender.patience=20 ...]   (passed to all three runs: the job's settings for this comparison)
 """
 
 from __future__ import annotations
@@ -269,12 +270,20 @@ def main() -> None:
     parser.add_argument(
         "--until", default=None, metavar="STAGE", help="run the stages up to STAGE only (e.g. load: no NDCG)"
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a job override for all three runs (e.g. recommender.patience=20); repeat for more",
+    )
     args = parser.parse_args()
     scratch = Path(args.scratch)
     models = args.models.split(",")
     print(
         f"machine: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
-        f"neo4j {args.uri}; {time.strftime('%Y-%m-%d %H:%M')}; warm_start_mode {args.mode}",
+        f"neo4j {args.uri}; {time.strftime('%Y-%m-%d %H:%M')}; warm_start_mode {args.mode}; overrides {args.overrides or 'none'}",
         flush=True,
     )
     results = []
@@ -284,7 +293,8 @@ def main() -> None:
             scratch,
             args.uri,
             models,
-            ["--until", args.until] if args.until else [],
+            (["--until", args.until] if args.until else [])
+            + [a for kv in args.overrides for a in ("--set", kv)],
             args.mode,
             args.profile,
             args.incremental_only,
