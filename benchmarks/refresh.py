@@ -159,6 +159,15 @@ def ndcg(rep: dict[str, Any], models: list[str]) -> dict[str, float]:
     return {m: float(rep["recommend"][m]["test"]["ndcg@20"]) for m in models}
 
 
+def best_epochs(rep: dict[str, Any]) -> dict[str, Any]:
+    """Each model's best and last epoch (did early stopping end it on a plateau?)."""
+    return {
+        m: [r.get("best_epoch"), r.get("epochs")]
+        for m, r in rep.get("recommend", {}).items()
+        if isinstance(r, dict) and "best_epoch" in r
+    }
+
+
 def one_seed(
     seed: int,
     scratch: Path,
@@ -197,6 +206,9 @@ def one_seed(
         out["data_before"] = write_data(base / "inc-data", hold_out=held)
         out["first_full_seconds"], _ = cli("run", str(inc), "--full", "--no-progress", *until)
         out["first_full_llm_calls"] = len(llm.requests)
+        first = report(inc)  # on the data without the held-out items: its own (smaller) test set
+        out["first_full_ndcg@20"] = ndcg(first, models) if "recommend" in first else {}
+        out["first_full_best_epochs"] = best_epochs(first)
 
         out["data_after"] = write_data(base / "inc-data", hold_out=set())
         _, predicted = cli("diff", str(inc), "--json")
@@ -216,6 +228,7 @@ def one_seed(
             k: rep["delta"][k] for k in ("mode", "subjects", "interactions", "warm_start")
         }
         out["incremental_ndcg@20"] = ndcg(rep, models) if "recommend" in rep else {}
+        out["incremental_best_epochs"] = best_epochs(rep)
         if incremental_only:
             return out
 
@@ -234,12 +247,18 @@ def one_seed(
         frep = report(full)
         out["full_stage_seconds"] = {n: s["seconds"] for n, s in frep["stages"].items() if "seconds" in s}
         out["full_ndcg@20"] = ndcg(frep, models) if "recommend" in frep else {}
+        out["full_best_epochs"] = best_epochs(frep)
     out["wall_ratio"] = out["incremental_seconds"] / out["full_seconds"]
     out["ndcg_relative_difference"] = {
         m: (out["incremental_ndcg@20"][m] - out["full_ndcg@20"][m]) / out["full_ndcg@20"][m]
         for m in out["full_ndcg@20"]
     }
     return out
+
+
+def _epochs(r: dict[str, Any], run: str, model: str) -> str:
+    best, last = r.get(f"{run}_best_epochs", {}).get(model, [None, None])
+    return f"{best}/{last}" + (" UNDER-TRAINED" if best is not None and best == last else "")
 
 
 def main() -> None:
@@ -321,7 +340,8 @@ def main() -> None:
         for m in r["full_ndcg@20"]:
             print(
                 f"  {m:12s} test NDCG@20 incremental {r['incremental_ndcg@20'][m]:.4f} full {r['full_ndcg@20'][m]:.4f} "
-                f"relative {r['ndcg_relative_difference'][m]:+.2%}",
+                f"relative {r['ndcg_relative_difference'][m]:+.2%}; best/last epoch first full "
+                f"{_epochs(r, 'first_full', m)}, full {_epochs(r, 'full', m)}",
                 flush=True,
             )
         if args.out:
