@@ -53,6 +53,7 @@ import pandas as pd  # noqa: E402
 from benchmarks.scale import DATA, gold_facts  # noqa: E402
 from kg_enhance.config.models import Neo4jConfig  # noqa: E402
 from kg_enhance.graph.store import Neo4jStore  # noqa: E402
+from kg_enhance.rec.protocol import paired_test  # noqa: E402
 from tests.support.scripted_server import ScriptedServer  # noqa: E402
 
 
@@ -159,6 +160,33 @@ def ndcg(rep: dict[str, Any], models: list[str]) -> dict[str, float]:
     return {m: float(rep["recommend"][m]["test"]["ndcg@20"]) for m in models}
 
 
+def paired_users(inc: Path, full: Path, models: list[str]) -> dict[str, dict[str, list[Any]]]:
+    """Per model, each test user's NDCG@20 in the incremental and in the full run (same split: same
+    test users), from ``recommend/test_per_user.parquet`` of both runs."""
+    tables = [job.parent / "run" / "recommend" / "test_per_user.parquet" for job in (inc, full)]
+    if not all(t.exists() for t in tables):
+        return {}
+    a, b = (pd.read_parquet(t) for t in tables)
+    out: dict[str, dict[str, list[Any]]] = {}
+    for m in models:
+        joined = (
+            a[a["model"] == m]
+            .set_index("user_id")[["ndcg@20"]]
+            .join(
+                b[b["model"] == m].set_index("user_id")[["ndcg@20"]],
+                lsuffix="_inc",
+                rsuffix="_full",
+                how="inner",
+            )
+        )
+        out[m] = {
+            "users": joined.index.tolist(),
+            "incremental": joined["ndcg@20_inc"].tolist(),
+            "full": joined["ndcg@20_full"].tolist(),
+        }
+    return out
+
+
 def best_epochs(rep: dict[str, Any]) -> dict[str, Any]:
     """Each model's best and last epoch (did early stopping end it on a plateau?)."""
     return {
@@ -248,6 +276,7 @@ def one_seed(
         out["full_stage_seconds"] = {n: s["seconds"] for n, s in frep["stages"].items() if "seconds" in s}
         out["full_ndcg@20"] = ndcg(frep, models) if "recommend" in frep else {}
         out["full_best_epochs"] = best_epochs(frep)
+        out["per_user_ndcg@20"] = paired_users(inc, full, models)
     out["wall_ratio"] = out["incremental_seconds"] / out["full_seconds"]
     out["ndcg_relative_difference"] = {
         m: (out["incremental_ndcg@20"][m] - out["full_ndcg@20"][m]) / out["full_ndcg@20"][m]
@@ -359,6 +388,20 @@ def main() -> None:
         print(
             f"{m:12s} relative NDCG@20 difference: mean {statistics.mean(diffs):+.2%}"
             + (f" +- {statistics.stdev(diffs):.2%}" if len(diffs) > 1 else "")
+        )
+    # the same users' NDCG in both runs, pooled over seeds: how far apart the runs can be said to be
+    print("paired over test users (pooled over seeds), incremental - full, relative to full's mean:")
+    for m in results[0]["ndcg_relative_difference"]:
+        pairs = [r.get("per_user_ndcg@20", {}).get(m) for r in results]
+        if not all(pairs):
+            continue
+        a = np.concatenate([p["incremental"] for p in pairs])
+        b = np.concatenate([p["full"] for p in pairs])
+        t = paired_test(a, b)
+        base = float(b.mean())
+        print(
+            f"{m:12s} {len(a)} user-seed pairs: {t.diff / base:+.2%}, 95% CI [{t.ci_low / base:+.2%}, "
+            f"{t.ci_high / base:+.2%}], paired t p = {t.p_t:.3f}, bootstrap p = {t.p_bootstrap:.3f}"
         )
 
 

@@ -197,6 +197,11 @@ class RunDir:
     def topk(self) -> Path:
         return self.recommend_dir / "topk.parquet"
 
+    @property
+    def test_per_user(self) -> Path:
+        """Each model's test NDCG@K and Recall@K per test user (paired tests between models or runs)."""
+        return self.recommend_dir / "test_per_user.parquet"
+
     # -- export --------------------------------------------------------------------------------
     @property
     def export_dir(self) -> Path:

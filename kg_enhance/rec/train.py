@@ -44,6 +44,9 @@ class TrainedModel:
     warm_start: dict[str, Any] | None = None
     #: users ranked in each early-stopping evaluation (``rounds``) and in the final one (``all``)
     validation_users: dict[str, int] | None = None
+    #: the test metrics per test user: ``users`` (row indices of the split), ``ndcg`` and ``recall``
+    #: at K, aligned; their means are :attr:`test` (for paired tests between models or runs)
+    test_per_user: dict[str, np.ndarray] = field(default_factory=dict)
 
     def report(self) -> dict[str, Any]:
         return {
@@ -469,9 +472,11 @@ def train_model(
     with torch.no_grad():
         reps = model.representations()
         valid = valid_eval.evaluate(*reps)
-        test = RankingEvaluator(
+        test_eval = RankingEvaluator(
             split.test, [split.train, split.valid], n_users=split.n_users, n_items=split.n_items, k=k
-        ).evaluate(*reps)
+        )
+        per_user = test_eval.per_user(*reps)
+        test = test_eval.summarise(per_user)
         sliced = slices.evaluate(reps, split, k=k) if slices is not None else {}
     return TrainedModel(
         spec.key,
@@ -486,6 +491,7 @@ def train_model(
         epochs,
         warm_info,
         validation_users,
+        {"users": np.asarray(test_eval.users), "ndcg": per_user["ndcg"], "recall": per_user["recall"]},
     )
 
 

@@ -1,7 +1,7 @@
 """Recommend: train the job's recommenders on one split, evaluate them, serve the best.
 
 Reads interactions (files or the graph), the KG triples and the embed stage's
-vectors; writes model weights, ``recommend/metrics.json``, ``recommend/topk.parquet``
+vectors; writes model weights, ``recommend/metrics.json``, ``recommend/test_per_user.parquet``, ``recommend/topk.parquet``
 and ``RECOMMENDED`` edges with KG-path explanations.
 """
 
@@ -32,7 +32,7 @@ from kg_enhance.rec.models import rec_model_resolver
 from kg_enhance.rec.protocol import EARLY_EVALUATIONS, stopped_too_early, under_trained
 from kg_enhance.rec.serve import PathExplainer, add_names, topk_rows
 from kg_enhance.rec.text import TextInputs, build_text_inputs
-from kg_enhance.rec.train import WarmStart, top_k, train_model
+from kg_enhance.rec.train import TrainedModel, WarmStart, top_k, train_model
 from kg_enhance.rundir import RunDir
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 
@@ -253,6 +253,21 @@ def _save_train_pairs(run: RunDir, split: Split) -> None:
     write_with(run.train_pairs, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def _test_per_user(trained: TrainedModel, split: Split, *, k: int, run_id: str) -> pd.DataFrame:
+    """One row per test user of ``trained``: user id, model, run, NDCG@K and Recall@K."""
+    rows = trained.test_per_user
+    users = np.asarray(split.user_ids, dtype=object)[rows["users"].astype(np.int64)]
+    return pd.DataFrame(
+        {
+            "user_id": users.astype(str),
+            "model": trained.name,
+            "run": run_id,
+            f"ndcg@{k}": rows["ndcg"],
+            f"recall@{k}": rows["recall"],
+        }
+    )
+
+
 def _titles(job: JobSpec) -> dict[str, str | None]:
     """Item id -> title, from the catalog (stored next to the ids in ``topk.parquet``)."""
     items, _ = read_items(job, issues=InputIssues.collector(log=False))
@@ -302,6 +317,7 @@ class RecommendStage(Stage[RecommendResult]):
 
         run.folder("recommend")
         models: dict[str, ModelReport] = {}
+        per_user: list[pd.DataFrame] = []
         best_name, best_score, best_model = None, -1.0, None
         for spec in cfg.models:
             warm = _previous(run, spec.key) if may_warm and leak is None else None
@@ -317,6 +333,7 @@ class RecommendStage(Stage[RecommendResult]):
             )
             if trained.warm_start is not None:
                 warm_starts[spec.key] = trained.warm_start
+            per_user.append(_test_per_user(trained, split, k=cfg.k, run_id=ctx.run_id))
             _save_state(trained.model, run.model_weights(spec.key))
             write_json(
                 run.model_ids(spec.key),
@@ -332,6 +349,8 @@ class RecommendStage(Stage[RecommendResult]):
             if score > best_score:
                 best_name, best_score, best_model = spec.key, score, trained.model
         _save_train_pairs(run, split)
+        table = pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame()
+        write_with(run.test_per_user, lambda tmp: table.to_parquet(tmp, index=False))
         serving = None
         if best_model is not None and best_name is not None:
             top_idx, top_scores = top_k(best_model, split, k=cfg.k)

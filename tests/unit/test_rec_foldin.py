@@ -280,8 +280,20 @@ def test_fold_in_through_the_pipeline_freezes_what_the_last_run_trained(
             )
         assert rec[key]["stopped_too_early"] is False
 
+    per_user_second = pd.read_parquet(run_dir.test_per_user)
     third = run()
     rec = third.report["recommend"]
+    # per-user test metrics: one row per test user and model, their means are the report's
+    per_user = pd.read_parquet(run_dir.test_per_user)
+    assert set(per_user["run"]) == {third.run_id}
+    for key in ("bpr_mf", "kg_bpr"):
+        rows = per_user[per_user["model"] == key].set_index("user_id")
+        assert len(rows) == rec[key]["test"]["users"] and rows.index.is_unique
+        assert rows["ndcg@20"].mean() == pytest.approx(rec[key]["test"]["ndcg@20"], abs=1e-12)
+        assert rows["recall@20"].mean() == pytest.approx(rec[key]["test"]["recall@20"], abs=1e-12)
+    # bpr_mf's weights are unchanged; kg_bpr's KG vectors come from this run's KGE (it continues training)
+    rows, before_rows = (t[t["model"] == "bpr_mf"].set_index("user_id") for t in (per_user, per_user_second))
+    assert rows["ndcg@20"].equals(before_rows["ndcg@20"].loc[rows.index])
     for key in ("bpr_mf", "kg_bpr"):
         info = rec["warm_start"][key]
         assert info["fold_in_pairs"] == 0 and info["epochs_allowed"] == 0 and "no epoch" in info["note"]
