@@ -149,15 +149,28 @@ class RankingEvaluator:
     @torch.no_grad()
     def per_user(self, user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> dict[str, np.ndarray]:
         """Per-user metrics aligned with :attr:`users` (for paired tests over users), plus ``top``:
-        the flattened top-K rows (for coverage). Memory: a few floats per evaluated user."""
+        the top-K item rows, one row per user (for coverage, and for :meth:`from_top` of evaluators
+        over a subset of these users). Memory: K + a few numbers per evaluated user."""
         out: dict[str, list[np.ndarray]] = {"recall": [], "ndcg": [], "hit": [], "top": []}
         for batch, top, _ in batched_top_k(
             user_vecs, item_vecs, self.users, k=self.k, exclude=self.exclude, batch_users=self.batch_users
         ):
             for name, values in self.score_top(batch, top).items():
                 out[name].append(values)
-            out["top"].append(top.ravel())
+            out["top"].append(top)
         return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
+
+    def from_top(self, users: np.ndarray, top: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`per_user` from top-K rows already ranked for ``users`` (sorted, a superset of
+        :attr:`users`) with the same excluded items: the test split's slices reuse the test ranking
+        instead of ranking every item again."""
+        if len(self.users) == 0:
+            return {name: np.zeros(0) for name in ("recall", "ndcg", "hit", "top")}
+        at = np.searchsorted(users, self.users)
+        if at.max() >= len(users) or not np.array_equal(users[at], self.users):
+            raise ValueError("from_top: the ranked users do not include every user of this evaluator")
+        rows = top[at]
+        return {**self.score_top(self.users, rows), "top": rows}
 
     def summarise(self, per_user: dict[str, np.ndarray]) -> dict[str, float]:
         """Means of :meth:`per_user` values: Recall@K, NDCG@K, HitRate@K, coverage@K, users."""
@@ -266,5 +279,20 @@ class Slices:
         definitions = self.definitions()
         return {
             name: {**evaluator.evaluate(*representations), "definition": definitions[name]}
+            for name, evaluator in self.evaluators(split, k=k).items()
+        }
+
+    def from_test(
+        self, test_users: np.ndarray, test_top: np.ndarray, split: Any, *, k: int
+    ) -> dict[str, dict[str, float | int | str]]:
+        """:meth:`evaluate` from the test ranking (``RankingEvaluator.per_user`` of the test split:
+        its ``users`` and ``top``): every slice user is a test user with the same exclusions, so
+        the slices cost no ranking of their own."""
+        definitions = self.definitions()
+        return {
+            name: {
+                **evaluator.summarise(evaluator.from_top(test_users, test_top)),
+                "definition": definitions[name],
+            }
             for name, evaluator in self.evaluators(split, k=k).items()
         }

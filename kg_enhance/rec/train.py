@@ -477,7 +477,7 @@ def train_model(
         )
         per_user = test_eval.per_user(*reps)
         test = test_eval.summarise(per_user)
-        sliced = slices.evaluate(reps, split, k=k) if slices is not None else {}
+        sliced = slices.from_test(test_eval.users, per_user["top"], split, k=k) if slices is not None else {}
     return TrainedModel(
         spec.key,
         model,

@@ -53,6 +53,10 @@ def test_graph_models_learn_on_movielens(split, model: str) -> None:  # type: ig
     assert trained.test["recall@20"] > 2 * random_recall
     assert set(trained.slices) == {"long_tail", "few_interactions"}
     assert 0 <= trained.slices["long_tail"]["recall@20"] <= 1
+    # the slices come from the test ranking: the same as ranking each slice on its own
+    with torch.no_grad():
+        ranked = slices.evaluate(trained.model.representations(), split, k=20)
+    assert trained.slices == ranked and ranked["long_tail"]["users"] > 0
 
 
 def test_slices_follow_training_popularity(split) -> None:  # type: ignore[no-untyped-def]
