@@ -169,18 +169,11 @@ def paired_users(inc: Path, full: Path, models: list[str]) -> dict[str, dict[str
     a, b = (pd.read_parquet(t) for t in tables)
     out: dict[str, dict[str, list[Any]]] = {}
     for m in models:
-        joined = (
-            a[a["model"] == m]
-            .set_index("user_id")[["ndcg@20"]]
-            .join(
-                b[b["model"] == m].set_index("user_id")[["ndcg@20"]],
-                lsuffix="_inc",
-                rsuffix="_full",
-                how="inner",
-            )
+        joined = a[a["model"] == m][["user_id", "ndcg@20"]].merge(
+            b[b["model"] == m][["user_id", "ndcg@20"]], on="user_id", suffixes=("_inc", "_full")
         )
         out[m] = {
-            "users": joined.index.tolist(),
+            "users": joined["user_id"].tolist(),
             "incremental": joined["ndcg@20_inc"].tolist(),
             "full": joined["ndcg@20_full"].tolist(),
         }
