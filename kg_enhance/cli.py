@@ -285,6 +285,7 @@ def _summary(result: RunResult) -> None:
                     f"LLM facts), recall {_num(o['recall'])} ({o['matched']}/{o['gold_facts']} gold facts), "
                     f"F1 {_num(o['f1'])}; {q['names_with_other_type']} of {q['names_in_gold']} names the gold "
                     "source states had another type (report.json extract.quality)"
+                    + (f"; scored over {section.quality_scope}" if section.quality_scope else "")
                 )
             if section.users is not None:
                 u = section.users

@@ -371,7 +371,8 @@ def _quality(view: RunView) -> Page:
                     "resolution; only items and relations the gold source covers are checkable; per type a right "
                     f"name with another type is a miss). {q.get('names_with_other_type')} of "
                     f"{q.get('names_in_gold')} names the gold source states had another type"
-                    + (f": LLM type -> gold type: {confusion}." if confusion else "."),
+                    + (f": LLM type -> gold type: {confusion}." if confusion else ".")
+                    + (f" Scored over {e['quality_scope']}." if e.get("quality_scope") else ""),
                 )
             )
 

@@ -95,6 +95,9 @@ class ExtractResult(ExtractionCounts, StageResult):
     #: overall, per relation and per entity type, and the type confusion
     #: (:func:`kg_enhance.extract.quality.score_extraction`)
     quality: dict[str, dict[str, Any]] = {}
+    #: which items :attr:`quality` scores: every extracted item (a full run), or only the items asked in
+    #: this run (an incremental run, like the counts above; the last full run's report scores them all)
+    quality_scope: str | None = None
     #: ``full`` or ``incremental`` (:mod:`kg_enhance.extract.delta`; counts in the report's ``delta`` section)
     delta_mode: str | None = None
 
@@ -505,8 +508,14 @@ class ExtractStage(Stage[ExtractResult]):
                 remembered,
                 run.quarantine,
             )
-        # scored over every item's facts, this run's and those carried over from earlier runs
-        item_facts = [*(Fact.model_validate(r) for r in facts_rows if _fact_kind(r) == "item"), *result.facts]
+        # a full run scores every item; an incremental one the items it asked, as it counts them (reading
+        # and scoring every carried fact would cost a full run's scoring for a 1% refresh)
+        if plan.incremental:
+            scored_ids: Sequence[str] = result.extracted_ids
+            quality_scope = f"the {len(scored_ids)} item(s) asked in this incremental run"
+        else:
+            scored_ids = extracted["items"]
+            quality_scope = f"every extracted item ({len(scored_ids)})"
         return ExtractResult(
             **ExtractionCounts.of(result).counts(),
             catalog_items=len(items),
@@ -525,7 +534,8 @@ class ExtractStage(Stage[ExtractResult]):
                 ),
                 6,
             ),
-            quality=gold_quality(job, ctx.ontology, items_df, item_facts, extracted["items"]),
+            quality=gold_quality(job, ctx.ontology, items_df, result.facts, scored_ids),
+            quality_scope=quality_scope,
             delta_mode=plan.mode,
         )
 

@@ -23,7 +23,7 @@ from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import StageError
 from kg_enhance.graph.store import GraphStore
 from kg_enhance.io.files import write_json, write_with
-from kg_enhance.io.tables import InputIssues, read_catalog, read_interactions, read_items
+from kg_enhance.io.tables import Catalog, InputIssues, read_catalog, read_interactions
 from kg_enhance.kge.artifacts import load_embeddings_dir, load_text_embeddings
 from kg_enhance.rec.data import Split, make_split, pair_keys, positives
 from kg_enhance.rec.evaluate import Slices
@@ -131,6 +131,13 @@ def recommend_split(
     from the graph's ``INTERACTED`` edges (``store`` is then required). Problems in the
     files are counted into ``issues`` (see :mod:`kg_enhance.io.tables`).
     """
+    return _split_and_catalog(job, store, issues=issues)[0]
+
+
+def _split_and_catalog(
+    job: JobSpec, store: GraphStore | None = None, *, issues: InputIssues | None = None
+) -> tuple[Split, Catalog]:
+    """:func:`recommend_split` and the catalog it read (the stage takes its titles from it)."""
     cfg = job.recommender
     catalog_read = read_catalog(job, issues=issues)
     catalog = [i.item_id for i in catalog_read.items]
@@ -150,7 +157,7 @@ def recommend_split(
     df = df[df["item_id"].isin(set(catalog))]
     interactions = job.source.interactions
     pos = positives(df, interactions.positive_threshold if interactions else None)
-    return make_split(pos, kind=cfg.split, seed=cfg.seed, item_ids=catalog)
+    return make_split(pos, kind=cfg.split, seed=cfg.seed, item_ids=catalog), catalog_read
 
 
 def _save_state(model: torch.nn.Module, path: Path) -> None:
@@ -268,10 +275,9 @@ def _test_per_user(trained: TrainedModel, split: Split, *, k: int, run_id: str) 
     )
 
 
-def _titles(job: JobSpec) -> dict[str, str | None]:
+def _titles(catalog: Catalog) -> dict[str, str | None]:
     """Item id -> title, from the catalog (stored next to the ids in ``topk.parquet``)."""
-    items, _ = read_items(job, issues=InputIssues.collector(log=False))
-    return {i.item_id: i.title for i in items}
+    return {i.item_id: i.title for i in catalog.items}
 
 
 def _rounded(history: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -289,7 +295,7 @@ class RecommendStage(Stage[RecommendResult]):
     def run(self, ctx: StageContext) -> RecommendResult:
         job, cfg, run, store = ctx.job, ctx.job.recommender, ctx.run, ctx.store
         issues = InputIssues.collector(strict=ctx.strict)
-        split = recommend_split(job, store, issues=issues)
+        split, catalog = _split_and_catalog(job, store, issues=issues)
         warm_starts: dict[str, Any] = {}
         may_warm = cfg.warm_start and not ctx.full
         check = warm_start_leak(run, split, cfg.split) if may_warm else LeakCheck()
@@ -358,7 +364,9 @@ class RecommendStage(Stage[RecommendResult]):
                 split, top_idx, top_scores, PathExplainer(triples), model=best_name, run_id=ctx.run_id
             )
             add_names(
-                rows, titles=_titles(job), entity_names={e["key"]: e["name"] for e in store.entity_keys()}
+                rows,
+                titles=_titles(catalog),
+                entity_names={e["key"]: e["name"] for e in store.stream_entity_keys()},
             )
             write_with(run.topk, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
             started = time.perf_counter()

@@ -187,6 +187,15 @@ def test_one_changed_description_re_extracts_that_item_only_and_equals_a_full_ru
         second = _run(job, store_for, "t")
         assert len(server.requests) == 4  # one more request: Toy Story only
         assert second.report["extract"]["llm_calls"] == 1
+        # gold quality: the full run scored its 3 items, the incremental one the item it asked
+        quality = {
+            r.report["extract"]["quality_scope"]: r.report["extract"]["quality"]["hetrec"]
+            for r in (first, second)
+        }
+        assert {scope: (q["items"], q["overall"]["matched"]) for scope, q in quality.items()} == {
+            "every extracted item (3)": (3, 4),
+            "the 1 item(s) asked in this incremental run": (1, 1),
+        }
         assert second.report["graph"]["mode"] == "incremental"
         assert second.report["graph"]["refresh"]["items_written"] == 1
         assert second.report["delta"]["subjects"]["item"]["changed"] == 1
