@@ -281,8 +281,7 @@ def read_catalog(job: JobSpec, *, issues: InputIssues | None = None) -> Catalog:
         title = str(row[src.title_column]).strip() if src.title_column else None
         text = {f: clean_name(str(row[f])) for f in src.text_fields}
         props = {k: v for k, v in row.items() if k != src.id_column and v != ""}
-        # every value is a str read above: construct without re-validating each of 10^4-10^7 rows
-        items.append(Item.model_construct(item_id=item_id, title=title, text=text, properties=props))
+        items.append(Item(item_id=item_id, title=title, text=text, properties=props))
     return Catalog(items=items, df=df, ids=all_ids)
 
 
@@ -348,7 +347,7 @@ def catalog_facts(job: JobSpec, ontology: Ontology, items_df: pd.DataFrame) -> l
                 if not name or name in ignore:
                     continue
                 out.append(
-                    Fact.model_construct(  # all str: no per-row validation on the hot path
+                    Fact(
                         head_id=str(item_id).strip(),
                         relation=spec.relation,
                         object=name,
@@ -449,7 +448,7 @@ def read_fact_file(
         kept, ["_name"], limit=job.source.max_text_chars, issues=issues, what=what, path=spec.path
     )
     facts = [
-        Fact.model_construct(  # all str (read_table reads strings): no per-row validation
+        Fact(
             head_id=i,
             relation=r,
             object=name,
