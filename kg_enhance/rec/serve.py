@@ -87,7 +87,6 @@ class PathExplainer:
         thousands of items sharing "Drama" costs no more than one with five.
         """
         support = self.support(history) if support is None else support
-        take = limit
         found: list[Path3] = []
         total = 0  # every path, not only the candidates kept
         for e in self._ranked.get(item_id, ()):
@@ -97,7 +96,7 @@ class PathExplainer:
             at = bisect_left(items, item_id)
             total += len(items) - (at < len(items) and items[at] == item_id)
             weight = self.weight[e]
-            found.extend([Path3(j, e, weight) for j in items[: take + 1] if j != item_id][:take])
+            found.extend([Path3(j, e, weight) for j in items[: limit + 1] if j != item_id][:limit])
         out: list[Path3] = []
         used_items: set[str] = set()
         for p in found:  # prefer distinct supporting items

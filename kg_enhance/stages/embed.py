@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -123,15 +122,8 @@ class EmbedStage(Stage[EmbedResult]):
     section = "kge"
 
     def run(self, ctx: StageContext) -> EmbedResult:
-        # the fingerprint streams the whole namespace out of Neo4j (~2 s on 10^5 edges): it runs in a
-        # thread, on the database's time and the driver's I/O, while the triples are read and trained
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kg-enhance-fingerprint") as pool:
-            fingerprint = pool.submit(lambda: graph_fingerprint(ctx.store).hash)
-            emb, previous = self._train(ctx, fingerprint)
-        return self._write_back(ctx, emb, previous)
-
-    def _train(self, ctx: StageContext, fingerprint: Future[str]) -> tuple[Embeddings, Embeddings | None]:
         cfg, store = ctx.job.kge, ctx.store
+        fingerprint = graph_fingerprint(store).hash
         triples = store.item_fact_triples(cfg.sources)
         if cfg.relations == "collaborative":
             interactions = ctx.job.source.interactions
@@ -144,7 +136,9 @@ class EmbedStage(Stage[EmbedResult]):
             except StageError:  # none yet, or unreadable: train from scratch
                 previous = None
         try:
-            emb = train_kge(triples, cfg, progress=ctx.progress, warm_from=previous)
+            emb = train_kge(
+                triples, cfg, progress=ctx.progress, graph_fingerprint=fingerprint, warm_from=previous
+            )
         except SparseGraphError:
             # the vectors are still wanted; only held-out metrics are impossible: report them as null
             n = len(set(triples))
@@ -157,16 +151,13 @@ class EmbedStage(Stage[EmbedResult]):
                 triples,
                 cfg.model_copy(update={"test_ratio": 0.0}),
                 progress=ctx.progress,
+                graph_fingerprint=fingerprint,
                 warm_from=previous,
             )
             emb.metadata["evaluation"] = reason
         emb.metadata["run_id"] = ctx.run_id
-        emb.metadata["graph_fingerprint"] = fingerprint.result()
-        return emb, previous
-
-    def _write_back(self, ctx: StageContext, emb: Embeddings, previous: Embeddings | None) -> EmbedResult:
-        cfg, store = ctx.job.kge, ctx.store
         folder = save_embeddings(emb, ctx.run.embeddings, version=ctx.run_id)
+
         started = time.perf_counter()
         unchanged = _unchanged_labels(emb, previous)
         rows: dict[str, list[dict[str, Any]]] = {ITEM: [], ENTITY: []}

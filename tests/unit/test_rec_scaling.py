@@ -133,6 +133,16 @@ def _paths_before(ex: PathExplainer, history: list[str], item_id: str, limit: in
     return out
 
 
+def _assert_full_search(
+    ex: PathExplainer, history: list[str], items: list[str], limit: int = 3
+) -> list[list[Path3]]:
+    """Each item's paths from the user's support equal the full search's; returns the latter."""
+    support = ex.support(history)
+    expected = [_paths_before(ex, history, item, limit) for item in items]
+    assert [ex.paths(history, item, limit=limit, support=support) for item in items] == expected
+    return expected
+
+
 def test_explanations_from_a_users_support_equal_the_ones_before() -> None:
     rng = np.random.default_rng(1)
     triples = [
@@ -142,13 +152,8 @@ def test_explanations_from_a_users_support_equal_the_ones_before() -> None:
     ]
     ex = PathExplainer(triples)
     history = [str(i) for i in range(0, 60, 3)]
-    support = ex.support(history)
-    explained = 0
-    for item in map(str, range(60)):
-        expected = _paths_before(ex, history, item)
-        assert ex.paths(history, item, support=support) == expected
-        explained += bool(expected)
-    assert explained > 30
+    expected = _assert_full_search(ex, history, [str(i) for i in range(60)])
+    assert sum(bool(paths) for paths in expected) > 30
 
 
 def test_explanations_keep_limit_candidates_per_entity_and_equal_the_full_search() -> None:
@@ -165,10 +170,7 @@ def test_explanations_keep_limit_candidates_per_entity_and_equal_the_full_search
     explained = 0
     for size in (1, 2, 5, 40, 250):
         history = [str(i) for i in rng.choice(300, size=size, replace=False)]
-        support = ex.support(history)
-        for item in map(str, range(0, 300, 7)):
-            for limit in (1, 2, 3, 5):
-                expected = _paths_before(ex, history, item, limit)
-                assert ex.paths(history, item, limit=limit, support=support) == expected
-                explained += len(expected) == limit
+        for limit in (1, 2, 3, 5):
+            expected = _assert_full_search(ex, history, [str(i) for i in range(0, 300, 7)], limit)
+            explained += sum(len(paths) == limit for paths in expected)
     assert explained > 500
