@@ -747,10 +747,27 @@ class RecommenderConfig(_Strict):
         ge=1,
         description="Few-interaction slice: users with at most this many training positives.",
     )
+    tail_slots: int = Field(
+        default=0,
+        ge=0,
+        description="Reserve the last tail_slots of the K positions of every list for long-tail items (outside "
+        "the head_share most-interacted), filled in the model's own score order with those not already listed: "
+        "a quota that guarantees the tail exposure. Applied to every model alike, in early-stopping validation, "
+        "test, slices and the served top-K; 0 ranks plainly. Costs a second running top-K in the same pass.",
+    )
     ablation: AblationConfig = Field(
         default_factory=lambda: AblationConfig(),
         description="`kg-enhance ablate`: which KG variants to compare.",
     )
+
+    @model_validator(mode="after")
+    def _tail_slots_leave_a_head(self) -> RecommenderConfig:
+        if self.tail_slots >= self.k:
+            raise ValueError(
+                f"recommender.tail_slots ({self.tail_slots}) must be below recommender.k ({self.k}): "
+                "at least one position ranks every item"
+            )
+        return self
 
 
 class OutputsConfig(_Strict):

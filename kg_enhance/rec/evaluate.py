@@ -7,6 +7,10 @@ held-out targets are built once as sparse per-user lists (:class:`UserItems`, CS
 reused every epoch; metrics are computed with array operations, not per-user loops.
 Models are scored from their final representations (computed once per evaluation), so
 graph models propagate once, not once per user batch.
+
+A :class:`TailSlots` policy (``recommender.tail_slots``) reserves the last positions of every
+list for long-tail items, in the model's own score order; it is applied in the same ranking
+pass, to every model alike, wherever lists are ranked (early stopping, test, the served top-K).
 """
 
 from __future__ import annotations
@@ -53,6 +57,60 @@ class UserItems:
         return np.nonzero(np.diff(self.indptr))[0]
 
 
+@dataclass(frozen=True)
+class TailSlots:
+    """Reserve the last ``slots`` of the K positions for items where ``tail`` is true.
+
+    The list is the model's top ``K - slots`` over every item, then its best ``slots`` tail items
+    not already in them, both in the model's score order (so the list stays sorted by score).
+    A quota of this kind is how a recommender guarantees the long tail some exposure; since
+    every model gets the same quota, comparing their long-tail figures under it compares how
+    well each orders the tail.
+    """
+
+    tail: np.ndarray  # (n_items,) bool
+    slots: int
+
+    @classmethod
+    def of(cls, tail: np.ndarray | None, slots: int) -> TailSlots | None:
+        """The policy, or None when there is nothing to reserve."""
+        if tail is None or slots <= 0:
+            return None
+        return cls(np.asarray(tail, dtype=bool), slots)
+
+
+def _fill_tail(
+    top: tuple[torch.Tensor, torch.Tensor],
+    tail_top: tuple[torch.Tensor, torch.Tensor],
+    is_tail: torch.Tensor,
+    slots: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``K - slots`` of ``top`` (items, scores), then the best ``slots`` of ``tail_top``
+    (the top K among tail items) not already among them, in score order. Where a user has fewer
+    tail items left than ``slots``, the rest come from ``top``'s own next positions."""
+    items, scores = top
+    t_items, t_scores = tail_top
+    k = items.shape[1]
+    keep = k - slots
+    head_items = items[:, :keep]
+    rest_items, rest_scores = items[:, keep:], scores[:, keep:]
+    missing = torch.isneginf
+    # priority 0: a tail item not yet listed; 1: the plain ranking's next non-tail item (a
+    # fallback); 2: nothing to use (already listed, excluded, or a tail item covered by tail_top)
+    t_prio = torch.where((t_items[:, :, None] == head_items[:, None, :]).any(dim=2) | missing(t_scores), 2, 0)
+    r_prio = torch.where(is_tail[rest_items] | missing(rest_scores), 2, 1)
+    cand_items = torch.cat([t_items, rest_items], dim=1)
+    cand_scores = torch.cat([t_scores, rest_scores], dim=1)
+    order = torch.sort(torch.cat([t_prio, r_prio], dim=1), dim=1, stable=True).indices[:, :slots]
+    extra_items, extra_scores = torch.gather(cand_items, 1, order), torch.gather(cand_scores, 1, order)
+    by_score = torch.sort(extra_scores, dim=1, descending=True, stable=True).indices
+    extra_items, extra_scores = (
+        torch.gather(extra_items, 1, by_score),
+        torch.gather(extra_scores, 1, by_score),
+    )
+    return torch.cat([head_items, extra_items], dim=1), torch.cat([scores[:, :keep], extra_scores], dim=1)
+
+
 def _chunks(n_items: int, batch_users: int) -> int:
     return max(1024, SCORE_BUDGET // max(1, batch_users))
 
@@ -67,21 +125,28 @@ def batched_top_k(
     exclude: UserItems | None,
     batch_users: int = 1024,
     item_chunk: int | None = None,
+    tail_slots: TailSlots | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(users, top item rows, top scores)`` per user batch, excluded items never returned.
 
-    Memory per step is ``batch_users x item_chunk`` scores plus ``batch_users x k``.
+    With ``tail_slots`` the last positions hold long-tail items (:class:`TailSlots`): a second
+    running top-K over the tail items only, kept in the same pass over the item chunks.
+    Memory per step is ``batch_users x item_chunk`` scores plus ``batch_users x k`` (twice
+    with ``tail_slots``). A row can end in ``-inf`` scores only when fewer than ``k`` items
+    are left to rank for the user.
     """
     n_items = int(item_vecs.shape[0])
     k = min(k, n_items)
     chunk = item_chunk or _chunks(n_items, batch_users)
     device = item_vecs.device
+    policy = tail_slots if tail_slots is not None and 0 < tail_slots.slots < k else None
+    is_tail = torch.as_tensor(policy.tail, device=device) if policy is not None else None
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
         u = user_vecs[torch.as_tensor(batch, device=device)].float()
         rows, cols = exclude.rows(batch) if exclude is not None else (np.zeros(0, int), np.zeros(0, int))
-        best_scores = torch.full((len(batch), 0), -torch.inf, device=device)
-        best_items = torch.zeros((len(batch), 0), dtype=torch.long, device=device)
+        best = _Running(len(batch), k, device)
+        best_tail = _Running(len(batch), k, device) if is_tail is not None else None
         for c0 in range(0, n_items, chunk):
             c1 = min(n_items, c0 + chunk)
             scores = u @ item_vecs[c0:c1].float().T
@@ -91,14 +156,33 @@ def batched_top_k(
                     torch.as_tensor(rows[inside], device=device),
                     torch.as_tensor(cols[inside] - c0, device=device),
                 ] = -torch.inf
-            merged_scores = torch.cat([best_scores, scores], dim=1)
-            merged_items = torch.cat(
-                [best_items, torch.arange(c0, c1, device=device).expand(len(batch), -1)], dim=1
+            best.add(scores, c0, c1)
+            if best_tail is not None and is_tail is not None:
+                best_tail.add(scores.masked_fill(~is_tail[c0:c1], -torch.inf), c0, c1)
+        items, values = best.items, best.scores
+        if best_tail is not None and is_tail is not None and policy is not None:
+            items, values = _fill_tail(
+                (items, values), (best_tail.items, best_tail.scores), is_tail, policy.slots
             )
-            top = torch.topk(merged_scores, k=min(k, merged_scores.shape[1]), dim=1)
-            best_scores = top.values
-            best_items = torch.gather(merged_items, 1, top.indices)
-        yield batch, best_items.cpu().numpy(), best_scores.cpu().numpy()
+        yield batch, items.cpu().numpy(), values.cpu().numpy()
+
+
+class _Running:
+    """A running top-``k`` per row over item chunks."""
+
+    def __init__(self, rows: int, k: int, device: torch.device) -> None:
+        self.k = k
+        self.scores = torch.full((rows, 0), -torch.inf, device=device)
+        self.items = torch.zeros((rows, 0), dtype=torch.long, device=device)
+
+    def add(self, scores: torch.Tensor, c0: int, c1: int) -> None:
+        merged_scores = torch.cat([self.scores, scores], dim=1)
+        merged_items = torch.cat(
+            [self.items, torch.arange(c0, c1, device=scores.device).expand(scores.shape[0], -1)], dim=1
+        )
+        top = torch.topk(merged_scores, k=min(self.k, merged_scores.shape[1]), dim=1)
+        self.scores = top.values
+        self.items = torch.gather(merged_items, 1, top.indices)
 
 
 class RankingEvaluator:
@@ -117,12 +201,15 @@ class RankingEvaluator:
         n_items: int,
         k: int,
         batch_users: int = 1024,
+        tail_slots: TailSlots | None = None,
     ) -> None:
         self.truth = UserItems.from_pairs(target, n_users)
         pairs = [np.asarray(e, dtype=np.int64).reshape(-1, 2) for e in exclude]
         self.exclude = UserItems.from_pairs(np.concatenate(pairs) if pairs else np.zeros((0, 2)), n_users)
         self.users = self.truth.users()
         self.n_users, self.n_items, self.k, self.batch_users = n_users, n_items, k, batch_users
+        #: the ranking policy of every list this evaluator ranks (:class:`TailSlots`)
+        self.tail_slots = tail_slots
         self.discounts = 1.0 / np.log2(np.arange(2, k + 2))
         self.ideal = np.cumsum(self.discounts)
 
@@ -153,7 +240,13 @@ class RankingEvaluator:
         over a subset of these users). Memory: K + a few numbers per evaluated user."""
         out: dict[str, list[np.ndarray]] = {"recall": [], "ndcg": [], "hit": [], "top": []}
         for batch, top, _ in batched_top_k(
-            user_vecs, item_vecs, self.users, k=self.k, exclude=self.exclude, batch_users=self.batch_users
+            user_vecs,
+            item_vecs,
+            self.users,
+            k=self.k,
+            exclude=self.exclude,
+            batch_users=self.batch_users,
+            tail_slots=self.tail_slots,
         ):
             for name, values in self.score_top(batch, top).items():
                 out[name].append(values)
@@ -211,6 +304,17 @@ def rank_metrics(
     return evaluator.evaluate(user_vecs, item_vecs)
 
 
+def long_tail_mask(train: np.ndarray, n_items: int, head_share: float) -> np.ndarray:
+    """``(n_items,)`` bool: items outside the short head, the top ``head_share`` of items by
+    training interactions (ties broken by item row)."""
+    counts = np.bincount(np.asarray(train, dtype=np.int64).reshape(-1, 2)[:, 1], minlength=n_items)
+    order = np.argsort(-counts, kind="stable")
+    n_head = int(round(head_share * n_items))
+    mask = np.zeros(n_items, dtype=bool)
+    mask[order[n_head:]] = True
+    return mask
+
+
 @dataclass
 class Slices:
     """Test-set slices: long-tail items and users with few interactions.
@@ -230,11 +334,7 @@ class Slices:
 
     @classmethod
     def from_split(cls, split: Any, *, head_share: float = 0.2, few: int = 10) -> Slices:
-        counts = np.bincount(split.train[:, 1], minlength=split.n_items)
-        order = np.argsort(-counts, kind="stable")
-        n_head = int(round(head_share * split.n_items))  # the short head: the top head_share of items
-        tail_mask = np.zeros(split.n_items, dtype=bool)
-        tail_mask[order[n_head:]] = True
+        tail_mask = long_tail_mask(split.train, split.n_items, head_share)
         user_counts = np.bincount(split.train[:, 0], minlength=split.n_users)
         few_mask = user_counts <= few
         return cls(
@@ -246,8 +346,11 @@ class Slices:
             few_mask=few_mask,
         )
 
-    def evaluators(self, split: Any, *, k: int) -> dict[str, RankingEvaluator]:
-        """One evaluator per slice, over the test split with training and validation excluded."""
+    def evaluators(
+        self, split: Any, *, k: int, tail_slots: TailSlots | None = None
+    ) -> dict[str, RankingEvaluator]:
+        """One evaluator per slice, over the test split with training and validation excluded,
+        ranking with ``tail_slots`` (the policy the model is evaluated with)."""
         tail = (
             self.tail_mask
             if self.tail_mask is not None
@@ -260,7 +363,9 @@ class Slices:
         )
         test, exclude = split.test, [split.train, split.valid]
         return {
-            name: RankingEvaluator(rows, exclude, n_users=split.n_users, n_items=split.n_items, k=k)
+            name: RankingEvaluator(
+                rows, exclude, n_users=split.n_users, n_items=split.n_items, k=k, tail_slots=tail_slots
+            )
             for name, rows in (
                 ("long_tail", test[tail[test[:, 1]]]),
                 ("few_interactions", test[few[test[:, 0]]]),
@@ -274,12 +379,17 @@ class Slices:
         }
 
     def evaluate(
-        self, representations: tuple[torch.Tensor, torch.Tensor], split: Any, *, k: int
+        self,
+        representations: tuple[torch.Tensor, torch.Tensor],
+        split: Any,
+        *,
+        k: int,
+        tail_slots: TailSlots | None = None,
     ) -> dict[str, dict[str, float | int | str]]:
         definitions = self.definitions()
         return {
             name: {**evaluator.evaluate(*representations), "definition": definitions[name]}
-            for name, evaluator in self.evaluators(split, k=k).items()
+            for name, evaluator in self.evaluators(split, k=k, tail_slots=tail_slots).items()
         }
 
     def from_test(

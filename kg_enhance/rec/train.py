@@ -19,7 +19,14 @@ from kg_enhance.config.models import RecModelSpec, RecommenderConfig
 from kg_enhance.errors import ConfigError
 from kg_enhance.progress import Progress
 from kg_enhance.rec.data import Split
-from kg_enhance.rec.evaluate import RankingEvaluator, Slices, UserItems, batched_top_k
+from kg_enhance.rec.evaluate import (
+    RankingEvaluator,
+    Slices,
+    TailSlots,
+    UserItems,
+    batched_top_k,
+    long_tail_mask,
+)
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import RecModel, rec_model_resolver
 from kg_enhance.rec.text import TextInputs
@@ -404,14 +411,17 @@ def train_model(
     batch_size = batch_size_for(model, len(train), config)
     k = config.k
     key = f"ndcg@{k}"
+    policy = tail_slots_of(split, config)
     valid_eval = RankingEvaluator(
-        split.valid, [split.train], n_users=split.n_users, n_items=split.n_items, k=k
+        split.valid, [split.train], n_users=split.n_users, n_items=split.n_items, k=k, tail_slots=policy
     )
     round_rows = sample_user_rows(split.valid, config.valid_max_users, seed=config.seed)
     round_eval = (
         valid_eval
         if len(round_rows) == len(split.valid)
-        else RankingEvaluator(round_rows, [split.train], n_users=split.n_users, n_items=split.n_items, k=k)
+        else RankingEvaluator(
+            round_rows, [split.train], n_users=split.n_users, n_items=split.n_items, k=k, tail_slots=policy
+        )
     )
     validation_users = {"rounds": len(round_eval.users), "all": len(valid_eval.users)}
     best = -1.0
@@ -473,7 +483,12 @@ def train_model(
         reps = model.representations()
         valid = valid_eval.evaluate(*reps)
         test_eval = RankingEvaluator(
-            split.test, [split.train, split.valid], n_users=split.n_users, n_items=split.n_items, k=k
+            split.test,
+            [split.train, split.valid],
+            n_users=split.n_users,
+            n_items=split.n_items,
+            k=k,
+            tail_slots=policy,
         )
         per_user = test_eval.per_user(*reps)
         test = test_eval.summarise(per_user)
@@ -495,12 +510,22 @@ def train_model(
     )
 
 
+def tail_slots_of(split: Split, config: RecommenderConfig) -> TailSlots | None:
+    """The job's ranking policy (``recommender.tail_slots``; long tail as in the test slices), or None."""
+    if not config.tail_slots:
+        return None
+    return TailSlots.of(long_tail_mask(split.train, split.n_items, config.head_share), config.tail_slots)
+
+
 @torch.no_grad()
-def top_k(model: RecModel, split: Split, *, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    model: RecModel, split: Split, *, k: int, tail_slots: TailSlots | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-K item rows and scores for every user, training and validation positives excluded.
 
     Batched over users and chunked over items (:func:`~kg_enhance.rec.evaluate.batched_top_k`):
-    memory is ``users x k`` plus one bounded score block, for any catalog.
+    memory is ``users x k`` plus one bounded score block, for any catalog. ``tail_slots``: the
+    ranking policy the model was evaluated with (:func:`tail_slots_of`).
     """
     model.eval()
     user_vecs, item_vecs = model.representations()
@@ -509,7 +534,7 @@ def top_k(model: RecModel, split: Split, *, k: int) -> tuple[np.ndarray, np.ndar
     top_idx = np.zeros((split.n_users, k), dtype=np.int64)
     top_scores = np.zeros((split.n_users, k), dtype=np.float32)
     for users, items, scores in batched_top_k(
-        user_vecs, item_vecs, np.arange(split.n_users), k=k, exclude=seen
+        user_vecs, item_vecs, np.arange(split.n_users), k=k, exclude=seen, tail_slots=tail_slots
     ):
         top_idx[users], top_scores[users] = items, scores
     return top_idx, top_scores

@@ -32,7 +32,7 @@ from kg_enhance.rec.models import rec_model_resolver
 from kg_enhance.rec.protocol import EARLY_EVALUATIONS, stopped_too_early, under_trained
 from kg_enhance.rec.serve import PathExplainer, add_names, topk_rows
 from kg_enhance.rec.text import TextInputs, build_text_inputs
-from kg_enhance.rec.train import TrainedModel, WarmStart, top_k, train_model
+from kg_enhance.rec.train import TrainedModel, WarmStart, tail_slots_of, top_k, train_model
 from kg_enhance.rundir import RunDir
 from kg_enhance.stages.base import Stage, StageContext, StageResult
 
@@ -100,6 +100,9 @@ class RecommendResult(StageResult):
     #: share of the split's items with an LLM text vector (None: no model uses text)
     text_item_coverage: float | None = None
     k: int
+    #: the last positions of every list reserved for long-tail items (``recommender.tail_slots``): every
+    #: metric, slice and served list here is of lists ranked so; 0 = plain top-K
+    tail_slots: int = 0
     device: str
     models: dict[str, ModelReport]
     best_model: str | None
@@ -359,7 +362,7 @@ class RecommendStage(Stage[RecommendResult]):
         write_with(run.test_per_user, lambda tmp: table.to_parquet(tmp, index=False))
         serving = None
         if best_model is not None and best_name is not None:
-            top_idx, top_scores = top_k(best_model, split, k=cfg.k)
+            top_idx, top_scores = top_k(best_model, split, k=cfg.k, tail_slots=tail_slots_of(split, cfg))
             rows = topk_rows(
                 split, top_idx, top_scores, PathExplainer(triples), model=best_name, run_id=ctx.run_id
             )
@@ -396,6 +399,7 @@ class RecommendStage(Stage[RecommendResult]):
             kg_entities=len(kg.entity_keys) if kg else None,
             text_item_coverage=round(text.coverage, 4) if text else None,
             k=cfg.k,
+            tail_slots=cfg.tail_slots,
             device=cfg.device,
             models=models,
             best_model=best_name,

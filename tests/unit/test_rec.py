@@ -14,7 +14,7 @@ from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import normalised_adjacency
 from kg_enhance.rec.serve import PathExplainer
-from kg_enhance.rec.train import NegativeSampler, sample_user_rows, train_model
+from kg_enhance.rec.train import NegativeSampler, sample_user_rows, tail_slots_of, top_k, train_model
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +274,20 @@ def test_training_with_popularity_negatives_learns_and_lifts_the_long_tail(split
     # the head is pushed down harder: more of the held-out long-tail items reach the top 20
     tail = {name: float(run.slices["long_tail"]["ndcg@20"]) for name, run in runs.items()}
     assert tail["popularity"] > tail["uniform"]
+
+
+def test_tail_slots_shape_every_list_a_model_is_judged_and_served_by(split) -> None:  # type: ignore[no-untyped-def]
+    cfg = RecommenderConfig(epochs=3, dim=16, k=20, tail_slots=4, seed=2)
+    slices = Slices.from_split(split, head_share=cfg.head_share)
+    policy = tail_slots_of(split, cfg)
+    assert policy is not None and np.array_equal(policy.tail, slices.tail_mask)
+    trained = train_model(RecModelSpec(type="bpr_mf"), split, cfg, progress=False, slices=slices)
+    served, _ = top_k(trained.model, split, k=20, tail_slots=policy)
+    assert slices.tail_mask is not None and slices.tail_mask[served[:, -4:]].all()
+    with torch.no_grad():
+        reps = trained.model.representations()
+        # the slices are of the same lists, and they differ from plain ranking's
+        assert trained.slices == slices.evaluate(reps, split, k=20, tail_slots=policy)
+        plain = slices.evaluate(reps, split, k=20)
+    assert trained.slices["long_tail"]["ndcg@20"] > plain["long_tail"]["ndcg@20"]
+    assert trained.test["coverage@20"] > 0 and tail_slots_of(split, RecommenderConfig()) is None

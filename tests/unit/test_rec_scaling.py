@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kg_enhance.config.models import RecommenderConfig
-from kg_enhance.rec.evaluate import RankingEvaluator, UserItems, batched_top_k
+from kg_enhance.rec.evaluate import RankingEvaluator, TailSlots, UserItems, batched_top_k
 from kg_enhance.rec.models import BPRMF, LightGCN
 from kg_enhance.rec.serve import Path3, PathExplainer
 from kg_enhance.rec.train import _Optimizer, batch_size_for
@@ -68,6 +68,72 @@ def test_chunked_top_k_equals_the_dense_top_k(data) -> None:  # type: ignore[no-
     assert np.allclose(got_scores, expected.values.numpy(), atol=1e-5)
     assert np.array_equal(got_items, expected.indices.numpy())
     assert not any(set(got_items[u]) & set(seen[seen[:, 0] == u, 1]) for u in range(users.shape[0]))
+
+
+def _reference_quota(
+    scores: torch.Tensor, seen: np.ndarray, tail: np.ndarray, k: int, slots: int
+) -> list[list[int]]:
+    """Per user, by hand: the best k - slots unseen items, then the best unseen tail items not among
+    them; where too few tail items are left, the next unseen items of the plain ranking."""
+    out = []
+    for u in range(scores.shape[0]):
+        unseen = [i for i in range(scores.shape[1]) if i not in set(seen[seen[:, 0] == u, 1].tolist())]
+        ranked = sorted(unseen, key=lambda i: (-float(scores[u, i]), i))
+        head = ranked[: k - slots]
+        extra = [i for i in ranked if tail[i] and i not in head][:slots]
+        extra += [i for i in ranked[k - slots :] if not tail[i]][: slots - len(extra)]
+        out.append(head + sorted(extra, key=lambda i: (-float(scores[u, i]), i)))
+    return out
+
+
+@pytest.mark.parametrize("slots", [0, 3, 9])
+def test_tail_slots_rank_as_the_hand_built_quota(data, slots: int) -> None:  # type: ignore[no-untyped-def]
+    users, items, seen, held_out = data
+    tail = np.random.default_rng(5).random(items.shape[0]) < 0.6
+    policy = TailSlots.of(tail, slots)
+    exclude = UserItems.from_pairs(seen, users.shape[0])
+    got = np.zeros((users.shape[0], 10), dtype=np.int64)
+    for batch, top, scores in batched_top_k(
+        users,
+        items,
+        np.arange(users.shape[0]),
+        k=10,
+        exclude=exclude,
+        batch_users=5,
+        item_chunk=17,
+        tail_slots=policy,
+    ):
+        got[batch] = top
+        assert np.all(np.diff(scores, axis=1) <= 1e-6)  # still sorted by score
+    assert got.tolist() == _reference_quota(users @ items.T, seen, tail, 10, slots)
+    if slots:
+        assert (tail[got[:, -slots:]]).all()  # every user here has enough tail items left
+        # the evaluator ranks with the same policy: its lists are these
+        evaluator = RankingEvaluator(
+            held_out, [seen], n_users=users.shape[0], n_items=items.shape[0], k=10, tail_slots=policy
+        )
+        ranked = evaluator.per_user(users, items)["top"]
+        assert np.array_equal(ranked, got[evaluator.users])
+
+
+def test_tail_slots_fall_back_to_the_plain_ranking_when_the_tail_runs_out() -> None:
+    # 8 items scored 7, 6, ..., 0 for the one user; the tail is items 5, 6 and 7, and 7 is seen
+    users = torch.ones(1, 1)
+    items = torch.arange(7, -1, -1, dtype=torch.float32)[:, None]
+    tail = np.zeros(8, dtype=bool)
+    tail[[5, 6, 7]] = True
+    seen = UserItems.from_pairs(np.array([[0, 7]]), 1)
+    ((_, top, _),) = batched_top_k(
+        users, items, np.array([0]), k=5, exclude=seen, item_chunk=3, tail_slots=TailSlots.of(tail, 4)
+    )
+    # one plain position (item 0); of the four reserved ones the two tail items left (5, 6) take two
+    # and the plain ranking's next non-tail items (1, 2) the other two; sorted by score
+    assert top[0].tolist() == [0, 1, 2, 5, 6]
+
+
+def test_tail_slots_must_leave_a_plain_position() -> None:
+    with pytest.raises(ValueError, match=r"recommender.tail_slots \(20\) must be below recommender.k \(20\)"):
+        RecommenderConfig(k=20, tail_slots=20)
 
 
 def test_sliced_evaluation_equals_the_reference(data) -> None:  # type: ignore[no-untyped-def]
