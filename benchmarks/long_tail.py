@@ -17,6 +17,12 @@ Variants (``--variants``, JSON: name -> ``recommender`` overrides), default:
 * ``uniform``: the job's settings (negatives drawn uniformly);
 * ``popularity``: ``recommender.negatives: popularity`` with ``negative_alpha: 1.0``.
 
+A variant may set ``tail_slots`` (the last positions of every list reserved for tail items,
+the same for every model); its figures are then of lists ranked so. For each variant the
+script also compares each KG-joined model with each no-KG one on the long-tail slice, paired
+over the same test users pooled over the seeds, and flags trainings whose best epoch was the
+last allowed one (under-trained).
+
 Runs against an existing Neo4j (``--uri``, default the test server's bolt 7688) in its own
 namespace (``long-tail-k1``).
 
@@ -38,6 +44,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.scale import write_copies, write_job  # noqa: E402
@@ -47,9 +54,10 @@ from kg_enhance.graph.store import Neo4jStore  # noqa: E402
 from kg_enhance.kge.artifacts import load_embeddings_dir  # noqa: E402
 from kg_enhance.rec.evaluate import Slices  # noqa: E402
 from kg_enhance.rec.kg import build_kg_inputs  # noqa: E402
-from kg_enhance.rec.train import TrainedModel, train_model  # noqa: E402
+from kg_enhance.rec.protocol import paired_test, under_trained  # noqa: E402
+from kg_enhance.rec.train import TrainedModel, tail_slots_of, train_model  # noqa: E402
 from kg_enhance.rundir import outputs_path  # noqa: E402
-from kg_enhance.stages.recommend import recommend_split  # noqa: E402
+from kg_enhance.stages.recommend import needs_kg, recommend_split  # noqa: E402
 
 DEFAULT_VARIANTS = {"uniform": {}, "popularity": {"negatives": "popularity", "negative_alpha": 1.0}}
 
@@ -119,6 +127,7 @@ def main() -> None:
     )
     k = cfg0.k
     rows: list[dict[str, Any]] = []
+    tail_per_user: dict[tuple[str, int, str], Any] = {}
     sink = open(args.out, "a") if args.out else None  # noqa: SIM115
     for name, overrides in variants.items():
         for seed in seeds:
@@ -126,6 +135,17 @@ def main() -> None:
             cfg = RecommenderConfig.model_validate({**cfg0.model_dump(), **overrides, "seed": seed})
             for spec in cfg.models:
                 trained = train_model(spec, split, cfg, kg=kg, slices=slices, progress=False)
+                # the long-tail slice per test user, ranked as the model was judged (its tail_slots)
+                slice_eval = slices.evaluators(split, k=k, tail_slots=tail_slots_of(split, cfg))["long_tail"]
+                with torch.no_grad():
+                    tail_per_user[(name, seed, spec.key)] = slice_eval.per_user(
+                        *trained.model.representations()
+                    )["ndcg"]
+                got_tail = float(trained.slices["long_tail"][f"ndcg@{k}"])
+                if not np.isclose(tail_per_user[(name, seed, spec.key)].mean(), got_tail):
+                    raise SystemExit(
+                        f"{spec.key}: the per-user long-tail figures disagree with the model's report"
+                    )
                 row = {
                     "variant": name,
                     "seed": seed,
@@ -137,6 +157,7 @@ def main() -> None:
                     f"tail_only_ndcg@{k}": tail_only_ndcg(trained, split, slices, k),
                     "best_epoch": trained.best_epoch,
                     "epochs": trained.epochs,
+                    "under_trained": under_trained(trained.best_epoch, trained.epochs_allowed),
                     "train_seconds": round(trained.seconds, 1),
                 }
                 rows.append(row)
@@ -157,8 +178,27 @@ def main() -> None:
                 vals = [r[m] for r in got]
                 sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
                 cells.append(f"{statistics.mean(vals):.5f} ± {sd:.5f}".rjust(22))
-            best = ",".join(str(r["best_epoch"]) for r in got)
+            best = ",".join(str(r["best_epoch"]) + ("*" if r["under_trained"] else "") for r in got)
             print(f"{name:12s} {spec.key:12s} " + " ".join(cells) + f"  {best}")
+    print("(* under-trained: the best epoch was the last allowed one)")
+    print(f"\nlong-tail NDCG@{k}, KG-joined minus no-KG, paired over test users pooled over seeds {seeds}:")
+    for name in variants:
+        kg_keys = [m.key for m in cfg0.models if needs_kg(m.type)]
+        plain = [m.key for m in cfg0.models if not needs_kg(m.type)]
+        for a_key in kg_keys:
+            for b_key in plain:
+                a = np.concatenate([tail_per_user[(name, s_, a_key)] for s_ in seeds])
+                b = np.concatenate([tail_per_user[(name, s_, b_key)] for s_ in seeds])
+                t = paired_test(a, b)
+                wins = sum(
+                    tail_per_user[(name, s_, a_key)].mean() > tail_per_user[(name, s_, b_key)].mean()
+                    for s_ in seeds
+                )
+                print(
+                    f"{name:12s} {a_key} - {b_key}: {t.diff:+.5f} over {t.n} user-seed pairs, 95% CI "
+                    f"[{t.ci_low:+.5f}, {t.ci_high:+.5f}], paired t p = {t.p_t:.3f}, bootstrap p = "
+                    f"{t.p_bootstrap:.3f}; ahead in {wins} of {len(seeds)} seeds"
+                )
 
 
 if __name__ == "__main__":
