@@ -585,7 +585,13 @@ def _recommend(view: RunView) -> Page:
         table(
             rows,
             caption=f"Test metrics at K={k} on the {split.get('kind')} split, full ranking; {how}. "
-            "The best model (by validation NDCG) serves the top-K.",
+            + (
+                f"The last {r.get('tail_slots')} positions of every list are reserved for long-tail items "
+                "(recommender.tail_slots), for every model alike. "
+                if r.get("tail_slots")
+                else ""
+            )
+            + "The best model (by validation NDCG) serves the top-K.",
         )
     )
     flagged = [model for model, rep in models.items() if _training_flags(rep)]
@@ -608,6 +614,7 @@ def _recommend(view: RunView) -> Page:
                 "train / valid / test positives": f"{fmt(split.get('train'))} / {fmt(split.get('valid'))} / {fmt(split.get('test'))}",
                 "positive threshold": r.get("positive_threshold"),
                 "long-tail items": split.get("long_tail_items"),
+                "tail slots (of K)": f"{r.get('tail_slots') or 0} of {k}",
                 "few-interaction users": split.get("few_interaction_users"),
                 "KG item coverage": r.get("kg_item_coverage"),
                 "KG entities": r.get("kg_entities"),

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from kg_enhance import api
+from kg_enhance.config.job import load_job
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
 from kg_enhance.datasets.movielens import DEMO_DIR
+from kg_enhance.graph.memory import InMemoryGraphStore
 from kg_enhance.rec.data import make_split, positives
-from kg_enhance.rec.evaluate import Slices
+from kg_enhance.rec.evaluate import Slices, long_tail_mask
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import normalised_adjacency
 from kg_enhance.rec.serve import PathExplainer
 from kg_enhance.rec.train import NegativeSampler, sample_user_rows, tail_slots_of, top_k, train_model
+from kg_enhance.stages.recommend import recommend_split
+from tests.support.helpers import JOB_NAME, write_job
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +298,29 @@ def test_tail_slots_shape_every_list_a_model_is_judged_and_served_by(split) -> N
         plain = slices.evaluate(reps, split, k=20)
     assert trained.slices["long_tail"]["ndcg@20"] > plain["long_tail"]["ndcg@20"]
     assert trained.test["coverage@20"] > 0 and tail_slots_of(split, RecommenderConfig()) is None
+
+
+def test_the_pipeline_serves_and_reports_the_lists_with_their_tail_slots(tmp_path: Path) -> None:
+    job = write_job(tmp_path, llm_enabled=False, extra="kge: {dim: 8, epochs: 3}")
+    text = job.read_text().replace(
+        "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]",
+        "models: [{type: bpr_mf}, {type: kg_bpr}]\n  tail_slots: 3",
+    )
+    job.write_text(text.replace("epochs: 6", "epochs: 3"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+        result = api.run_job(
+            job, progress=False, store_factory=lambda: InMemoryGraphStore(namespace=JOB_NAME)
+        )
+    rec = result.report["recommend"]
+    assert rec["tail_slots"] == 3 and rec["k"] == 20
+    split = recommend_split(load_job(job))
+    tail = long_tail_mask(split.train, split.n_items, 0.2)
+    tail_ids = {split.item_ids[i] for i in np.nonzero(tail)[0]}
+    served = pd.read_parquet(result.run.topk)
+    assert served["user_id"].nunique() == split.n_users
+    last = served[served["rank"] > 17]
+    assert len(last) == 3 * split.n_users and last["item_id"].isin(tail_ids).all()
+    # the plain ranking would not have put them there: the head dominates the last positions too
+    assert not served[served["rank"] <= 17]["item_id"].isin(tail_ids).all()
+    assert "tail slots (of K)" in api.report(job).read_text(encoding="utf-8")
