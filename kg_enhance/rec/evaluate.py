@@ -97,7 +97,11 @@ def _fill_tail(
     missing = torch.isneginf
     # priority 0: a tail item not yet listed; 1: the plain ranking's next non-tail item (a
     # fallback); 2: nothing to use (already listed, excluded, or a tail item covered by tail_top)
-    t_prio = torch.where((t_items[:, :, None] == head_items[:, None, :]).any(dim=2) | missing(t_scores), 2, 0)
+    # listed already: a binary search per row in the sorted head (memory rows x K, for any K)
+    sorted_head = torch.sort(head_items, dim=1).values
+    at = torch.searchsorted(sorted_head, t_items).clamp(max=keep - 1)
+    listed = torch.gather(sorted_head, 1, at) == t_items
+    t_prio = torch.where(listed | missing(t_scores), 2, 0)
     r_prio = torch.where(is_tail[rest_items] | missing(rest_scores), 2, 1)
     cand_items = torch.cat([t_items, rest_items], dim=1)
     cand_scores = torch.cat([t_scores, rest_scores], dim=1)
