@@ -156,6 +156,40 @@ class Measured:
     neo4j_cpu: float | None = None
 
 
+def model_figures(run: Path, k: int) -> list[str]:
+    """Per-model lines of one k's run folder: the recommenders' epochs, training seconds, test
+    NDCG@20, long-tail NDCG@20 and coverage, flags (``recommend/metrics.json``), and the KGE's
+    (``embeddings/LATEST``'s metadata)."""
+    import json
+
+    lines = []
+    metrics = run / "recommend" / "metrics.json"
+    if metrics.exists():
+        rec = json.loads(metrics.read_text(encoding="utf-8"))
+        for name, rep in rec.items():
+            if not isinstance(rep, dict) or "test" not in rep:
+                continue
+            epochs = max(1, int(rep["epochs"]))
+            flags = [f for f in ("under_trained", "stopped_too_early") if rep.get(f)]
+            lines.append(
+                f"  k={k} {name:12s} epochs {epochs:3d} best {rep['best_epoch']:3d} train "
+                f"{rep['train_seconds']:7.1f} s ({rep['train_seconds'] / epochs:.2f} s/epoch)  NDCG@20 "
+                f"{rep['test']['ndcg@20']:.4f}  long-tail {rep['slices']['long_tail']['ndcg@20']:.5f}  coverage "
+                f"{rep['test']['coverage@20']:.3f}  tail slots {rec.get('tail_slots', 0)}"
+                + (f"  FLAGGED {', '.join(flags)}" if flags else "")
+            )
+    latest = run / "embeddings" / "LATEST"
+    if latest.exists():
+        meta = json.loads((run / "embeddings" / latest.read_text().strip() / "metadata.json").read_text())
+        lines.append(
+            f"  k={k} KGE {meta['model']} {meta['entities']} entities, epochs {meta['epochs_run']} best "
+            f"{meta['best_epoch']}, batch {meta['train_batch_size']}, train {meta['train_seconds']:.1f} s, "
+            f"eval {meta['eval_seconds']:.1f} s, MRR {meta.get('metrics', {}).get('mrr', float('nan')):.4f}"
+            + ("  FLAGGED under_trained" if meta.get("under_trained") else "")
+        )
+    return lines
+
+
 def neo4j_cpu_seconds() -> float | None:
     """User + system CPU seconds of the script's own Neo4j server so far (its JVM's /proc stat)."""
     pid = neo4j_service.status().pid
@@ -292,6 +326,7 @@ def main() -> None:
         print(
             f"  {'total':10s} wall {total:8.1f} s  peak RSS {max(m.rss_mb for m in rows[k].values()):8.0f} MB"
         )
+        print("\n".join(model_figures(folder / "run", k)), flush=True)
     if len(ks) > 1:
         print("\ngrowth exponent against k (1.0 = linear), CPU time / peak RSS:")
         for stage in STAGES:
