@@ -86,8 +86,8 @@ def _fill_tail(
     slots: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``K - slots`` of ``top`` (items, scores), then the best ``slots`` of ``tail_top``
-    (the top K among tail items) not already among them, in score order. Where a user has fewer
-    tail items left than ``slots``, the rest come from ``top``'s own next positions."""
+    (the top K, or all, tail items) not already among them, in score order. Where a user has
+    fewer tail items left than ``slots``, the rest come from ``top``'s own next positions."""
     items, scores = top
     t_items, t_scores = tail_top
     k = items.shape[1]
@@ -133,10 +133,10 @@ def batched_top_k(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(users, top item rows, top scores)`` per user batch, excluded items never returned.
 
-    With ``tail_slots`` the last positions hold long-tail items (:class:`TailSlots`): a second
-    running top-K over the tail items only, kept in the same pass over the item chunks.
-    Memory per step is ``batch_users x item_chunk`` scores plus ``batch_users x k`` (twice
-    with ``tail_slots``). A row can end in ``-inf`` scores only when fewer than ``k`` items
+    With ``tail_slots`` the last positions hold long-tail items (:class:`TailSlots`): the pass
+    visits head items, then tail items, keeping a running top-K of each, so the plain top-K
+    and the tail's come from one scoring of every item. Memory per step is ``batch_users x
+    item_chunk`` scores plus ``batch_users x k`` (twice with ``tail_slots``). A row can end in ``-inf`` scores only when fewer than ``k`` items
     are left to rank for the user.
     """
     n_items = int(item_vecs.shape[0])
@@ -144,29 +144,50 @@ def batched_top_k(
     chunk = item_chunk or _chunks(n_items, batch_users)
     device = item_vecs.device
     policy = tail_slots if tail_slots is not None and 0 < tail_slots.slots < k else None
-    is_tail = torch.as_tensor(policy.tail, device=device) if policy is not None else None
+    # with a policy, items are visited head first, then tail (``order``: item row per position),
+    # so the tail's own top-K is the running top-K of the tail chunks and every item is scored
+    # and ranked once, as without one; chunks never straddle the boundary
+    order: torch.Tensor | None = None
+    position: np.ndarray | None = None
+    is_tail: torch.Tensor | None = None
+    n_head = n_items
+    if policy is not None:
+        order_np = np.concatenate([np.nonzero(~policy.tail)[0], np.nonzero(policy.tail)[0]])
+        n_head = int((~policy.tail).sum())
+        position = np.empty(n_items, dtype=np.int64)
+        position[order_np] = np.arange(n_items)
+        order = torch.as_tensor(order_np, device=device)
+        is_tail = torch.as_tensor(policy.tail, device=device)
+    spans = [
+        (c0, min(c0 + chunk, end))
+        for begin, end in ((0, n_head), (n_head, n_items))
+        for c0 in range(begin, end, chunk)
+    ]
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
         u = user_vecs[torch.as_tensor(batch, device=device)].float()
         rows, cols = exclude.rows(batch) if exclude is not None else (np.zeros(0, int), np.zeros(0, int))
+        if position is not None:
+            cols = position[cols]
         best = _Running(len(batch), k, device)
-        best_tail = _Running(len(batch), k, device) if is_tail is not None else None
-        for c0 in range(0, n_items, chunk):
-            c1 = min(n_items, c0 + chunk)
-            scores = u @ item_vecs[c0:c1].float().T
+        best_tail = _Running(len(batch), k, device)
+        for c0, c1 in spans:
+            ids = torch.arange(c0, c1, device=device) if order is None else order[c0:c1]
+            scores = u @ (item_vecs[c0:c1] if order is None else item_vecs[ids]).float().T
             inside = (cols >= c0) & (cols < c1)
             if inside.any():
                 scores[
                     torch.as_tensor(rows[inside], device=device),
                     torch.as_tensor(cols[inside] - c0, device=device),
                 ] = -torch.inf
-            best.add(scores, c0, c1)
-            if best_tail is not None and is_tail is not None:
-                best_tail.add(scores.masked_fill(~is_tail[c0:c1], -torch.inf), c0, c1)
+            (best if c0 < n_head else best_tail).add(scores, ids)
         items, values = best.items, best.scores
-        if best_tail is not None and is_tail is not None and policy is not None:
+        if policy is not None and is_tail is not None:
+            plain = _Running(len(batch), k, device)
+            plain.add(best.scores, best.items)
+            plain.add(best_tail.scores, best_tail.items)
             items, values = _fill_tail(
-                (items, values), (best_tail.items, best_tail.scores), is_tail, policy.slots
+                (plain.items, plain.scores), (best_tail.items, best_tail.scores), is_tail, policy.slots
             )
         yield batch, items.cpu().numpy(), values.cpu().numpy()
 
@@ -179,11 +200,10 @@ class _Running:
         self.scores = torch.full((rows, 0), -torch.inf, device=device)
         self.items = torch.zeros((rows, 0), dtype=torch.long, device=device)
 
-    def add(self, scores: torch.Tensor, c0: int, c1: int) -> None:
+    def add(self, scores: torch.Tensor, ids: torch.Tensor) -> None:
+        """Merge ``scores`` of the items ``ids`` (1-d, one per column, or one row per row)."""
         merged_scores = torch.cat([self.scores, scores], dim=1)
-        merged_items = torch.cat(
-            [self.items, torch.arange(c0, c1, device=scores.device).expand(scores.shape[0], -1)], dim=1
-        )
+        merged_items = torch.cat([self.items, ids.expand(scores.shape[0], -1)], dim=1)
         top = torch.topk(merged_scores, k=min(self.k, merged_scores.shape[1]), dim=1)
         self.scores = top.values
         self.items = torch.gather(merged_items, 1, top.indices)
