@@ -595,6 +595,8 @@ def main() -> None:
             "patience": args.patience,
             "device": args.device,
             "k": args.k,
+            # every library's lists are plain top-K: no reserved tail positions for ours alone
+            "tail_slots": 0,
         }
     )
     date = dt.date.today().isoformat()

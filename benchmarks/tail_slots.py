@@ -8,7 +8,9 @@ long-tail share of the default ``head_share``), side by side in one process, bes
 ``--repeat`` runs each. It also checks that both runs agree on the first ``K - slots``
 positions, and that the reserved ones hold tail items.
 
-    .venv/bin/python benchmarks/tail_slots.py [--k 1,2,4,8] [--repeat 3]
+    .venv/bin/python benchmarks/tail_slots.py [--k 1,2,4,8] [--repeat 3] [--slots 5]
+
+``--k`` counts catalog copies, as in ``scale.py``; the list length K is 20.
 """
 
 from __future__ import annotations

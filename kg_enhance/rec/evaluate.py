@@ -57,7 +57,7 @@ class UserItems:
         return np.nonzero(np.diff(self.indptr))[0]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TailSlots:
     """Reserve the last ``slots`` of the K positions for items where ``tail`` is true.
 
@@ -95,14 +95,15 @@ def _fill_tail(
     head_items = items[:, :keep]
     rest_items, rest_scores = items[:, keep:], scores[:, keep:]
     missing = torch.isneginf
-    # priority 0: a tail item not yet listed; 1: the plain ranking's next non-tail item (a
-    # fallback); 2: nothing to use (already listed, excluded, or a tail item covered by tail_top)
-    # listed already: a binary search per row in the sorted head (memory rows x K, for any K)
+    # priority 0: a tail item not yet listed; 1: the plain list's next non-tail item (the fallback
+    # when the tail runs out); 2: the plain list's own -inf filler (a user with fewer than K items
+    # left); 3: never taken (already listed, excluded, or a tail item the tail list offers already).
+    # Every plain rest position yields one distinct candidate below 3, so no item is listed twice.
     sorted_head = torch.sort(head_items, dim=1).values
     at = torch.searchsorted(sorted_head, t_items).clamp(max=keep - 1)
     listed = torch.gather(sorted_head, 1, at) == t_items
-    t_prio = torch.where(listed | missing(t_scores), 2, 0)
-    r_prio = torch.where(is_tail[rest_items] | missing(rest_scores), 2, 1)
+    t_prio = torch.where(listed | missing(t_scores), 3, 0)
+    r_prio = torch.where(missing(rest_scores), 2, torch.where(is_tail[rest_items], 3, 1))
     cand_items = torch.cat([t_items, rest_items], dim=1)
     cand_scores = torch.cat([t_scores, rest_scores], dim=1)
     order = torch.sort(torch.cat([t_prio, r_prio], dim=1), dim=1, stable=True).indices[:, :slots]
@@ -144,6 +145,8 @@ def batched_top_k(
     chunk = item_chunk or _chunks(n_items, batch_users)
     device = item_vecs.device
     policy = tail_slots if tail_slots is not None and 0 < tail_slots.slots < k else None
+    if policy is not None and policy.tail.shape != (n_items,):
+        raise ValueError(f"tail_slots: the tail mask has shape {policy.tail.shape}, expected ({n_items},)")
     # with a policy, items are visited head first, then tail (``order``: item row per position),
     # so the tail's own top-K is the running top-K of the tail chunks and every item is scored
     # and ranked once, as without one; chunks never straddle the boundary

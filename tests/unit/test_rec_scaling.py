@@ -131,6 +131,36 @@ def test_tail_slots_fall_back_to_the_plain_ranking_when_the_tail_runs_out() -> N
     assert top[0].tolist() == [0, 1, 2, 5, 6]
 
 
+def test_tail_slots_never_list_an_item_twice_when_a_user_has_fewer_than_k_items_left() -> None:
+    # 4 items scored 5, 3, 4, 2; the tail is items 2 and 3; the user has seen 1 and 3: two items left
+    users = torch.ones(1, 1)
+    items = torch.tensor([[5.0], [3.0], [4.0], [2.0]])
+    tail = np.array([False, False, True, True])
+    seen = UserItems.from_pairs(np.array([[0, 1], [0, 3]]), 1)
+    ((_, plain, plain_scores),) = batched_top_k(users, items, np.array([0]), k=4, exclude=seen)
+    ((_, top, scores),) = batched_top_k(
+        users, items, np.array([0]), k=4, exclude=seen, tail_slots=TailSlots.of(tail, 2)
+    )
+    assert len(set(top[0].tolist())) == 4 and set(top[0].tolist()) == set(plain[0].tolist())
+    # the two items left lead; the excluded ones fill the list at -inf, as without slots
+    assert top[0, :2].tolist() == [0, 2] and np.isneginf(scores[0, 2:]).all()
+    assert np.isneginf(plain_scores[0, 2:]).all()
+
+
+def test_a_tail_mask_of_the_wrong_length_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"tail mask has shape \(3,\), expected \(4,\)"):
+        list(
+            batched_top_k(
+                torch.ones(1, 1),
+                torch.ones(4, 1),
+                np.array([0]),
+                k=3,
+                exclude=None,
+                tail_slots=TailSlots.of(np.array([True, False, True]), 1),
+            )
+        )
+
+
 def test_tail_slots_must_leave_a_plain_position() -> None:
     with pytest.raises(ValueError, match=r"recommender.tail_slots \(20\) must be below recommender.k \(20\)"):
         RecommenderConfig(k=20, tail_slots=20)
