@@ -167,7 +167,7 @@ def model_figures(run: Path, k: int) -> list[str]:
     if metrics.exists():
         rec = json.loads(metrics.read_text(encoding="utf-8"))
         for name, rep in rec.items():
-            if not isinstance(rep, dict) or "test" not in rep:
+            if not isinstance(rep, dict) or "best_epoch" not in rep:
                 continue
             epochs = max(1, int(rep["epochs"]))
             flags = [f for f in ("under_trained", "stopped_too_early") if rep.get(f)]
