@@ -766,25 +766,28 @@ class Neo4jStore:
             database_=self.config.database,
         )
 
-    def clear_namespace(self) -> int:
-        """Delete this namespace's nodes (items, users, its own entities and aliases) and their edges."""
+    def clear_namespace(self, *, batch: int = 10_000) -> int:
+        """Delete this namespace's nodes (items, users, its own entities and aliases) and their edges.
+
+        Relationships go first, ``batch`` per transaction, then the nodes: every transaction stays
+        bounded, however many relationships a node has. Returns the nodes deleted.
+        """
+        self._delete_in_batches("admin/delete_namespace_relationships_batch", self._scope({"limit": batch}))
+        return self._delete_in_batches("admin/delete_namespace_batch", self._scope({"limit": batch}))
+
+    def clear(self, *, batch: int = 10_000) -> int:
+        """Delete every node and relationship in the database (every namespace), ``batch`` per
+        transaction, relationships first (see :meth:`clear_namespace`). Returns the nodes deleted."""
+        self._delete_in_batches("admin/delete_all_relationships_batch", {"limit": batch})
+        return self._delete_in_batches("admin/delete_all_batch", {"limit": batch})
+
+    def _delete_in_batches(self, name: str, parameters: dict[str, Any]) -> int:
         total = 0
-        query = self.cypher.get("admin/delete_namespace_batch")
+        query = self.cypher.get(name)
         while True:
             records, _, _ = self.driver.execute_query(
-                query, parameters_=self._scope({"limit": 10_000}), database_=self.config.database
+                query, parameters_=parameters, database_=self.config.database
             )
-            deleted = int(records[0]["deleted"])
-            total += deleted
-            if deleted == 0:
-                return total
-
-    def clear(self) -> int:
-        """Delete every node and relationship in the database (every namespace), in batches."""
-        total = 0
-        query = self.cypher.get("admin/delete_all_batch")
-        while True:
-            records, _, _ = self.driver.execute_query(query, limit=10_000, database_=self.config.database)
             deleted = int(records[0]["deleted"])
             total += deleted
             if deleted == 0:
