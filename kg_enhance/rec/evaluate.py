@@ -16,7 +16,7 @@ pass, to every model alike, wherever lists are ranked (early stopping, test, the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,21 @@ class TailSlots:
 
     tail: np.ndarray  # (n_items,) bool
     slots: int
+    #: item rows, head items first, then tail items: the order a ranking pass visits them in
+    order: np.ndarray = field(init=False)
+    #: the inverse of :attr:`order`: each item row's position in it
+    position: np.ndarray = field(init=False)
+    #: how many head items lead :attr:`order`
+    n_head: int = field(init=False)
+
+    def __post_init__(self) -> None:  # built once per policy, not per ranking pass
+        tail = np.asarray(self.tail, dtype=bool)
+        order = np.concatenate([np.flatnonzero(~tail), np.flatnonzero(tail)])
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        for name, value in (("tail", tail), ("order", order), ("position", position)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "n_head", int(len(tail) - tail.sum()))
 
     @classmethod
     def of(cls, tail: np.ndarray | None, slots: int) -> TailSlots | None:
@@ -151,16 +166,12 @@ def batched_top_k(
     # so the tail's own top-K is the running top-K of the tail chunks and every item is scored
     # and ranked once, as without one; chunks never straddle the boundary
     order: torch.Tensor | None = None
-    position: np.ndarray | None = None
     is_tail: torch.Tensor | None = None
     n_head = n_items
     if policy is not None:
-        order_np = np.concatenate([np.nonzero(~policy.tail)[0], np.nonzero(policy.tail)[0]])
-        n_head = int((~policy.tail).sum())
-        position = np.empty(n_items, dtype=np.int64)
-        position[order_np] = np.arange(n_items)
-        order = torch.as_tensor(order_np, device=device)
+        order = torch.as_tensor(policy.order, device=device)
         is_tail = torch.as_tensor(policy.tail, device=device)
+        n_head = policy.n_head
     spans = [
         (c0, min(c0 + chunk, end))
         for begin, end in ((0, n_head), (n_head, n_items))
@@ -170,8 +181,8 @@ def batched_top_k(
         batch = users[start : start + batch_users]
         u = user_vecs[torch.as_tensor(batch, device=device)].float()
         rows, cols = exclude.rows(batch) if exclude is not None else (np.zeros(0, int), np.zeros(0, int))
-        if position is not None:
-            cols = position[cols]
+        if policy is not None:
+            cols = policy.position[cols]
         best = _Running(len(batch), k, device)
         best_tail = _Running(len(batch), k, device)
         for c0, c1 in spans:
