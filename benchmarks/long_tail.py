@@ -17,6 +17,8 @@ Variants (``--variants``, JSON: name -> ``recommender`` overrides), default:
 * ``uniform``: the job's settings (negatives drawn uniformly);
 * ``popularity``: ``recommender.negatives: popularity`` with ``negative_alpha: 1.0``.
 
+A variant may set its own ``models`` (for example ``[{"type": "lightgcn"}, {"type": "kg_hybrid"}]``).
+
 A variant may set ``tail_slots`` (the last positions of every list reserved for tail items,
 the same for every model); its figures are then of lists ranked so. For each variant the
 script also compares each KG-joined model with each no-KG one on the long-tail slice, paired
@@ -150,6 +152,7 @@ def main() -> None:
                     "variant": name,
                     "seed": seed,
                     "model": spec.key,
+                    "type": spec.type,
                     f"ndcg@{k}": trained.test[f"ndcg@{k}"],
                     f"valid_ndcg@{k}": trained.valid[f"ndcg@{k}"],
                     f"coverage@{k}": trained.test[f"coverage@{k}"],
@@ -170,21 +173,27 @@ def main() -> None:
     metrics = [f"ndcg@{k}", f"coverage@{k}", f"long_tail_ndcg@{k}", f"tail_only_ndcg@{k}"]
     print(f"\nmean ± std over seeds {seeds}:")
     print(f"{'variant':12s} {'model':12s} " + " ".join(f"{m:>22s}" for m in metrics) + "  best epochs")
+
+    def variant_models(name: str) -> list[str]:
+        """The models a variant trained (a variant may set its own ``models``), in training order."""
+        return list(dict.fromkeys(r["model"] for r in rows if r["variant"] == name))
+
     for name in variants:
-        for spec in cfg0.models:
-            got = [r for r in rows if r["variant"] == name and r["model"] == spec.key]
+        for key in variant_models(name):
+            got = [r for r in rows if r["variant"] == name and r["model"] == key]
             cells = []
             for m in metrics:
                 vals = [r[m] for r in got]
                 sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
                 cells.append(f"{statistics.mean(vals):.5f} ± {sd:.5f}".rjust(22))
             best = ",".join(str(r["best_epoch"]) + ("*" if r["under_trained"] else "") for r in got)
-            print(f"{name:12s} {spec.key:12s} " + " ".join(cells) + f"  {best}")
+            print(f"{name:12s} {key:12s} " + " ".join(cells) + f"  {best}")
     print("(* under-trained: the best epoch was the last allowed one)")
     print(f"\nlong-tail NDCG@{k}, KG-joined minus no-KG, paired over test users pooled over seeds {seeds}:")
     for name in variants:
-        kg_keys = [m.key for m in cfg0.models if needs_kg(m.type)]
-        plain = [m.key for m in cfg0.models if not needs_kg(m.type)]
+        types = {r["model"]: r["type"] for r in rows if r["variant"] == name}
+        kg_keys = [key for key in variant_models(name) if needs_kg(types[key])]
+        plain = [key for key in variant_models(name) if not needs_kg(types[key])]
         for a_key in kg_keys:
             for b_key in plain:
                 a = np.concatenate([tail_per_user[(name, s_, a_key)] for s_ in seeds])

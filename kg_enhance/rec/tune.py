@@ -10,7 +10,7 @@ file can state exactly what was searched:
 
 * every model: learning rate (log 1e-3..3e-2), L2 weight (log 1e-7..1e-3), embedding
   size (32 or 64: the budget caps it at the job's default);
-* graph models (``lightgcn``, ``kg_lightgcn``, ``kgat``): propagation layers 1..3;
+* graph models (``lightgcn``, ``kg_lightgcn``, ``kg_hybrid``, ``kgat``): propagation layers 1..3;
 * ``kg_bpr``: whether the KG vectors are fine-tuned.
 
 The first trial is always the job's own settings (the configured learning rate, L2 and
@@ -72,6 +72,7 @@ SEARCH_SPACES: dict[str, tuple[Param, ...]] = {
     "kg_bpr": (*COMMON, Param("freeze_kg", "categorical", "params", choices=(True, False))),
     "lightgcn": (*COMMON, *GRAPH),
     "kg_lightgcn": (*COMMON, *GRAPH),
+    "kg_hybrid": (*COMMON, *GRAPH),
     "kgat": (*COMMON, *GRAPH),
 }
 

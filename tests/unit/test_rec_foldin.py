@@ -97,7 +97,7 @@ def _start(model_type: str, split: Split, cfg: RecommenderConfig, kg: KGInputs |
     return cls(split.n_users, split.n_items, cfg.dim, **kwargs)
 
 
-@pytest.mark.parametrize("model_type", ["bpr_mf", "kg_bpr", "lightgcn", "kg_lightgcn", "kgat"])
+@pytest.mark.parametrize("model_type", ["bpr_mf", "kg_bpr", "lightgcn", "kg_lightgcn", "kg_hybrid", "kgat"])
 def test_fold_in_keeps_every_carried_row_bit_identical_and_trains_the_new_ones(
     splits: tuple[Split, Split], model_type: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -156,7 +156,7 @@ def test_fold_in_keeps_every_carried_row_bit_identical_and_trains_the_new_ones(
     assert info["mode"] == "fold_in" and info["fold_in_pairs"] == fold_pairs < len(now.train) // 10
     assert info["trained_rows"]["users"] == len(new_users) and info["trained_rows"]["items"] == len(new_items)
     assert info["users"] == now.n_users - len(new_users) and info["epochs_allowed"] == 2
-    if model_type in ("kg_lightgcn", "kgat"):
+    if model_type in ("kg_lightgcn", "kg_hybrid", "kgat"):
         assert info["trained_rows"]["entities"] == 1
     # an epoch is the fold-in pairs only, in as few batches as the batch size allows
     per_epoch = math.ceil(fold_pairs / batch_size_for(model, fold_pairs, cfg))
