@@ -411,6 +411,10 @@ class KGHybrid(LightGCN):
     scores through the first term alone. :meth:`representations` returns both channels side
     by side (``2 x dim`` columns), so one dot product gives the sum.
 
+    Parameters: ``layers`` (LightGCN's, 3), ``kg_init_scale`` (entity vectors start at this many
+    times the ID embeddings' spread, 1.0), ``relation_init`` (the relation weights' start, 1.0; at 0
+    the model stays LightGCN: the knowledge term is quadratic in them, so its gradient is zero there).
+
     Cost per forward pass: LightGCN's, plus one sparse product over the facts
     (``items x (relations x entities)``) and one over the training pairs, ``O((facts +
     pairs) x dim)``; memory ``O((items + relations x entities) x dim)``.
