@@ -418,3 +418,25 @@ def test_the_pipeline_serves_and_reports_the_lists_with_their_tail_slots(tmp_pat
     # this briefly trained model), so 3 tail items at the end of every user's list are no accident
     assert served[served["rank"] <= 17]["item_id"].isin(tail_ids).mean() < 0.95
     assert "3 of 20" in api.report(job).read_text(encoding="utf-8")
+
+
+def test_kg_hybrid_runs_from_a_job_file_and_serves_every_user(tmp_path: Path) -> None:
+    """Usable from YAML like the others: trained, reported, and its top-K served with KG paths."""
+    job = write_job(tmp_path, llm_enabled=False, extra="kge: {dim: 8, epochs: 3}")
+    text = job.read_text().replace(
+        "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]",
+        "models: [{type: kg_hybrid, params: {layers: 2}}]",
+    )
+    job.write_text(text.replace("epochs: 6", "epochs: 3"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+        result = api.run_job(
+            job, progress=False, store_factory=lambda: InMemoryGraphStore(namespace=JOB_NAME)
+        )
+    rec = result.report["recommend"]
+    assert rec["best_model"] == "kg_hybrid" and rec["kg_item_coverage"] > 0.5
+    split = recommend_split(load_job(job))
+    assert rec["kg_hybrid"]["test"]["recall@20"] > 3 * 20 / split.n_items  # random ranking: 20 / n_items
+    served = pd.read_parquet(result.run.topk)
+    assert served["user_id"].nunique() == split.n_users and set(served["model"]) == {"kg_hybrid"}
+    assert rec["serving"]["explained_share"] > 0.9  # KG paths from the user's history to the item
