@@ -534,10 +534,31 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def from_partial(path: Path, k: int) -> None:
-    """The table and paired tests of the rows a cut-short run recorded in its ``.partial.jsonl``."""
-    lines = path.read_text().splitlines()
-    rows = [json.loads(line) for line in lines[1:]]
+def _recorded_rows(path: Path) -> list[dict[str, Any]]:
+    """The per-seed rows of a finished run (``.json``: its ``runs``) or a cut-short one (``.partial.jsonl``)."""
+    if path.suffix == ".json":
+        rows: list[dict[str, Any]] = json.loads(path.read_text())["runs"]
+        return rows
+    return [json.loads(line) for line in path.read_text().splitlines()[1:]]
+
+
+def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
+    """One table and the paired tests over the rows of several runs on the same dataset and split
+    (for example a model added later, run under the same protocol and seeds). Only seeds every model
+    completed are used; runs whose test users differ are refused."""
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        got = _recorded_rows(path)
+        taken = {(r["library"], r["model"]) for r in rows}
+        clash = taken & {(r["library"], r["model"]) for r in got}
+        if clash:
+            raise SystemExit(
+                f"{path}: {sorted(clash)} also in an earlier file; combine each model from one run"
+            )
+        rows += got
+    lengths = {len(r["per_user_ndcg"]) for r in rows if "per_user_ndcg" in r}
+    if len(lengths) > 1:
+        raise SystemExit(f"the runs ranked different test users ({sorted(lengths)}): not the same split")
     models = {(r["library"], r["model"]) for r in rows}
     seeds = [
         s
@@ -546,14 +567,30 @@ def from_partial(path: Path, k: int) -> None:
     ]
     summary = summarise([r for r in rows if r["seed"] in seeds], k)
     body = markdown_table(summary, k)
-    text = f"Partial run, rows recorded in `{path.name}` (complete seeds only: {seeds}):\n\n{body}"
+    names = ", ".join(f"`{p.name}`" for p in paths)
+    text = f"Rows recorded in {names} (seeds every model completed: {seeds}):\n\n{body}"
     print(text)
-    path.with_suffix(".md").write_text(text)
+    if out is not None:
+        out.write_text(text)
+    return text
+
+
+def from_partial(path: Path, k: int) -> None:
+    """The table and paired tests of the rows a cut-short run recorded in its ``.partial.jsonl``."""
+    combine([path], k, out=path.with_suffix(".md"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-partial", type=Path, default=None, help="summarise a cut-short run's rows")
+    parser.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="one table over the rows of several runs (.json or .partial.jsonl) on the same dataset and seeds",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="with --combine: also write the table here")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["demo"])
     parser.add_argument("--seeds", type=int, default=None, help="first N of the fixed seed list (default 5)")
     parser.add_argument("--trials", type=int, default=8, help="Optuna trials per model of ours")
@@ -582,6 +619,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.from_partial:
         from_partial(args.from_partial, args.k)
+        return
+    if args.combine:
+        combine(args.combine, args.k, out=args.out)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
