@@ -545,10 +545,19 @@ def _recorded_rows(path: Path) -> list[dict[str, Any]]:
 def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
     """One table and the paired tests over the rows of several runs on the same dataset and split
     (for example a model added later, run under the same protocol and seeds). Only seeds every model
-    completed are used; runs whose test users differ are refused."""
+    completed are used; runs on different datasets (the ``.json`` files' ``dataset``) or with a
+    different number of test users are refused (a partial file records neither: the caller vouches
+    for its split)."""
     rows: list[dict[str, Any]] = []
+    datasets = {json.loads(p.read_text()).get("dataset") for p in paths if p.suffix == ".json"}
+    if len(datasets) > 1:
+        raise SystemExit(
+            f"the runs are on different datasets ({sorted(map(str, datasets))}): nothing to pair"
+        )
     for path in paths:
-        got = _recorded_rows(path)
+        got = [
+            r for r in _recorded_rows(path) if "error" not in r
+        ]  # as summarise(): failed rows do not count
         taken = {(r["library"], r["model"]) for r in rows}
         clash = taken & {(r["library"], r["model"]) for r in got}
         if clash:

@@ -417,8 +417,10 @@ class KGHybrid(LightGCN):
 
     Cost per forward pass: LightGCN's, plus one gather-and-add over the facts and one sparse
     product over the training pairs: ``O((facts + pairs) x dim)`` time, ``O((facts + items) x dim)``
-    memory, whatever the number of relations (a relations x entities table of typed entity
-    vectors was 14x the facts on ml-100k's 24-relation Freebase KG).
+    memory, whatever the number of relations (a relations x entities table of typed entity vectors
+    would grow with both: 24 rows per entity on ml-100k's Freebase KG). Like LightGCN's ID tables,
+    the entity table trains dense: Adam updates all ``entities x dim`` of it every batch (graph
+    models take few batches per epoch, ``recommender.graph_batches_per_epoch``).
     """
 
     needs_kg = True

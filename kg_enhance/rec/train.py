@@ -253,11 +253,16 @@ class WarmStart:
     item_ids: list[str]
     entity_keys: list[str]
     source: str | None = None
+    #: the KG relations in the order the previous model's relation tables use; ``None``: unknown
+    relation_keys: list[str] | None = None
 
     def carry(self, model: RecModel, split: Split, kg: KGInputs | None) -> Carried:
         """Copy the previous weights into ``model`` where ids match: user, item and entity rows by id,
         other parameters when their shape is unchanged. KG vectors (``kg.*``) come from this run's
-        embeddings and are never copied; new rows keep their fresh initialisation."""
+        embeddings and are never copied; new rows keep their fresh initialisation. Relation tables
+        (``relation*``: one row per KG relation, in the order of ``KGInputs.relation_keys``) are
+        carried only when both runs list the same relations in the same order: a table of the same
+        shape over reordered relations would otherwise attach each weight to another relation."""
         ids = {
             "user": (self.user_ids, split.user_ids),
             "item": (self.item_ids, split.item_ids),
@@ -271,6 +276,12 @@ class WarmStart:
                 old = self.state.get(name)
                 table = name.split(".", 1)[0]
                 if old is None or table == "kg":
+                    continue
+                if table == "relation" and (
+                    kg is None
+                    or self.relation_keys is None
+                    or list(self.relation_keys) != list(kg.relation_keys)
+                ):
                     continue
                 if table in ids and name.endswith("weight") and param.dim() == 2:
                     before, now = ids[table]

@@ -184,6 +184,7 @@ def _previous(run: RunDir, key: str) -> WarmStart | None:
         item_ids=list(ids.get("item_ids") or []),
         entity_keys=list(ids.get("entity_keys") or []),
         source=ids.get("run_id"),
+        relation_keys=ids.get("relation_keys"),
     )
 
 
@@ -351,6 +352,7 @@ class RecommendStage(Stage[RecommendResult]):
                     "user_ids": split.user_ids,
                     "item_ids": split.item_ids,
                     "entity_keys": kg.entity_keys if kg is not None and needs_kg(spec.type) else [],
+                    "relation_keys": kg.relation_keys if kg is not None and needs_kg(spec.type) else [],
                 },
                 indent=None,
             )

@@ -80,6 +80,7 @@ def _previous(model_type: str, before: Split) -> tuple[WarmStart, KGInputs | Non
         item_ids=before.item_ids,
         entity_keys=kg.entity_keys if kg is not None else [],
         source="r1",
+        relation_keys=kg.relation_keys if kg is not None else [],
     )
     return warm, kg
 
@@ -108,7 +109,9 @@ def test_fold_in_keeps_every_carried_row_bit_identical_and_trains_the_new_ones(
 
     # what the model holds just before training: the carried rows copied into a fresh model
     start = _start(model_type, now, cfg, kg)
-    WarmStart(warm.state, warm.user_ids, warm.item_ids, warm.entity_keys).apply(start, now, kg)
+    WarmStart(
+        warm.state, warm.user_ids, warm.item_ids, warm.entity_keys, relation_keys=warm.relation_keys
+    ).apply(start, now, kg)
     start_params = {k: v.detach().clone() for k, v in start.named_parameters()}
 
     batches = []
@@ -298,3 +301,38 @@ def test_fold_in_through_the_pipeline_freezes_what_the_last_run_trained(
         info = rec["warm_start"][key]
         assert info["fold_in_pairs"] == 0 and info["epochs_allowed"] == 0 and "no epoch" in info["note"]
         assert rec[key]["epochs"] == 0 and rec[key]["history"] == [] and rec[key]["test"]["ndcg@20"] >= 0
+
+
+def test_relation_weights_are_carried_only_over_the_same_relations(splits: tuple[Split, Split]) -> None:
+    """kg_hybrid's per-relation weights follow ``KGInputs.relation_keys``: carried when both runs list
+    the same relations in the same order, left fresh when the order differs or is unknown."""
+    before, now = splits
+
+    def with_relations(split: Split, keys: list[str]) -> KGInputs:
+        kg = _kg(split, N_ENTITIES)
+        edges = kg.item_entity_edges
+        kg.item_entity_relations = np.concatenate([edges, (edges[:, 1:] % 2)], axis=1)
+        kg.relation_keys = keys
+        return kg
+
+    old_kg = with_relations(before, ["DIRECTED_BY", "HAS_GENRE"])
+    old = train_model(RecModelSpec(type="kg_hybrid"), before, _config(epochs=1), kg=old_kg, progress=False)
+    trained_relation = old.model.relation.detach().clone()
+    assert not torch.equal(trained_relation, torch.ones_like(trained_relation))
+    for keys, carried in (
+        (["DIRECTED_BY", "HAS_GENRE"], True),
+        (["HAS_GENRE", "DIRECTED_BY"], False),  # same shape, other order
+        (None, False),  # an artifact from before relation keys were recorded
+    ):
+        warm = WarmStart(
+            state={k: v.detach().clone() for k, v in old.model.state_dict().items()},
+            user_ids=before.user_ids,
+            item_ids=before.item_ids,
+            entity_keys=old_kg.entity_keys,
+            relation_keys=keys,
+        )
+        model = _start("kg_hybrid", now, _config(), with_relations(now, ["DIRECTED_BY", "HAS_GENRE"]))
+        warm.apply(model, now, with_relations(now, ["DIRECTED_BY", "HAS_GENRE"]))
+        assert torch.equal(model.relation.detach(), trained_relation) is carried, keys
+        if not carried:
+            assert torch.equal(model.relation.detach(), torch.ones_like(trained_relation))
