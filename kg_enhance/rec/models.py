@@ -315,6 +315,26 @@ class LightGCN(RecModel):
         return (eu[users].pow(2).sum() + ei[pos].pow(2).sum() + ei[neg].pow(2).sum()) / users.shape[0]
 
 
+def kg_projection(vectors: torch.Tensor, dim: int, size: float) -> torch.Tensor:
+    """PyKEEN vectors mapped to ``dim`` by a fixed random projection (seed 0, the same for every
+    call), scaled so the non-zero rows have standard deviation ``size``."""
+    gen = torch.Generator().manual_seed(0)
+    proj = torch.randn(vectors.shape[1], dim, generator=gen) / np.sqrt(dim)
+    y = vectors.float() @ proj
+    present = y.abs().sum(-1) > 0
+    std = y[present].std() if present.any() else torch.tensor(1.0)
+    out: torch.Tensor = y / (std + 1e-8) * size
+    return out
+
+
+def item_entity_facts(item_entity_edges: np.ndarray, item_entity_relations: np.ndarray | None) -> np.ndarray:
+    """``(item, entity, relation)`` rows: the given relations, or relation 0 for every edge when unknown."""
+    if item_entity_relations is not None:
+        return np.asarray(item_entity_relations, dtype=np.int64).reshape(-1, 3)
+    edges = np.asarray(item_entity_edges, dtype=np.int64).reshape(-1, 2)
+    return np.concatenate([edges, np.zeros((len(edges), 1), np.int64)], axis=1)
+
+
 class KGLightGCN(LightGCN):
     """LightGCN over the collaborative KG: users, items and entities in one graph.
 
@@ -360,21 +380,12 @@ class KGLightGCN(LightGCN):
         self.n_entities = n_entities
         # KG vectors come in at the spread of the item ID embeddings (0.1 with the normal init)
         size = init_std(n_items, dim, init) * kg_init_scale
-        gen = torch.Generator().manual_seed(0)
-        proj = torch.randn(kg_vectors.shape[1], dim, generator=gen) / np.sqrt(dim)
-
-        def scaled(x: torch.Tensor) -> torch.Tensor:
-            y = x.float() @ proj
-            std = y[y.abs().sum(-1) > 0].std() if (y.abs().sum(-1) > 0).any() else torch.tensor(1.0)
-            out: torch.Tensor = y / (std + 1e-8) * size
-            return out
-
         with torch.no_grad():
-            self.item.weight.add_(scaled(kg_vectors) * kg_mask.float().unsqueeze(-1))
+            self.item.weight.add_(kg_projection(kg_vectors, dim, size) * kg_mask.float().unsqueeze(-1))
         self.entity = nn.Embedding(max(1, n_entities), dim)
         with torch.no_grad():
             if n_entities:
-                self.entity.weight.copy_(scaled(entity_vectors))
+                self.entity.weight.copy_(kg_projection(entity_vectors, dim, size))
 
     def ego(self) -> torch.Tensor:
         return torch.cat([self.user.weight, self.item_table(), self.entity.weight[: self.n_entities]])
@@ -446,29 +457,16 @@ class KGHybrid(LightGCN):
     ) -> None:
         super().__init__(n_users, n_items, dim, train_pairs=train_pairs, layers=layers, init=init, **kwargs)
         del kg_vectors, kg_mask  # the item's own PyKEEN vector is not used: its facts are
-        facts = (
-            np.asarray(item_entity_relations, dtype=np.int64).reshape(-1, 3)
-            if item_entity_relations is not None
-            else np.concatenate(
-                [
-                    np.asarray(item_entity_edges, dtype=np.int64).reshape(-1, 2),
-                    np.zeros((len(item_entity_edges), 1), np.int64),
-                ],
-                axis=1,
-            )
-        )
+        facts = item_entity_facts(item_entity_edges, item_entity_relations)
         self.n_entities = int(entity_vectors.shape[0])
         n_relations = int(facts[:, 2].max()) + 1 if len(facts) else 1
         self.dim = dim
         # entity vectors come in at the spread of the ID embeddings (0.1 with the normal init)
         size = init_std(n_items, dim, init) * kg_init_scale
-        gen = torch.Generator().manual_seed(0)
-        proj = torch.randn(entity_vectors.shape[1], dim, generator=gen) / np.sqrt(dim)
         self.entity = nn.Embedding(max(1, self.n_entities), dim)
         with torch.no_grad():
             if self.n_entities:
-                y = entity_vectors.float() @ proj
-                self.entity.weight.copy_(y / (y.std() + 1e-8) * size)
+                self.entity.weight.copy_(kg_projection(entity_vectors, dim, size))
         self.relation = nn.Parameter(torch.full((n_relations, dim), float(relation_init)))
         # one row per distinct fact, weighted 1 / (the item's facts): the item's mean is an index_add
         facts = np.unique(facts, axis=0)
@@ -593,17 +591,7 @@ class KGAT(KGLightGCN):
             kg_init_scale=kg_init_scale,
             **kwargs,
         )
-        facts = (
-            np.asarray(item_entity_relations, dtype=np.int64).reshape(-1, 3)
-            if item_entity_relations is not None
-            else np.concatenate(
-                [
-                    np.asarray(item_entity_edges, dtype=np.int64).reshape(-1, 2),
-                    np.zeros((len(item_entity_edges), 1), np.int64),
-                ],
-                axis=1,
-            )
-        )
+        facts = item_entity_facts(item_entity_edges, item_entity_relations)
         n_kg_relations = int(facts[:, 2].max()) + 1 if len(facts) else 0
         pairs = np.unique(np.asarray(train_pairs, dtype=np.int64).reshape(-1, 2), axis=0)
         users, items = pairs[:, 0], pairs[:, 1] + n_users

@@ -90,9 +90,9 @@ def test_explanations_prefer_rare_shared_entities() -> None:
     assert ex.paths(["a"], "z") == []
 
 
-def test_kgat_trains_on_real_facts_and_beats_random(split) -> None:  # type: ignore[no-untyped-def]
-    """KGAT-like attention over the bundled HetRec facts (directors, genres, countries): it learns,
-    and its attention weights are a distribution over each node's edges."""
+def _demo_fact_kg(split) -> KGInputs:  # type: ignore[no-untyped-def]
+    """The bundled HetRec facts (directors, genres, countries) of the split's items, with their
+    relations, and random 16-d vectors."""
     facts = pd.read_csv(DEMO_DIR / "gold_facts.tsv", sep="\t", dtype=str)
     item_row = {item: row for row, item in enumerate(split.item_ids)}
     facts = facts[facts["item_id"].isin(item_row)]
@@ -115,6 +115,14 @@ def test_kgat_trains_on_real_facts_and_beats_random(split) -> None:  # type: ign
         item_entity_relations=rows,
         relation_keys=relations,
     )
+    return kg
+
+
+def test_kgat_trains_on_real_facts_and_beats_random(split) -> None:  # type: ignore[no-untyped-def]
+    """KGAT-like attention over the bundled HetRec facts (directors, genres, countries): it learns,
+    and its attention weights are a distribution over each node's edges."""
+    kg = _demo_fact_kg(split)
+    relations = kg.relation_keys
     cfg = RecommenderConfig(
         epochs=3, dim=16, k=20, patience=3, learning_rate=0.01, graph_batches_per_epoch=16
     )
@@ -216,28 +224,8 @@ def test_kg_hybrid_channels_by_hand() -> None:
 def test_kg_hybrid_learns_on_real_facts(split) -> None:  # type: ignore[no-untyped-def]
     """Trained on the bundled HetRec facts it beats random, the knowledge channel is used, and the
     relation weights move away from 1 (directors, genres and countries are weighed differently)."""
-    facts = pd.read_csv(DEMO_DIR / "gold_facts.tsv", sep="\t", dtype=str)
-    item_row = {item: row for row, item in enumerate(split.item_ids)}
-    facts = facts[facts["item_id"].isin(item_row)]
-    entities = sorted(set(facts["object_type"] + ":" + facts["object"]))
-    entity_row = {e: i for i, e in enumerate(entities)}
-    relations = sorted(facts["relation"].unique())
-    rows = np.array(
-        [
-            [item_row[i], entity_row[f"{t}:{o}"], relations.index(r)]
-            for i, r, o, t in facts[["item_id", "relation", "object", "object_type"]].itertuples(index=False)
-        ]
-    )
-    rng = np.random.default_rng(0)
-    kg = KGInputs(
-        item_vectors=torch.from_numpy(rng.normal(size=(split.n_items, 16)).astype(np.float32)),
-        item_mask=torch.ones(split.n_items),
-        entity_vectors=torch.from_numpy(rng.normal(size=(len(entities), 16)).astype(np.float32)),
-        item_entity_edges=np.unique(rows[:, :2], axis=0),
-        entity_keys=entities,
-        item_entity_relations=rows,
-        relation_keys=relations,
-    )
+    kg = _demo_fact_kg(split)
+    relations = kg.relation_keys
     cfg = RecommenderConfig(
         epochs=4, dim=16, k=20, patience=4, learning_rate=0.01, graph_batches_per_epoch=16
     )
