@@ -465,8 +465,13 @@ def summarise(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
     best_kg = best([t for t in table if t["library"] == "ours" and t["kg"]])
     best_nokg = best([t for t in table if t["library"] == "ours" and not t["kg"]])
     best_rb = best(usable_rb)
+    best_rb_kg = best([t for t in usable_rb if t["kg"]])
     tests = {}
-    for label, other in (("vs_best_no_kg", best_nokg), ("vs_best_recbole", best_rb)):
+    comparisons = [("vs_best_no_kg", best_nokg), ("vs_best_recbole", best_rb)]
+    # RecBole's KG models (CKE, KGCN...) are named peers too: our best KG model against the best of them
+    if best_rb_kg is not None and best_rb_kg is not best_rb:
+        comparisons.append(("vs_best_recbole_kg", best_rb_kg))
+    for label, other in comparisons:
         if best_kg is not None and other is not None:
             tests[label] = {
                 "a": best_kg["model"],
@@ -480,6 +485,7 @@ def summarise(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
             "kg": best_kg and best_kg["model"],
             "no_kg": best_nokg and best_nokg["model"],
             "recbole": best_rb and best_rb["model"],
+            "recbole_kg": best_rb_kg and best_rb_kg["model"],
         },
         "tests": tests,
     }
