@@ -148,18 +148,22 @@ def test_kg_hybrid_channels_by_hand() -> None:
     facts = np.array([[0, 0, 0], [0, 1, 1], [1, 0, 0], [2, 2, 1], [3, 1, 1]])  # item, entity, relation
     rng = np.random.default_rng(0)
     ent = torch.from_numpy(rng.normal(size=(3, 8)).astype(np.float32))
+
+    def hybrid(pairs: np.ndarray) -> KGHybrid:
+        return KGHybrid(
+            2,
+            4,
+            4,
+            train_pairs=pairs,
+            kg_vectors=torch.zeros(4, 8),
+            kg_mask=torch.zeros(4),
+            entity_vectors=ent,
+            item_entity_edges=facts[:, :2],
+            item_entity_relations=facts,
+        )
+
     torch.manual_seed(0)
-    model = KGHybrid(
-        2,
-        4,
-        4,
-        train_pairs=train,
-        kg_vectors=torch.zeros(4, 8),
-        kg_mask=torch.zeros(4),
-        entity_vectors=ent,
-        item_entity_edges=facts[:, :2],
-        item_entity_relations=facts,
-    )
+    model = hybrid(train)
     with torch.no_grad():
         model.relation.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.5, -1.0, 2.0, 0.0]]))
         users, items = model.representations()
@@ -198,17 +202,7 @@ def test_kg_hybrid_channels_by_hand() -> None:
     assert torch.isclose(loss, -torch.nn.functional.logsigmoid(pos - neg), atol=1e-6)
     # a user with a single item has nothing left: its positive scores through the collaborative half
     loss_1, _ = model.bpr_terms(torch.tensor([1]), torch.tensor([1]), torch.tensor([3]))
-    model_1 = KGHybrid(
-        2,
-        4,
-        4,
-        train_pairs=np.array([[0, 0], [1, 1]]),
-        kg_vectors=torch.zeros(4, 8),
-        kg_mask=torch.zeros(4),
-        entity_vectors=ent,
-        item_entity_edges=facts[:, :2],
-        item_entity_relations=facts,
-    )
+    model_1 = hybrid(np.array([[0, 0], [1, 1]]))
     with torch.no_grad():
         for (name, param), (name_1, param_1) in zip(
             model.named_parameters(), model_1.named_parameters(), strict=True
