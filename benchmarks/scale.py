@@ -25,17 +25,31 @@ The load stage's work happens mostly inside Neo4j, so with the script's own serv
 seconds of the Neo4j JVM during each stage are printed too, and a second exponent counts
 them. ``--whole`` also runs the whole pipeline at k = 1 as one ``kg-enhance run`` process.
 
+``--store memory`` is for a machine with no Neo4j (the GPU machine: no Java there, and Neo4j
+cannot travel to it): each k's whole pipeline runs in one child process with the graph in
+:class:`~kg_enhance.graph.memory.InMemoryGraphStore`, the pure-Python store the unit tests use
+(kept equal to Neo4j by the store contract test). The embed and recommend stages are the same
+code reading the same graph through the same ``GraphStore`` interface, so their figures are
+the pipeline's; load and export then measure that Python store, not Neo4j, and are labelled
+so. Per-stage wall, CPU and peak RSS come from the run report's ``stages`` section; with CUDA
+the peak GPU memory of each stage is printed too. ``--budget-s`` skips a k whose projected
+time (the last k's, scaled by the ratio of the k's) would not fit in what is left.
+
     .venv/bin/python benchmarks/scale.py [--k 1,2,4,8] [--whole] [--baseline 322b3d1] [--device cpu]
+    python3 benchmarks/scale.py --store memory --device cuda --k 1,2,4,8,16 --budget-s 480 --data DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +70,9 @@ from kg_enhance.datasets.movielens import hetrec_gold_facts  # noqa: E402
 from kg_enhance.graph.store import Neo4jStore  # noqa: E402
 from kg_enhance.services import neo4j as neo4j_service  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "movielens"
+#: the movielens folder of the shared data (``ml-latest-small/``, ``hetrec2011-movielens-2k/``);
+#: ``--data`` or ``KG_ENHANCE_SCALE_DATA`` points elsewhere (a copy carried to another machine)
+DATA = Path(os.environ.get("KG_ENHANCE_SCALE_DATA", REPO.parent / "shared" / "data" / "movielens"))
 STAGES = ("load", "embed", "recommend", "export")
 #: whether the Neo4j server is the script's own (its CPU time is then read per stage)
 OWN_NEO4J = False
@@ -275,6 +291,156 @@ def baseline(commit: str, job: Path, scratch: Path, uri: str) -> Measured:
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
 
 
+#: stdout line prefix of a ``--memory-child`` process's figures
+_CHILD_TAG = "SCALE_MEMORY_JSON "
+
+
+def memory_child(job_path: str) -> None:
+    """One k's whole pipeline in this process, the graph in an in-memory store; prints one JSON line.
+
+    The stage figures are the run report's (``stages.<name>``: seconds, CPU seconds, the
+    process's peak RSS at the stage's end). With CUDA, each stage's peak GPU memory is read
+    through the pipeline's ``echo`` hook, which is called as a stage starts and ends.
+    """
+    import resource
+
+    from kg_enhance.api import run_job, validate_job
+    from kg_enhance.graph.memory import InMemoryGraphStore
+
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        cuda = False
+    gpu_peak: dict[str, float] = {}
+
+    def echo(line: str) -> None:
+        if not line.startswith("[") or "]" not in line:
+            return
+        name = line[1 : line.index("]")]
+        if line.endswith("running") and cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        elif " done " in line:
+            if cuda:
+                torch.cuda.synchronize()
+                gpu_peak[name] = torch.cuda.max_memory_allocated() / 2**20
+            # streamed as it happens, so a k stopped by the budget still shows the stages it finished
+            ru = resource.getrusage(resource.RUSAGE_SELF)
+            print(
+                f"    ({line}; process CPU {ru.ru_utime + ru.ru_stime:.1f} s, peak RSS {ru.ru_maxrss / 1024:.0f} MB"
+                + (f", peak GPU {gpu_peak[name]:.0f} MB" if name in gpu_peak else "")
+                + ")",
+                flush=True,
+            )
+
+    spec = validate_job(job_path)
+    started = time.perf_counter()
+    result = run_job(
+        job_path, progress=False, echo=echo, full=True, store_factory=lambda: InMemoryGraphStore.for_job(spec)
+    )
+    stages = {
+        name: {
+            "seconds": st.get("seconds"),
+            "cpu_seconds": st.get("cpu_seconds"),
+            "peak_rss_mib": st.get("peak_rss_mib"),
+            "gpu_peak_mib": gpu_peak.get(name),
+            "status": st.get("status"),
+        }
+        for name, st in result.report["stages"].items()
+    }
+    device = torch.cuda.get_device_name(0) if cuda else "cpu"
+    print(
+        _CHILD_TAG + json.dumps({"stages": stages, "wall": time.perf_counter() - started, "device": device})
+    )
+
+
+def run_memory(ks: list[int], *, scratch: Path, device: str, budget_s: float | None) -> None:
+    """``--store memory``: per k, one child process runs every stage on the in-memory store."""
+    started = time.perf_counter()
+    rows: dict[int, dict[str, dict]] = {}
+    last: tuple[int, float] | None = None
+    for k in ks:
+        if budget_s is not None and last is not None:
+            projected = last[1] * k / last[0]
+            left = budget_s - (time.perf_counter() - started)
+            if projected > left:
+                print(
+                    f"\nk={k}: skipped, projected {projected:.0f} s (k={last[0]} took {last[1]:.0f} s) > {left:.0f} s left"
+                )
+                continue  # a smaller k later in the list may still fit
+        folder = scratch / f"k{k}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        sizes = write_copies(folder, k)
+        job = write_job(folder, k, device=device, uri="bolt://127.0.0.1:1")  # never opened: in-memory store
+        print(f"\nk={k}: {sizes}", flush=True)
+        t0 = time.perf_counter()
+        left = None if budget_s is None else budget_s - (t0 - started)
+        if left is not None and left <= 0:
+            print("  skipped: no budget left", flush=True)
+            continue
+        with tempfile.TemporaryFile("w+") as err_file:
+            proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(job)],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=err_file,
+                text=True,
+            )
+            # the budget is enforced on the child too, so what it finished is still printed
+            timer = threading.Timer(left, proc.kill) if left is not None else None
+            if timer is not None:
+                timer.start()
+            tagged = []
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if line.startswith(_CHILD_TAG):
+                    tagged.append(line)
+                elif line.startswith("    ("):
+                    print(line.rstrip(), flush=True)
+            proc.wait()
+            if timer is not None:
+                timer.cancel()
+            err_file.seek(0)
+            err = err_file.read()
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0 or not tagged:
+            tail = " | ".join(err.strip().splitlines()[-3:])[:600]
+            why = f"stopped by the budget ({left:.0f} s)" if left is not None and wall >= left else "FAILED"
+            print(f"  {why} (exit {proc.returncode}) after {wall:.1f} s: {tail}", flush=True)
+            continue
+        got = json.loads(tagged[-1][len(_CHILD_TAG) :])
+        rows[k] = got["stages"]
+        for stage, st in got["stages"].items():
+            if st.get("seconds") is None:
+                continue
+            label = stage + (" (in-memory store)" if stage in ("load", "export") else "")
+            gpu = st.get("gpu_peak_mib")
+            print(
+                f"  {label:28s} wall {st['seconds']:8.1f} s  cpu {st['cpu_seconds']:8.1f} s  "
+                f"peak RSS {st['peak_rss_mib']:8.0f} MB"
+                + ("" if gpu is None else f"  peak GPU {gpu:8.0f} MB"),
+                flush=True,
+            )
+        print(f"  {'process':28s} wall {wall:8.1f} s  device {got['device']}")
+        print("\n".join(model_figures(folder / "run", k)), flush=True)
+        last = (k, wall)
+        shutil.rmtree(folder, ignore_errors=True)  # the scratch disk holds one k at a time
+    done = [k for k in ks if k in rows]
+    if len(done) > 1:
+        print("\ngrowth exponent against k (1.0 = linear), CPU time / wall time:")
+        for stage in STAGES:
+            fits = [(k, rows[k][stage]) for k in done if rows[k].get(stage, {}).get("status") == "ok"]
+            cpu = exponent([k for k, _ in fits], [st["cpu_seconds"] for _, st in fits])
+            wall = exponent([k for k, _ in fits], [st["seconds"] for _, st in fits])
+            print(
+                f"  {stage:10s} cpu {_fmt(cpu):>5s}   wall {_fmt(wall):>5s}   (k = {', '.join(str(k) for k, _ in fits)})"
+            )
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--k", default="1,2,4,8", help="comma-separated copy counts")
@@ -287,8 +453,34 @@ def main() -> None:
         action="store_true",
         help="also run the whole pipeline at k = 1 in one `kg-enhance run` process (the 3-minute target)",
     )
+    parser.add_argument(
+        "--store",
+        default="neo4j",
+        choices=["neo4j", "memory"],
+        help="memory: every stage of a k in one process on the in-memory store (a machine without Neo4j)",
+    )
+    parser.add_argument(
+        "--budget-s", type=float, default=None, help="--store memory: skip a k that would not fit"
+    )
+    parser.add_argument(
+        "--data", default=None, help="the movielens data folder (default: ../shared/data/movielens)"
+    )
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    ks = [int(x) for x in args.k.split(",") if x.strip()]  # --k "" with --baseline: the comparison alone
+    global DATA
+    if args.data:
+        DATA = Path(args.data).resolve()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    ks = [int(x) for x in args.k.split(",") if x.strip()]
+    if args.store == "memory":
+        print(
+            f"machine: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
+            f"device {args.device}; graph in the in-memory store (no Neo4j); {time.strftime('%Y-%m-%d %H:%M')}"
+        )
+        run_memory(ks, scratch=Path(args.scratch), device=args.device, budget_s=args.budget_s)
+        return  # --k "" with --baseline: the comparison alone
     global OWN_NEO4J
     OWN_NEO4J = args.uri is None
     scratch = Path(args.scratch)
