@@ -45,6 +45,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -293,6 +294,8 @@ def baseline(commit: str, job: Path, scratch: Path, uri: str) -> Measured:
 
 #: stdout line prefix of a ``--memory-child`` process's figures
 _CHILD_TAG = "SCALE_MEMORY_JSON "
+#: the lines ``kg_enhance.pipeline._run_stage`` echoes as a stage starts and ends
+_STAGE_LINE = re.compile(r"\[(\w+)\] (running|done in [\d.]+s)")
 
 
 def memory_child(job_path: str) -> None:
@@ -300,7 +303,9 @@ def memory_child(job_path: str) -> None:
 
     The stage figures are the run report's (``stages.<name>``: seconds, CPU seconds, the
     process's peak RSS at the stage's end). With CUDA, each stage's peak GPU memory is read
-    through the pipeline's ``echo`` hook, which is called as a stage starts and ends.
+    through the pipeline's ``echo`` hook, which is called as a stage starts and ends: the most
+    memory its tensors held (``max_memory_allocated``, what earlier stages left allocated included)
+    and the most the caching allocator reserved; neither counts the CUDA context itself.
     """
     import resource
 
@@ -314,23 +319,32 @@ def memory_child(job_path: str) -> None:
     except ImportError:  # pragma: no cover - torch is a dependency
         cuda = False
     gpu_peak: dict[str, float] = {}
+    gpu_reserved: dict[str, float] = {}
 
     def echo(line: str) -> None:
-        if not line.startswith("[") or "]" not in line:
+        # exactly the two lines ``pipeline._run_stage`` echoes around a stage; anything else is ignored
+        matched = _STAGE_LINE.fullmatch(line)
+        if matched is None:
             return
-        name = line[1 : line.index("]")]
-        if line.endswith("running") and cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        elif " done " in line:
+        name = matched.group(1)
+        if matched.group(2) == "running":
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+        else:
             if cuda:
                 torch.cuda.synchronize()
                 gpu_peak[name] = torch.cuda.max_memory_allocated() / 2**20
+                gpu_reserved[name] = torch.cuda.max_memory_reserved() / 2**20
             # streamed as it happens, so a k stopped by the budget still shows the stages it finished
             ru = resource.getrusage(resource.RUSAGE_SELF)
             print(
                 f"    ({line}; process CPU {ru.ru_utime + ru.ru_stime:.1f} s, peak RSS {ru.ru_maxrss / 1024:.0f} MB"
-                + (f", peak GPU {gpu_peak[name]:.0f} MB" if name in gpu_peak else "")
+                + (
+                    f", peak GPU {gpu_peak[name]:.0f} MB allocated, {gpu_reserved[name]:.0f} MB reserved"
+                    if name in gpu_peak
+                    else ""
+                )
                 + ")",
                 flush=True,
             )
@@ -346,6 +360,7 @@ def memory_child(job_path: str) -> None:
             "cpu_seconds": st.get("cpu_seconds"),
             "peak_rss_mib": st.get("peak_rss_mib"),
             "gpu_peak_mib": gpu_peak.get(name),
+            "gpu_reserved_mib": gpu_reserved.get(name),
             "status": st.get("status"),
         }
         for name, st in result.report["stages"].items()
@@ -356,15 +371,23 @@ def memory_child(job_path: str) -> None:
     )
 
 
-def run_memory(ks: list[int], *, scratch: Path, device: str, budget_s: float | None) -> None:
-    """``--store memory``: per k, one child process runs every stage on the in-memory store."""
+def run_memory(ks: list[int], *, scratch: Path, device: str, budget_s: float | None) -> bool:
+    """``--store memory``: per k, one child process runs every stage on the in-memory store.
+
+    Returns whether a k failed (a k skipped or stopped by the budget is not a failure)."""
     started = time.perf_counter()
     rows: dict[int, dict[str, dict]] = {}
     last: tuple[int, float] | None = None
+    failed = False
     for k in ks:
-        if budget_s is not None and last is not None:
+        left = None if budget_s is None else budget_s - (time.perf_counter() - started)
+        if left is not None and left <= 0:
+            print(f"\nk={k}: skipped, no budget left", flush=True)
+            continue
+        if left is not None and last is not None:
+            # linear in k; under-estimates a smaller k after a larger one (fixed costs), which the
+            # timer below then stops if it overruns, rather than dropping a k that would have fit
             projected = last[1] * k / last[0]
-            left = budget_s - (time.perf_counter() - started)
             if projected > left:
                 print(
                     f"\nk={k}: skipped, projected {projected:.0f} s (k={last[0]} took {last[1]:.0f} s) > {left:.0f} s left"
@@ -378,9 +401,6 @@ def run_memory(ks: list[int], *, scratch: Path, device: str, budget_s: float | N
         print(f"\nk={k}: {sizes}", flush=True)
         t0 = time.perf_counter()
         left = None if budget_s is None else budget_s - (t0 - started)
-        if left is not None and left <= 0:
-            print("  skipped: no budget left", flush=True)
-            continue
         with tempfile.TemporaryFile("w+") as err_file:
             proc = subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "--memory-child", str(job)],
@@ -390,26 +410,35 @@ def run_memory(ks: list[int], *, scratch: Path, device: str, budget_s: float | N
                 text=True,
             )
             # the budget is enforced on the child too, so what it finished is still printed
-            timer = threading.Timer(left, proc.kill) if left is not None else None
+            timer = threading.Timer(max(left, 0.0), proc.kill) if left is not None else None
             if timer is not None:
+                timer.daemon = True
                 timer.start()
             tagged = []
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if line.startswith(_CHILD_TAG):
-                    tagged.append(line)
-                elif line.startswith("    ("):
-                    print(line.rstrip(), flush=True)
-            proc.wait()
-            if timer is not None:
-                timer.cancel()
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    if line.startswith(_CHILD_TAG):
+                        tagged.append(line)
+                    elif line.startswith("    ("):
+                        print(line.rstrip(), flush=True)
+                proc.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
             err_file.seek(0)
             err = err_file.read()
         wall = time.perf_counter() - t0
         if proc.returncode != 0 or not tagged:
             tail = " | ".join(err.strip().splitlines()[-3:])[:600]
-            why = f"stopped by the budget ({left:.0f} s)" if left is not None and wall >= left else "FAILED"
+            stopped = left is not None and wall >= left
+            failed = failed or not stopped
+            why = f"stopped by the budget ({left:.0f} s)" if stopped else "FAILED"
             print(f"  {why} (exit {proc.returncode}) after {wall:.1f} s: {tail}", flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
             continue
         got = json.loads(tagged[-1][len(_CHILD_TAG) :])
         rows[k] = got["stages"]
@@ -421,7 +450,11 @@ def run_memory(ks: list[int], *, scratch: Path, device: str, budget_s: float | N
             print(
                 f"  {label:28s} wall {st['seconds']:8.1f} s  cpu {st['cpu_seconds']:8.1f} s  "
                 f"peak RSS {st['peak_rss_mib']:8.0f} MB"
-                + ("" if gpu is None else f"  peak GPU {gpu:8.0f} MB"),
+                + (
+                    ""
+                    if gpu is None
+                    else f"  peak GPU {gpu:8.0f} MB allocated, {st['gpu_reserved_mib']:.0f} reserved"
+                ),
                 flush=True,
             )
         print(f"  {'process':28s} wall {wall:8.1f} s  device {got['device']}")
@@ -439,6 +472,7 @@ def run_memory(ks: list[int], *, scratch: Path, device: str, budget_s: float | N
                 f"  {stage:10s} cpu {_fmt(cpu):>5s}   wall {_fmt(wall):>5s}   (k = {', '.join(str(k) for k, _ in fits)})"
             )
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    return failed
 
 
 def main() -> None:
@@ -473,14 +507,14 @@ def main() -> None:
     if args.memory_child:
         memory_child(args.memory_child)
         return
-    ks = [int(x) for x in args.k.split(",") if x.strip()]
+    ks = [int(x) for x in args.k.split(",") if x.strip()]  # --k "" with --baseline: the comparison alone
     if args.store == "memory":
         print(
             f"machine: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
             f"device {args.device}; graph in the in-memory store (no Neo4j); {time.strftime('%Y-%m-%d %H:%M')}"
         )
-        run_memory(ks, scratch=Path(args.scratch), device=args.device, budget_s=args.budget_s)
-        return  # --k "" with --baseline: the comparison alone
+        failed = run_memory(ks, scratch=Path(args.scratch), device=args.device, budget_s=args.budget_s)
+        sys.exit(1 if failed else 0)
     global OWN_NEO4J
     OWN_NEO4J = args.uri is None
     scratch = Path(args.scratch)
