@@ -190,10 +190,17 @@ def model_figures(run: Path, k: int) -> list[str]:
             flags = [f for f in ("under_trained", "stopped_too_early") if rep.get(f)]
             lines.append(
                 f"  k={k} {name:12s} epochs {epochs:3d} best {rep['best_epoch']:3d} train "
-                f"{rep['train_seconds']:7.1f} s ({rep['train_seconds'] / epochs:.2f} s/epoch)  NDCG@20 "
+                f"{rep['train_seconds']:7.1f} s ({rep['train_seconds'] / epochs:.2f} s/epoch)"
+                + (f" final eval {rep['eval_seconds']:.1f} s" if "eval_seconds" in rep else "")
+                + "  NDCG@20 "
                 f"{rep['test']['ndcg@20']:.4f}  long-tail {rep['slices']['long_tail']['ndcg@20']:.5f}  coverage "
                 f"{rep['test']['coverage@20']:.3f}  tail slots {rec.get('tail_slots', 0)}"
                 + (f"  FLAGGED {', '.join(flags)}" if flags else "")
+            )
+        parts = rec.get("seconds_by_part")
+        if parts:
+            lines.append(
+                f"  k={k} recommend stage by part: " + ", ".join(f"{n} {v:.1f} s" for n, v in parts.items())
             )
     latest = run / "embeddings" / "LATEST"
     if latest.exists():

@@ -54,6 +54,9 @@ class TrainedModel:
     #: the test metrics per test user: ``users`` (row indices of the split), ``ndcg`` and ``recall``
     #: at K, aligned; their means are :attr:`test` (for paired tests between models or runs)
     test_per_user: dict[str, np.ndarray] = field(default_factory=dict)
+    #: seconds of the final evaluation of the best weights (validation over every validation user,
+    #: test, the test slices): full rankings, users x items, after :attr:`seconds` of training
+    eval_seconds: float = 0.0
 
     def report(self) -> dict[str, Any]:
         return {
@@ -63,6 +66,7 @@ class TrainedModel:
             "epochs": self.epochs,
             "best_epoch": self.best_epoch,
             "train_seconds": round(self.seconds, 3),
+            "eval_seconds": round(self.eval_seconds, 3),
             "validation_users": self.validation_users,
         }
 
@@ -490,6 +494,7 @@ def train_model(
             for name, p in model.named_parameters():
                 p.copy_(best_state[name])
     model.eval()
+    eval_started = time.perf_counter()
     with torch.no_grad():
         reps = model.representations()
         valid = valid_eval.evaluate(*reps)
@@ -518,6 +523,7 @@ def train_model(
         warm_info,
         validation_users,
         {"users": np.asarray(test_eval.users), "ndcg": per_user["ndcg"], "recall": per_user["recall"]},
+        eval_seconds=time.perf_counter() - eval_started,
     )
 
 

@@ -65,6 +65,9 @@ class ModelReport(BaseModel):
     epochs: int
     best_epoch: int
     train_seconds: float
+    #: the final evaluation of the best weights (validation over all its users, test, slices): full
+    #: rankings of users x items, outside ``train_seconds``
+    eval_seconds: float = 0.0
     #: per evaluated epoch: ``epoch``, training ``loss``, validation ``ndcg@K``, ``seconds`` since the start
     history: list[dict[str, float]] = []
     #: the best validation epoch was the last allowed one: train longer before reading anything into it
@@ -111,6 +114,11 @@ class RecommendResult(StageResult):
     input_issues: InputIssues
     #: per model, what its warm start carried over (null: every model trained from scratch)
     warm_start: dict[str, Any] | None = None
+    #: wall seconds of the stage's parts: ``inputs`` (interactions, catalog, split, slices, KG and text
+    #: inputs), ``models`` (every model's training, final evaluation and saved weights), ``top_k`` (the
+    #: best model's served lists), ``explain`` (KG paths, names and the
+    #: ``topk.parquet`` table), ``write`` (the lists into the graph)
+    seconds_by_part: dict[str, float] = {}
 
     @model_serializer(mode="wrap")
     def _flatten_models(self, handler: Any) -> dict[str, Any]:
@@ -298,6 +306,15 @@ class RecommendStage(Stage[RecommendResult]):
 
     def run(self, ctx: StageContext) -> RecommendResult:
         job, cfg, run, store = ctx.job, ctx.job.recommender, ctx.run, ctx.store
+        parts: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(part: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            parts[part] = round(parts.get(part, 0.0) + now - clock, 3)
+            clock = now
+
         issues = InputIssues.collector(strict=ctx.strict)
         split, catalog = _split_and_catalog(job, store, issues=issues)
         warm_starts: dict[str, Any] = {}
@@ -325,6 +342,7 @@ class RecommendStage(Stage[RecommendResult]):
         if any(m.text for m in cfg.models):
             text = build_text_inputs(load_text_embeddings(run.root), split)
 
+        lap("inputs")
         run.folder("recommend")
         models: dict[str, ModelReport] = {}
         per_user: list[pd.DataFrame] = []
@@ -362,9 +380,11 @@ class RecommendStage(Stage[RecommendResult]):
         _save_train_pairs(run, split)
         table = pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame()
         write_with(run.test_per_user, lambda tmp: table.to_parquet(tmp, index=False))
+        lap("models")
         serving = None
         if best_model is not None and best_name is not None:
             top_idx, top_scores = top_k(best_model, split, k=cfg.k, tail_slots=tail_slots_of(split, cfg))
+            lap("top_k")
             rows = topk_rows(
                 split, top_idx, top_scores, PathExplainer(triples), model=best_name, run_id=ctx.run_id
             )
@@ -374,8 +394,10 @@ class RecommendStage(Stage[RecommendResult]):
                 entity_names={e["key"]: e["name"] for e in store.stream_entity_keys()},
             )
             write_with(run.topk, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
+            lap("explain")
             started = time.perf_counter()
             written = store.write_recommendations(rows, job=job.name, run_id=ctx.run_id)
+            lap("write")
             serving = Serving(
                 topk_rows=len(rows),
                 recommended_edges=written,
@@ -408,6 +430,7 @@ class RecommendStage(Stage[RecommendResult]):
             serving=serving,
             input_issues=issues,
             warm_start=warm_starts or None,
+            seconds_by_part=parts,
         )
         write_json(run.metrics, result.to_report())
         return result

@@ -87,6 +87,7 @@ REPORT_KEYS = {
         "kg_lightgcn",
         "best_model",
         "serving",
+        "seconds_by_part",
     },
     "export": {"items", "items_with_vectors", "dim", "dir"},
 }
@@ -117,6 +118,14 @@ def test_every_stage_returns_its_typed_result_on_the_memory_store(tmp_path: Path
     assert result.report["recommend"]["bpr_mf"]["test"] == rec.models["bpr_mf"].test
     for model in rec.models:
         assert {"best_epoch", "under_trained", "stopped_too_early"} <= set(result.report["recommend"][model])
+    # where the stage's time went: the parts follow one another, so they add up to the stage (less its
+    # report bookkeeping), and the models' part holds every model's training and final evaluation
+    parts = result.report["recommend"]["seconds_by_part"]
+    assert list(parts) == ["inputs", "models", "top_k", "explain", "write"]
+    stage_seconds = result.report["stages"]["recommend"]["seconds"]
+    assert 0.8 * stage_seconds <= sum(parts.values()) <= stage_seconds
+    assert all(m.eval_seconds > 0 for m in rec.models.values())
+    assert parts["models"] >= sum(m.train_seconds + m.eval_seconds for m in rec.models.values())
     export = result.results["export"]
     assert isinstance(export, ExportResult) and export.items == 300 and export.items_with_vectors == 300
     # what the stages wrote is in the store: the recommendations and the vectors
