@@ -1,0 +1,78 @@
+"""Probe, not a benchmark: lightgcn alone at the package's default budget (60 epochs, validation
+every epoch, patience 8) on ``scale.py``'s k-copy job, for a few settings.
+
+Why: at the default learning rate (0.005) lightgcn is flagged on the larger catalogs of
+``scale.py``: under-trained at k = 1 (best epoch = 60), stopped on its first plateau at k = 4
+and k = 16 (best epoch 1). This runs extract, load and recommend (lightgcn only, the graph in
+the in-memory store, CPU) and prints the best epoch, the epochs run, the flags and test NDCG@20
+for each ``--set key=value`` variant of ``recommender``.
+
+    .venv/bin/python benchmarks/probes/lightgcn_default_budget.py --k 1,4 --variant learning_rate=0.005 --variant learning_rate=0.02
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import scale  # noqa: E402
+
+from kg_enhance.api import run_job, validate_job  # noqa: E402
+from kg_enhance.graph.memory import InMemoryGraphStore  # noqa: E402
+
+ALL_MODELS = "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]"
+
+
+def run_one(k: int, variant: str, scratch: Path) -> str:
+    folder = scratch / f"k{k}"
+    if not (folder / "ratings.csv").exists():
+        scale.write_copies(folder, k)
+    job = scale.write_job(folder, k, device="cpu", uri="bolt://127.0.0.1:1")  # never opened
+    text = job.read_text(encoding="utf-8")
+    assert ALL_MODELS in text, "scale.write_job changed: update this probe"
+    text = text.replace(ALL_MODELS, "models: [{type: lightgcn}]")
+    for setting in filter(None, variant.split(",")):
+        key, value = setting.split("=", 1)
+        text = text.replace("  k: 20\n", f"  k: 20\n  {key}: {value}\n")
+    job.write_text(text, encoding="utf-8")
+    spec = validate_job(job)
+    run_job(
+        job,
+        progress=False,
+        full=True,
+        only=["extract", "load", "recommend"],
+        store_factory=lambda: InMemoryGraphStore.for_job(spec),
+    )
+    rep = json.loads((folder / "run" / "recommend" / "metrics.json").read_text(encoding="utf-8"))["lightgcn"]
+    flags = [f for f in ("under_trained", "stopped_too_early") if rep.get(f)]
+    return (
+        f"k={k} {variant or 'defaults':28s} best epoch {rep['best_epoch']:3d} of {rep['epochs']:3d}  "
+        f"test NDCG@20 {rep['test']['ndcg@20']:.4f}  train {rep['train_seconds']:.1f} s"
+        + (f"  FLAGGED {', '.join(flags)}" if flags else "")
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", default="1,4")
+    ap.add_argument("--variant", action="append", default=None, help="key=value[,key=value] of recommender")
+    ap.add_argument(
+        "--data", default=None, help="the movielens data folder (default: ../shared/data/movielens)"
+    )
+    ap.add_argument("--scratch", type=Path, default=Path("/tmp/kg-enhance-lightgcn-budget"))
+    args = ap.parse_args()
+    if args.data:
+        scale.DATA = Path(args.data).resolve()
+    for k in [int(x) for x in args.k.split(",")]:
+        for variant in args.variant or [""]:
+            print(run_one(k, variant, args.scratch), flush=True)
+
+
+if __name__ == "__main__":
+    main()
