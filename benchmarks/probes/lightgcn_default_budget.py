@@ -37,6 +37,7 @@ def run_one(k: int, variant: str, scratch: Path) -> str:
     text = job.read_text(encoding="utf-8")
     assert ALL_MODELS in text, "scale.write_job changed: update this probe"
     text = text.replace(ALL_MODELS, "models: [{type: lightgcn}]")
+    assert "  k: 20\n" in text, "scale.write_job changed: update this probe"  # where settings go
     for setting in filter(None, variant.split(",")):
         key, value = setting.split("=", 1)
         text = text.replace("  k: 20\n", f"  k: 20\n  {key}: {value}\n")
