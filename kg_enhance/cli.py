@@ -27,7 +27,7 @@ from kg_enhance.extract.prompts import TEMPLATE_DIR
 from kg_enhance.graph.cypher import CypherLibrary
 from kg_enhance.kge.registry import model_names
 from kg_enhance.paths import resource_dir
-from kg_enhance.rec.models import model_keys
+from kg_enhance.rec.models import model_keys, rec_model_resolver
 from kg_enhance.rec.protocol import EARLY_EVALUATIONS
 from kg_enhance.services import llm, neo4j
 
@@ -332,8 +332,9 @@ def _summary(result: RunResult) -> None:
                     )
                     + (
                         f" (STOPPED TOO EARLY: best validation at epoch {rep.best_epoch}, within the first "
-                        f"{EARLY_EVALUATIONS} evaluations; not a result: lower recommender.eval_every or "
-                        "learning_rate, or raise patience)"
+                        f"{EARLY_EVALUATIONS} evaluations; not a result: raise recommender.patience, lower "
+                        "eval_every, or try another learning rate (models[].learning_rate; a plateau can "
+                        "need a higher one))"
                         if rep.stopped_too_early
                         else ""
                     )
@@ -576,8 +577,11 @@ def ls_cmd(kind: str) -> None:
     """List a registry: stages, recommenders, kge-models, cypher statements, prompt templates."""
     if kind == "stages":
         names: list[str] = list(STAGES)
-    elif kind == "recommenders":
-        names = model_keys()
+    elif kind == "recommenders":  # with the learning rate each trains at unless the job sets one
+        names = [
+            f"{key}\tdefault learning_rate {rec_model_resolver.lookup(key).default_learning_rate:g}"
+            for key in model_keys()
+        ]
     elif kind == "kge-models":
         names = list(model_names())
     elif kind == "cypher":

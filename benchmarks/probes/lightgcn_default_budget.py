@@ -1,4 +1,4 @@
-"""Probe, not a benchmark: lightgcn alone at the package's default budget (60 epochs, validation
+"""Probe, not a benchmark: lightgcn (or ``--model``) alone at the package's default budget (60 epochs, validation
 every epoch, patience 8) on ``scale.py``'s k-copy job, for a few settings.
 
 Why: at the default learning rate (0.005) lightgcn is flagged on the larger catalogs of
@@ -29,14 +29,14 @@ from kg_enhance.graph.memory import InMemoryGraphStore  # noqa: E402
 ALL_MODELS = "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]"
 
 
-def run_one(k: int, variant: str, scratch: Path) -> str:
+def run_one(k: int, variant: str, scratch: Path, model: str = "lightgcn") -> str:
     folder = scratch / f"k{k}"
     if not (folder / "ratings.csv").exists():
         scale.write_copies(folder, k)
     job = scale.write_job(folder, k, device="cpu", uri="bolt://127.0.0.1:1")  # never opened
     text = job.read_text(encoding="utf-8")
     assert ALL_MODELS in text, "scale.write_job changed: update this probe"
-    text = text.replace(ALL_MODELS, "models: [{type: lightgcn}]")
+    text = text.replace(ALL_MODELS, f"models: [{{type: {model}}}]")
     assert "  k: 20\n" in text, "scale.write_job changed: update this probe"  # where settings go
     for setting in filter(None, variant.split(",")):
         key, value = setting.split("=", 1)
@@ -47,13 +47,49 @@ def run_one(k: int, variant: str, scratch: Path) -> str:
         job,
         progress=False,
         full=True,
-        only=["extract", "load", "recommend"],
+        # the KG-joined models start from the KGE vectors: they need the embed stage too
+        only=["extract", "load", "embed", "recommend"]
+        if model.startswith("kg_")
+        else ["extract", "load", "recommend"],
         store_factory=lambda: InMemoryGraphStore.for_job(spec),
     )
-    rep = json.loads((folder / "run" / "recommend" / "metrics.json").read_text(encoding="utf-8"))["lightgcn"]
+    rep = json.loads((folder / "run" / "recommend" / "metrics.json").read_text(encoding="utf-8"))[model]
     flags = [f for f in ("under_trained", "stopped_too_early") if rep.get(f)]
     return (
-        f"k={k} {variant or 'defaults':28s} best epoch {rep['best_epoch']:3d} of {rep['epochs']:3d}  "
+        f"{model} k={k} {variant or 'defaults':28s} best epoch {rep['best_epoch']:3d} of {rep['epochs']:3d}  "
+        f"test NDCG@20 {rep['test']['ndcg@20']:.4f}  train {rep['train_seconds']:.1f} s"
+        + (f"  FLAGGED {', '.join(flags)}" if flags else "")
+    )
+
+
+DEMO_JOB = REPO / "examples" / "jobs" / "movielens-demo.yaml"
+
+
+def run_demo(variant: str, scratch: Path, model: str) -> str:
+    """The demo job (300 movies, its own 60 epochs and patience), the LLM off: catalog genres and
+    HetRec facts only. The settings of ``variant`` go to ``recommender`` as overrides."""
+    out = scratch / "demo"
+    overrides = [
+        "llm.enabled=false",
+        f"outputs.dir={out}",
+        f"recommender.models=[{{type: {model}}}]",
+        *(f"recommender.{s}" for s in filter(None, variant.split(","))),
+    ]
+    spec = validate_job(DEMO_JOB, overrides=overrides)
+    run_job(
+        DEMO_JOB,
+        overrides=overrides,
+        progress=False,
+        full=True,
+        only=["extract", "load", "embed", "recommend"]
+        if model.startswith("kg_")
+        else ["extract", "load", "recommend"],
+        store_factory=lambda: InMemoryGraphStore.for_job(spec),
+    )
+    rep = json.loads((out / "recommend" / "metrics.json").read_text(encoding="utf-8"))[model]
+    flags = [f for f in ("under_trained", "stopped_too_early") if rep.get(f)]
+    return (
+        f"{model} demo {variant or 'defaults':28s} best epoch {rep['best_epoch']:3d} of {rep['epochs']:3d}  "
         f"test NDCG@20 {rep['test']['ndcg@20']:.4f}  train {rep['train_seconds']:.1f} s"
         + (f"  FLAGGED {', '.join(flags)}" if flags else "")
     )
@@ -61,7 +97,8 @@ def run_one(k: int, variant: str, scratch: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--k", default="1,4")
+    ap.add_argument("--k", default="1,4", help="scale.py's copies; 'demo' runs the demo job instead")
+    ap.add_argument("--model", default="lightgcn", help="the recommender trained (registry key)")
     ap.add_argument("--variant", action="append", default=None, help="key=value[,key=value] of recommender")
     ap.add_argument(
         "--data", default=None, help="the movielens data folder (default: ../shared/data/movielens)"
@@ -70,9 +107,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.data:
         scale.DATA = Path(args.data).resolve()
-    for k in [int(x) for x in args.k.split(",")]:
+    for k in args.k.split(","):
         for variant in args.variant or [""]:
-            print(run_one(k, variant, args.scratch), flush=True)
+            if k == "demo":
+                print(run_demo(variant, args.scratch, args.model), flush=True)
+            else:
+                print(run_one(int(k), variant, args.scratch, args.model), flush=True)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ REC_EPOCHS = 60
 #: share of the epochs a warm-started KGE or recommender training may run (issue: incremental refresh)
 WARM_START_EPOCHS = 0.3
 REC_BATCH_SIZE = 2048
-REC_LR = 0.005
+# the recommenders' learning rates are per model: RecModel.default_learning_rate (kg_enhance/rec/models.py)
 REC_WEIGHT_DECAY = 1e-6
 REC_SEED = 7
 REC_K = 20

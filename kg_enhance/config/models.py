@@ -611,6 +611,11 @@ class RecModelSpec(_Strict):
         description="Fuse the item's LLM text embedding (text_embeddings) into its vector through a learned "
         "projection; needs text_embeddings.enabled.",
     )
+    learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Adam learning rate of this model; null: recommender.learning_rate, else the model's default.",
+    )
 
     @property
     def key(self) -> str:
@@ -653,7 +658,12 @@ class RecommenderConfig(_Strict):
     dim: int = Field(default=D.REC_DIM, ge=2, le=4096, description="Embedding dimension.")
     epochs: int = Field(default=D.REC_EPOCHS, ge=1, description="Max training epochs.")
     batch_size: int = Field(default=D.REC_BATCH_SIZE, ge=1, description="Triples (u, i+, i-) per batch.")
-    learning_rate: float = Field(default=D.REC_LR, gt=0, description="Adam learning rate.")
+    learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Adam learning rate of every model without its own models[].learning_rate; null: each "
+        "model's default (`kg-enhance ls recommenders` lists them; 0.005 for every model today).",
+    )
     weight_decay: float = Field(default=D.REC_WEIGHT_DECAY, ge=0, description="L2 on the batch embeddings.")
     seed: int = Field(default=D.REC_SEED, description="Seed for the split and training.")
     k: int = Field(

@@ -57,6 +57,8 @@ class TrainedModel:
     #: seconds of the final evaluation of the best weights (validation over every validation user,
     #: test, the test slices): full rankings, users x items, after :attr:`seconds` of training
     eval_seconds: float = 0.0
+    #: Adam's learning rate it trained with (:func:`learning_rate_for`)
+    learning_rate: float = 0.0
 
     def report(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class TrainedModel:
             "slices": self.slices,
             "epochs": self.epochs,
             "best_epoch": self.best_epoch,
+            "learning_rate": self.learning_rate,
             "train_seconds": round(self.seconds, 3),
             "eval_seconds": round(self.eval_seconds, 3),
             "validation_users": self.validation_users,
@@ -346,6 +349,16 @@ class WarmStart:
         return fold
 
 
+def learning_rate_for(spec: RecModelSpec, config: RecommenderConfig) -> float:
+    """Adam's learning rate for ``spec``: its own ``learning_rate``, else ``recommender.learning_rate``,
+    else the model's default (:attr:`~kg_enhance.rec.models.RecModel.default_learning_rate`)."""
+    if spec.learning_rate is not None:
+        return spec.learning_rate
+    if config.learning_rate is not None:
+        return config.learning_rate
+    return rec_model_resolver.lookup(spec.type).default_learning_rate
+
+
 def train_model(
     spec: RecModelSpec,
     split: Split,
@@ -421,7 +434,8 @@ def train_model(
                 "no training interaction touches a new user or item: nothing to fold in, so no epoch "
                 "was trained and the carried weights were evaluated as they are"
             )
-    opt = _Optimizer(model, config.learning_rate)
+    learning_rate = learning_rate_for(spec, config)
+    opt = _Optimizer(model, learning_rate)
     negatives = NegativeSampler(split, config)
     batch_size = batch_size_for(model, len(train), config)
     k = config.k
@@ -524,6 +538,7 @@ def train_model(
         validation_users,
         {"users": np.asarray(test_eval.users), "ndcg": per_user["ndcg"], "recall": per_user["recall"]},
         eval_seconds=time.perf_counter() - eval_started,
+        learning_rate=learning_rate,
     )
 
 

@@ -33,7 +33,7 @@ from kg_enhance.rec.data import Split
 from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs
 from kg_enhance.rec.models import rec_model_resolver
-from kg_enhance.rec.train import TrainedModel, train_model
+from kg_enhance.rec.train import TrainedModel, learning_rate_for, train_model
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,9 @@ class TuneResult:
 
     def apply(self, spec: RecModelSpec, config: RecommenderConfig) -> tuple[RecModelSpec, RecommenderConfig]:
         """``spec`` and ``config`` with the chosen values."""
+        own_rate = {"learning_rate": None} if "learning_rate" in self.config else {}
         return (
-            spec.model_copy(update={"params": {**spec.params, **self.params}}),
+            spec.model_copy(update={"params": {**spec.params, **self.params}, **own_rate}),
             config.model_copy(update=self.config),
         )
 
@@ -121,7 +122,9 @@ def default_trial(spec: RecModelSpec, config: RecommenderConfig) -> dict[str, An
     signature = inspect.signature(rec_model_resolver.lookup(spec.type).__init__)
     out: dict[str, Any] = {}
     for p in space_for(spec.type):
-        if p.target == "config":
+        if p.name == "learning_rate":
+            value = learning_rate_for(spec, config)
+        elif p.target == "config":
             value = getattr(config, p.name)
         elif p.name in spec.params:
             value = spec.params[p.name]
@@ -159,6 +162,10 @@ def tune_model(
     (``config.seed + 1``, ...), and the one with the highest mean validation NDCG@K over all its seeds
     is chosen; ``best_value`` is then that mean. Costs ``confirm_seeds`` trainings per candidate."""
     space = space_for(spec.type)
+    # the learning rate is searched as a recommender setting: the model entry's own (or, unset, the
+    # model's default) moves there, so a trial's value is the one that trains
+    config = config.model_copy(update={"learning_rate": learning_rate_for(spec, config)})
+    spec = spec.model_copy(update={"learning_rate": None})
     key = f"ndcg@{config.k}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(

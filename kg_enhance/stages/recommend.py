@@ -64,6 +64,8 @@ class ModelReport(BaseModel):
     slices: dict[str, dict[str, float | int | str]]
     epochs: int
     best_epoch: int
+    #: Adam's learning rate: the model entry's, else recommender.learning_rate, else the model's default
+    learning_rate: float | None = None
     train_seconds: float
     #: the final evaluation of the best weights (validation over all its users, test, slices): full
     #: rankings of users x items, outside ``train_seconds``

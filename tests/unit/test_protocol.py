@@ -106,6 +106,7 @@ def test_optuna_search_on_validation_saves_the_chosen_values() -> None:
     from kg_enhance.config.models import RecModelSpec, RecommenderConfig
     from kg_enhance.datasets.movielens import DEMO_DIR
     from kg_enhance.rec.data import make_split, positives
+    from kg_enhance.rec.models import BPRMF
     from kg_enhance.rec.tune import SEARCH_SPACES, tune_model
 
     df = pd.read_csv(DEMO_DIR / "ratings.csv", dtype=str)
@@ -116,16 +117,20 @@ def test_optuna_search_on_validation_saves_the_chosen_values() -> None:
     got = tune_model(RecModelSpec(type="bpr_mf"), split, cfg, n_trials=3, seed=0)
     assert len(got.trials) == 3
     # the job's own settings are the first trial: a search can only improve on the untuned model
+    # (the learning rate unset in the job: bpr_mf's own default)
+    assert cfg.learning_rate is None
     assert got.trials[0]["params"] == {
-        "learning_rate": cfg.learning_rate,
+        "learning_rate": BPRMF.default_learning_rate,
         "weight_decay": cfg.weight_decay,
         "dim": cfg.dim,
     }
     assert set(got.config) == {p.name for p in SEARCH_SPACES["bpr_mf"]}
     assert got.best_value == max(t["value"] for t in got.trials if t["value"] is not None)
     assert 1e-3 <= got.config["learning_rate"] <= 3e-2 and got.config["dim"] in (32, 64)
-    spec, tuned = got.apply(RecModelSpec(type="bpr_mf"), cfg)
+    spec, tuned = got.apply(RecModelSpec(type="bpr_mf", learning_rate=0.5), cfg)
+    # the tuned rate replaces the model entry's own, which would otherwise win
     assert tuned.learning_rate == got.config["learning_rate"] and tuned.epochs == 2
+    assert spec.learning_rate is None
     again = tune_model(RecModelSpec(type="bpr_mf"), split, cfg, n_trials=3, seed=0)
     assert again.config == got.config  # seeded sampler: the same search
 

@@ -460,3 +460,33 @@ def test_kg_hybrid_runs_from_a_job_file_and_serves_every_user(tmp_path: Path) ->
     served = pd.read_parquet(result.run.topk)
     assert served["user_id"].nunique() == split.n_users and set(served["model"]) == {"kg_hybrid"}
     assert rec["serving"]["explained_share"] > 0.9  # KG paths from the user's history to the item
+
+
+def test_learning_rate_comes_from_the_model_entry_then_the_job_then_the_model(
+    split,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kg_enhance.rec.models import BPRMF
+    from kg_enhance.rec.train import learning_rate_for
+
+    unset = RecommenderConfig()
+    assert unset.learning_rate is None
+    assert learning_rate_for(RecModelSpec(type="bpr_mf"), unset) == BPRMF.default_learning_rate == 0.005
+    monkeypatch.setattr(LightGCN, "default_learning_rate", 0.02)  # a model with a default of its own
+    assert learning_rate_for(RecModelSpec(type="lightgcn"), unset) == 0.02
+    assert learning_rate_for(RecModelSpec(type="bpr_mf"), unset) == 0.005
+    job_rate = RecommenderConfig(learning_rate=0.001)
+    assert learning_rate_for(RecModelSpec(type="lightgcn"), job_rate) == 0.001
+    assert learning_rate_for(RecModelSpec(type="lightgcn", learning_rate=0.3), job_rate) == 0.3
+
+    # training uses it: a model entry's near-zero rate leaves the weights where they started,
+    # whatever the job's rate, while the job's rate moves them
+    cfg = RecommenderConfig(epochs=1, dim=8, k=20, patience=1, learning_rate=0.05)
+    torch.manual_seed(cfg.seed)
+    start = BPRMF(split.n_users, split.n_items, cfg.dim).user.weight.detach().clone()
+    still = train_model(RecModelSpec(type="bpr_mf", learning_rate=1e-12), split, cfg, progress=False)
+    moved = train_model(RecModelSpec(type="bpr_mf"), split, cfg, progress=False)
+    assert torch.allclose(still.model.user.weight.detach(), start, atol=1e-6)
+    assert not torch.allclose(moved.model.user.weight.detach(), start, atol=1e-3)
+    assert (still.learning_rate, moved.learning_rate) == (1e-12, 0.05)
+    assert still.report()["learning_rate"] == 1e-12
