@@ -419,6 +419,55 @@ def test_fingerprint_does_not_depend_on_row_order_and_counts_repeats() -> None:
     assert doubled.hash != expected.hash and doubled.edges == expected.edges + 1
 
 
+def test_fingerprint_lines_are_the_sorted_json_of_their_stable_values() -> None:
+    """The lines hash the text ``json.dumps(..., sort_keys=True)`` gives (fingerprints stay comparable
+    with those of earlier runs): floats by repr, lists element-wise, other values as text."""
+    import json
+
+    from kg_enhance.graph.fingerprint import IGNORED_PROPERTIES, edge_line, node_line
+
+    def canonical(v: Any) -> Any:
+        if isinstance(v, float):
+            return repr(v)
+        if isinstance(v, list):
+            return [canonical(x) for x in v]
+        return v if isinstance(v, (str, int, bool)) or v is None else str(v)
+
+    def stable(props: dict[str, Any]) -> dict[str, Any]:
+        return {k: canonical(v) for k, v in sorted(props.items()) if k not in IGNORED_PROPERTIES}
+
+    store = InMemoryGraphStore(namespace="j")
+    load(store)
+    odd = {
+        "z": 1.5,
+        "a": [1, 2.0, "x", None, True],
+        "ü": 'Amélie \u2028 "quoted" <script>',
+        "flag": False,
+        "none": None,
+        "count": np.int64(3),
+        "score": np.float32(0.25),
+        "run_id": "volatile",
+        "ns": "whose",
+    }
+    nodes = [
+        *store.stream_fingerprint_nodes(IGNORED_PROPERTIES),
+        {"id": "item:x", "labels": ["Item", "A"], "props": odd},
+    ]
+    edges = [
+        *store.stream_fingerprint_edges(("RECOMMENDED",), IGNORED_PROPERTIES),
+        {"head": "item:x", "type": "T", "tail": "entity:y", "props": odd},
+    ]
+    assert len(nodes) > 5 and len(edges) > 5
+    for row in nodes:
+        assert node_line(row) == json.dumps(
+            ["N", row["id"], sorted(row["labels"]), stable(row["props"])], sort_keys=True
+        )
+    for row in edges:
+        assert edge_line(row) == json.dumps(
+            ["E", row["head"], row["type"], row["tail"], stable(row["props"])], sort_keys=True
+        )
+
+
 def test_fingerprint_rows_leave_vectors_in_the_store() -> None:
     store = InMemoryGraphStore(namespace="v")
     load(store)
