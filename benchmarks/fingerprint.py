@@ -2,15 +2,19 @@
 against the reference ``json.dumps(..., sort_keys=True)`` text (the same text, so the same hash).
 
 Run it on a loaded job (for example one of ``refresh.py``'s, which leaves its jobs in the
-scratch folder); it only reads.
+scratch folder); it only reads. ``--against COMMIT`` also times the two streamed reads
+(``read/fingerprint_node_rows``, ``read/fingerprint_edge_rows``) as they were at that commit
+against today's, on the same database, and checks they return the same rows: with other jobs'
+namespaces in the database this shows whether a read's cost follows its namespace or the database.
 
-    .venv/bin/python benchmarks/fingerprint.py JOB.yaml [--repeat 3]
+    .venv/bin/python benchmarks/fingerprint.py JOB.yaml [--repeat 3] [--against COMMIT]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,13 +53,53 @@ def reference_lines(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) ->
     return out
 
 
+def compare_reads(store: Neo4jStore, commit: str, repeat: int) -> None:
+    params = store._scope(
+        {
+            "own_entities": store.owns_entities,
+            "exclude": sorted(F.IGNORED_PROPERTIES),
+            "exclude_types": list(F.DERIVED_RELATIONSHIPS),
+        }
+    )
+    with store.driver.session(database=store.config.database) as session:
+        nodes = session.run("MATCH (n) RETURN count(n) AS c").single()["c"]  # type: ignore[index]
+        print(f"database: {nodes} nodes in all namespaces", flush=True)
+        for name in ("read/fingerprint_node_rows", "read/fingerprint_edge_rows"):
+            old = subprocess.run(
+                ["git", "show", f"{commit}:cypher/{name}.cypher"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            new = store.cypher.get(name)
+            same = sorted(map(repr, session.run(old, params).values())) == sorted(
+                map(repr, session.run(new, params).values())
+            )
+            for _ in range(repeat):
+                timed = []
+                for query in (old, new):
+                    started = time.perf_counter()
+                    rows = sum(1 for _ in session.run(query, params))
+                    timed.append(time.perf_counter() - started)
+                print(
+                    f"{name}: {rows} rows; at {commit} {timed[0]:.2f} s, now {timed[1]:.2f} s; same rows: {same}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("job", type=Path)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--against", default=None, metavar="COMMIT", help="also time the streamed reads of COMMIT"
+    )
     args = ap.parse_args()
     store = Neo4jStore.for_job(validate_job(args.job))
     try:
+        if args.against:
+            compare_reads(store, args.against, args.repeat)
         for _ in range(args.repeat):
             started = time.perf_counter()
             fp = F.graph_fingerprint(store)

@@ -37,7 +37,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from kg_enhance.config.models import JobSpec, RecModelSpec
+from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import SparseGraphError, StageError
 from kg_enhance.graph.store import Neo4jStore
 from kg_enhance.io.files import write_json, write_with
@@ -46,7 +46,7 @@ from kg_enhance.kge.train import train_kge
 from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import KGInputs, build_kg_inputs
 from kg_enhance.rec.text import TextInputs, build_text_inputs
-from kg_enhance.rec.train import TrainedModel, train_model
+from kg_enhance.rec.train import TrainedModel, bare_spec, train_model
 from kg_enhance.rundir import RunDir
 from kg_enhance.stages.embed_text import compute_text_embeddings
 from kg_enhance.stages.recommend import recommend_split
@@ -68,6 +68,7 @@ def _row(name: str, sources: list[str] | None, trained: TrainedModel, k: int, **
         f"few_interactions_ndcg@{k}": round(float(sl["few_interactions"][f"ndcg@{k}"]), 4),
         "train_seconds": round(trained.seconds, 2),
         "best_epoch": trained.best_epoch,
+        "learning_rate": trained.learning_rate,
         # the best validation epoch was the last allowed one: more epochs would likely help
         "under_trained": trained.best_epoch >= trained.epochs
         and trained.history[-1]["epoch"] == trained.epochs
@@ -101,12 +102,12 @@ def run_ablation(
         say(f"[ablate] text: {text.dim}-dimensional LLM text vectors for {text.coverage:.0%} of the items")
 
     say(f"[ablate] no_kg: {ab.baseline}")
-    base = train_model(RecModelSpec(type=ab.baseline), split, cfg, progress=progress, slices=slices)
+    base = train_model(bare_spec(ab.baseline, cfg), split, cfg, progress=progress, slices=slices)
     rows.append(_row("no_kg", None, base, k, model=ab.baseline, kg_triples=0, kg_item_coverage=0.0))
     if text is not None:
         say(f"[ablate] text: {ab.baseline} + LLM text embeddings")
         trained = train_model(
-            RecModelSpec(type=ab.baseline, text=True), split, cfg, text=text, progress=progress, slices=slices
+            bare_spec(ab.baseline, cfg, text=True), split, cfg, text=text, progress=progress, slices=slices
         )
         rows.append(
             _row(
@@ -138,7 +139,7 @@ def run_ablation(
             if first_kg is None:
                 first_kg = (name, sources, n, kg)
             trained = train_model(
-                RecModelSpec(type=ab.model), split, cfg, kg=kg, progress=progress, slices=slices
+                bare_spec(ab.model, cfg), split, cfg, kg=kg, progress=progress, slices=slices
             )
             rows.append(
                 _row(
@@ -156,7 +157,7 @@ def run_ablation(
         kg_name, sources, n, kg = first_kg
         say(f"[ablate] {kg_name}+text: {ab.model} + LLM text embeddings")
         trained = train_model(
-            RecModelSpec(type=ab.model, text=True),
+            bare_spec(ab.model, cfg, text=True),
             split,
             cfg,
             kg=kg,

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from kg_enhance.config.models import JobSpec, RecModelSpec
+from kg_enhance.config.models import JobSpec
 from kg_enhance.errors import ConfigError, SparseGraphError, StageError
 from kg_enhance.graph.noise import corrupt_facts
 from kg_enhance.graph.store import GraphStore, Neo4jStore, Triple
@@ -41,7 +41,7 @@ from kg_enhance.kge.artifacts import Embeddings
 from kg_enhance.kge.train import train_kge
 from kg_enhance.rec.evaluate import Slices
 from kg_enhance.rec.kg import build_kg_inputs
-from kg_enhance.rec.train import TrainedModel, train_model
+from kg_enhance.rec.train import TrainedModel, bare_spec, train_model
 from kg_enhance.rundir import RunDir
 from kg_enhance.stages.recommend import recommend_split
 
@@ -74,6 +74,7 @@ def _run_row(trained: TrainedModel, k: int, epochs: int, **extra: Any) -> dict[s
         f"long_tail_ndcg@{k}": round(float(trained.slices["long_tail"][f"ndcg@{k}"]), 5),
         f"recall@{k}": round(trained.test[f"recall@{k}"], 5),
         "best_epoch": trained.best_epoch,
+        "learning_rate": trained.learning_rate,
         "under_trained": trained.best_epoch >= epochs,
         "train_seconds": round(trained.seconds, 2),
     }
@@ -155,7 +156,7 @@ def run_noise_curve(
             seeded = job.model_copy(update={"recommender": rcfg})
             split = recommend_split(seeded, store)
             slices = Slices.from_split(split, head_share=cfg.head_share, few=cfg.few_interactions)
-            base = train_model(RecModelSpec(type=ab.baseline), split, rcfg, progress=progress, slices=slices)
+            base = train_model(bare_spec(ab.baseline, rcfg), split, rcfg, progress=progress, slices=slices)
             runs.append(
                 _run_row(
                     base, k, cfg.epochs, variant=NO_KG, model=ab.baseline, seed=seed, noise=None, replaced=0
@@ -167,7 +168,7 @@ def run_noise_curve(
                 emb = _embed(noisy.triples, job, seed)
                 kg = build_kg_inputs(emb, split, noisy.triples)
                 trained = train_model(
-                    RecModelSpec(type=ab.model), split, rcfg, kg=kg, progress=progress, slices=slices
+                    bare_spec(ab.model, rcfg), split, rcfg, kg=kg, progress=progress, slices=slices
                 )
                 mrr = emb.metrics.get("mrr")
                 runs.append(

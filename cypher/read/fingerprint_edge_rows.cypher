@@ -3,8 +3,16 @@
 // Grouped because the driver's per-record work dominated (183k edges of ml-latest-small: 4.1 s per
 // edge row, 1.6-1.8 s grouped, hashing included); the per-node subquery keeps the server's memory
 // to one node's edges at a time.
-MATCH (a)
-WHERE a.ns = $ns AND (a:Item OR a:User OR ($own_entities AND (a:Entity OR a:Alias)))
+CALL {
+  // one index seek per label (see read/fingerprint_node_rows): the cost follows this namespace
+  MATCH (a:Item) WHERE a.ns = $ns AND a.item_id IS NOT NULL RETURN a
+  UNION
+  MATCH (a:User) WHERE a.ns = $ns AND a.user_id IS NOT NULL RETURN a
+  UNION
+  MATCH (a:Entity) WHERE $own_entities AND a.ns = $ns AND a.key IS NOT NULL RETURN a
+  UNION
+  MATCH (a:Alias) WHERE $own_entities AND a.ns = $ns AND a.key IS NOT NULL RETURN a
+}
 CALL {
   WITH a
   MATCH (a)-[r]->(b)

@@ -1,7 +1,16 @@
 // Edges leaving the namespace's nodes (see read/fingerprint_nodes), derived types excluded.
+CALL {
+  // one index seek per label (see read/fingerprint_node_rows): the cost follows this namespace
+  MATCH (a:Item) WHERE a.ns = $ns AND a.item_id IS NOT NULL RETURN a
+  UNION
+  MATCH (a:User) WHERE a.ns = $ns AND a.user_id IS NOT NULL RETURN a
+  UNION
+  MATCH (a:Entity) WHERE $own_entities AND a.ns = $ns AND a.key IS NOT NULL RETURN a
+  UNION
+  MATCH (a:Alias) WHERE $own_entities AND a.ns = $ns AND a.key IS NOT NULL RETURN a
+}
 MATCH (a)-[r]->(b)
-WHERE a.ns = $ns AND (a:Item OR a:User OR ($own_entities AND (a:Entity OR a:Alias)))
-  AND NOT type(r) IN $exclude_types
+WHERE NOT type(r) IN $exclude_types
 RETURN CASE
          WHEN a:Item THEN 'item:' + a.item_id
          WHEN a:User THEN 'user:' + a.user_id

@@ -80,9 +80,10 @@ class RecModel(nn.Module):
     needs_graph: ClassVar[bool] = False
     row_wise: ClassVar[bool] = False
     #: Adam's learning rate when neither the model's entry (``recommender.models[].learning_rate``)
-    #: nor ``recommender.learning_rate`` sets one. The same for every model today: LightGCN at 0.02
-    #: converges sooner on ml-latest-small but scores lower on the demo (benchmarks/RESULTS.md,
-    #: "Early stopping on a plateau"), so no model overrides it.
+    #: nor ``recommender.learning_rate`` sets one; a subclass inherits its base's (kg_lightgcn,
+    #: kg_hybrid and kgat LightGCN's). The same for every model today: at 0.02 LightGCN leaves its
+    #: plateau on ml-latest-small, but kg_lightgcn scores lower there (one seed) and on the demo (2 of
+    #: 3 seeds; benchmarks/RESULTS.md, "Early stopping on a plateau"), so no model overrides it.
     default_learning_rate: ClassVar[float] = 0.005
     #: the name used in job files (the resolver also accepts the class name)
     key: ClassVar[str] = ""

@@ -349,6 +349,13 @@ class WarmStart:
         return fold
 
 
+def bare_spec(model_type: str, config: RecommenderConfig, **update: Any) -> RecModelSpec:
+    """A model of ``model_type`` without the job entry's params, at the learning rate the job gives
+    that type (its first entry's own, if any): the ablation's and the noise curve's models."""
+    own = next((m.learning_rate for m in config.models if m.type == model_type), None)
+    return RecModelSpec(type=model_type, learning_rate=own, **update)
+
+
 def learning_rate_for(spec: RecModelSpec, config: RecommenderConfig) -> float:
     """Adam's learning rate for ``spec``: its own ``learning_rate``, else ``recommender.learning_rate``,
     else the model's default (:attr:`~kg_enhance.rec.models.RecModel.default_learning_rate`)."""

@@ -16,6 +16,7 @@ import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -419,6 +420,14 @@ def test_fingerprint_does_not_depend_on_row_order_and_counts_repeats() -> None:
     assert doubled.hash != expected.hash and doubled.edges == expected.edges + 1
 
 
+class Level(IntEnum):
+    HIGH = 3
+
+
+class Text(str):
+    pass
+
+
 def test_fingerprint_lines_are_the_sorted_json_of_their_stable_values() -> None:
     """The lines hash the text ``json.dumps(..., sort_keys=True)`` gives (fingerprints stay comparable
     with those of earlier runs): floats by repr, lists element-wise, other values as text."""
@@ -448,6 +457,13 @@ def test_fingerprint_lines_are_the_sorted_json_of_their_stable_values() -> None:
         "score": np.float32(0.25),
         "run_id": "volatile",
         "ns": "whose",
+        "enum": Level.HIGH,
+        "text": Text("a str subclass"),
+        "f64": np.float64(2.5),
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "nested": [[1.0, "a"], [True, None]],
+        "mapping": {"b": 1, "a": 2.0},
     }
     nodes = [
         *store.stream_fingerprint_nodes(IGNORED_PROPERTIES),

@@ -478,6 +478,13 @@ def test_learning_rate_comes_from_the_model_entry_then_the_job_then_the_model(
     job_rate = RecommenderConfig(learning_rate=0.001)
     assert learning_rate_for(RecModelSpec(type="lightgcn"), job_rate) == 0.001
     assert learning_rate_for(RecModelSpec(type="lightgcn", learning_rate=0.3), job_rate) == 0.3
+    # the ablation's and noise curve's bare models keep the rate the job gives their type, not its params
+    from kg_enhance.rec.train import bare_spec
+
+    job = RecommenderConfig(models=[RecModelSpec(type="lightgcn", learning_rate=0.02, params={"layers": 1})])
+    bare = bare_spec("lightgcn", job)
+    assert (bare.learning_rate, bare.params, learning_rate_for(bare, job)) == (0.02, {}, 0.02)
+    assert bare_spec("bpr_mf", job).learning_rate is None and bare_spec("lightgcn", job, text=True).text
 
     # training uses it: a model entry's near-zero rate leaves the weights where they started,
     # whatever the job's rate, while the job's rate moves them
