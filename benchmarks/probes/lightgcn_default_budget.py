@@ -42,9 +42,15 @@ def run_one(k: int, variant: str, scratch: Path, model: str = "lightgcn") -> str
         key, value = setting.split("=", 1)
         text = text.replace("  k: 20\n", f"  k: 20\n  {key}: {value}\n")
     job.write_text(text, encoding="utf-8")
-    spec = validate_job(job)
+    return train_and_report(job, [], folder / "run", model, f"k={k}", variant)
+
+
+def train_and_report(job: Path, overrides: list[str], run: Path, model: str, where: str, variant: str) -> str:
+    """Run ``job``'s stages up to recommend on the in-memory store; one line on ``model``'s training."""
+    spec = validate_job(job, overrides=overrides)
     run_job(
         job,
+        overrides=overrides,
         progress=False,
         full=True,
         # the KG-joined models start from the KGE vectors: they need the embed stage too
@@ -53,10 +59,10 @@ def run_one(k: int, variant: str, scratch: Path, model: str = "lightgcn") -> str
         else ["extract", "load", "recommend"],
         store_factory=lambda: InMemoryGraphStore.for_job(spec),
     )
-    rep = json.loads((folder / "run" / "recommend" / "metrics.json").read_text(encoding="utf-8"))[model]
+    rep = json.loads((run / "recommend" / "metrics.json").read_text(encoding="utf-8"))[model]
     flags = [f for f in ("under_trained", "stopped_too_early") if rep.get(f)]
     return (
-        f"{model} k={k} {variant or 'defaults':28s} best epoch {rep['best_epoch']:3d} of {rep['epochs']:3d}  "
+        f"{model} {where} {variant or 'defaults':28s} best epoch {rep['best_epoch']:3d} of {rep['epochs']:3d}  "
         f"test NDCG@20 {rep['test']['ndcg@20']:.4f}  train {rep['train_seconds']:.1f} s"
         + (f"  FLAGGED {', '.join(flags)}" if flags else "")
     )
@@ -75,24 +81,7 @@ def run_demo(variant: str, scratch: Path, model: str) -> str:
         f"recommender.models=[{{type: {model}}}]",
         *(f"recommender.{s}" for s in filter(None, variant.split(","))),
     ]
-    spec = validate_job(DEMO_JOB, overrides=overrides)
-    run_job(
-        DEMO_JOB,
-        overrides=overrides,
-        progress=False,
-        full=True,
-        only=["extract", "load", "embed", "recommend"]
-        if model.startswith("kg_")
-        else ["extract", "load", "recommend"],
-        store_factory=lambda: InMemoryGraphStore.for_job(spec),
-    )
-    rep = json.loads((out / "recommend" / "metrics.json").read_text(encoding="utf-8"))[model]
-    flags = [f for f in ("under_trained", "stopped_too_early") if rep.get(f)]
-    return (
-        f"{model} demo {variant or 'defaults':28s} best epoch {rep['best_epoch']:3d} of {rep['epochs']:3d}  "
-        f"test NDCG@20 {rep['test']['ndcg@20']:.4f}  train {rep['train_seconds']:.1f} s"
-        + (f"  FLAGGED {', '.join(flags)}" if flags else "")
-    )
+    return train_and_report(DEMO_JOB, overrides, out, model, "demo", variant)
 
 
 def main() -> None:
