@@ -299,6 +299,31 @@ def open_graph(job: JobLike, *, overrides: list[str] | None = None) -> Neo4jStor
     return Neo4jStore.for_job(validate_job(job, overrides=overrides))
 
 
+def drop_graph(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Delete a job's graph from its Neo4j: the items, users, facts, interactions, recommendations
+    and vectors of its namespace, with its own entities and aliases. Other jobs' namespaces, and a
+    shared entity namespace the job points into (``graph.entity_namespace``), are left alone.
+
+    Takes the run folder's lock and the namespace's graph lock first, so it refuses while a run
+    of the job is in progress. The run folder is kept; its next run sees that the graph no longer
+    matches the last committed load and loads in full, and ``load_embeddings(job=...)`` refuses
+    its old vectors (their graph fingerprint no longer matches). Returns the namespace and the
+    nodes deleted.
+    """
+    from kg_enhance.graph.lock import LockOwner, acquire
+
+    spec = load(job, overrides=overrides).job  # the catalog's files need not exist any more
+    run_id = "drop-" + time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    owner = LockOwner.here(run_id=run_id, job=spec.name)
+    with RunDir.for_job(spec).locked(owner.as_dict()), Neo4jStore.for_job(spec) as store:
+        lock = acquire(store, owner, stale_after_s=spec.graph.lock_stale_after_s)
+        try:
+            deleted = store.clear_namespace()
+        finally:
+            lock.release()
+    return {"namespace": spec.namespace, "entity_namespace": spec.entity_namespace, "nodes_deleted": deleted}
+
+
 def graph_fingerprint(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, Any]:
     """Canonical hash of the job's graph (volatile properties and derived edges excluded), with counts."""
     with open_graph(job, overrides=overrides) as store:

@@ -612,6 +612,33 @@ def graph_fingerprint_cmd(job: Path, as_json: bool, overrides: tuple[str, ...]) 
         click.echo(f"{fp['fingerprint']}  nodes={fp['nodes']} edges={fp['edges']}")
 
 
+@graph_group.command(name="drop")
+@click.argument("job", type=click.Path(path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@SET_OPTION
+@handle_errors
+def graph_drop_cmd(job: Path, yes: bool, overrides: tuple[str, ...]) -> None:
+    """Delete JOB's graph from its Neo4j (its namespace only; other jobs are left alone).
+
+    Items, users, facts, interactions, recommendations and vectors of the job's namespace go,
+    with its own entities and aliases; a shared entity namespace stays. Refuses while a run of
+    JOB holds its lock. The run folder is kept: the next `kg-enhance run JOB` loads in full.
+    """
+
+    spec = api.load(job, overrides=list(overrides)).job
+    if not yes:
+        click.confirm(
+            f"delete namespace {spec.namespace!r} of job {spec.name!r} from {spec.neo4j.uri}?", abort=True
+        )
+    got = api.drop_graph(spec)
+    shared = (
+        f"; shared entity namespace {got['entity_namespace']!r} kept"
+        if got["entity_namespace"] != got["namespace"]
+        else ""
+    )
+    click.echo(f"deleted {got['nodes_deleted']} nodes of namespace {got['namespace']!r}{shared}")
+
+
 @graph_group.command(name="why")
 @click.argument("job", type=click.Path(path_type=Path))
 @click.argument("name_a")

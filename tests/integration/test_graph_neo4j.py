@@ -252,3 +252,28 @@ def test_clearing_deletes_a_hubs_relationships_in_bounded_batches(
         assert others_after == others_before and others_before["edges"] >= 10
     else:
         assert others_after["nodes"] == 0 and others_after["edges"] == 0
+
+
+def test_clearing_a_namespace_also_deletes_its_nodes_without_an_anchor(neo4j_store: Neo4jStore) -> None:
+    # the deletes find a namespace's nodes by index seeks on (ns, anchor); a node written by hand
+    # without its anchor property (e.g. in Neo4j Browser) is not in those indexes, and the sweep takes it
+    _hub(neo4j_store, 3)
+    other = Neo4jStore(neo4j_store.config, namespace="other")
+    try:
+        _hub(other, 3)
+        neo4j_store.driver.execute_query(
+            "MATCH (u:User {ns: 't', user_id: 'u1'}) "
+            "CREATE (:Item {ns: 't', title: 'no id'})<-[:INTERACTED]-(u), (:Entity {ns: 't', name: 'no key'}), "
+            "(:Item {ns: 'other', title: 'not ours'})"
+        )
+        before = other.totals()
+        deleted = neo4j_store.clear_namespace(batch=2)
+        assert deleted == 3 + 1 + 1 + 2  # items, user, genre, the two without an anchor
+        assert neo4j_store.query("MATCH (n {ns: 't'}) RETURN count(n) AS n")[0]["n"] == 0
+        assert other.totals() == before
+        assert (
+            neo4j_store.query("MATCH (n:Item {ns: 'other', title: 'not ours'}) RETURN count(n) AS n")[0]["n"]
+            == 1
+        )
+    finally:
+        other.close()

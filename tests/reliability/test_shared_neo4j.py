@@ -166,6 +166,50 @@ def test_a_live_holder_on_another_host_is_respected_until_its_heartbeat_is_stale
     assert "no heartbeat for" in proc.stderr
 
 
+def test_dropping_one_jobs_graph_leaves_the_other_and_the_next_run_loads_in_full(
+    neo4j_store: Neo4jStore, tmp_path: Path
+) -> None:
+    demo = write_job(tmp_path / "demo", llm_enabled=False, extra=FAST)
+    alt = _alt_job(tmp_path / "alt")
+    for job in (demo, alt):
+        proc = cli("run", str(job), "--until", "load", "--no-progress")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded, other = _fingerprint(neo4j_store.config, "t"), _fingerprint(neo4j_store.config, "alt")
+    with Neo4jStore(neo4j_store.config, namespace="alt") as alt_store:
+        alt_totals = alt_store.totals()
+    nodes = neo4j_store.totals()["nodes"]
+    assert nodes > 300 and alt_totals["edges"] > 1000
+
+    # a run of the job holds its lock (here: a live holder on another host): the drop refuses, nothing goes
+    neo4j_store.try_lock({"run_id": "remote-run", "job": "t", "host": "elsewhere", "pid": 1, "started": "x"})
+    refused = cli("graph", "drop", str(demo), "--yes")
+    assert refused.returncode == 9 and "is locked by run remote-run" in refused.stderr, refused.stderr
+    assert refused.stderr.strip().count("\n") == 0
+    assert _fingerprint(neo4j_store.config, "t") == loaded
+    neo4j_store.release_lock("remote-run")
+
+    # without --yes it asks, and "n" keeps the graph
+    kept = cli("graph", "drop", str(demo), input="n\n")
+    assert kept.returncode != 0 and _fingerprint(neo4j_store.config, "t") == loaded
+
+    dropped = cli("graph", "drop", str(demo), "--yes")
+    assert dropped.returncode == 0, dropped.stderr[-2000:]
+    assert dropped.stdout.strip() == f"deleted {nodes} nodes of namespace 't'", dropped.stdout
+    assert neo4j_store.totals()["nodes"] == 0 and neo4j_store.totals()["edges"] == 0
+    assert neo4j_store.query("MATCH (l:KgLock) RETURN count(l) AS n")[0]["n"] == 0
+    # the other job's graph is as it was
+    assert _fingerprint(neo4j_store.config, "alt") == other
+    with Neo4jStore(neo4j_store.config, namespace="alt") as alt_store:
+        assert alt_store.totals() == alt_totals
+
+    # the run folder still holds the committed state, but the next run sees the graph is gone and loads in full
+    again = cli("run", str(demo), "--until", "load", "--no-progress")
+    assert again.returncode == 0, again.stderr[-2000:]
+    report = json.loads((tmp_path / "demo" / "run" / "report.json").read_text())
+    assert "no longer matches" in report["graph"]["refresh"]["reason"], report["graph"]["refresh"]
+    assert _fingerprint(neo4j_store.config, "t") == loaded
+
+
 def test_a_database_community_does_not_have_is_one_line(neo4j_store: Neo4jStore, tmp_path: Path) -> None:
     job = write_job(tmp_path, llm_enabled=False)
     proc = cli("run", str(job), "--until", "load", "--no-progress", "--set", "neo4j.database=movies")

@@ -95,10 +95,12 @@ outputs:
     return path
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run ``kg-enhance ARGS`` in a subprocess from the repository root (as a user would)."""
+def cli(*args: str, timeout: float = 600, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``kg-enhance ARGS`` in a subprocess from the repository root (as a user would); ``input``
+    goes to its stdin."""
     return subprocess.run(
         [sys.executable, "-m", "kg_enhance.cli", *args],
+        input=input,
         capture_output=True,
         text=True,
         cwd=REPO,
