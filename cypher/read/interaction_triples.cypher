@@ -1,6 +1,6 @@
 // Interactions as KG triples (user INTERACTED item), at or above $min_rating: one row per user with
 // its items as [relation, tail] pairs (see read/item_fact_triples for why grouped).
-MATCH (u:User {ns: $ns})
+MATCH (u:User) WHERE u.ns = $ns AND u.user_id IS NOT NULL
 CALL {
   WITH u
   MATCH (u)-[r:INTERACTED]->(i:Item)

@@ -3,7 +3,7 @@
 // One row per item rather than per fact: the driver's per-record work is most of a read this size
 // (82k facts of ml-latest-small: 1.6-2.1 s per fact row, 0.3-0.6 s grouped). The per-item subquery
 // keeps the server's memory to one item's facts at a time (a whole-graph aggregation would hold all).
-MATCH (h:Item {ns: $ns})
+MATCH (h:Item) WHERE h.ns = $ns AND h.item_id IS NOT NULL
 CALL {
   WITH h
   MATCH (h)-[r]->(e:Entity)

@@ -1,5 +1,11 @@
+CALL () {
+  // the namespace's items and users, by index seeks on the (ns, anchor) constraints
+  MATCH (h:Item) WHERE h.ns = $ns AND h.item_id IS NOT NULL RETURN h
+  UNION ALL
+  MATCH (h:User) WHERE h.ns = $ns AND h.user_id IS NOT NULL RETURN h
+}
 MATCH (h)-[r]->(e:Entity)
-WHERE (h:Item OR h:User) AND h.ns = $ns AND ($sources IS NULL OR r.source IN $sources)
+WHERE $sources IS NULL OR r.source IN $sources
 RETURN DISTINCT
   CASE WHEN h:Item THEN 'item' ELSE 'user' END AS head_kind,
   coalesce(h.item_id, h.user_id) AS head_id,

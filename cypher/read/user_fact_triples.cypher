@@ -1,6 +1,6 @@
 // The KG triples of the namespace's users (facts about users): one row per user with its
 // (relation, entity) pairs, de-duplicated (see read/item_fact_triples for why grouped).
-MATCH (u:User {ns: $ns})
+MATCH (u:User) WHERE u.ns = $ns AND u.user_id IS NOT NULL
 CALL {
   WITH u
   MATCH (u)-[r]->(e:Entity)

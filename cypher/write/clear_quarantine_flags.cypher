@@ -1,2 +1,2 @@
-MATCH (i:Item {ns: $ns}) WHERE i.quarantined_run IS NOT NULL
+MATCH (i:Item) WHERE i.ns = $ns AND i.item_id IS NOT NULL AND i.quarantined_run IS NOT NULL
 REMOVE i.quarantined_run, i.quarantine_errors

@@ -1,5 +1,6 @@
-MATCH (:User {ns: $ns})-[r:RECOMMENDED {job: $job}]->(:Item)
-WHERE r.run <> $run_id
+MATCH (u:User) WHERE u.ns = $ns AND u.user_id IS NOT NULL
+MATCH (u)-[r:RECOMMENDED]->(:Item)
+WHERE r.job = $job AND r.run <> $run_id
 WITH r LIMIT 10000
 DELETE r
 RETURN count(*) AS deleted
