@@ -430,7 +430,9 @@ class KGHybrid(LightGCN):
 
     Parameters: ``layers`` (LightGCN's, 3), ``kg_init_scale`` (entity vectors start at this many
     times the ID embeddings' spread, 1.0), ``relation_init`` (the relation weights' start, 1.0; at 0
-    the model stays LightGCN: the knowledge term is quadratic in them, so its gradient is zero there).
+    the model stays LightGCN: the knowledge term is quadratic in them, so its gradient is zero there),
+    ``knowledge_dropout`` (the share of facts left out of each training pass, 0.0; evaluation and
+    serving use every fact).
 
     Cost per forward pass: LightGCN's, plus one gather-and-add over the facts and one sparse
     product over the training pairs: ``O((facts + pairs) x dim)`` time, ``O((facts + items) x dim)``
@@ -458,11 +460,15 @@ class KGHybrid(LightGCN):
         layers: int = 3,
         kg_init_scale: float = 1.0,
         relation_init: float = 1.0,
+        knowledge_dropout: float = 0.0,
         init: str = "normal",
         **kwargs: Any,
     ) -> None:
         super().__init__(n_users, n_items, dim, train_pairs=train_pairs, layers=layers, init=init, **kwargs)
         del kg_vectors, kg_mask  # the item's own PyKEEN vector is not used: its facts are
+        if not 0.0 <= knowledge_dropout < 1.0:
+            raise ValueError(f"kg_hybrid: knowledge_dropout must be in [0, 1), got {knowledge_dropout}")
+        self.knowledge_dropout = float(knowledge_dropout)
         facts = item_entity_facts(item_entity_edges, item_entity_relations)
         self.n_entities = int(entity_vectors.shape[0])
         n_relations = int(facts[:, 2].max()) + 1 if len(facts) else 1
@@ -497,8 +503,17 @@ class KGHybrid(LightGCN):
             self.entity.weight[self.get_buffer("fact_entity")]
             * self.relation[self.get_buffer("fact_relation")]
         )
+        fact_item, weight = self.get_buffer("fact_item"), self.get_buffer("fact_weight")
+        if self.training and self.knowledge_dropout > 0 and len(weight):
+            # each forward pass in training sees each fact with probability 1 - p, the item's
+            # vector the mean over the facts kept (a KG-edge dropout, as KG contrastive models use)
+            keep = (torch.rand(weight.shape, device=weight.device) >= self.knowledge_dropout).to(weight.dtype)
+            kept = torch.zeros(self.n_items, dtype=weight.dtype, device=weight.device).index_add(
+                0, fact_item, keep
+            )
+            weight = keep / kept[fact_item].clamp_min(1.0)
         k = torch.zeros(self.n_items, self.dim, dtype=message.dtype, device=message.device).index_add(
-            0, self.get_buffer("fact_item"), message * self.get_buffer("fact_weight").unsqueeze(-1)
+            0, fact_item, message * weight.unsqueeze(-1)
         )
         q = torch.sparse.mm(self.get_buffer("user_items"), k)
         return q, k

@@ -215,6 +215,48 @@ def test_kg_hybrid_channels_by_hand() -> None:
     assert torch.isclose(got, want, atol=1e-6) and not torch.isclose(loss_1, got)
 
 
+def test_kg_hybrid_knowledge_dropout_by_hand() -> None:
+    """In training each pass keeps each fact with probability 1 - p and averages an item's kept facts;
+    evaluation (``eval()``) uses every fact, as a model without dropout does."""
+    facts = np.array([[0, 0, 0], [0, 1, 1], [0, 2, 0], [1, 0, 0], [2, 2, 1], [3, 1, 1]])
+    rng = np.random.default_rng(1)
+    ent = torch.from_numpy(rng.normal(size=(3, 8)).astype(np.float32))
+    kwargs = {
+        "train_pairs": np.array([[0, 0], [0, 1], [1, 1], [1, 2]]),
+        "kg_vectors": torch.zeros(4, 8),
+        "kg_mask": torch.zeros(4),
+        "entity_vectors": ent,
+        "item_entity_edges": facts[:, :2],
+        "item_entity_relations": facts,
+    }
+    torch.manual_seed(0)
+    dropped = KGHybrid(2, 4, 4, knowledge_dropout=0.5, **kwargs)
+    torch.manual_seed(0)
+    full = KGHybrid(2, 4, 4, **kwargs)
+    x, w = dropped.entity.weight.detach(), dropped.relation.detach()
+    item, entity, relation = (dropped.get_buffer(b) for b in ("fact_item", "fact_entity", "fact_relation"))
+    torch.manual_seed(7)
+    keep = torch.rand(len(item)) >= 0.5
+    torch.manual_seed(7)
+    with torch.no_grad():
+        _, k = dropped.knowledge()
+    assert 0 < int(keep.sum()) < len(item)  # this seed drops some facts and keeps some
+    for i in range(4):
+        kept = [j for j in range(len(item)) if int(item[j]) == i and keep[j]]
+        want = sum((x[entity[j]] * w[relation[j]] for j in kept), torch.zeros(4)) / max(1, len(kept))
+        assert torch.allclose(k[i], want, atol=1e-6), i
+    with torch.no_grad():
+        _, again = dropped.knowledge()
+        dropped.eval()
+        _, k_eval = dropped.knowledge()
+        full.eval()
+        _, k_full = full.knowledge()
+    assert not torch.allclose(again, k)  # a new draw every pass
+    assert torch.allclose(k_eval, k_full)
+    with pytest.raises(ValueError, match="knowledge_dropout"):
+        KGHybrid(2, 4, 4, knowledge_dropout=1.0, **kwargs)
+
+
 def test_kg_hybrid_learns_on_real_facts(split) -> None:  # type: ignore[no-untyped-def]
     """Trained on the bundled HetRec facts it beats random, the knowledge channel is used, and the
     relation weights move away from 1 (directors, genres and countries are weighed differently)."""
