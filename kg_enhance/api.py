@@ -29,7 +29,7 @@ import torch
 from pydantic import ValidationError
 
 from kg_enhance.config.job import find_ontology, job_from_document, load_job, read_job_document
-from kg_enhance.config.models import JobSpec, SourceConfig
+from kg_enhance.config.models import JobSpec, Neo4jConfig, SourceConfig
 from kg_enhance.datasets import movielens
 from kg_enhance.errors import ConfigError, GraphStoreError, ServiceUnavailableError, StageError
 from kg_enhance.extract.cache import ExtractionCache, default_cache_path
@@ -299,16 +299,32 @@ def open_graph(job: JobLike, *, overrides: list[str] | None = None) -> Neo4jStor
     return Neo4jStore.for_job(validate_job(job, overrides=overrides))
 
 
-def drop_graph(job: JobLike, *, overrides: list[str] | None = None) -> dict[str, Any]:
+def graph_namespaces(
+    job: JobLike | None = None, *, overrides: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Every namespace in a Neo4j with its node counts and run lock (:meth:`Neo4jStore.namespaces`):
+    the job's Neo4j, or without a job the project-managed local one (``neo4j`` settings' defaults)."""
+    config = load(job, overrides=overrides).job.neo4j if job is not None else Neo4jConfig()
+    with Neo4jStore(config) as store:
+        return store.namespaces()
+
+
+def drop_graph(job: JobLike, *, overrides: list[str] | None = None, force: bool = False) -> dict[str, Any]:
     """Delete a job's graph from its Neo4j: the items, users, facts, interactions, recommendations
-    and vectors of its namespace, with its own entities and aliases. Other jobs' namespaces, and a
-    shared entity namespace the job points into (``graph.entity_namespace``), are left alone.
+    and vectors of its namespace, with its own entities and aliases. Other namespaces, and a
+    shared entity namespace the job points into (``graph.entity_namespace``), are left alone; jobs
+    that declare the same ``graph.namespace`` share it, and lose it together.
+
+    Refuses (:class:`~kg_enhance.errors.GraphStoreError`) when other namespaces' facts point at
+    this namespace's entities (jobs whose ``graph.entity_namespace`` is this namespace): deleting
+    those entities would delete those facts. ``force`` deletes anyway; those jobs' next runs then
+    see their graphs changed and load in full.
 
     Takes the run folder's lock and the namespace's graph lock first, so it refuses while a run
     of the job is in progress. The run folder is kept; its next run sees that the graph no longer
     matches the last committed load and loads in full, and ``load_embeddings(job=...)`` refuses
-    its old vectors (their graph fingerprint no longer matches). Returns the namespace and the
-    nodes deleted.
+    its old vectors while the graph differs from the one they were trained on. Returns the
+    namespace and the nodes deleted.
     """
     from kg_enhance.graph.lock import LockOwner, acquire
 
@@ -318,6 +334,13 @@ def drop_graph(job: JobLike, *, overrides: list[str] | None = None) -> dict[str,
     with RunDir.for_job(spec).locked(owner.as_dict()), Neo4jStore.for_job(spec) as store:
         lock = acquire(store, owner, stale_after_s=spec.graph.lock_stale_after_s)
         try:
+            users = store.namespaces_using_entities()
+            if users and not force:
+                raise GraphStoreError(
+                    f"namespace {spec.namespace!r}: the facts of namespace(s) {', '.join(map(repr, users))} "
+                    "point at its entities (their graph.entity_namespace); dropping it would delete those "
+                    "facts too: drop those jobs first, or pass --force"
+                )
             deleted = store.clear_namespace()
         finally:
             lock.release()

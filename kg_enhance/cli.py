@@ -25,6 +25,7 @@ from kg_enhance.datasets.movielens import PREPARABLE
 from kg_enhance.errors import ConfigError, KgEnhanceError
 from kg_enhance.extract.prompts import TEMPLATE_DIR
 from kg_enhance.graph.cypher import CypherLibrary
+from kg_enhance.graph.lock import describe as describe_lock
 from kg_enhance.kge.registry import model_names
 from kg_enhance.paths import resource_dir
 from kg_enhance.rec.models import model_keys, rec_model_resolver
@@ -612,25 +613,53 @@ def graph_fingerprint_cmd(job: Path, as_json: bool, overrides: tuple[str, ...]) 
         click.echo(f"{fp['fingerprint']}  nodes={fp['nodes']} edges={fp['edges']}")
 
 
+@graph_group.command(name="namespaces")
+@click.argument("job", type=click.Path(path_type=Path), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@SET_OPTION
+@handle_errors
+def graph_namespaces_cmd(job: Path | None, as_json: bool, overrides: tuple[str, ...]) -> None:
+    """List every namespace (job) in a Neo4j: node counts and who holds its run lock.
+
+    Uses JOB's neo4j settings, or without JOB the project-managed local Neo4j. Scans every
+    job's nodes once.
+    """
+
+    rows = api.graph_namespaces(job, overrides=list(overrides))
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    click.echo("namespace\titems\tusers\tentities\taliases\tlock")
+    for r in rows:
+        lock = "-" if r["holder"] is None else describe_lock(r["holder"])
+        click.echo(f"{r['namespace']}\t{r['items']}\t{r['users']}\t{r['entities']}\t{r['aliases']}\t{lock}")
+
+
 @graph_group.command(name="drop")
 @click.argument("job", type=click.Path(path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Drop even when other jobs' facts point at this namespace's entities (their graph.entity_namespace).",
+)
 @SET_OPTION
 @handle_errors
-def graph_drop_cmd(job: Path, yes: bool, overrides: tuple[str, ...]) -> None:
+def graph_drop_cmd(job: Path, yes: bool, force: bool, overrides: tuple[str, ...]) -> None:
     """Delete JOB's graph from its Neo4j (its namespace only; other jobs are left alone).
 
     Items, users, facts, interactions, recommendations and vectors of the job's namespace go,
     with its own entities and aliases; a shared entity namespace stays. Refuses while a run of
-    JOB holds its lock. The run folder is kept: the next `kg-enhance run JOB` loads in full.
+    JOB holds its lock, and while other jobs' facts point at its entities (unless --force).
+    The run folder is kept: the next `kg-enhance run JOB` loads in full.
     """
 
     spec = api.load(job, overrides=list(overrides)).job
-    if not yes:
-        click.confirm(
-            f"delete namespace {spec.namespace!r} of job {spec.name!r} from {spec.neo4j.uri}?", abort=True
-        )
-    got = api.drop_graph(spec)
+    if not yes and not click.confirm(
+        f"delete namespace {spec.namespace!r} of job {spec.name!r} from {spec.neo4j.uri}?"
+    ):
+        _fail(f"graph drop: nothing deleted; namespace {spec.namespace!r} kept", 1)
+    got = api.drop_graph(spec, force=force)
     shared = (
         f"; shared entity namespace {got['entity_namespace']!r} kept"
         if got["entity_namespace"] != got["namespace"]

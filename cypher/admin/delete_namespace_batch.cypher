@@ -3,11 +3,11 @@
 // the (ns, anchor) uniqueness constraints: the cost follows this namespace, not the database.
 CALL () {
   MATCH (n:Item) WHERE n.ns = $ns AND n.item_id IS NOT NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:User) WHERE n.ns = $ns AND n.user_id IS NOT NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:Entity) WHERE n.ns = $ns AND n.key IS NOT NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:Alias) WHERE n.ns = $ns AND n.key IS NOT NULL RETURN n
 }
 WITH n LIMIT $limit

@@ -5,11 +5,11 @@
 // (admin/delete_namespace_sweep_* then removes any node of the namespace that lacks its anchor).
 CALL () {
   MATCH (n:Item) WHERE n.ns = $ns AND n.item_id IS NOT NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:User) WHERE n.ns = $ns AND n.user_id IS NOT NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:Entity) WHERE n.ns = $ns AND n.key IS NOT NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:Alias) WHERE n.ns = $ns AND n.key IS NOT NULL RETURN n
 }
 MATCH (n)-[r]-()

@@ -3,11 +3,11 @@
 // find. One label scan per label; it normally deletes nothing, and the caller stops at 0.
 CALL () {
   MATCH (n:Item) WHERE n.ns = $ns AND n.item_id IS NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:User) WHERE n.ns = $ns AND n.user_id IS NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:Entity) WHERE n.ns = $ns AND n.key IS NULL RETURN n
-  UNION ALL
+  UNION
   MATCH (n:Alias) WHERE n.ns = $ns AND n.key IS NULL RETURN n
 }
 WITH n LIMIT $limit

@@ -3,11 +3,11 @@
 // namespace, not every job's nodes.
 CALL () {
   MATCH (a:Item) WHERE a.ns = $ns AND a.item_id IS NOT NULL RETURN a
-  UNION ALL
+  UNION
   MATCH (a:User) WHERE a.ns = $ns AND a.user_id IS NOT NULL RETURN a
-  UNION ALL
+  UNION
   MATCH (a:Entity) WHERE a.ns = $ns AND a.key IS NOT NULL RETURN a
-  UNION ALL
+  UNION
   MATCH (a:Alias) WHERE a.ns = $ns AND a.key IS NOT NULL RETURN a
 }
 MATCH (a)-[r]->()

@@ -1,7 +1,7 @@
 CALL () {
   // the namespace's items and users, by index seeks on the (ns, anchor) constraints
   MATCH (h:Item) WHERE h.ns = $ns AND h.item_id IS NOT NULL RETURN h
-  UNION ALL
+  UNION
   MATCH (h:User) WHERE h.ns = $ns AND h.user_id IS NOT NULL RETURN h
 }
 MATCH (h)-[r]->(e:Entity)

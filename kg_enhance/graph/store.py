@@ -293,15 +293,28 @@ class Neo4jStore:
 
     def _loop_until_zero(self, query: str, **params: Any) -> int:
         """Run a ``... LIMIT n DELETE ... RETURN count(*) AS deleted`` statement until it deletes nothing."""
+        return self._delete_loop(query, self._scope(params))
+
+    def _delete_loop(self, query: str, parameters: dict[str, Any]) -> int:
+        """:meth:`_loop_until_zero` with the parameters as given; one transaction per round, so what
+        earlier rounds deleted stays deleted when a later one fails (the caller's re-run finishes it)."""
         total = 0
-        while True:
-            records, _, _ = self.driver.execute_query(
-                query, parameters_=self._scope(params), database_=self.config.database
-            )
-            deleted = int(records[0]["deleted"])
-            total += deleted
-            if deleted == 0:
-                return total
+        try:
+            while True:
+                records, _, _ = self.driver.execute_query(
+                    query, parameters_=parameters, database_=self.config.database
+                )
+                deleted = int(records[0]["deleted"])
+                total += deleted
+                if deleted == 0:
+                    return total
+        except (ServiceUnavailable, SessionExpired) as e:
+            raise ServiceUnavailableError(
+                f"neo4j at {self.config.uri}: connection lost after deleting {total} in batches; "
+                "restart Neo4j and run the same command again to finish"
+            ) from e
+        except Neo4jError as e:
+            raise GraphStoreError(f"neo4j delete failed ({e.code}): {e.message}; see the Neo4j log") from e
 
     def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
         return [r.data() for r in self._records(query, **params)]
@@ -735,12 +748,20 @@ class Neo4jStore:
 
     # -- locks (kg_enhance.graph.lock.LockBackend) ------------------------------------------
     def try_lock(self, owner: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        self.driver.execute_query(self.cypher.get("schema/lock_unique"), database_=self.config.database)
-        records, _, _ = self.driver.execute_query(
-            self.cypher.get("admin/acquire_lock"),
-            parameters_=self._scope({"owner": owner}),
-            database_=self.config.database,
-        )
+        try:
+            self.driver.execute_query(self.cypher.get("schema/lock_unique"), database_=self.config.database)
+            records, _, _ = self.driver.execute_query(
+                self.cypher.get("admin/acquire_lock"),
+                parameters_=self._scope({"owner": owner}),
+                database_=self.config.database,
+            )
+        except (ServiceUnavailable, SessionExpired) as e:
+            raise ServiceUnavailableError(
+                f"neo4j at {self.config.uri}: connection lost while taking the lock of namespace "
+                f"{self.namespace!r}; restart Neo4j and run again"
+            ) from e
+        except Neo4jError as e:
+            raise GraphStoreError(f"neo4j: taking the namespace lock failed ({e.code}): {e.message}") from e
         return bool(records[0]["mine"]), dict(records[0]["holder"])
 
     def take_over_lock(self, owner: dict[str, Any], *, stale_run_id: str) -> bool:
@@ -766,6 +787,28 @@ class Neo4jStore:
             database_=self.config.database,
         )
 
+    def namespaces(self) -> list[dict[str, Any]]:
+        """Every namespace in the database: ``namespace``, node counts (``items``, ``users``,
+        ``entities``, ``aliases``) and the run lock's ``holder`` (None when unlocked). Scans every
+        job's nodes: for operators, not the pipeline."""
+        locks = {str(r["namespace"]): dict(r["holder"]) for r in self._read(self.cypher.get("admin/locks"))}
+        out: list[dict[str, Any]] = []
+        for row in self._read(self.cypher.get("admin/namespaces")):
+            counts = {"items": 0, "users": 0, "entities": 0, "aliases": 0}
+            counts.update({str(kind): int(n) for kind, n in row["counts"]})
+            out.append({"namespace": row["ns"], **counts, "holder": locks.pop(str(row["ns"]), None)})
+        # a lock on a namespace with no nodes (a first run in progress, or a drop)
+        out += [
+            {"namespace": ns, "items": 0, "users": 0, "entities": 0, "aliases": 0, "holder": holder}
+            for ns, holder in locks.items()
+        ]
+        return sorted(out, key=lambda r: str(r["namespace"]))
+
+    def namespaces_using_entities(self) -> list[str]:
+        """Other namespaces (at most 20) whose items or users point at this namespace's own entities,
+        i.e. jobs whose ``graph.entity_namespace`` is this namespace."""
+        return [str(r["ns"]) for r in self._read(self.cypher.get("admin/namespaces_using_entities"))]
+
     def clear_namespace(self, *, batch: int = 10_000) -> int:
         """Delete this namespace's nodes (items, users, its own entities and aliases) and their edges.
 
@@ -787,16 +830,7 @@ class Neo4jStore:
         return self._delete_in_batches("admin/delete_all_batch", {"limit": batch})
 
     def _delete_in_batches(self, name: str, parameters: dict[str, Any]) -> int:
-        total = 0
-        query = self.cypher.get(name)
-        while True:
-            records, _, _ = self.driver.execute_query(
-                query, parameters_=parameters, database_=self.config.database
-            )
-            deleted = int(records[0]["deleted"])
-            total += deleted
-            if deleted == 0:
-                return total
+        return self._delete_loop(self.cypher.get(name), parameters)
 
     # -- reads ---------------------------------------------------------------------------------
     def totals(self) -> dict[str, int]:

@@ -20,7 +20,7 @@ ENTITY_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,39}$")
 RELATION_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
 
 #: labels and relationship types the graph model itself uses; an ontology may not redefine them
-RESERVED_LABELS = frozenset({"Item", "User", "Entity", "Resource", "Node"})
+RESERVED_LABELS = frozenset({"Item", "User", "Entity", "Alias", "KgLock", "Resource", "Node"})
 RESERVED_RELATIONS = frozenset({"INTERACTED", "RECOMMENDED", "ALIAS_OF", "SAME_AS"})
 
 #: node kinds a relation may start from

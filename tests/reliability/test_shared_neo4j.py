@@ -171,8 +171,8 @@ def test_dropping_one_jobs_graph_leaves_the_other_and_the_next_run_loads_in_full
 ) -> None:
     demo = write_job(tmp_path / "demo", llm_enabled=False, extra=FAST)
     alt = _alt_job(tmp_path / "alt")
-    for job in (demo, alt):
-        proc = cli("run", str(job), "--until", "load", "--no-progress")
+    for job in (demo, alt):  # with vectors (and their vector indexes) in the graph
+        proc = cli("run", str(job), "--until", "embed", "--no-progress")
         assert proc.returncode == 0, proc.stderr[-2000:]
     loaded, other = _fingerprint(neo4j_store.config, "t"), _fingerprint(neo4j_store.config, "alt")
     with Neo4jStore(neo4j_store.config, namespace="alt") as alt_store:
@@ -182,6 +182,15 @@ def test_dropping_one_jobs_graph_leaves_the_other_and_the_next_run_loads_in_full
 
     # a run of the job holds its lock (here: a live holder on another host): the drop refuses, nothing goes
     neo4j_store.try_lock({"run_id": "remote-run", "job": "t", "host": "elsewhere", "pid": 1, "started": "x"})
+    listed = cli("graph", "namespaces", str(demo), "--json")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    rows = {r["namespace"]: r for r in json.loads(listed.stdout)}
+    assert set(rows) == {"t", "alt"} and rows["t"]["items"] == rows["alt"]["items"] == 300
+    assert sum(rows["t"][k] for k in ("items", "users", "entities", "aliases")) == nodes
+    assert rows["t"]["holder"]["run_id"] == "remote-run" and rows["alt"]["holder"] is None
+    table = cli("graph", "namespaces", str(demo)).stdout.splitlines()
+    assert table[0].split("\t") == ["namespace", "items", "users", "entities", "aliases", "lock"]
+    assert table[2].startswith("t\t300\t") and "run remote-run of job 't'" in table[2]
     refused = cli("graph", "drop", str(demo), "--yes")
     assert refused.returncode == 9 and "is locked by run remote-run" in refused.stderr, refused.stderr
     assert refused.stderr.strip().count("\n") == 0
@@ -190,7 +199,11 @@ def test_dropping_one_jobs_graph_leaves_the_other_and_the_next_run_loads_in_full
 
     # without --yes it asks, and "n" keeps the graph
     kept = cli("graph", "drop", str(demo), input="n\n")
-    assert kept.returncode != 0 and _fingerprint(neo4j_store.config, "t") == loaded
+    assert (
+        kept.returncode == 1
+        and kept.stderr.strip() == "error: graph drop: nothing deleted; namespace 't' kept"
+    )
+    assert _fingerprint(neo4j_store.config, "t") == loaded
 
     dropped = cli("graph", "drop", str(demo), "--yes")
     assert dropped.returncode == 0, dropped.stderr[-2000:]
@@ -208,6 +221,42 @@ def test_dropping_one_jobs_graph_leaves_the_other_and_the_next_run_loads_in_full
     report = json.loads((tmp_path / "demo" / "run" / "report.json").read_text())
     assert "no longer matches" in report["graph"]["refresh"]["reason"], report["graph"]["refresh"]
     assert _fingerprint(neo4j_store.config, "t") == loaded
+
+
+def test_a_namespace_whose_entities_other_jobs_share_is_dropped_only_with_force(
+    neo4j_store: Neo4jStore, tmp_path: Path
+) -> None:
+    # job "b" keeps its entities in job "t"'s namespace (graph.entity_namespace): its facts point at them
+    owner = write_job(tmp_path / "t", llm_enabled=False, extra=FAST)
+    sharer = _alt_job(tmp_path / "b", name="b", extra="\ngraph: {entity_namespace: t}\n")
+    for job in (owner, sharer):
+        proc = cli("run", str(job), "--until", "load", "--no-progress")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    shared_facts = "MATCH (i:Item {ns: 'b'})-->(e:Entity {ns: 't'}) RETURN count(*) AS n"
+    before = neo4j_store.query(shared_facts)[0]["n"]
+    assert before > 300  # the catalog's genres of "b", resolved into "t"'s entities
+    loaded = _fingerprint(neo4j_store.config, "t")
+
+    refused = cli("graph", "drop", str(owner), "--yes")
+    assert refused.returncode == 6, refused.stderr
+    line = refused.stderr.strip()
+    assert line.count("\n") == 0 and "namespace(s) 'b' point at its entities" in line and "--force" in line
+    assert (
+        _fingerprint(neo4j_store.config, "t") == loaded and neo4j_store.query(shared_facts)[0]["n"] == before
+    )
+
+    # dropping the sharer is fine: its entity namespace is not its own, and stays
+    dropped = cli("graph", "drop", str(sharer), "--yes")
+    assert dropped.returncode == 0, dropped.stderr[-2000:]
+    assert "shared entity namespace 't' kept" in dropped.stdout
+    assert neo4j_store.query(shared_facts)[0]["n"] == 0 and _fingerprint(neo4j_store.config, "t") == loaded
+    again = cli("run", str(sharer), "--until", "load", "--no-progress")
+    assert again.returncode == 0 and neo4j_store.query(shared_facts)[0]["n"] == before
+
+    forced = cli("graph", "drop", str(owner), "--yes", "--force")
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert neo4j_store.totals()["nodes"] == 0 and neo4j_store.query(shared_facts)[0]["n"] == 0
+    assert neo4j_store.query("MATCH (i:Item {ns: 'b'}) RETURN count(i) AS n")[0]["n"] == 300
 
 
 def test_a_database_community_does_not_have_is_one_line(neo4j_store: Neo4jStore, tmp_path: Path) -> None:
