@@ -152,7 +152,16 @@ def demo_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]],
 
 
 def ml100k_source() -> Path:
-    """RecBole's bundled ml-100k folder (read from the installed package, never copied)."""
+    """RecBole's bundled ml-100k folder (read from the installed package, never copied).
+
+    ``KG_ENHANCE_RECBOLE_ML100K=DIR`` names that folder of an unpacked RecBole 1.2.1 wheel instead
+    (for runs of our models alone, without creating the RecBole venv)."""
+    given = os.environ.get("KG_ENHANCE_RECBOLE_ML100K")
+    if given:
+        folder = Path(given)
+        if not (folder / "ml-100k.inter").is_file():
+            sys.exit(f"error: KG_ENHANCE_RECBOLE_ML100K={given}: no ml-100k.inter there")
+        return folder
     where = subprocess.run(
         [str(recbole_python()), "-c", "import recbole, os; print(os.path.dirname(recbole.__file__))"],
         capture_output=True,
