@@ -70,7 +70,7 @@ def parse(variant: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="demo", choices=["demo", "ml100k"])
+    parser.add_argument("--dataset", default="demo", choices=["demo", "ml100k", "ml-latest-small"])
     parser.add_argument("--model", default="lightgcn")
     parser.add_argument("--variant", action="append", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
