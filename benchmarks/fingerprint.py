@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from at_commit import statement_at  # noqa: E402
 
 from kg_enhance.api import validate_job  # noqa: E402
 from kg_enhance.graph import fingerprint as F  # noqa: E402
@@ -65,13 +66,7 @@ def compare_reads(store: Neo4jStore, commit: str, repeat: int) -> None:
         nodes = session.run("MATCH (n) RETURN count(n) AS c").single()["c"]  # type: ignore[index]
         print(f"database: {nodes} nodes in all namespaces", flush=True)
         for name in ("read/fingerprint_node_rows", "read/fingerprint_edge_rows"):
-            old = subprocess.run(
-                ["git", "show", f"{commit}:cypher/{name}.cypher"],
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            old = statement_at(commit, name)
             new = store.cypher.get(name)
             same = sorted(map(repr, session.run(old, params).values())) == sorted(
                 map(repr, session.run(new, params).values())

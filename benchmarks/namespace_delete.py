@@ -18,13 +18,14 @@ CLEARS THE DATABASE it is pointed at (first and last): use the test Neo4j, never
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from at_commit import statement_at  # noqa: E402
 
 from kg_enhance.config.models import Neo4jConfig  # noqa: E402
 from kg_enhance.graph.store import Neo4jStore  # noqa: E402
@@ -55,15 +56,6 @@ def write_namespace(store: Neo4jStore, items: int, users: int, per_user: int) ->
         for i in range(items)
     )
     store.write_facts(list(facts), ONTOLOGY, job=store.namespace, run_id="bench")
-
-
-def old_statement(commit: str, name: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{commit}:cypher/{name}.cypher"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def delete_with(store: Neo4jStore, queries: list[str], batch: int) -> int:
@@ -100,7 +92,7 @@ def main() -> None:
     cfg = Neo4jConfig(uri=args.uri)
     target = Neo4jStore(cfg, namespace="target")
     target.clear()
-    old = [old_statement(args.against, name) for name in STATEMENTS]
+    old = [statement_at(args.against, name) for name in STATEMENTS]
     target.clear_namespace(batch=args.batch)  # both sets planned once before any is timed
     delete_with(target, old, args.batch)
     others: list[Neo4jStore] = []

@@ -12,7 +12,6 @@ a label pays for every job's nodes of that label. It only reads.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from at_commit import statement_at  # noqa: E402
 
 from kg_enhance.api import validate_job  # noqa: E402
 from kg_enhance.graph.store import Neo4jStore  # noqa: E402
@@ -60,15 +61,6 @@ def profile_rolled_back(store: Neo4jStore, query: str, params: dict[str, Any]) -
             return repr(summary.counters), db_hits(summary.profile)
         finally:
             tx.rollback()
-
-
-def old_statement(commit: str, name: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{commit}:cypher/{name}.cypher"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 def db_hits(plan: Any) -> int:
@@ -123,7 +115,7 @@ def main() -> None:
         print(f"statement\trows\tdb hits new\tdb hits old\tnew s\told s (best of {args.repeat})")
         for name, extra in READS.items():
             params = store._scope(dict(extra))
-            new_q, old_q = store.cypher.get(name), old_statement(args.against, name)
+            new_q, old_q = store.cypher.get(name), statement_at(args.against, name)
             new_rows, new_hits = profile(store, new_q, params)
             old_rows, old_hits = profile(store, old_q, params)
             if new_rows != old_rows:
@@ -133,7 +125,7 @@ def main() -> None:
         for name, extra in WRITES.items():
             params = store._scope(dict(extra))
             new_n, new_hits = profile_rolled_back(store, store.cypher.get(name), params)
-            old_n, old_hits = profile_rolled_back(store, old_statement(args.against, name), params)
+            old_n, old_hits = profile_rolled_back(store, statement_at(args.against, name), params)
             if new_n != old_n:
                 raise SystemExit(f"{name}: the updates differ ({new_n} new, {old_n} old)")
             print(f"{name} (rolled back)\t{new_n}\t{new_hits}\t{old_hits}\t-\t-", flush=True)

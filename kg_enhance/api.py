@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import time
-import uuid
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from kg_enhance.paths import resource_dir, state_dir
 from kg_enhance.rec.models import check_model_type
 from kg_enhance.rec.recbole_export import export_recbole as write_recbole
 from kg_enhance.rec.serve import Recommendation, recommender_for
-from kg_enhance.rundir import RunDir
+from kg_enhance.rundir import RunDir, new_run_id
 from kg_enhance.services import neo4j as local_neo4j
 from kg_enhance.types import QuarantineRecord
 
@@ -329,7 +328,7 @@ def drop_graph(job: JobLike, *, overrides: list[str] | None = None, force: bool 
     from kg_enhance.graph.lock import LockOwner, acquire
 
     spec = load(job, overrides=overrides).job  # the catalog's files need not exist any more
-    run_id = "drop-" + time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_id = "drop-" + new_run_id()
     owner = LockOwner.here(run_id=run_id, job=spec.name)
     with RunDir.for_job(spec).locked(owner.as_dict()), Neo4jStore.for_job(spec) as store:
         lock = acquire(store, owner, stale_after_s=spec.graph.lock_stale_after_s)
@@ -390,7 +389,7 @@ def bulk_load(
         )
     if spec.neo4j.database != "neo4j":
         raise GraphStoreError("bulk-load: Neo4j Community has one user database; leave neo4j.database unset")
-    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_id = new_run_id()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     with Neo4jStore.for_job(spec) as store:

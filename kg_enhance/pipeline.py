@@ -12,7 +12,6 @@ import json
 import resource
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from kg_enhance.graph.lock import LockOwner, acquire
 from kg_enhance.graph.store import GraphStore
 from kg_enhance.io.files import write_json
 from kg_enhance.ontology.models import Ontology
-from kg_enhance.rundir import RunDir
+from kg_enhance.rundir import RunDir, new_run_id
 from kg_enhance.stages import STAGE_REGISTRY, StageContext, StageResult
 
 
@@ -40,10 +39,6 @@ class RunResult:
     results: dict[str, StageResult] = field(default_factory=dict)
     #: ``report.json`` as written (sections of stages not run in this run are from earlier runs)
     report: dict[str, Any] = field(default_factory=dict)
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def skip_reasons(job: JobSpec) -> dict[str, str]:

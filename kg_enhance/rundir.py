@@ -31,6 +31,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +48,11 @@ from kg_enhance.paths import resolve_data_path
 def outputs_path(job: JobSpec) -> Path:
     """``outputs.dir``: absolute, or relative to the job file's folder like every other job path."""
     return resolve_data_path(job.outputs.dir, base=job.base_dir).resolve()
+
+
+def new_run_id() -> str:
+    """A run id: start time to the second plus 6 random hex digits (sorts by time)."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 @dataclass(frozen=True)

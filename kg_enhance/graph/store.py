@@ -792,17 +792,19 @@ class Neo4jStore:
         ``entities``, ``aliases``) and the run lock's ``holder`` (None when unlocked). Scans every
         job's nodes: for operators, not the pipeline."""
         locks = {str(r["namespace"]): dict(r["holder"]) for r in self._read(self.cypher.get("admin/locks"))}
-        out: list[dict[str, Any]] = []
-        for row in self._read(self.cypher.get("admin/namespaces")):
-            counts = {"items": 0, "users": 0, "entities": 0, "aliases": 0}
-            counts.update({str(kind): int(n) for kind, n in row["counts"]})
-            out.append({"namespace": row["ns"], **counts, "holder": locks.pop(str(row["ns"]), None)})
-        # a lock on a namespace with no nodes (a first run in progress, or a drop)
-        out += [
-            {"namespace": ns, "items": 0, "users": 0, "entities": 0, "aliases": 0, "holder": holder}
-            for ns, holder in locks.items()
+        counts = {
+            str(r["ns"]): {str(kind): int(n) for kind, n in r["counts"]}
+            for r in self._read(self.cypher.get("admin/namespaces"))
+        }
+        # a lock on a namespace with no nodes (a first run in progress, or a drop) is listed too
+        return [
+            {
+                "namespace": ns,
+                **{k: counts.get(ns, {}).get(k, 0) for k in ("items", "users", "entities", "aliases")},
+                "holder": locks.get(ns),
+            }
+            for ns in sorted(counts.keys() | locks.keys())
         ]
-        return sorted(out, key=lambda r: str(r["namespace"]))
 
     def namespaces_using_entities(self) -> list[str]:
         """Other namespaces (at most 20) whose items or users point at this namespace's own entities,
