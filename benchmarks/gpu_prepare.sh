@@ -4,7 +4,9 @@
 # lacks, as CPython 3.12 manylinux wheels in .whl/, and the MovieLens + HetRec files that
 # benchmarks/scale.py reads, in .devdata/movielens/. Both folders are git-ignored locally
 # (.git/info/exclude) and travel with the working tree when named in the run's `carry`; together
-# about 37 MB.
+# about 39 MB. RecBole 1.2.1 and texttable are for benchmarks/gpu_lift.sh (RecBole's other imports,
+# tensorboard, colorama and scikit-learn, are in that machine's image; its ray, thop and plotly are
+# not imported by benchmarks/recbole_runner.py).
 #
 # The versions are those of this project's .venv on 2026-11-30 (pandas too: the image's pandas
 # version was not known ahead). Used for benchmarks/results/scale_h200_2026-11-30.txt with:
@@ -30,7 +32,7 @@ python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --im
   more-itertools==11.2.1 neo4j==6.4.1 openai==3.57.0 optuna==5.0.0 pandas==3.1.1 pydantic==2.14.4 \
   pydantic_core==2.50.5 pykeen==1.11.1 pystow==0.10.3 pytz==2026.6 rapidfuzz==3.14.6 rdflib==7.6.0 \
   sniffio==1.3.1 sqlalchemy==2.1.9 tenacity==9.2.1 torch_max_mem==0.1.6 torch-ppr==0.0.8 \
-  truststore==0.10.5 typing-inspection==0.4.5
+  truststore==0.10.5 typing-inspection==0.4.5 recbole==1.2.1 texttable==1.7.0
 src=../shared/data/movielens
 mkdir -p .devdata/movielens
 cp -r "$src/ml-latest-small" "$src/hetrec2011-movielens-2k" "$src/SOURCES.md" .devdata/movielens/

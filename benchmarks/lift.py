@@ -77,9 +77,11 @@ from kg_enhance.rec.train import train_model  # noqa: E402
 from kg_enhance.rec.tune import tune_model  # noqa: E402
 from kg_enhance.stages.recommend import recommend_split  # noqa: E402
 
+#: ``--scratch`` moves it, so that several runs can go side by side (each exports its own RecBole files)
 SCRATCH = REPO / ".kg-enhance" / "lift"
 RESULTS = REPO / "benchmarks" / "results"
 JOB = REPO / "examples" / "jobs" / "movielens-demo.yaml"
+#: ``--data`` moves it (a copy carried to another machine)
 SHARED = REPO.parent / "shared" / "data" / "movielens"
 OURS = ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn", "kgat"]
 NO_KG = {"bpr_mf", "lightgcn"}
@@ -168,7 +170,10 @@ def demo(job: Any) -> Dataset:
 
 
 def ml_latest_small(job: Any) -> Dataset:
-    from scale import gold_facts  # HetRec directors, countries, tags as themes
+    import scale
+
+    scale.DATA = SHARED  # scale.gold_facts: HetRec directors, countries, tags as themes
+    gold_facts = scale.gold_facts
 
     ml = SHARED / "ml-latest-small"
     ratings = pd.read_csv(ml / "ratings.csv", dtype=str)
@@ -498,7 +503,14 @@ def markdown(ds: Dataset, summary: dict[str, Any], meta: dict[str, Any], k: int)
         f"Budget: up to {meta['epochs']} epochs, validation every {meta['eval_every']}, patience {meta['patience']} evaluations; "
         f"Optuna {meta['trials']} trials per model of ours, {meta['recbole_trials']} per RecBole model, on seed {meta['seeds'][0]}"
         f" (ours: best 2 and the job's settings confirmed on {meta.get('confirm_seeds', 0)} more seeds). "
-        f"Split: {ds.split.n_users} users, {ds.split.n_items} items, {len(ds.split.train)}/{len(ds.split.valid)}/{len(ds.split.test)} train/valid/test.",
+        + (
+            f"Search cut after {meta['tune_timeout']:.0f} s; trials run: "
+            + ", ".join(f"{m} {n}" for m, n in meta.get("trials_run", {}).items())
+            + ". "
+            if meta.get("tune_timeout")
+            else ""
+        )
+        + f"Split: {ds.split.n_users} users, {ds.split.n_items} items, {len(ds.split.train)}/{len(ds.split.valid)}/{len(ds.split.test)} train/valid/test.",
         "",
         markdown_table(summary, k),
     ]
@@ -564,11 +576,12 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
         got = [
             r for r in _recorded_rows(path) if "error" not in r
         ]  # as summarise(): failed rows do not count
-        taken = {(r["library"], r["model"]) for r in rows}
-        clash = taken & {(r["library"], r["model"]) for r in got}
+        # one model's seeds may come from several runs side by side (--seed-list), each seed once
+        taken = {(r["library"], r["model"], r["seed"]) for r in rows}
+        clash = taken & {(r["library"], r["model"], r["seed"]) for r in got}
         if clash:
             raise SystemExit(
-                f"{path}: {sorted(clash)} also in an earlier file; combine each model from one run"
+                f"{path}: {sorted(clash)} also in an earlier file; combine each model's seed from one run"
             )
         rows += got
     lengths = {len(r["per_user_ndcg"]) for r in rows if "per_user_ndcg" in r}
@@ -583,7 +596,13 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
     summary = summarise([r for r in rows if r["seed"] in seeds], k)
     body = markdown_table(summary, k)
     names = ", ".join(f"`{p.name}`" for p in paths)
-    text = f"Rows recorded in {names} (seeds every model completed: {seeds}):\n\n{body}"
+    sources: dict[tuple[str, str], set[str]] = {}
+    for path in paths:
+        for r in _recorded_rows(path):
+            sources.setdefault((r["library"], r["model"]), set()).add(path.name)
+    split_runs = sorted(f"{lib}:{m}" for (lib, m), files in sources.items() if len(files) > 1)
+    note = f"; seeds of {', '.join(split_runs)} from several runs" if split_runs else ""
+    text = f"Rows recorded in {names} (seeds every model completed: {seeds}{note}):\n\n{body}"
     print(text)
     if out is not None:
         out.write_text(text)
@@ -596,6 +615,7 @@ def from_partial(path: Path, k: int) -> None:
 
 
 def main() -> None:
+    global SCRATCH, SHARED
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-partial", type=Path, default=None, help="summarise a cut-short run's rows")
     parser.add_argument(
@@ -608,6 +628,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="with --combine: also write the table here")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["demo"])
     parser.add_argument("--seeds", type=int, default=None, help="first N of the fixed seed list (default 5)")
+    parser.add_argument(
+        "--seed-list",
+        default=None,
+        help="these seeds instead (comma-separated), to split one model's seeds over runs side by side; "
+        "the searches run on the list's first seed, so use it with --trials 0 --recbole-trials 0 or "
+        "lists that start with the same seed",
+    )
+    parser.add_argument("--scratch", type=Path, default=None, help=f"work folder (default {SCRATCH})")
+    parser.add_argument(
+        "--data", type=Path, default=None, help=f"the movielens data folder (default {SHARED})"
+    )
     parser.add_argument("--trials", type=int, default=8, help="Optuna trials per model of ours")
     parser.add_argument(
         "--recbole-trials", type=int, default=4, help="Optuna trials per RecBole model (first = defaults)"
@@ -625,6 +656,12 @@ def main() -> None:
     parser.add_argument(
         "--tune-epochs", type=int, default=None, help="max epochs during the search (default --epochs)"
     )
+    parser.add_argument(
+        "--tune-timeout",
+        type=float,
+        default=None,
+        help="seconds after which a search of ours starts no new trial (the confirmation still runs)",
+    )
     parser.add_argument("--models", nargs="*", default=OURS)
     parser.add_argument("--recbole-models", nargs="*", default=THEIRS)
     parser.add_argument("--device", default="cpu")
@@ -638,11 +675,19 @@ def main() -> None:
     if args.combine:
         combine(args.combine, args.k, out=args.out)
         return
+    if args.scratch:
+        SCRATCH = args.scratch.resolve()
+    if args.data:
+        SHARED = args.data.resolve()
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["RECBOLE_THREADS"] = str(args.threads)
-    seeds = protocol_seeds(args.seeds)
+    seeds = protocol_seeds(
+        args.seeds, [int(s) for s in args.seed_list.split(",")] if args.seed_list else None
+    )
     job = validate_job(JOB)
+    # the KG vectors train on the run's device too
+    job = job.model_copy(update={"kge": job.kge.model_copy(update={"device": args.device})})
     base = job.recommender.model_copy(
         update={
             "epochs": args.epochs,
@@ -682,6 +727,7 @@ def main() -> None:
                     n_trials=args.trials,
                     seed=seeds[0],
                     confirm_seeds=args.confirm_seeds,
+                    timeout=args.tune_timeout,
                 )
                 tuning[model] = {**result.report(), "seconds": round(time.perf_counter() - t0, 1)}
                 tuned[model] = result.apply(spec, base)
@@ -732,6 +778,8 @@ def main() -> None:
             "tune_epochs": args.tune_epochs or args.epochs,
             "trials": args.trials,
             "confirm_seeds": args.confirm_seeds,
+            "tune_timeout": args.tune_timeout,
+            "trials_run": {m: len(t.get("trials", [])) for m, t in tuning.items()},
             "recbole_trials": args.recbole_trials,
             "wall_seconds": round(time.perf_counter() - started, 1),
         }

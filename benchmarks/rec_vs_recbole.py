@@ -66,6 +66,16 @@ THEIRS = ["BPR", "LightGCN", "CKE", "KGCN", "KGIN", "KGAT"]
 
 
 def recbole_python() -> Path:
+    """The Python that runs RecBole: its own venv, created here with uv on first use.
+
+    ``KG_ENHANCE_RECBOLE_PYTHON=PATH`` names another one that imports ``recbole`` (on a machine
+    without a registry, the interpreter that has RecBole's wheels on its path)."""
+    given = os.environ.get("KG_ENHANCE_RECBOLE_PYTHON")
+    if given:
+        found = shutil.which(given)
+        if not found:
+            sys.exit(f"error: KG_ENHANCE_RECBOLE_PYTHON={given}: no such program")
+        return Path(found)
     py = VENV / "bin" / "python"
     if py.exists() and subprocess.run([py, "-c", "import recbole"], capture_output=True).returncode == 0:
         return py
