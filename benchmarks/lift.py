@@ -504,10 +504,11 @@ def markdown(ds: Dataset, summary: dict[str, Any], meta: dict[str, Any], k: int)
         f"Optuna {meta['trials']} trials per model of ours, {meta['recbole_trials']} per RecBole model, on seed {meta['seeds'][0]}"
         f" (ours: best 2 and the job's settings confirmed on {meta.get('confirm_seeds', 0)} more seeds). "
         + (
-            f"Search cut after {meta['tune_timeout']:.0f} s; trials run: "
-            + ", ".join(f"{m} {n}" for m, n in meta.get("trials_run", {}).items())
+            f"Our searches limited to {meta['tune_timeout']:.0f} s each (no new trial after that); trials "
+            "completed / pruned: "
+            + ", ".join(f"{m} {n['COMPLETE']} / {n['PRUNED']}" for m, n in meta["trials_run"].items())
             + ". "
-            if meta.get("tune_timeout")
+            if meta.get("tune_timeout") and meta.get("trials_run")
             else ""
         )
         + f"Split: {ds.split.n_users} users, {ds.split.n_items} items, {len(ds.split.train)}/{len(ds.split.valid)}/{len(ds.split.test)} train/valid/test.",
@@ -560,6 +561,32 @@ def _recorded_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()[1:]]
 
 
+def _recorded_run(path: Path) -> dict[str, Any]:
+    """What a recorded run says about itself: ``meta`` (command, budget, device...; absent in partial
+    files written before 2026-12-01) and ``tuning`` (each searched model's chosen values)."""
+    if path.suffix == ".json":
+        got = json.loads(path.read_text())
+        return {"meta": got.get("meta"), "tuning": got.get("tuning", {})}
+    head = json.loads(path.read_text().splitlines()[0])
+    return {"meta": head.get("meta"), "tuning": head.get("tuning", {})}
+
+
+#: what must agree between runs that each hold some seeds of one model
+_PROTOCOL_KEYS = ("epochs", "eval_every", "patience", "device", "k")
+
+
+def _settings(run: dict[str, Any], row: dict[str, Any]) -> str | None:
+    """One model's training settings in one run, as a comparable string; ``None``: the run recorded none."""
+    meta = run["meta"]
+    if meta is None:
+        return None
+    key = row["model"] if row["library"] == "ours" else f"recbole:{row['model']}"
+    chosen = row.get("params") if row["library"] == "recbole" else run["tuning"].get(key, {}).get("chosen")
+    return json.dumps(
+        {"protocol": {k: meta.get(k) for k in _PROTOCOL_KEYS}, "chosen": chosen}, sort_keys=True, default=str
+    )
+
+
 def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
     """One table and the paired tests over the rows of several runs on the same dataset and split
     (for example a model added later, run under the same protocol and seeds). Only seeds every model
@@ -567,6 +594,8 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
     different number of test users are refused (a partial file records neither: the caller vouches
     for its split)."""
     rows: list[dict[str, Any]] = []
+    origin: list[str] = []  # each row's file
+    settings: dict[tuple[str, str], dict[str, str | None]] = {}  # model -> file -> its settings there
     datasets = {json.loads(p.read_text()).get("dataset") for p in paths if p.suffix == ".json"}
     if len(datasets) > 1:
         raise SystemExit(
@@ -583,7 +612,11 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
             raise SystemExit(
                 f"{path}: {sorted(clash)} also in an earlier file; combine each model's seed from one run"
             )
+        run = _recorded_run(path)
+        for r in got:
+            settings.setdefault((r["library"], r["model"]), {})[path.name] = _settings(run, r)
         rows += got
+        origin += [path.name] * len(got)
     lengths = {len(r["per_user_ndcg"]) for r in rows if "per_user_ndcg" in r}
     if len(lengths) > 1:
         raise SystemExit(f"the runs ranked different test users ({sorted(lengths)}): not the same split")
@@ -593,16 +626,28 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
         for s in sorted({r["seed"] for r in rows})
         if {(r["library"], r["model"]) for r in rows if r["seed"] == s} == models
     ]
-    summary = summarise([r for r in rows if r["seed"] in seeds], k)
+    used = [(r, o) for r, o in zip(rows, origin, strict=True) if r["seed"] in seeds]
+    sources: dict[tuple[str, str], set[str]] = {}
+    for r, o in used:
+        sources.setdefault((r["library"], r["model"]), set()).add(o)
+    split_runs = sorted(f"{lib}:{m}" for (lib, m), files in sources.items() if len(files) > 1)
+    for lib, m in ((lib, m) for (lib, m), files in sources.items() if len(files) > 1):
+        seen = {settings[(lib, m)][f] for f in sources[(lib, m)]}
+        if len(seen) > 1 or None in seen:
+            raise SystemExit(
+                f"{lib}:{m}: its seeds come from runs with different or unrecorded settings "
+                f"({', '.join(sorted(sources[(lib, m)]))}); combine one model's seeds only from runs "
+                "of the same budget, device and chosen values"
+            )
+    summary = summarise([r for r, _ in used], k)
     body = markdown_table(summary, k)
     names = ", ".join(f"`{p.name}`" for p in paths)
-    sources: dict[tuple[str, str], set[str]] = {}
-    for path in paths:
-        for r in _recorded_rows(path):
-            sources.setdefault((r["library"], r["model"]), set()).add(path.name)
-    split_runs = sorted(f"{lib}:{m}" for (lib, m), files in sources.items() if len(files) > 1)
     note = f"; seeds of {', '.join(split_runs)} from several runs" if split_runs else ""
-    text = f"Rows recorded in {names} (seeds every model completed: {seeds}{note}):\n\n{body}"
+    commands = "".join(
+        f"- `{p.name}`: `{(_recorded_run(p)['meta'] or {}).get('command', 'command not recorded')}`\n"
+        for p in paths
+    )
+    text = f"Rows recorded in {names} (seeds every model completed: {seeds}{note}):\n\n{commands}\n{body}"
     print(text)
     if out is not None:
         out.write_text(text)
@@ -612,6 +657,15 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
 def from_partial(path: Path, k: int) -> None:
     """The table and paired tests of the rows a cut-short run recorded in its ``.partial.jsonl``."""
     combine([path], k, out=path.with_suffix(".md"))
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give seeds as comma-separated integers, e.g. 0,1"
+        ) from None
 
 
 def main() -> None:
@@ -627,13 +681,15 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="with --combine: also write the table here")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["demo"])
-    parser.add_argument("--seeds", type=int, default=None, help="first N of the fixed seed list (default 5)")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--seeds", type=int, default=None, help="first N of the fixed seed list (default 5)")
+    which.add_argument(
         "--seed-list",
+        type=_seed_list,
         default=None,
-        help="these seeds instead (comma-separated), to split one model's seeds over runs side by side; "
-        "the searches run on the list's first seed, so use it with --trials 0 --recbole-trials 0 or "
-        "lists that start with the same seed",
+        help="these seeds instead (comma-separated), to split one model's seeds over several runs; only "
+        "without searches (--trials 0 for --models, --recbole-trials 0 for --recbole-models), since a "
+        "search runs on the run's first seed",
     )
     parser.add_argument("--scratch", type=Path, default=None, help=f"work folder (default {SCRATCH})")
     parser.add_argument(
@@ -664,7 +720,7 @@ def main() -> None:
     )
     parser.add_argument("--models", nargs="*", default=OURS)
     parser.add_argument("--recbole-models", nargs="*", default=THEIRS)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--tag", default="", help="suffix of the results files")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -682,9 +738,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["RECBOLE_THREADS"] = str(args.threads)
-    seeds = protocol_seeds(
-        args.seeds, [int(s) for s in args.seed_list.split(",")] if args.seed_list else None
-    )
+    if args.seed_list and (
+        (args.models and args.trials > 0) or (args.recbole_models and args.recbole_trials > 0)
+    ):
+        parser.error(
+            "--seed-list runs no search: add --trials 0 (with --models) and --recbole-trials 0 "
+            "(with --recbole-models), or use --seeds"
+        )
+    seeds = protocol_seeds(args.seeds, args.seed_list)
     job = validate_job(JOB)
     # the KG vectors train on the run's device too
     job = job.model_copy(update={"kge": job.kge.model_copy(update={"device": args.device})})
@@ -756,8 +817,32 @@ def main() -> None:
                 rb_chosen[model] = RECBOLE_DEFAULTS[model]
         rows: list[dict[str, Any]] = []
         stem = f"lift_{name}_{date}{'_' + args.tag if args.tag else ''}"
+        meta = {
+            "date": date,
+            "machine": machine,
+            "command": " ".join(sys.argv),
+            "seeds": seeds,
+            "epochs": args.epochs,
+            "eval_every": args.eval_every,
+            "patience": args.patience,
+            "device": args.device,
+            "k": args.k,
+            "tune_epochs": args.tune_epochs or args.epochs,
+            "trials": args.trials,
+            "confirm_seeds": args.confirm_seeds,
+            "tune_timeout": args.tune_timeout,
+            "trials_run": {
+                m: {
+                    state: sum(1 for t in tuning[m]["trials"] if t["state"] == state)
+                    for state in ("COMPLETE", "PRUNED")
+                }
+                for m in args.models
+                if m in tuning
+            },
+            "recbole_trials": args.recbole_trials,
+        }
         partial = RESULTS / f"{stem}.partial.jsonl"  # raw rows as they come (kept if the run is cut short)
-        partial.write_text(json.dumps({"tuning": _jsonable(tuning)}) + "\n")
+        partial.write_text(json.dumps({"meta": meta, "dataset": ds.note, "tuning": _jsonable(tuning)}) + "\n")
         for seed in seeds:
             got = run_ours(ds, base, tuned, seed, evaluators)
             got += [
@@ -767,22 +852,7 @@ def main() -> None:
                 fh.writelines(json.dumps(_jsonable(r)) + "\n" for r in got)
             rows += got
         summary = summarise(rows, args.k)
-        meta = {
-            "date": date,
-            "machine": machine,
-            "command": " ".join(sys.argv),
-            "seeds": seeds,
-            "epochs": args.epochs,
-            "eval_every": args.eval_every,
-            "patience": args.patience,
-            "tune_epochs": args.tune_epochs or args.epochs,
-            "trials": args.trials,
-            "confirm_seeds": args.confirm_seeds,
-            "tune_timeout": args.tune_timeout,
-            "trials_run": {m: len(t.get("trials", [])) for m, t in tuning.items()},
-            "recbole_trials": args.recbole_trials,
-            "wall_seconds": round(time.perf_counter() - started, 1),
-        }
+        meta["wall_seconds"] = round(time.perf_counter() - started, 1)
         table = markdown(ds, summary, meta, args.k)
         print("\n" + table, flush=True)
         out = RESULTS / stem

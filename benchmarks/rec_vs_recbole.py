@@ -75,7 +75,8 @@ def recbole_python() -> Path:
         found = shutil.which(given)
         if not found:
             sys.exit(f"error: KG_ENHANCE_RECBOLE_PYTHON={given}: no such program")
-        return Path(found)
+        # absolute, since RecBole runs from another folder; not resolved: a venv's python is a link
+        return Path(os.path.abspath(found))
     py = VENV / "bin" / "python"
     if py.exists() and subprocess.run([py, "-c", "import recbole"], capture_output=True).returncode == 0:
         return py
