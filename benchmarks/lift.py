@@ -553,22 +553,23 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _recorded_rows(path: Path) -> list[dict[str, Any]]:
-    """The per-seed rows of a finished run (``.json``: its ``runs``) or a cut-short one (``.partial.jsonl``)."""
-    if path.suffix == ".json":
-        rows: list[dict[str, Any]] = json.loads(path.read_text())["runs"]
-        return rows
-    return [json.loads(line) for line in path.read_text().splitlines()[1:]]
-
-
-def _recorded_run(path: Path) -> dict[str, Any]:
-    """What a recorded run says about itself: ``meta`` (command, budget, device...; absent in partial
-    files written before 2026-12-01) and ``tuning`` (each searched model's chosen values)."""
+def _recorded(path: Path) -> dict[str, Any]:
+    """A recorded run, read once: its per-seed ``rows``, and what it says about itself: ``meta``
+    (command, budget, device...), ``tuning`` (each searched model's chosen values) and ``dataset``.
+    A finished run is its ``.json``; a cut-short one its ``.partial.jsonl`` (a header line, then one
+    row per line; headers written before 2026-12-01 hold only ``tuning``)."""
     if path.suffix == ".json":
         got = json.loads(path.read_text())
-        return {"meta": got.get("meta"), "tuning": got.get("tuning", {})}
-    head = json.loads(path.read_text().splitlines()[0])
-    return {"meta": head.get("meta"), "tuning": head.get("tuning", {})}
+        head, rows = got, got["runs"]
+    else:
+        lines = path.read_text().splitlines()
+        head, rows = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+    return {
+        "rows": rows,
+        "meta": head.get("meta"),
+        "tuning": head.get("tuning", {}),
+        "dataset": head.get("dataset"),
+    }
 
 
 #: what must agree between runs that each hold some seeds of one model
@@ -590,21 +591,20 @@ def _settings(run: dict[str, Any], row: dict[str, Any]) -> str | None:
 def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
     """One table and the paired tests over the rows of several runs on the same dataset and split
     (for example a model added later, run under the same protocol and seeds). Only seeds every model
-    completed are used; runs on different datasets (the ``.json`` files' ``dataset``) or with a
-    different number of test users are refused (a partial file records neither: the caller vouches
-    for its split)."""
+    completed are used; runs on different datasets (their recorded ``dataset``) or with a different
+    number of test users are refused (partial files written before 2026-12-01 record no dataset:
+    the caller vouches for their split)."""
+    runs = [(path, _recorded(path)) for path in paths]  # a file given twice is refused below
     rows: list[dict[str, Any]] = []
     origin: list[str] = []  # each row's file
     settings: dict[tuple[str, str], dict[str, str | None]] = {}  # model -> file -> its settings there
-    datasets = {json.loads(p.read_text()).get("dataset") for p in paths if p.suffix == ".json"}
+    datasets = {run["dataset"] for _, run in runs if run["dataset"] is not None}
     if len(datasets) > 1:
         raise SystemExit(
             f"the runs are on different datasets ({sorted(map(str, datasets))}): nothing to pair"
         )
-    for path in paths:
-        got = [
-            r for r in _recorded_rows(path) if "error" not in r
-        ]  # as summarise(): failed rows do not count
+    for path, run in runs:
+        got = [r for r in run["rows"] if "error" not in r]  # as summarise(): failed rows do not count
         # one model's seeds may come from several runs side by side (--seed-list), each seed once
         taken = {(r["library"], r["model"], r["seed"]) for r in rows}
         clash = taken & {(r["library"], r["model"], r["seed"]) for r in got}
@@ -612,7 +612,6 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
             raise SystemExit(
                 f"{path}: {sorted(clash)} also in an earlier file; combine each model's seed from one run"
             )
-        run = _recorded_run(path)
         for r in got:
             settings.setdefault((r["library"], r["model"]), {})[path.name] = _settings(run, r)
         rows += got
@@ -644,8 +643,7 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
     names = ", ".join(f"`{p.name}`" for p in paths)
     note = f"; seeds of {', '.join(split_runs)} from several runs" if split_runs else ""
     commands = "".join(
-        f"- `{p.name}`: `{(_recorded_run(p)['meta'] or {}).get('command', 'command not recorded')}`\n"
-        for p in paths
+        f"- `{p.name}`: `{(run['meta'] or {}).get('command', 'command not recorded')}`\n" for p, run in runs
     )
     text = f"Rows recorded in {names} (seeds every model completed: {seeds}{note}):\n\n{commands}\n{body}"
     print(text)
