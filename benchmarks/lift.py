@@ -588,13 +588,38 @@ def _settings(run: dict[str, Any], row: dict[str, Any]) -> str | None:
     )
 
 
-def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
+def _leave_out(text: str) -> tuple[str, str, str]:
+    """``LIB:MODEL@FILE`` (``--leave-out``): that model's rows in that run (file name) are not used."""
+    what, at, name = text.partition("@")
+    lib, colon, model = what.partition(":")
+    if not (at and colon and lib in ("ours", "recbole") and model and name):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give LIB:MODEL@FILE, e.g. recbole:LightGCN@lift_ml100k_2026-12-01_a.json"
+        )
+    return Path(name).name, lib, model
+
+
+def combine(
+    paths: list[Path], k: int, out: Path | None = None, leave_out: list[tuple[str, str, str]] | None = None
+) -> str:
     """One table and the paired tests over the rows of several runs on the same dataset and split
     (for example a model added later, run under the same protocol and seeds). Only seeds every model
     completed are used; runs on different datasets (their recorded ``dataset``) or with a different
     number of test users are refused (partial files written before 2026-12-01 record no dataset:
-    the caller vouches for their split)."""
+    the caller vouches for their split). ``leave_out`` (file name, library, model): rows not used,
+    for a model a later run trained again under a search (the table says what was left out)."""
+    leave_out = leave_out or []
+    names = {p.name for p in paths}
+    unknown = sorted(f"{lib}:{m}@{f}" for f, lib, m in leave_out if f not in names)
+    if unknown:
+        raise SystemExit(f"--leave-out {', '.join(unknown)}: no such file among the combined runs")
     runs = [(path, _recorded(path)) for path in paths]  # a file given twice is refused below
+    for path, run in runs:
+        for f, lib, m in leave_out:
+            if f == path.name and not any(r["library"] == lib and r["model"] == m for r in run["rows"]):
+                raise SystemExit(f"--leave-out {lib}:{m}@{f}: that run has no rows of {lib}:{m}")
+        gone = {(lib, m) for f, lib, m in leave_out if f == path.name}
+        run["rows"] = [r for r in run["rows"] if (r["library"], r["model"]) not in gone]
     rows: list[dict[str, Any]] = []
     origin: list[str] = []  # each row's file
     settings: dict[tuple[str, str], dict[str, str | None]] = {}  # model -> file -> its settings there
@@ -640,12 +665,13 @@ def combine(paths: list[Path], k: int, out: Path | None = None) -> str:
             )
     summary = summarise([r for r, _ in used], k)
     body = markdown_table(summary, k)
-    names = ", ".join(f"`{p.name}`" for p in paths)
+    listed = ", ".join(f"`{p.name}`" for p in paths)
     note = f"; seeds of {', '.join(split_runs)} from several runs" if split_runs else ""
     commands = "".join(
         f"- `{p.name}`: `{(run['meta'] or {}).get('command', 'command not recorded')}`\n" for p, run in runs
     )
-    text = f"Rows recorded in {names} (seeds every model completed: {seeds}{note}):\n\n{commands}\n{body}"
+    commands += "".join(f"- left out: the rows of {lib}:{m} in `{f}`\n" for f, lib, m in leave_out)
+    text = f"Rows recorded in {listed} (seeds every model completed: {seeds}{note}):\n\n{commands}\n{body}"
     print(text)
     if out is not None:
         out.write_text(text)
@@ -678,6 +704,15 @@ def main() -> None:
         help="one table over the rows of several runs (.json or .partial.jsonl) on the same dataset and seeds",
     )
     parser.add_argument("--out", type=Path, default=None, help="with --combine: also write the table here")
+    parser.add_argument(
+        "--leave-out",
+        type=_leave_out,
+        action="append",
+        default=[],
+        metavar="LIB:MODEL@FILE",
+        help="with --combine: do not use that model's rows from that run (e.g. a model another run "
+        "trained again after a search); repeatable",
+    )
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=["demo"])
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--seeds", type=int, default=None, help="first N of the fixed seed list (default 5)")
@@ -727,8 +762,10 @@ def main() -> None:
         from_partial(args.from_partial, args.k)
         return
     if args.combine:
-        combine(args.combine, args.k, out=args.out)
+        combine(args.combine, args.k, out=args.out, leave_out=args.leave_out)
         return
+    if args.leave_out:
+        parser.error("--leave-out only goes with --combine")
     if args.scratch:
         SCRATCH = args.scratch.resolve()
     if args.data:
