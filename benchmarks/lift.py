@@ -496,12 +496,21 @@ def summarise(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
     }
 
 
+def _searched(models: list[str] | None, trials: int, label: str) -> str:
+    """``5 trials per model of ours``, or ``no RecBole model`` when the run trained none (runs
+    recorded before 2026-12-01 do not list their models)."""
+    if models is not None and not models:
+        return f"no {label}"
+    return f"{trials} trials per {label}"
+
+
 def markdown(ds: Dataset, summary: dict[str, Any], meta: dict[str, Any], k: int) -> str:
     lines = [
         f"### {ds.name} ({meta['date']}; {meta['machine']}; seeds {meta['seeds']}; {ds.note})",
         "",
         f"Budget: up to {meta['epochs']} epochs, validation every {meta['eval_every']}, patience {meta['patience']} evaluations; "
-        f"Optuna {meta['trials']} trials per model of ours, {meta['recbole_trials']} per RecBole model, on seed {meta['seeds'][0]}"
+        f"Optuna {_searched(meta.get('models'), meta['trials'], 'model of ours')}, "
+        f"{_searched(meta.get('recbole_models'), meta['recbole_trials'], 'RecBole model')}, on seed {meta['seeds'][0]}"
         f" (ours: best 2 and the job's settings confirmed on {meta.get('confirm_seeds', 0)} more seeds). "
         + (
             f"Our searches limited to {meta['tune_timeout']:.0f} s each (no new trial after that); trials "
@@ -875,6 +884,8 @@ def main() -> None:
                 if m in tuning
             },
             "recbole_trials": args.recbole_trials,
+            "models": list(args.models),
+            "recbole_models": list(args.recbole_models),
         }
         partial = RESULTS / f"{stem}.partial.jsonl"  # raw rows as they come (kept if the run is cut short)
         partial.write_text(json.dumps({"meta": meta, "dataset": ds.note, "tuning": _jsonable(tuning)}) + "\n")
