@@ -74,7 +74,7 @@ from kg_enhance.rec.kg import KGInputs, build_kg_inputs  # noqa: E402
 from kg_enhance.rec.protocol import mean_std, paired_test, protocol_seeds, training_flags  # noqa: E402
 from kg_enhance.rec.recbole_export import export_recbole  # noqa: E402
 from kg_enhance.rec.train import train_model  # noqa: E402
-from kg_enhance.rec.tune import tune_model  # noqa: E402
+from kg_enhance.rec.tune import TuneResult, cross_check, space_for, tune_model  # noqa: E402
 from kg_enhance.stages.recommend import recommend_split  # noqa: E402
 
 #: ``--scratch`` moves it, so that several runs can go side by side (each exports its own RecBole files)
@@ -520,6 +520,12 @@ def markdown(ds: Dataset, summary: dict[str, Any], meta: dict[str, Any], k: int)
             if meta.get("tune_timeout") and meta.get("trials_run")
             else ""
         )
+        + (
+            "Each searched model of ours also trained the other searches' chosen values for the parameters "
+            "they share (cross-check). "
+            if meta.get("cross_check")
+            else ""
+        )
         + f"Split: {ds.split.n_users} users, {ds.split.n_items} items, {len(ds.split.train)}/{len(ds.split.valid)}/{len(ds.split.test)} train/valid/test.",
         "",
         markdown_table(summary, k),
@@ -701,6 +707,74 @@ def _seed_list(text: str) -> list[int]:
         ) from None
 
 
+def _chosen_elsewhere(paths: list[Path], dataset: str) -> dict[str, dict[str, Any]]:
+    """Our models' chosen values recorded by other runs on the same dataset (``--cross-check-from``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        run = _recorded(path)
+        if run["dataset"] != dataset:
+            raise SystemExit(
+                f"--cross-check-from {path}: recorded on {run['dataset']!r}, not on this run's {dataset!r}"
+            )
+        for model, got in run["tuning"].items():
+            if not model.startswith("recbole:") and "chosen" in got:
+                out[f"{model} ({path.name})"] = got["chosen"]
+    return out
+
+
+def _cross_check_all(
+    ds: Dataset,
+    base: RecommenderConfig,
+    tune_cfg: RecommenderConfig,
+    tuning: dict[str, Any],
+    tuned: dict[str, tuple[RecModelSpec, RecommenderConfig]],
+    args: argparse.Namespace,
+) -> None:
+    """Each searched model of ours also trains the values the other searches chose, for the
+    parameters they share (:func:`kg_enhance.rec.tune.cross_check`), so that no model wins by a
+    learning rate or L2 the other's search never drew. Updates ``tuning`` and ``tuned``."""
+    chosen = {m: got["chosen"] for m, got in tuning.items() if "chosen" in got}
+    chosen.update(_chosen_elsewhere(args.cross_check_from, ds.note))
+    for model in [m for m in args.models if m in tuning]:
+        others = {m: c for m, c in chosen.items() if m != model}
+        if not others:
+            continue
+        t0 = time.perf_counter()
+        got = tuning[model]
+        result = cross_check(
+            _result_of(model, got), RecModelSpec(type=model), ds.split, tune_cfg, others,
+            kg=ds.kg, confirm_seeds=args.confirm_seeds,
+        )  # fmt: skip
+        tuning[model] = {**result.report(), "seconds": round(got["seconds"] + time.perf_counter() - t0, 1)}
+        tuned[model] = result.apply(RecModelSpec(type=model), base)
+        moved = tuning[model]["chosen"] != got["chosen"]
+        trained = len(result.cross_checked) - len(got.get("cross_checked", []))
+        print(
+            f"  cross-checked {model} against {', '.join(others)} ({trained} other settings trained): "
+            + (
+                f"now {tuning[model]['chosen']} (valid {result.best_value:.4f})"
+                if moved
+                else "kept its choice"
+            ),
+            flush=True,
+        )
+
+
+def _result_of(model: str, report: dict[str, Any]) -> TuneResult:
+    """The :class:`TuneResult` behind a search's report."""
+    space = {p.name: p.target for p in space_for(model)}
+    return TuneResult(
+        model=model,
+        best_value=report["best_valid"],
+        config={k: v for k, v in report["chosen"].items() if space.get(k) == "config"},
+        params={k: v for k, v in report["chosen"].items() if space.get(k) == "params"},
+        trials=report["trials"],
+        space=report["space"],
+        confirmed=report["confirmed"],
+        cross_checked=report.get("cross_checked", []),
+    )
+
+
 def main() -> None:
     global SCRATCH, SHARED
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -759,6 +833,20 @@ def main() -> None:
         type=float,
         default=None,
         help="seconds after which a search of ours starts no new trial (the confirmation still runs)",
+    )
+    parser.add_argument(
+        "--no-cross-check",
+        action="store_true",
+        help="skip the cross-check: by default each searched model of ours also trains the values the other "
+        "searches chose, for the parameters they share, on the same seeds, and keeps the better mean",
+    )
+    parser.add_argument(
+        "--cross-check-from",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="also cross-check against our models' choices recorded in these runs (.json or .partial.jsonl) "
+        "on the same dataset",
     )
     parser.add_argument("--models", nargs="*", default=OURS)
     parser.add_argument("--recbole-models", nargs="*", default=THEIRS)
@@ -842,6 +930,8 @@ def main() -> None:
                 )
             else:
                 tuned[model] = (spec, base)
+        if args.trials > 0 and not args.no_cross_check:
+            _cross_check_all(ds, base, tune_cfg, tuning, tuned, args)
         rb_chosen: dict[str, dict[str, Any]] = {}
         for model in args.recbole_models:
             t0 = time.perf_counter()
@@ -884,6 +974,8 @@ def main() -> None:
                 if m in tuning
             },
             "recbole_trials": args.recbole_trials,
+            "cross_check": args.trials > 0 and not args.no_cross_check,
+            "cross_check_from": [str(p) for p in args.cross_check_from],
             "models": list(args.models),
             "recbole_models": list(args.recbole_models),
         }

@@ -93,6 +93,8 @@ class TuneResult:
     space: list[dict[str, Any]] = field(default_factory=list)
     #: the re-trained candidates when ``confirm_seeds`` was given (trial number, seeds, values, mean)
     confirmed: list[dict[str, Any]] = field(default_factory=list)
+    #: other models' chosen settings tried by :func:`cross_check` (from, settings, seeds, values, mean)
+    cross_checked: list[dict[str, Any]] = field(default_factory=list)
 
     def apply(self, spec: RecModelSpec, config: RecommenderConfig) -> tuple[RecModelSpec, RecommenderConfig]:
         """``spec`` and ``config`` with the chosen values."""
@@ -110,6 +112,7 @@ class TuneResult:
             "space": self.space,
             "trials": self.trials,
             "confirmed": self.confirmed,
+            "cross_checked": self.cross_checked,
         }
 
 
@@ -257,4 +260,68 @@ def tune_model(
         ],
         space=[p.describe() for p in space],
         confirmed=confirmed,
+    )
+
+
+def cross_check(
+    result: TuneResult,
+    spec: RecModelSpec,
+    split: Split,
+    config: RecommenderConfig,
+    others: dict[str, dict[str, Any]],
+    *,
+    kg: KGInputs | None = None,
+    confirm_seeds: int = 0,
+) -> TuneResult:
+    """``result`` after trying, for this model, the values other models' searches chose.
+
+    Two searches of the same budget do not try the same settings: TPE proposes different points in
+    spaces of different shape, so one model can draw a better learning rate or L2 that the other
+    never trains, and a comparison between them then measures the draw (``benchmarks/RESULTS.md``,
+    the seventeenth session's ablation). ``others``: each other model's chosen values
+    (:meth:`TuneResult.report`'s ``chosen``). The values this model's space shares with one of them
+    replace its own chosen ones (the rest stay), and that setting trains on the seeds the choice was
+    made on (``config.seed`` and, with ``confirm_seeds``, the next ones); it is chosen instead when
+    its mean validation NDCG@K is higher than ``result.best_value``. Settings equal to the chosen
+    one are not trained again. ``config`` and ``spec``: as given to :func:`tune_model`."""
+    space = space_for(spec.type)
+    config = config.model_copy(update={"learning_rate": learning_rate_for(spec, config)})
+    spec = spec.model_copy(update={"learning_rate": None})
+    key = f"ndcg@{config.k}"
+    seeds = [config.seed + j for j in range(confirm_seeds + 1)]
+    chosen = {**result.config, **result.params}
+    best, best_value, tried = dict(chosen), result.best_value, [dict(chosen)]
+    checked: list[dict[str, Any]] = []
+    for name, values in others.items():
+        setting = {p.name: values.get(p.name, chosen[p.name]) for p in space}
+        if setting in tried:
+            continue
+        tried.append(setting)
+        cfg = config.model_copy(update={p.name: setting[p.name] for p in space if p.target == "config"})
+        trial_spec = spec.model_copy(
+            update={
+                "params": {**spec.params, **{p.name: setting[p.name] for p in space if p.target == "params"}}
+            }
+        )
+        got = [
+            float(
+                train_model(
+                    trial_spec, split, cfg.model_copy(update={"seed": s}), kg=kg, progress=False
+                ).valid[key]
+            )
+            for s in seeds
+        ]
+        mean = sum(got) / len(got)
+        checked.append({"from": name, "settings": setting, "seeds": seeds, "values": got, "mean": mean})
+        if mean > best_value:
+            best, best_value = setting, mean
+    return TuneResult(
+        model=result.model,
+        best_value=best_value,
+        config={p.name: best[p.name] for p in space if p.target == "config"},
+        params={p.name: best[p.name] for p in space if p.target == "params"},
+        trials=result.trials,
+        space=result.space,
+        confirmed=result.confirmed,
+        cross_checked=[*result.cross_checked, *checked],
     )

@@ -163,3 +163,55 @@ def test_confirmation_seeds_choose_by_the_mean_over_seeds() -> None:
     spec, tuned = got.apply(RecModelSpec(type="bpr_mf"), cfg)
     again = train_model(spec, split, tuned.model_copy(update={"seed": 4}), progress=False)
     assert again.valid["ndcg@20"] == pytest.approx(chosen["values"][1])
+
+
+def test_cross_check_trains_other_models_chosen_values_and_keeps_the_better_mean() -> None:
+    import dataclasses
+
+    import pandas as pd
+
+    from kg_enhance.config.models import RecModelSpec, RecommenderConfig
+    from kg_enhance.datasets.movielens import DEMO_DIR
+    from kg_enhance.rec.data import make_split, positives
+    from kg_enhance.rec.train import train_model
+    from kg_enhance.rec.tune import cross_check, tune_model
+
+    df = pd.read_csv(DEMO_DIR / "ratings.csv", dtype=str)
+    df = df.rename(columns={"userId": "user_id", "movieId": "item_id", "timestamp": "ts"})
+    df["rating"], df["ts"] = df["rating"].astype(float), df["ts"].astype(int)
+    split = make_split(positives(df, 4.0), kind="user_random", seed=0)
+    cfg = RecommenderConfig(epochs=2, k=20, patience=2, seed=3)
+    spec = RecModelSpec(type="bpr_mf")
+    got = tune_model(spec, split, cfg, n_trials=2, seed=0, confirm_seeds=1)
+    own = {**got.config, **got.params}
+    # another model's choice: bpr_mf shares learning rate, L2 and size with it, not layers or dropout
+    other = {"learning_rate": 0.02, "weight_decay": 1e-4, "dim": 32, "layers": 2, "knowledge_dropout": 0.9}
+    shared = {"learning_rate": 0.02, "weight_decay": 1e-4, "dim": 32}
+    assert own != shared
+
+    # a chosen value no setting can beat: the other's is trained on both seeds, and not taken
+    kept = cross_check(
+        dataclasses.replace(got, best_value=2.0),
+        spec,
+        split,
+        cfg,
+        {"kg_hybrid": other, "same": own},
+        confirm_seeds=1,
+    )
+    assert {**kept.config, **kept.params} == own and kept.best_value == 2.0
+    assert len(kept.cross_checked) == 1  # the setting equal to its own choice is not trained again
+    check = kept.cross_checked[0]
+    assert check["from"] == "kg_hybrid" and check["settings"] == shared and check["seeds"] == [3, 4]
+    again = train_model(
+        spec, split, cfg.model_copy(update={**shared, "seed": 4}), progress=False
+    )  # a real training on the second seed
+    assert again.valid["ndcg@20"] == pytest.approx(check["values"][1])
+    assert check["mean"] == pytest.approx(sum(check["values"]) / 2)
+
+    # a chosen value every setting beats: the other's values are taken, with their mean
+    taken = cross_check(
+        dataclasses.replace(got, best_value=-1.0), spec, split, cfg, {"kg_hybrid": other}, confirm_seeds=1
+    )
+    assert {**taken.config, **taken.params} == shared
+    assert taken.best_value == pytest.approx(check["mean"])
+    assert taken.report()["cross_checked"] == taken.cross_checked
