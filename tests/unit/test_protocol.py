@@ -100,19 +100,25 @@ def test_per_user_metrics_average_to_the_reported_ones() -> None:
     assert np.allclose(ev.score_top(ev.users, top[ev.users])["ndcg"], per["ndcg"])
 
 
-def test_optuna_search_on_validation_saves_the_chosen_values() -> None:
+def _demo_split():  # type: ignore[no-untyped-def]
+    """The demo's ratings >= 4, split per user at random (seed 0): the searches' test data."""
     import pandas as pd
 
-    from kg_enhance.config.models import RecModelSpec, RecommenderConfig
     from kg_enhance.datasets.movielens import DEMO_DIR
     from kg_enhance.rec.data import make_split, positives
-    from kg_enhance.rec.models import BPRMF
-    from kg_enhance.rec.tune import SEARCH_SPACES, tune_model
 
     df = pd.read_csv(DEMO_DIR / "ratings.csv", dtype=str)
     df = df.rename(columns={"userId": "user_id", "movieId": "item_id", "timestamp": "ts"})
     df["rating"], df["ts"] = df["rating"].astype(float), df["ts"].astype(int)
-    split = make_split(positives(df, 4.0), kind="user_random", seed=0)
+    return make_split(positives(df, 4.0), kind="user_random", seed=0)
+
+
+def test_optuna_search_on_validation_saves_the_chosen_values() -> None:
+    from kg_enhance.config.models import RecModelSpec, RecommenderConfig
+    from kg_enhance.rec.models import BPRMF
+    from kg_enhance.rec.tune import SEARCH_SPACES, tune_model
+
+    split = _demo_split()
     cfg = RecommenderConfig(epochs=2, k=20, patience=2)
     got = tune_model(RecModelSpec(type="bpr_mf"), split, cfg, n_trials=3, seed=0)
     assert len(got.trials) == 3
@@ -136,18 +142,11 @@ def test_optuna_search_on_validation_saves_the_chosen_values() -> None:
 
 
 def test_confirmation_seeds_choose_by_the_mean_over_seeds() -> None:
-    import pandas as pd
-
     from kg_enhance.config.models import RecModelSpec, RecommenderConfig
-    from kg_enhance.datasets.movielens import DEMO_DIR
-    from kg_enhance.rec.data import make_split, positives
     from kg_enhance.rec.train import train_model
     from kg_enhance.rec.tune import tune_model
 
-    df = pd.read_csv(DEMO_DIR / "ratings.csv", dtype=str)
-    df = df.rename(columns={"userId": "user_id", "movieId": "item_id", "timestamp": "ts"})
-    df["rating"], df["ts"] = df["rating"].astype(float), df["ts"].astype(int)
-    split = make_split(positives(df, 4.0), kind="user_random", seed=0)
+    split = _demo_split()
     cfg = RecommenderConfig(epochs=2, k=20, patience=2, seed=3)
     got = tune_model(
         RecModelSpec(type="bpr_mf"), split, cfg, n_trials=4, seed=0, confirm_seeds=1, confirm_top=2
@@ -168,18 +167,11 @@ def test_confirmation_seeds_choose_by_the_mean_over_seeds() -> None:
 def test_cross_check_trains_other_models_chosen_values_and_keeps_the_better_mean() -> None:
     import dataclasses
 
-    import pandas as pd
-
     from kg_enhance.config.models import RecModelSpec, RecommenderConfig
-    from kg_enhance.datasets.movielens import DEMO_DIR
-    from kg_enhance.rec.data import make_split, positives
     from kg_enhance.rec.train import train_model
     from kg_enhance.rec.tune import cross_check, tune_model
 
-    df = pd.read_csv(DEMO_DIR / "ratings.csv", dtype=str)
-    df = df.rename(columns={"userId": "user_id", "movieId": "item_id", "timestamp": "ts"})
-    df["rating"], df["ts"] = df["rating"].astype(float), df["ts"].astype(int)
-    split = make_split(positives(df, 4.0), kind="user_random", seed=0)
+    split = _demo_split()
     cfg = RecommenderConfig(epochs=2, k=20, patience=2, seed=3)
     spec = RecModelSpec(type="bpr_mf")
     got = tune_model(spec, split, cfg, n_trials=2, seed=0, confirm_seeds=1)
