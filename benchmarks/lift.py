@@ -74,7 +74,7 @@ from kg_enhance.rec.kg import KGInputs, build_kg_inputs  # noqa: E402
 from kg_enhance.rec.protocol import mean_std, paired_test, protocol_seeds, training_flags  # noqa: E402
 from kg_enhance.rec.recbole_export import export_recbole  # noqa: E402
 from kg_enhance.rec.train import train_model  # noqa: E402
-from kg_enhance.rec.tune import TuneResult, cross_check, space_for, tune_model  # noqa: E402
+from kg_enhance.rec.tune import TuneResult, cross_check, tune_model  # noqa: E402
 from kg_enhance.stages.recommend import recommend_split  # noqa: E402
 
 #: ``--scratch`` moves it, so that several runs can go side by side (each exports its own RecBole files)
@@ -726,6 +726,7 @@ def _cross_check_all(
     ds: Dataset,
     base: RecommenderConfig,
     tune_cfg: RecommenderConfig,
+    searched: dict[str, TuneResult],
     tuning: dict[str, Any],
     tuned: dict[str, tuple[RecModelSpec, RecommenderConfig]],
     args: argparse.Namespace,
@@ -733,22 +734,27 @@ def _cross_check_all(
     """Each searched model of ours also trains the values the other searches chose, for the
     parameters they share (:func:`kg_enhance.rec.tune.cross_check`), so that no model wins by a
     learning rate or L2 the other's search never drew. Updates ``tuning`` and ``tuned``."""
-    chosen = {m: got["chosen"] for m, got in tuning.items() if "chosen" in got}
+    chosen = {m: {**r.config, **r.params} for m, r in searched.items()}
     chosen.update(_chosen_elsewhere(args.cross_check_from, ds.note))
-    for model in [m for m in args.models if m in tuning]:
+    for model, before in searched.items():
         others = {m: c for m, c in chosen.items() if m != model}
         if not others:
             continue
         t0 = time.perf_counter()
-        got = tuning[model]
         result = cross_check(
-            _result_of(model, got), RecModelSpec(type=model), ds.split, tune_cfg, others,
-            kg=ds.kg, confirm_seeds=args.confirm_seeds,
-        )  # fmt: skip
-        tuning[model] = {**result.report(), "seconds": round(got["seconds"] + time.perf_counter() - t0, 1)}
+            before,
+            RecModelSpec(type=model),
+            ds.split,
+            tune_cfg,
+            others,
+            kg=ds.kg,
+            confirm_seeds=args.confirm_seeds,
+        )
+        seconds = tuning[model]["seconds"] + time.perf_counter() - t0
+        tuning[model] = {**result.report(), "seconds": round(seconds, 1)}
         tuned[model] = result.apply(RecModelSpec(type=model), base)
-        moved = tuning[model]["chosen"] != got["chosen"]
-        trained = len(result.cross_checked) - len(got.get("cross_checked", []))
+        moved = chosen[model] != {**result.config, **result.params}
+        trained = len(result.cross_checked) - len(before.cross_checked)
         print(
             f"  cross-checked {model} against {', '.join(others)} ({trained} other settings trained): "
             + (
@@ -758,21 +764,6 @@ def _cross_check_all(
             ),
             flush=True,
         )
-
-
-def _result_of(model: str, report: dict[str, Any]) -> TuneResult:
-    """The :class:`TuneResult` behind a search's report."""
-    space = {p.name: p.target for p in space_for(model)}
-    return TuneResult(
-        model=model,
-        best_value=report["best_valid"],
-        config={k: v for k, v in report["chosen"].items() if space.get(k) == "config"},
-        params={k: v for k, v in report["chosen"].items() if space.get(k) == "params"},
-        trials=report["trials"],
-        space=report["space"],
-        confirmed=report["confirmed"],
-        cross_checked=report.get("cross_checked", []),
-    )
 
 
 def main() -> None:
@@ -907,6 +898,7 @@ def main() -> None:
         evaluators = _slice_evaluators(ds, slices, args.k)
         tuning: dict[str, Any] = {}
         tuned: dict[str, tuple[RecModelSpec, RecommenderConfig]] = {}
+        searched: dict[str, TuneResult] = {}
         tune_cfg = base.model_copy(update={"seed": seeds[0], "epochs": args.tune_epochs or args.epochs})
         for model in args.models:
             t0 = time.perf_counter()
@@ -922,6 +914,7 @@ def main() -> None:
                     confirm_seeds=args.confirm_seeds,
                     timeout=args.tune_timeout,
                 )
+                searched[model] = result
                 tuning[model] = {**result.report(), "seconds": round(time.perf_counter() - t0, 1)}
                 tuned[model] = result.apply(spec, base)
                 print(
@@ -931,7 +924,7 @@ def main() -> None:
             else:
                 tuned[model] = (spec, base)
         if args.trials > 0 and not args.no_cross_check:
-            _cross_check_all(ds, base, tune_cfg, tuning, tuned, args)
+            _cross_check_all(ds, base, tune_cfg, searched, tuning, tuned, args)
         rb_chosen: dict[str, dict[str, Any]] = {}
         for model in args.recbole_models:
             t0 = time.perf_counter()

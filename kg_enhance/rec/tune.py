@@ -150,6 +150,31 @@ def default_trial(spec: RecModelSpec, config: RecommenderConfig) -> dict[str, An
     return out
 
 
+def _validate(
+    spec: RecModelSpec,
+    split: Split,
+    config: RecommenderConfig,
+    setting: dict[str, Any],
+    seeds: list[int],
+    *,
+    kg: KGInputs | None,
+) -> list[float]:
+    """Validation NDCG@K of ``spec`` trained at ``setting`` (values of its space) on each seed."""
+    space = space_for(spec.type)
+    cfg = config.model_copy(update={p.name: setting[p.name] for p in space if p.target == "config"})
+    params = {p.name: setting[p.name] for p in space if p.target == "params"}
+    trial_spec = spec.model_copy(update={"params": {**spec.params, **params}})
+    key = f"ndcg@{config.k}"
+    return [
+        float(
+            train_model(trial_spec, split, cfg.model_copy(update={"seed": s}), kg=kg, progress=False).valid[
+                key
+            ]
+        )
+        for s in seeds
+    ]
+
+
 def tune_model(
     spec: RecModelSpec,
     split: Split,
@@ -220,18 +245,8 @@ def tune_model(
         if first.state == optuna.trial.TrialState.COMPLETE and first not in ranked:
             ranked.append(first)
         for t in ranked:
-            cfg = config.model_copy(update={p.name: t.params[p.name] for p in space if p.target == "config"})
-            params = {p.name: t.params[p.name] for p in space if p.target == "params"}
-            trial_spec = spec.model_copy(update={"params": {**spec.params, **params}})
             seeds = [config.seed + 1 + j for j in range(confirm_seeds)]
-            values = [float(t.value or 0.0)] + [
-                float(
-                    train_model(
-                        trial_spec, split, cfg.model_copy(update={"seed": s}), kg=kg, progress=False
-                    ).valid[key]
-                )
-                for s in seeds
-            ]
+            values = [float(t.value or 0.0)] + _validate(spec, split, config, t.params, seeds, kg=kg)
             confirmed.append(
                 {
                     "number": t.number,
@@ -282,35 +297,29 @@ def cross_check(
     (:meth:`TuneResult.report`'s ``chosen``). The values this model's space shares with one of them
     replace its own chosen ones (the rest stay), and that setting trains on the seeds the choice was
     made on (``config.seed`` and, with ``confirm_seeds``, the next ones); it is chosen instead when
-    its mean validation NDCG@K is higher than ``result.best_value``. Settings equal to the chosen
-    one are not trained again. ``config`` and ``spec``: as given to :func:`tune_model`."""
+    its mean validation NDCG@K is higher than ``result.best_value``. Settings already measured on
+    those seeds (the chosen one, the confirmed trials) are not trained again. ``config`` and ``spec``: as given to :func:`tune_model`."""
     space = space_for(spec.type)
     config = config.model_copy(update={"learning_rate": learning_rate_for(spec, config)})
     spec = spec.model_copy(update={"learning_rate": None})
-    key = f"ndcg@{config.k}"
     seeds = [config.seed + j for j in range(confirm_seeds + 1)]
     chosen = {**result.config, **result.params}
-    best, best_value, tried = dict(chosen), result.best_value, [dict(chosen)]
+    best, best_value = dict(chosen), result.best_value
+    # settings already measured on these seeds, none above the choice: the confirmed trials (or,
+    # without confirmation, every completed trial on the first seed)
+    measured = (
+        [result.trials[c["number"]]["params"] for c in result.confirmed]
+        if result.confirmed
+        else [t["params"] for t in result.trials if t["state"] == "COMPLETE"]
+    )
+    tried = [dict(chosen), *measured]
     checked: list[dict[str, Any]] = []
     for name, values in others.items():
         setting = {p.name: values.get(p.name, chosen[p.name]) for p in space}
         if setting in tried:
             continue
         tried.append(setting)
-        cfg = config.model_copy(update={p.name: setting[p.name] for p in space if p.target == "config"})
-        trial_spec = spec.model_copy(
-            update={
-                "params": {**spec.params, **{p.name: setting[p.name] for p in space if p.target == "params"}}
-            }
-        )
-        got = [
-            float(
-                train_model(
-                    trial_spec, split, cfg.model_copy(update={"seed": s}), kg=kg, progress=False
-                ).valid[key]
-            )
-            for s in seeds
-        ]
+        got = _validate(spec, split, config, setting, seeds, kg=kg)
         mean = sum(got) / len(got)
         checked.append({"from": name, "settings": setting, "seeds": seeds, "values": got, "mean": mean})
         if mean > best_value:
