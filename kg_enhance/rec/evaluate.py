@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from kg_enhance.rec.neighbours import NeighbourScores
+
 #: scores held at once: batch_users x item_chunk float32 values (64 MiB)
 SCORE_BUDGET = 1 << 24
 
@@ -146,6 +148,7 @@ def batched_top_k(
     batch_users: int = 1024,
     item_chunk: int | None = None,
     tail_slots: TailSlots | None = None,
+    extra: NeighbourScores | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(users, top item rows, top scores)`` per user batch, excluded items never returned.
 
@@ -154,6 +157,9 @@ def batched_top_k(
     and the tail's come from one scoring of every item. Memory per step is ``batch_users x
     item_chunk`` scores plus ``batch_users x k`` (twice with ``tail_slots``). A row can end in ``-inf`` scores only when fewer than ``k`` items
     are left to rank for the user.
+
+    ``extra``: item-neighbourhood terms added to the dot product (:class:`NeighbourScores`, the
+    ``*_knn`` models); it adds one sparse ``batch x items`` matrix per user batch.
     """
     n_items = int(item_vecs.shape[0])
     k = min(k, n_items)
@@ -177,9 +183,15 @@ def batched_top_k(
         for begin, end in ((0, n_head), (n_head, n_items))
         for c0 in range(begin, end, chunk)
     ]
+    order_np = None if order is None else order.cpu().numpy()
+    if extra is not None:
+        extra.prepare(item_vecs)
     for start in range(0, len(users), batch_users):
         batch = users[start : start + batch_users]
         u = user_vecs[torch.as_tensor(batch, device=device)].float()
+        terms = None
+        if extra is not None:
+            u, terms = extra.batch(batch, u)
         rows, cols = exclude.rows(batch) if exclude is not None else (np.zeros(0, int), np.zeros(0, int))
         if policy is not None:
             cols = policy.position[cols]
@@ -188,6 +200,10 @@ def batched_top_k(
         for c0, c1 in spans:
             ids = torch.arange(c0, c1, device=device) if order is None else order[c0:c1]
             scores = u @ (item_vecs[c0:c1] if order is None else item_vecs[ids]).float().T
+            if terms is not None:
+                block = terms.block(slice(c0, c1) if order_np is None else order_np[c0:c1])
+                if block is not None:
+                    scores = scores + block
             inside = (cols >= c0) & (cols < c1)
             if inside.any():
                 scores[
@@ -272,7 +288,9 @@ class RankingEvaluator:
         }
 
     @torch.no_grad()
-    def per_user(self, user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> dict[str, np.ndarray]:
+    def per_user(
+        self, user_vecs: torch.Tensor, item_vecs: torch.Tensor, extra: NeighbourScores | None = None
+    ) -> dict[str, np.ndarray]:
         """Per-user metrics aligned with :attr:`users` (for paired tests over users), plus ``top``:
         the top-K item rows, one row per user (for coverage, and for :meth:`from_top` of evaluators
         over a subset of these users). Memory: K + a few numbers per evaluated user."""
@@ -285,6 +303,7 @@ class RankingEvaluator:
             exclude=self.exclude,
             batch_users=self.batch_users,
             tail_slots=self.tail_slots,
+            extra=extra,
         ):
             for name, values in self.score_top(batch, top).items():
                 out[name].append(values)
@@ -320,8 +339,10 @@ class RankingEvaluator:
         }
 
     @torch.no_grad()
-    def evaluate(self, user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> dict[str, float]:
-        return self.summarise(self.per_user(user_vecs, item_vecs))
+    def evaluate(
+        self, user_vecs: torch.Tensor, item_vecs: torch.Tensor, extra: NeighbourScores | None = None
+    ) -> dict[str, float]:
+        return self.summarise(self.per_user(user_vecs, item_vecs, extra))
 
 
 @torch.no_grad()

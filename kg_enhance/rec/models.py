@@ -40,12 +40,21 @@ items with few interactions get a vector from their text that an ID embedding ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from class_resolver import ClassResolver
 from torch import nn
+
+from kg_enhance.rec.neighbours import (
+    NeighbourScores,
+    collaborative_features,
+    item_knn,
+    knowledge_features,
+    user_profiles,
+)
 
 #: initialisations of the ID embedding tables (model parameter ``init``)
 INITS = ("normal", "xavier")
@@ -148,6 +157,10 @@ class RecModel(nn.Module):
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.user.weight, self.item_table()
+
+    def extra_scores(self) -> NeighbourScores | None:
+        """Terms added to the dot product when ranking (the ``*_knn`` models); None for the others."""
+        return None
 
     def score_all(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of every item for ``users`` (small catalogs and tests; evaluation scores in chunks)."""
@@ -661,8 +674,149 @@ class KGAT(KGLightGCN):
         return out / (self.layers + 1)
 
 
+#: blend weights tried for each neighbourhood term, on validation, after training
+KNN_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
+
+
+class LightGCNKNN(LightGCN):
+    """LightGCN plus an item-neighbourhood (ItemKNN) term, blended after training.
+
+    LightGCN trains as ``lightgcn`` does (same seed, same weights, same early stopping). Then the
+    score becomes ``c_u.c_i / s_c(u) + w kn(u, i) / s(u)`` (:mod:`kg_enhance.rec.neighbours`):
+    ``kn`` the user's mean cosine to ``i`` over its training items, each item keeping its
+    ``neighbours`` most similar items by the users they share; the spreads ``s`` are per user over
+    the catalog. ``w`` is chosen from ``cf_weights`` by validation NDCG@K (:meth:`choose_blend`),
+    never on test; 0 keeps LightGCN's ranking. Parameters: LightGCN's, plus ``neighbours`` (100),
+    ``cf_weights`` (0, 0.1, 0.2, 0.3, 0.5), ``max_feature_items`` (features of more items are left
+    out of the similarity; None).
+
+    This is the no-knowledge control of ``kg_knn``: a blend of two collaborative models, which on
+    its own moves NDCG, so the knowledge term is measured against it, not against LightGCN.
+    """
+
+    key = "lightgcn_knn"
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        *,
+        train_pairs: np.ndarray,
+        neighbours: int = 100,
+        cf_weights: tuple[float, ...] | list[float] = KNN_WEIGHTS,
+        max_feature_items: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(n_users, n_items, dim, train_pairs=train_pairs, **kwargs)
+        if int(neighbours) < 1:
+            raise ValueError(f"{self.key}: neighbours must be at least 1, got {neighbours}")
+        self.neighbours = int(neighbours)
+        self.profiles = user_profiles(train_pairs, n_users, n_items)
+        self.terms: dict[str, Any] = {
+            "cf": item_knn(
+                collaborative_features(train_pairs, n_users, n_items),
+                k=int(neighbours),
+                idf=False,
+                max_feature_items=max_feature_items,
+            )
+        }
+        self.grids: dict[str, tuple[float, ...]] = {"cf": self._grid("cf_weights", cf_weights)}
+        # the chosen weight per term, in the order of ``terms`` (a buffer, so saved with the
+        # weights; 0 until :meth:`choose_blend`)
+        self.register_buffer("blend_weights", torch.zeros(len(self.terms)))
+
+    @property
+    def blend(self) -> dict[str, float]:
+        """The weight of each neighbourhood term."""
+        return {
+            n: float(w) for n, w in zip(self.terms, self.get_buffer("blend_weights").tolist(), strict=True)
+        }
+
+    @blend.setter
+    def blend(self, weights: dict[str, float]) -> None:
+        device = self.get_buffer("blend_weights").device
+        self.blend_weights = torch.tensor([float(weights.get(n, 0.0)) for n in self.terms], device=device)
+
+    def _grid(self, name: str, values: Any) -> tuple[float, ...]:
+        grid = tuple(float(v) for v in values)
+        if not grid or any(v < 0 for v in grid):
+            raise ValueError(f"{self.key}: {name} must be a non-empty list of weights >= 0, got {values}")
+        return grid
+
+    def extra_scores(self) -> NeighbourScores | None:
+        """The neighbourhood terms at the chosen weights (None while every weight is 0)."""
+        if not any(self.blend.values()):
+            return None
+        return NeighbourScores(self.profiles, list(self.terms.values()), [self.blend[n] for n in self.terms])
+
+    def choose_blend(self, validation: Callable[[], float]) -> dict[str, Any]:
+        """Try every combination of the weight grids, keep the best ``validation()`` (NDCG@K on the
+        validation split, at the weights set); ties go to the first tried (smaller weights)."""
+        import itertools
+
+        names = list(self.terms)
+        tried: list[dict[str, Any]] = []
+        best: tuple[float, dict[str, float]] | None = None
+        for values in itertools.product(*(self.grids[n] for n in names)):
+            weights = dict(zip(names, values, strict=True))
+            self.blend = weights
+            score = float(validation())
+            tried.append({**weights, "valid": score})
+            if best is None or score > best[0]:
+                best = (score, weights)
+        assert best is not None
+        self.blend = best[1]
+        return {"chosen": dict(best[1]), "valid": best[0], "tried": tried}
+
+
+class KGKNN(LightGCNKNN):
+    """``lightgcn_knn`` plus a knowledge neighbourhood: a second item-kNN term whose similarity is
+    the cosine of the items' idf-weighted ``(relation, entity)`` facts, so an item shares
+    neighbours with items of the same director or theme whatever their interactions.
+
+    Both weights are chosen together on validation (``cf_weights`` x ``kg_weights``, 0 included, so
+    validation can fall back to ``lightgcn_knn``). With the same seed, the LightGCN inside trains
+    exactly as in ``lightgcn_knn`` and ``lightgcn``: the difference between the two blends is the
+    knowledge term alone. Parameters: ``lightgcn_knn``'s, plus ``kg_weights`` (0, 0.1, 0.2, 0.3, 0.5)
+    and ``kg_max_feature_items`` (facts shared by more items, such as a genre of thousands, are left
+    out of the similarity: 1000 by default, which keeps building it linear in the facts).
+    """
+
+    needs_kg = True
+    key = "kg_knn"
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        *,
+        train_pairs: np.ndarray,
+        item_entity_edges: np.ndarray,
+        item_entity_relations: np.ndarray | None = None,
+        kg_weights: tuple[float, ...] | list[float] = KNN_WEIGHTS,
+        kg_max_feature_items: int | None = 1000,
+        kg_vectors: Any = None,
+        kg_mask: Any = None,
+        entity_vectors: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        del kg_vectors, kg_mask, entity_vectors  # the facts themselves are the features
+        super().__init__(n_users, n_items, dim, train_pairs=train_pairs, **kwargs)
+        facts = item_entity_facts(item_entity_edges, item_entity_relations)
+        self.terms["kg"] = item_knn(
+            knowledge_features(facts, n_items),
+            k=self.neighbours,
+            idf=True,
+            max_feature_items=kg_max_feature_items,
+        )
+        self.grids["kg"] = self._grid("kg_weights", kg_weights)
+        self.blend = {}
+
+
 rec_model_resolver: ClassResolver[RecModel] = ClassResolver(
-    [BPRMF, LightGCN, KGBPR, KGLightGCN, KGHybrid, KGAT], base=RecModel
+    [BPRMF, LightGCN, KGBPR, KGLightGCN, KGHybrid, KGAT, LightGCNKNN, KGKNN], base=RecModel
 )
 
 

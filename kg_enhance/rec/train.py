@@ -28,7 +28,7 @@ from kg_enhance.rec.evaluate import (
     long_tail_mask,
 )
 from kg_enhance.rec.kg import KGInputs
-from kg_enhance.rec.models import RecModel, rec_model_resolver
+from kg_enhance.rec.models import LightGCNKNN, RecModel, rec_model_resolver
 from kg_enhance.rec.text import TextInputs
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ class TrainedModel:
     eval_seconds: float = 0.0
     #: Adam's learning rate it trained with (:func:`learning_rate_for`)
     learning_rate: float = 0.0
+    #: the ``*_knn`` models' neighbourhood weights chosen on validation after training (``chosen``,
+    #: its validation NDCG, and every combination ``tried``); None for the other models
+    blend: dict[str, Any] | None = None
 
     def report(self) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class TrainedModel:
             "epochs": self.epochs,
             "best_epoch": self.best_epoch,
             "learning_rate": self.learning_rate,
+            **({"blend": self.blend} if self.blend is not None else {}),
             "train_seconds": round(self.seconds, 3),
             "eval_seconds": round(self.eval_seconds, 3),
             "validation_users": self.validation_users,
@@ -518,7 +522,12 @@ def train_model(
     eval_started = time.perf_counter()
     with torch.no_grad():
         reps = model.representations()
-        valid = valid_eval.evaluate(*reps)
+        blend = None
+        if isinstance(model, LightGCNKNN):
+            # neighbourhood terms: their weights chosen on the whole validation split, after training
+            blend = model.choose_blend(lambda: valid_eval.evaluate(*reps, extra=model.extra_scores())[key])
+        extra = model.extra_scores()
+        valid = valid_eval.evaluate(*reps, extra=extra)
         test_eval = RankingEvaluator(
             split.test,
             [split.train, split.valid],
@@ -527,7 +536,7 @@ def train_model(
             k=k,
             tail_slots=policy,
         )
-        per_user = test_eval.per_user(*reps)
+        per_user = test_eval.per_user(*reps, extra=extra)
         test = test_eval.summarise(per_user)
         sliced = slices.from_test(test_eval.users, per_user["top"], split, k=k) if slices is not None else {}
     return TrainedModel(
@@ -546,6 +555,7 @@ def train_model(
         {"users": np.asarray(test_eval.users), "ndcg": per_user["ndcg"], "recall": per_user["recall"]},
         eval_seconds=time.perf_counter() - eval_started,
         learning_rate=learning_rate,
+        blend=blend,
     )
 
 
@@ -568,12 +578,13 @@ def top_k(
     """
     model.eval()
     user_vecs, item_vecs = model.representations()
+    extra = model.extra_scores()
     seen = UserItems.from_pairs(np.concatenate([split.train, split.valid]), split.n_users)
     k = min(k, split.n_items)
     top_idx = np.zeros((split.n_users, k), dtype=np.int64)
     top_scores = np.zeros((split.n_users, k), dtype=np.float32)
     for users, items, scores in batched_top_k(
-        user_vecs, item_vecs, np.arange(split.n_users), k=k, exclude=seen, tail_slots=tail_slots
+        user_vecs, item_vecs, np.arange(split.n_users), k=k, exclude=seen, tail_slots=tail_slots, extra=extra
     ):
         top_idx[users], top_scores[users] = items, scores
     return top_idx, top_scores

@@ -80,6 +80,9 @@ SEARCH_SPACES: dict[str, tuple[Param, ...]] = {
         Param("knowledge_dropout", "categorical", "params", choices=(0.0, 0.5, 0.8, 0.9)),
     ),
     "kgat": (*COMMON, *GRAPH),
+    # the neighbourhood weights are chosen inside training, on validation (models.LightGCNKNN)
+    "lightgcn_knn": (*COMMON, *GRAPH),
+    "kg_knn": (*COMMON, *GRAPH),
 }
 
 

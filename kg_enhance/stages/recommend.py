@@ -83,6 +83,9 @@ class ModelReport(BaseModel):
     #: users ranked in each early-stopping evaluation (``rounds``, a seeded sample when
     #: ``recommender.valid_max_users`` is below ``all``) and in the reported metrics (``all``)
     validation_users: dict[str, int] | None = None
+    #: the ``*_knn`` models only: the neighbourhood weights chosen on validation after training
+    #: (``chosen``, their validation NDCG ``valid``, and every combination ``tried``)
+    blend: dict[str, Any] | None = None
 
 
 class Serving(BaseModel):

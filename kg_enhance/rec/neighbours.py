@@ -1,0 +1,180 @@
+"""Item neighbourhoods and the scores they add to a model's (issue 16: ``lightgcn_knn``, ``kg_knn``).
+
+An item-kNN term scores item ``i`` for user ``u`` by how similar ``i`` is to the user's training
+items: ``kn(u, i) = mean over j in train(u) of S[i, j]``, with ``S`` each item's ``k`` nearest
+items by the cosine of idf-weighted feature rows (features: the item's training users, for the
+collaborative term; its ``(relation, entity)`` facts, for the knowledge term). This is ItemKNN
+(Sarwar et al., 2001; the knowledge version is content-based ItemKNN), kept sparse throughout.
+
+:class:`NeighbourScores` adds such terms to a model's dot product. Each term, and the dot product,
+is divided by its standard deviation over the catalog for that user, so a weight means the same
+for every user whatever the size of its history::
+
+    score(u, i) = c_u . c_i / s_c(u)  +  sum_t  w_t kn_t(u, i) / s_t(u)
+
+(a per-user z-score of each term, without the means, which do not change a user's ranking).
+
+Cost, with ``k`` neighbours per item and ``h`` the training pairs:
+
+* :func:`item_knn`: rows in chunks, each multiplied by the whole (sparse) feature matrix.
+  Features shared by more than ``max_feature_items`` items are left out (a genre of thousands of
+  items makes everything a candidate of everything: quadratic); what they add to a cosine is small
+  (their idf is low). With the cap, the products cost at most ``cap x facts``: linear in the facts.
+* scoring a batch of users: one sparse product ``profiles x S^T`` per term, at most
+  ``(batch's training pairs) x k`` non-zeros, then dense ``batch x chunk`` blocks as the dot
+  product already makes (:func:`~kg_enhance.rec.evaluate.batched_top_k`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy import sparse
+
+#: item rows per chunk in :func:`item_knn` (a chunk's similarity rows are built at once)
+KNN_CHUNK = 1024
+
+
+def feature_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
+    """Binary ``items x features`` matrix from ``(item, feature)`` index pairs (duplicates once)."""
+    m = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
+        shape=shape,
+    )
+    m.data[:] = 1.0  # duplicates summed to more than 1
+    return m
+
+
+def knowledge_features(item_entity_relations: np.ndarray, n_items: int) -> sparse.csr_matrix:
+    """``items x (relation, entity)`` from ``(item, entity, relation)`` fact rows."""
+    facts = np.asarray(item_entity_relations, dtype=np.int64).reshape(-1, 3)
+    if not len(facts):
+        return sparse.csr_matrix((n_items, 0), dtype=np.float32)
+    key = facts[:, 2] * (int(facts[:, 1].max()) + 1) + facts[:, 1]
+    _, col = np.unique(key, return_inverse=True)
+    return feature_matrix(facts[:, 0], col, (n_items, int(col.max()) + 1))
+
+
+def collaborative_features(train_pairs: np.ndarray, n_users: int, n_items: int) -> sparse.csr_matrix:
+    """``items x users``: the users each item was trained with."""
+    pairs = np.asarray(train_pairs, dtype=np.int64).reshape(-1, 2)
+    return feature_matrix(pairs[:, 1], pairs[:, 0], (n_items, n_users))
+
+
+def item_knn(
+    features: sparse.csr_matrix,
+    *,
+    k: int,
+    idf: bool = True,
+    max_feature_items: int | None = None,
+    chunk: int = KNN_CHUNK,
+) -> sparse.csr_matrix:
+    """``items x items``: each item's ``k`` most similar other items by the cosine of its feature
+    row, with the similarity as value; an item without features (or sharing none) has no
+    neighbours. ``idf``: weigh each feature by ``log(items / items with the feature)`` first.
+
+    Features of more than ``max_feature_items`` items are left out (module docstring). Ties at the
+    ``k``-th place are broken by the lower item row."""
+    n_items, _ = features.shape
+    x = sparse.csr_matrix(features, dtype=np.float32, copy=True)
+    x.data[:] = 1.0
+    df = np.asarray(x.sum(axis=0)).ravel()
+    keep = df > 0 if max_feature_items is None else (df > 0) & (df <= max_feature_items)
+    weight = np.log(n_items / np.maximum(df, 1)) if idf else np.ones_like(df)
+    x = sparse.csr_matrix(x @ sparse.diags(np.where(keep, weight, 0.0).astype(np.float32)))
+    x.eliminate_zeros()
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    x = sparse.csr_matrix(sparse.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0)) @ x)
+    xt = sparse.csr_matrix(x.T)
+    out_rows, out_cols, out_vals = [], [], []
+    for c0 in range(0, n_items, chunk):
+        c1 = min(c0 + chunk, n_items)
+        sims = sparse.coo_matrix(x[c0:c1] @ xt)
+        rows, cols, vals = sims.row.astype(np.int64), sims.col.astype(np.int64), sims.data
+        mine = (cols != rows + c0) & (vals > 0)
+        rows, cols, vals = rows[mine], cols[mine], vals[mine]
+        # per row: k largest values, ties by the lower item row (sort by row, -value, column)
+        order = np.lexsort((cols, -vals, rows))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        starts = np.searchsorted(rows, np.arange(c1 - c0))
+        rank = np.arange(len(rows)) - starts[rows]
+        top = rank < k
+        out_rows.append(rows[top] + c0)
+        out_cols.append(cols[top])
+        out_vals.append(vals[top].astype(np.float32))
+    if not out_rows:
+        return sparse.csr_matrix((n_items, n_items), dtype=np.float32)
+    return sparse.csr_matrix(
+        (np.concatenate(out_vals), (np.concatenate(out_rows), np.concatenate(out_cols))),
+        shape=(n_items, n_items),
+    )
+
+
+def user_profiles(train_pairs: np.ndarray, n_users: int, n_items: int) -> sparse.csr_matrix:
+    """``users x items``: ``1 / (the user's training items)`` on each of them, so
+    ``profiles @ S.T`` is each user's mean similarity to an item."""
+    pairs = np.unique(np.asarray(train_pairs, dtype=np.int64).reshape(-1, 2), axis=0)
+    deg = np.bincount(pairs[:, 0], minlength=n_users).astype(np.float32)
+    values = 1.0 / deg[pairs[:, 0]] if len(pairs) else np.zeros(0, np.float32)
+    return sparse.csr_matrix((values, (pairs[:, 0], pairs[:, 1])), shape=(n_users, n_items))
+
+
+def _row_std(m: sparse.csr_matrix, n_cols: int) -> np.ndarray:
+    """Standard deviation of each row of ``m`` over its ``n_cols`` columns, zeros included."""
+    mean = np.asarray(m.sum(axis=1)).ravel() / n_cols
+    square = np.asarray(m.multiply(m).sum(axis=1)).ravel() / n_cols
+    return np.sqrt(np.maximum(square - mean * mean, 0.0))
+
+
+@dataclass
+class NeighbourScores:
+    """Item-kNN terms added to a model's dot product (module docstring): ``sims[t]`` with weight
+    ``weights[t]``, over the users' training items ``profiles``. Used by
+    :func:`~kg_enhance.rec.evaluate.batched_top_k`: :meth:`prepare` once per ranking pass, then
+    :meth:`batch` per user batch."""
+
+    profiles: sparse.csr_matrix
+    sims: list[sparse.csr_matrix]
+    weights: list[float]
+    _item_cov: torch.Tensor | None = field(default=None, repr=False)
+
+    def prepare(self, item_vecs: torch.Tensor) -> None:
+        """The item vectors' covariance: a user's dot-product spread over the catalog is
+        ``sqrt(u^T C u)``, exact, without scoring the catalog twice."""
+        v = item_vecs.detach().float()
+        centred = v - v.mean(0, keepdim=True)
+        self._item_cov = centred.T @ centred / max(1, v.shape[0])
+
+    def batch(self, users: np.ndarray, u: torch.Tensor) -> tuple[torch.Tensor, _BatchTerms]:
+        """``u`` divided by each user's dot-product spread, and the batch's neighbour terms."""
+        if self._item_cov is None:
+            raise RuntimeError("NeighbourScores.prepare(item_vecs) must run before batch()")
+        spread = torch.sqrt(((u @ self._item_cov) * u).sum(-1).clamp_min(0.0))
+        scaled = u / spread.clamp_min(1e-12).unsqueeze(-1)
+        n_items = self.profiles.shape[1]
+        rows = self.profiles[users]
+        total: sparse.csr_matrix | None = None
+        for sim, weight in zip(self.sims, self.weights, strict=True):
+            if not weight:
+                continue
+            term = sparse.csr_matrix(rows @ sim.T)
+            std = _row_std(term, n_items)
+            scale = np.where(std > 0, weight / np.maximum(std, 1e-12), 0.0).astype(np.float32)
+            term = sparse.csr_matrix(sparse.diags(scale) @ term)
+            total = term if total is None else total + term
+        return scaled, _BatchTerms(None if total is None else sparse.csc_matrix(total), u.device)
+
+
+@dataclass
+class _BatchTerms:
+    """One user batch's summed, scaled neighbour terms; :meth:`block` densifies the columns of a chunk."""
+
+    terms: sparse.csc_matrix | None
+    device: torch.device
+
+    def block(self, ids: slice | np.ndarray) -> torch.Tensor | None:
+        if self.terms is None:
+            return None
+        return torch.as_tensor(self.terms[:, ids].toarray(), device=self.device)

@@ -1,0 +1,158 @@
+"""Item neighbourhoods (``lightgcn_knn``, ``kg_knn``): the sparse kNN against a dense computation,
+the blended ranking against a per-user z-score computed by hand, and the models on the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import sparse
+
+from kg_enhance import api
+from kg_enhance.config.job import load_job
+from kg_enhance.config.models import RecModelSpec, RecommenderConfig
+from kg_enhance.graph.memory import InMemoryGraphStore
+from kg_enhance.rec.evaluate import UserItems, batched_top_k
+from kg_enhance.rec.neighbours import (
+    NeighbourScores,
+    collaborative_features,
+    item_knn,
+    knowledge_features,
+    user_profiles,
+)
+from kg_enhance.rec.train import train_model
+from kg_enhance.stages.recommend import recommend_split
+from tests.support.helpers import JOB_NAME, write_job
+from tests.unit.test_rec import _demo_fact_kg, split  # noqa: F401  (the demo split fixture)
+
+
+def _dense_knn(x: np.ndarray, k: int, idf: bool, cap: int | None) -> np.ndarray:
+    """The same neighbourhoods by dense arithmetic and a Python loop per item."""
+    x = (x > 0).astype(np.float64)
+    df = x.sum(0)
+    keep = (df > 0) & (df <= (cap if cap is not None else np.inf))
+    w = np.log(x.shape[0] / np.maximum(df, 1)) if idf else np.ones_like(df)
+    x = x * np.where(keep, w, 0.0)
+    norms = np.linalg.norm(x, axis=1)
+    x = x / np.where(norms > 0, norms, 1.0)[:, None]
+    sims = x @ x.T
+    out = np.zeros_like(sims)
+    for i in range(len(sims)):
+        cand = [(-sims[i, j], j) for j in range(len(sims)) if j != i and sims[i, j] > 1e-9]
+        for neg, j in sorted(cand)[:k]:
+            out[i, j] = -neg
+    return out
+
+
+@pytest.mark.parametrize("idf,cap", [(True, None), (False, None), (True, 3)])
+def test_item_knn_matches_a_dense_computation(idf: bool, cap: int | None) -> None:
+    """Top-k neighbours and cosines equal a dense, per-item computation, over several row chunks,
+    with and without idf and with a cap on how many items a feature may have."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((37, 15)) < 0.2).astype(np.float32)
+    x[5] = 0  # an item without features has no neighbours
+    got = item_knn(sparse.csr_matrix(x), k=4, idf=idf, max_feature_items=cap, chunk=8).toarray()
+    want = _dense_knn(x, 4, idf, cap)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert not got[5].any() and not got[:, 5].any()
+    assert ((got > 0).sum(1) <= 4).all()
+
+
+def test_features_of_facts_and_of_users() -> None:
+    facts = np.array([[0, 3, 1], [1, 3, 1], [1, 3, 0], [2, 0, 1]])  # (item, entity, relation)
+    kn = knowledge_features(facts, 4).toarray()
+    assert kn.shape == (4, 3)  # (relation, entity) pairs: (0, 3), (1, 0), (1, 3)
+    assert kn[0].sum() == 1 and kn[1].sum() == 2 and not kn[3].any()
+    assert (kn[0] == kn[1]).sum() == 2  # items 0 and 1 share (1, 3) only
+    cf = collaborative_features(np.array([[0, 1], [0, 1], [2, 1], [1, 0]]), 3, 2).toarray()
+    np.testing.assert_array_equal(cf, [[0, 1, 0], [1, 0, 1]])
+
+
+def test_the_blend_ranks_as_a_per_user_z_score_computed_by_hand() -> None:
+    """``batched_top_k`` with neighbour terms (in item chunks, excluded items, several user
+    batches) ranks like ``z(u.i) + w1 z(kn1) + w2 z(kn2)`` per user, computed densely."""
+    rng = np.random.default_rng(1)
+    n_users, n_items = 23, 41
+    pairs = np.unique(np.stack([rng.integers(0, n_users, 200), rng.integers(0, n_items, 200)], 1), axis=0)
+    profiles = user_profiles(pairs, n_users, n_items)
+    sims = [
+        item_knn(collaborative_features(pairs, n_users, n_items), k=6, idf=False),
+        item_knn(sparse.csr_matrix((rng.random((n_items, 9)) < 0.3).astype(np.float32)), k=5),
+    ]
+    weights = [0.3, 0.7]
+    u = torch.randn(n_users, 8)
+    i = torch.randn(n_items, 8)
+
+    def z(s: np.ndarray) -> np.ndarray:
+        std = s.std(1, keepdims=True)
+        return (s - s.mean(1, keepdims=True)) / np.where(std > 0, std, 1.0)
+
+    dense = z((u @ i.T).double().numpy())
+    for sim, w in zip(sims, weights, strict=True):
+        dense = dense + w * z(profiles.toarray() @ sim.toarray().T)
+    dense[pairs[:, 0], pairs[:, 1]] = -np.inf
+    want = np.argsort(-dense, axis=1, kind="stable")[:, :10]
+    extra = NeighbourScores(profiles, sims, weights)
+    got = np.zeros_like(want)
+    for batch, top, _ in batched_top_k(
+        u, i, np.arange(n_users), k=10, exclude=UserItems.from_pairs(pairs, n_users),
+        batch_users=7, item_chunk=5, extra=extra,
+    ):  # fmt: skip
+        got[batch] = top
+    np.testing.assert_array_equal(got, want)
+
+
+def test_kg_knn_chooses_its_weights_on_validation_and_contains_lightgcn_knn(split) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """On the demo with the bundled facts: the LightGCN inside trains exactly as ``lightgcn`` does,
+    the weights are the best validation NDCG of the grid (reported with every combination tried),
+    and with the knowledge weight held at 0, ``kg_knn`` is ``lightgcn_knn``."""
+    kg = _demo_fact_kg(split)
+    cfg = RecommenderConfig(
+        epochs=6, dim=16, k=20, patience=6, learning_rate=0.01, graph_batches_per_epoch=16
+    )
+    plain = train_model(RecModelSpec(type="lightgcn"), split, cfg, kg=kg, progress=False)
+    knn = train_model(RecModelSpec(type="lightgcn_knn"), split, cfg, kg=kg, progress=False)
+    both = train_model(RecModelSpec(type="kg_knn"), split, cfg, kg=kg, progress=False)
+    no_kg = train_model(
+        RecModelSpec(type="kg_knn", params={"kg_weights": [0.0]}), split, cfg, kg=kg, progress=False
+    )
+    assert [h["ndcg@20"] for h in knn.history] == [h["ndcg@20"] for h in plain.history]
+    assert [h["ndcg@20"] for h in both.history] == [h["ndcg@20"] for h in plain.history]
+    blend = both.blend
+    assert blend is not None and len(blend["tried"]) == 25
+    best = max(blend["tried"], key=lambda t: t["valid"])
+    assert blend["chosen"] == {"cf": best["cf"], "kg": best["kg"]}
+    assert both.valid["ndcg@20"] == pytest.approx(best["valid"])
+    # the grid starts at (0, 0): LightGCN's own ranking, and its validation NDCG
+    assert blend["tried"][0]["valid"] == pytest.approx(plain.valid["ndcg@20"])
+    assert both.valid["ndcg@20"] >= knn.valid["ndcg@20"] >= plain.valid["ndcg@20"]
+    assert no_kg.blend is not None and no_kg.blend["chosen"]["kg"] == 0.0
+    assert no_kg.test == knn.test and no_kg.blend["chosen"]["cf"] == knn.blend["chosen"]["cf"]  # type: ignore[index]
+    assert both.report()["blend"]["chosen"] == blend["chosen"]
+    # the knowledge term uses the facts: items sharing a director or a genre are neighbours
+    sim = both.model.terms["kg"]
+    assert sim.nnz > 0 and both.model.terms["cf"].nnz > 0
+
+
+def test_kg_knn_runs_from_a_job_file_and_serves_every_user(tmp_path: Path) -> None:
+    """Usable from YAML like the others: trained, reported with its weights, and its top-K served."""
+    job = write_job(tmp_path, llm_enabled=False, extra="kge: {dim: 8, epochs: 3}")
+    text = job.read_text().replace(
+        "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]",
+        "models: [{type: kg_knn, params: {layers: 2, neighbours: 20}}]",
+    )
+    job.write_text(text.replace("epochs: 6", "epochs: 3"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+        result = api.run_job(
+            job, progress=False, store_factory=lambda: InMemoryGraphStore(namespace=JOB_NAME)
+        )
+    rec = result.report["recommend"]
+    assert set(rec["kg_knn"]["blend"]["chosen"]) == {"cf", "kg"}
+    job_split = recommend_split(load_job(job))
+    assert rec["kg_knn"]["test"]["recall@20"] > 3 * 20 / job_split.n_items  # random: 20 / n_items
+    served = pd.read_parquet(result.run.topk)
+    assert served["user_id"].nunique() == job_split.n_users and set(served["model"]) == {"kg_knn"}
