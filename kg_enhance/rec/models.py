@@ -53,6 +53,7 @@ from kg_enhance.rec.neighbours import (
     collaborative_features,
     item_knn,
     knowledge_features,
+    term_spread,
     user_profiles,
 )
 
@@ -722,6 +723,7 @@ class LightGCNKNN(LightGCN):
             )
         }
         self.grids: dict[str, tuple[float, ...]] = {"cf": self._grid("cf_weights", cf_weights)}
+        self._spreads: dict[str, np.ndarray] = {}
         # the chosen weight per term, in the order of ``terms`` (a buffer, so saved with the
         # weights; 0 until :meth:`choose_blend`)
         self.register_buffer("blend_weights", torch.zeros(len(self.terms)))
@@ -748,7 +750,15 @@ class LightGCNKNN(LightGCN):
         """The neighbourhood terms at the chosen weights (None while every weight is 0)."""
         if not any(self.blend.values()):
             return None
-        return NeighbourScores(self.profiles, list(self.terms.values()), [self.blend[n] for n in self.terms])
+        for name, sim in self.terms.items():  # once per model: they depend on the data only
+            if name not in self._spreads:
+                self._spreads[name] = term_spread(self.profiles, sim)
+        return NeighbourScores(
+            self.profiles,
+            list(self.terms.values()),
+            [self.blend[n] for n in self.terms],
+            [self._spreads[n] for n in self.terms],
+        )
 
     def choose_blend(self, validation: Callable[[], float]) -> dict[str, Any]:
         """Try every combination of the weight grids, keep the best ``validation()`` (NDCG@K on the

@@ -121,23 +121,39 @@ def user_profiles(train_pairs: np.ndarray, n_users: int, n_items: int) -> sparse
     return sparse.csr_matrix((values, (pairs[:, 0], pairs[:, 1])), shape=(n_users, n_items))
 
 
-def _row_std(m: sparse.csr_matrix, n_cols: int) -> np.ndarray:
-    """Standard deviation of each row of ``m`` over its ``n_cols`` columns, zeros included."""
-    mean = np.asarray(m.sum(axis=1)).ravel() / n_cols
-    square = np.asarray(m.multiply(m).sum(axis=1)).ravel() / n_cols
-    return np.sqrt(np.maximum(square - mean * mean, 0.0))
+def term_spread(
+    profiles: sparse.csr_matrix, sim: sparse.csr_matrix, *, batch_users: int = 1024, chunk: int = 16384
+) -> np.ndarray:
+    """Each user's standard deviation, over the catalog, of ``kn(u, i) = (profiles @ sim.T)[u, i]``
+    (zeros included), streamed in ``batch_users x chunk`` blocks: memory is one block whatever
+    the catalog; cost is one scoring pass. It depends on the training pairs and the similarity
+    only, so a model computes it once (not per weight it tries)."""
+    n_users, n_items = profiles.shape
+    total = np.zeros(n_users)
+    square = np.zeros(n_users)
+    for u0 in range(0, n_users, batch_users):
+        rows = profiles[u0 : u0 + batch_users]
+        for c0 in range(0, n_items, chunk):
+            block = sparse.csr_matrix(rows @ sim[c0 : c0 + chunk].T)
+            total[u0 : u0 + rows.shape[0]] += np.asarray(block.sum(axis=1)).ravel()
+            square[u0 : u0 + rows.shape[0]] += np.asarray(block.multiply(block).sum(axis=1)).ravel()
+    mean = total / max(1, n_items)
+    return np.asarray(np.sqrt(np.maximum(square / max(1, n_items) - mean * mean, 0.0)))
 
 
 @dataclass
 class NeighbourScores:
     """Item-kNN terms added to a model's dot product (module docstring): ``sims[t]`` with weight
-    ``weights[t]``, over the users' training items ``profiles``. Used by
+    ``weights[t]``, over the users' training items ``profiles``; ``spreads[t]``: each user's
+    spread of that term (:func:`term_spread`). Used by
     :func:`~kg_enhance.rec.evaluate.batched_top_k`: :meth:`prepare` once per ranking pass, then
-    :meth:`batch` per user batch."""
+    :meth:`batch` per user batch, whose :meth:`_BatchTerms.block` gives the terms of one item
+    chunk: ``batch x chunk`` values at a time, like the dot product's."""
 
     profiles: sparse.csr_matrix
     sims: list[sparse.csr_matrix]
     weights: list[float]
+    spreads: list[np.ndarray]
     _item_cov: torch.Tensor | None = field(default=None, repr=False)
 
     def prepare(self, item_vecs: torch.Tensor) -> None:
@@ -153,28 +169,29 @@ class NeighbourScores:
             raise RuntimeError("NeighbourScores.prepare(item_vecs) must run before batch()")
         spread = torch.sqrt(((u @ self._item_cov) * u).sum(-1).clamp_min(0.0))
         scaled = u / spread.clamp_min(1e-12).unsqueeze(-1)
-        n_items = self.profiles.shape[1]
-        rows = self.profiles[users]
-        total: sparse.csr_matrix | None = None
-        for sim, weight in zip(self.sims, self.weights, strict=True):
-            if not weight:
-                continue
-            term = sparse.csr_matrix(rows @ sim.T)
-            std = _row_std(term, n_items)
-            scale = np.where(std > 0, weight / np.maximum(std, 1e-12), 0.0).astype(np.float32)
-            term = sparse.csr_matrix(sparse.diags(scale) @ term)
-            total = term if total is None else total + term
-        return scaled, _BatchTerms(None if total is None else sparse.csc_matrix(total), u.device)
+        terms = []
+        for sim, weight, spreads in zip(self.sims, self.weights, self.spreads, strict=True):
+            s = spreads[users]
+            if weight:
+                scale = np.where(s > 0, weight / np.maximum(s, 1e-12), 0.0).astype(np.float32)
+                terms.append((sim, scale))
+        return scaled, _BatchTerms(self.profiles[users], terms, u.device)
 
 
 @dataclass
 class _BatchTerms:
-    """One user batch's summed, scaled neighbour terms; :meth:`block` densifies the columns of a chunk."""
+    """One user batch's profiles and its weighted terms; :meth:`block` computes one item chunk."""
 
-    terms: sparse.csc_matrix | None
+    rows: sparse.csr_matrix
+    terms: list[tuple[sparse.csr_matrix, np.ndarray]]
     device: torch.device
 
     def block(self, ids: slice | np.ndarray) -> torch.Tensor | None:
-        if self.terms is None:
+        """``batch x len(ids)``: the sum over terms of ``scale_u x kn(u, i)``, for the items ``ids``."""
+        if not self.terms:
             return None
-        return torch.as_tensor(self.terms[:, ids].toarray(), device=self.device)
+        out: np.ndarray | None = None
+        for sim, scale in self.terms:
+            part = (self.rows @ sim[ids].T).toarray() * scale[:, None]
+            out = part if out is None else out + part
+        return torch.as_tensor(out, dtype=torch.float32, device=self.device)

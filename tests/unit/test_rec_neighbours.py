@@ -21,6 +21,7 @@ from kg_enhance.rec.neighbours import (
     collaborative_features,
     item_knn,
     knowledge_features,
+    term_spread,
     user_profiles,
 )
 from kg_enhance.rec.train import train_model
@@ -95,7 +96,9 @@ def test_the_blend_ranks_as_a_per_user_z_score_computed_by_hand() -> None:
         dense = dense + w * z(profiles.toarray() @ sim.toarray().T)
     dense[pairs[:, 0], pairs[:, 1]] = -np.inf
     want = np.argsort(-dense, axis=1, kind="stable")[:, :10]
-    extra = NeighbourScores(profiles, sims, weights)
+    extra = NeighbourScores(
+        profiles, sims, weights, [term_spread(profiles, s, batch_users=5, chunk=7) for s in sims]
+    )
     got = np.zeros_like(want)
     for batch, top, _ in batched_top_k(
         u, i, np.arange(n_users), k=10, exclude=UserItems.from_pairs(pairs, n_users),
