@@ -84,7 +84,14 @@ JOB = REPO / "examples" / "jobs" / "movielens-demo.yaml"
 #: ``--data`` moves it (a copy carried to another machine)
 SHARED = REPO.parent / "shared" / "data" / "movielens"
 OURS = ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn", "kgat"]
-NO_KG = {"bpr_mf", "lightgcn"}
+def _no_kg() -> set[str]:
+    """Our models that never see the KG (the registry's ``needs_kg``)."""
+    from kg_enhance.rec.models import rec_model_resolver
+
+    return {cls.key for cls in rec_model_resolver if not cls.needs_kg}
+
+
+NO_KG = _no_kg()
 THEIRS = ["BPR", "LightGCN", "CKE", "KGCN", "KGIN", "KGAT"]
 THEIRS_KG = {"CKE", "KGCN", "KGIN", "KGAT"}
 

@@ -35,6 +35,10 @@ from scipy import sparse
 
 #: item rows per chunk in :func:`item_knn` (a chunk's similarity rows are built at once)
 KNN_CHUNK = 1024
+#: float32 values of one dense chunk of similarities in :func:`item_knn` (64 MiB)
+DENSE_BUDGET = 1 << 24
+#: share of non-zero similarities above which a chunk's k-th values come from a dense top-k
+DENSE_SHARE = 0.02
 
 
 def feature_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sparse.csr_matrix:
@@ -89,12 +93,22 @@ def item_knn(
     x = sparse.csr_matrix(sparse.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0)) @ x)
     xt = sparse.csr_matrix(x.T)
     out_rows, out_cols, out_vals = [], [], []
-    for c0 in range(0, n_items, chunk):
-        c1 = min(c0 + chunk, n_items)
+    # rows per chunk: at most ``chunk``, and a dense chunk of similarities within DENSE_BUDGET
+    step = max(1, min(chunk, DENSE_BUDGET // max(1, n_items)))
+    for c0 in range(0, n_items, step):
+        c1 = min(c0 + step, n_items)
         sims = sparse.coo_matrix(x[c0:c1] @ xt)
         rows, cols, vals = sims.row.astype(np.int64), sims.col.astype(np.int64), sims.data
         mine = (cols != rows + c0) & (vals > 0)
         rows, cols, vals = rows[mine], cols[mine], vals[mine]
+        if len(vals) > DENSE_SHARE * (c1 - c0) * n_items and n_items > k:
+            # dense enough that a dense top-k is cheaper than sorting every pair: keep the pairs at
+            # or above their row's k-th largest value (ties included), then sort those exactly
+            dense = torch.zeros((c1 - c0, n_items))
+            dense[torch.as_tensor(rows), torch.as_tensor(cols)] = torch.as_tensor(vals, dtype=torch.float32)
+            kth = torch.topk(dense, k, dim=1).values[:, -1].numpy()
+            near = vals >= kth[rows]
+            rows, cols, vals = rows[near], cols[near], vals[near]
         # per row: k largest values, ties by the lower item row (sort by row, -value, column)
         order = np.lexsort((cols, -vals, rows))
         rows, cols, vals = rows[order], cols[order], vals[order]

@@ -15,6 +15,7 @@ from kg_enhance import api
 from kg_enhance.config.job import load_job
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
 from kg_enhance.graph.memory import InMemoryGraphStore
+from kg_enhance.rec import neighbours
 from kg_enhance.rec.evaluate import UserItems, batched_top_k
 from kg_enhance.rec.neighbours import (
     NeighbourScores,
@@ -48,18 +49,43 @@ def _dense_knn(x: np.ndarray, k: int, idf: bool, cap: int | None) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("dense_share", [0.0, 2.0])
 @pytest.mark.parametrize("idf,cap", [(True, None), (False, None), (True, 3)])
-def test_item_knn_matches_a_dense_computation(idf: bool, cap: int | None) -> None:
-    """Top-k neighbours and cosines equal a dense, per-item computation, over several row chunks,
-    with and without idf and with a cap on how many items a feature may have."""
+def test_item_knn_matches_a_dense_computation(
+    idf: bool, cap: int | None, dense_share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each item's neighbours are its k most similar items of a dense computation, with their
+    cosines, over several row chunks, with and without idf and with a cap on how many items a
+    feature may have, whether each chunk's k-th values come from a dense top-k (share 0) or from
+    sorting every pair (share 2). (Float32 and float64 may order near-equal cosines differently,
+    so the check is on values, not on which of two near-equal items is kept.)"""
+    monkeypatch.setattr(neighbours, "DENSE_SHARE", dense_share)
     rng = np.random.default_rng(0)
     x = (rng.random((37, 15)) < 0.2).astype(np.float32)
     x[5] = 0  # an item without features has no neighbours
     got = item_knn(sparse.csr_matrix(x), k=4, idf=idf, max_feature_items=cap, chunk=8).toarray()
     want = _dense_knn(x, 4, idf, cap)
-    np.testing.assert_allclose(got, want, atol=1e-5)
+    true = _dense_knn(x, 36, idf, cap)  # every similarity
+    for row in range(len(x)):
+        np.testing.assert_allclose(np.sort(got[row][got[row] > 0]), np.sort(want[row][want[row] > 0]), atol=1e-5)
+        kth = np.sort(want[row])[-4] if (want[row] > 0).sum() >= 4 else 0.0
+        assert (true[row][got[row] > 0] >= kth - 1e-5).all()
+        np.testing.assert_allclose(got[row][got[row] > 0], true[row][got[row] > 0], atol=1e-5)
     assert not got[5].any() and not got[:, 5].any()
     assert ((got > 0).sum(1) <= 4).all()
+
+
+@pytest.mark.parametrize("dense_share", [0.0, 2.0])
+def test_item_knn_breaks_exact_ties_by_the_lower_item_row(
+    dense_share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(neighbours, "DENSE_SHARE", dense_share)
+    x = np.zeros((6, 4), dtype=np.float32)
+    x[:4, :2] = 1  # items 0-3 identical: every pair among them has cosine 1
+    x[4:, 2:] = 1
+    got = item_knn(sparse.csr_matrix(x), k=2, idf=False).toarray()
+    assert list(np.nonzero(got[0])[0]) == [1, 2] and list(np.nonzero(got[3])[0]) == [0, 1]
+    assert list(np.nonzero(got[4])[0]) == [5]
 
 
 def test_features_of_facts_and_of_users() -> None:
