@@ -788,13 +788,16 @@ class KGKNN(LightGCNKNN):
     Both weights are chosen together on validation (``cf_weights`` x ``kg_weights``, 0 included, so
     validation can fall back to ``lightgcn_knn``). With the same seed, the LightGCN inside trains
     exactly as in ``lightgcn_knn`` and ``lightgcn``: the difference between the two blends is the
-    knowledge term alone. Parameters: ``lightgcn_knn``'s, plus ``kg_weights`` (0, 0.1, 0.2, 0.3, 0.5)
-    and ``kg_max_feature_items`` (facts shared by more items, such as a genre of thousands, are left
-    out of the similarity: 1000 by default, which keeps building it linear in the facts).
+    knowledge term alone. Parameters: ``lightgcn_knn``'s, plus ``kg_weights`` (0, 0.1, 0.2, 0.3, 0.5),
+    ``kg_max_feature_items`` (facts shared by more items, such as a genre of thousands, are left
+    out of the similarity: 1000 by default, which keeps building it linear in the facts) and
+    ``kg_relations`` (the relation types whose facts make the similarity; all by default).
     """
 
     needs_kg = True
     key = "kg_knn"
+    #: train_model passes ``relation_keys`` (the names of the relation rows), for ``kg_relations``
+    wants_relation_keys: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -807,6 +810,8 @@ class KGKNN(LightGCNKNN):
         item_entity_relations: np.ndarray | None = None,
         kg_weights: tuple[float, ...] | list[float] = KNN_WEIGHTS,
         kg_max_feature_items: int | None = 1000,
+        kg_relations: list[str] | None = None,
+        relation_keys: list[str] | None = None,
         kg_vectors: Any = None,
         kg_mask: Any = None,
         entity_vectors: Any = None,
@@ -815,6 +820,14 @@ class KGKNN(LightGCNKNN):
         del kg_vectors, kg_mask, entity_vectors  # the facts themselves are the features
         super().__init__(n_users, n_items, dim, train_pairs=train_pairs, **kwargs)
         facts = item_entity_facts(item_entity_edges, item_entity_relations)
+        if kg_relations is not None:
+            known = list(relation_keys or [])
+            unknown = sorted(set(kg_relations) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"{self.key}: kg_relations {unknown} are not relations of this KG; it has {known}"
+                )
+            facts = facts[np.isin(facts[:, 2], [known.index(r) for r in kg_relations])]
         self.terms["kg"] = item_knn(
             knowledge_features(facts, n_items),
             k=self.neighbours,

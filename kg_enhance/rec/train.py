@@ -408,6 +408,8 @@ def train_model(
         if kg is None:
             raise ValueError(f"recommender {spec.key!r} needs KG embeddings, but none were given")
         kwargs.update(kg.model_kwargs())
+        if getattr(cls, "wants_relation_keys", False):
+            kwargs["relation_keys"] = list(kg.relation_keys)
     if spec.text:
         if text is None:
             raise ConfigError(

@@ -67,7 +67,9 @@ def test_item_knn_matches_a_dense_computation(
     want = _dense_knn(x, 4, idf, cap)
     true = _dense_knn(x, 36, idf, cap)  # every similarity
     for row in range(len(x)):
-        np.testing.assert_allclose(np.sort(got[row][got[row] > 0]), np.sort(want[row][want[row] > 0]), atol=1e-5)
+        np.testing.assert_allclose(
+            np.sort(got[row][got[row] > 0]), np.sort(want[row][want[row] > 0]), atol=1e-5
+        )
         kth = np.sort(want[row])[-4] if (want[row] > 0).sum() >= 4 else 0.0
         assert (true[row][got[row] > 0] >= kth - 1e-5).all()
         np.testing.assert_allclose(got[row][got[row] > 0], true[row][got[row] > 0], atol=1e-5)
@@ -164,6 +166,24 @@ def test_kg_knn_chooses_its_weights_on_validation_and_contains_lightgcn_knn(spli
     # the knowledge term uses the facts: items sharing a director or a genre are neighbours
     sim = both.model.terms["kg"]
     assert sim.nnz > 0 and both.model.terms["cf"].nnz > 0
+
+
+def test_kg_knn_keeps_the_relations_it_is_given(split) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """``kg_relations`` restricts the knowledge similarity to those relations' facts; a relation the
+    KG does not have is refused with the ones it has."""
+    kg = _demo_fact_kg(split)
+    cfg = RecommenderConfig(epochs=1, dim=8, k=20, graph_batches_per_epoch=4)
+    facts = kg.item_entity_relations
+    for relation in kg.relation_keys:
+        spec = RecModelSpec(type="kg_knn", params={"kg_relations": [relation], "kg_weights": [0.0]})
+        model = train_model(spec, split, cfg, kg=kg, progress=False).model
+        only = facts[facts[:, 2] == kg.relation_keys.index(relation)]
+        want = item_knn(knowledge_features(only, split.n_items), k=100, max_feature_items=1000)
+        assert (model.terms["kg"] != want).nnz == 0
+    with pytest.raises(ValueError, match="not relations of this KG"):
+        train_model(
+            RecModelSpec(type="kg_knn", params={"kg_relations": ["NOPE"]}), split, cfg, kg=kg, progress=False
+        )
 
 
 def test_kg_knn_runs_from_a_job_file_and_serves_every_user(tmp_path: Path) -> None:
