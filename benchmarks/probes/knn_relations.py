@@ -1,0 +1,109 @@
+"""Probe, not a benchmark: which facts carry ``kg_knn``'s lift on lift.py's full ml-latest-small?
+
+For each seed it trains our ``lightgcn`` once (lift.py's split and budget: up to 500 epochs,
+validation every 5, patience 10 evaluations, the demo job's settings), then builds ``kg_knn`` around
+those same weights for each relation subset (``kg_relations``) and lets it choose its weights on
+validation as training does (:meth:`~kg_enhance.rec.models.LightGCNKNN.choose_blend`). The
+reference is the same with the knowledge weight held at 0 (``lightgcn_knn``'s ranking). It prints,
+per subset, mean test NDCG@20 and long-tail NDCG@20 over seeds, and the difference from the
+reference paired over (seed, test user), with its t-test p-value.
+
+    .venv/bin/python benchmarks/probes/knn_relations.py [--seeds 0,1,2,3,4] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import lightgcn_gap  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from kg_enhance.api import validate_job  # noqa: E402
+from kg_enhance.config.models import RecModelSpec  # noqa: E402
+from kg_enhance.rec.evaluate import RankingEvaluator, long_tail_mask  # noqa: E402
+from kg_enhance.rec.models import KGKNN, KNN_WEIGHTS  # noqa: E402
+from kg_enhance.rec.train import train_model  # noqa: E402
+
+K = 20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    job = validate_job(REPO / "examples" / "jobs" / "movielens-demo.yaml")
+    ds = lightgcn_gap.dataset("ml-latest-small", job, kg=True)
+    sp, kg = ds.split, ds.kg
+    relations = list(kg.relation_keys)
+    subsets: dict[str, list[str] | None] = {"all facts": None}
+    subsets.update({f"only {r}": [r] for r in relations})
+    subsets.update({f"all but {r}": [x for x in relations if x != r] for r in relations})
+    base = job.recommender.model_copy(update={"epochs": 500, "eval_every": 5, "patience": 10, "k": K})
+    valid_eval = RankingEvaluator(sp.valid, [sp.train], n_users=sp.n_users, n_items=sp.n_items, k=K)
+    test_eval = RankingEvaluator(sp.test, [sp.train, sp.valid], n_users=sp.n_users, n_items=sp.n_items, k=K)
+    tail = long_tail_mask(sp.train, sp.n_items, 0.2)
+    tail_eval = RankingEvaluator(
+        sp.test[tail[sp.test[:, 1]]], [sp.train, sp.valid], n_users=sp.n_users, n_items=sp.n_items, k=K
+    )
+    print(f"ml-latest-small: {sp.n_users} users, {sp.n_items} items; relations {relations}", flush=True)
+    per: dict[tuple[str, str], list[np.ndarray]] = {}
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        t0 = time.time()
+        trained = train_model(
+            RecModelSpec(type="lightgcn"), sp, base.model_copy(update={"seed": seed}), progress=False
+        )
+        print(f"seed {seed}: lightgcn best epoch {trained.best_epoch} ({time.time() - t0:.0f}s)", flush=True)
+        for name, subset in {"reference (knowledge weight 0)": None, **subsets}.items():
+            model = KGKNN(
+                sp.n_users,
+                sp.n_items,
+                base.dim,
+                train_pairs=sp.train,
+                relation_keys=relations,
+                kg_relations=subset,
+                kg_weights=[0.0] if name.startswith("reference") else KNN_WEIGHTS,
+                **kg.model_kwargs(),  # type: ignore[arg-type]
+            )
+            model.load_state_dict(
+                {k: v for k, v in trained.model.state_dict().items() if k != "blend_weights"}, strict=False
+            )
+            model.eval()
+            with torch.no_grad():
+                reps = model.representations()
+                blend = model.choose_blend(
+                    lambda m=model, r=reps: valid_eval.evaluate(*r, extra=m.extra_scores())[f"ndcg@{K}"]
+                )
+                extra = model.extra_scores()
+                test = test_eval.per_user(*reps, extra=extra)["ndcg"]
+                tail_ndcg = tail_eval.per_user(*reps, extra=extra)["ndcg"]
+            per.setdefault((name, "test"), []).append(test)
+            per.setdefault((name, "tail"), []).append(tail_ndcg)
+            print(
+                f"  {name:36s} weights {blend['chosen']} valid {blend['valid']:.4f} test {test.mean():.4f} "
+                f"tail {tail_ndcg.mean():.4f}",
+                flush=True,
+            )
+    print("\nover seeds, paired over (seed, test user) against the reference:")
+    ref = "reference (knowledge weight 0)"
+    for name in subsets:
+        line = f"  {name:36s}"
+        for part in ("test", "tail"):
+            a, b = np.concatenate(per[(name, part)]), np.concatenate(per[(ref, part)])
+            p = stats.ttest_rel(a, b).pvalue if np.any(a != b) else 1.0
+            line += f"  {part} {a.mean():.4f} ({a.mean() - b.mean():+.4f}, p = {p:.2g})"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
