@@ -84,6 +84,8 @@ JOB = REPO / "examples" / "jobs" / "movielens-demo.yaml"
 #: ``--data`` moves it (a copy carried to another machine)
 SHARED = REPO.parent / "shared" / "data" / "movielens"
 OURS = ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn", "kgat"]
+
+
 def _no_kg() -> set[str]:
     """Our models that never see the KG (the registry's ``needs_kg``)."""
     from kg_enhance.rec.models import rec_model_resolver
@@ -276,10 +278,12 @@ def run_ours(
                 "epochs": trained.epochs,
                 "best_epoch": trained.best_epoch,
                 "flags": training_flags(trained.best_epoch, max_epochs=cfg.epochs, eval_every=cfg.eval_every),
+                **({"blend": trained.blend["chosen"]} if trained.blend else {}),
             }
         )
         print(
-            f"  ours {name:12s} seed {seed}: test NDCG@{cfg.k} {scored['test']['ndcg']:.4f} ({trained.seconds:.0f}s, best epoch {trained.best_epoch})",
+            f"  ours {name:12s} seed {seed}: test NDCG@{cfg.k} {scored['test']['ndcg']:.4f} ({trained.seconds:.0f}s, best epoch {trained.best_epoch})"
+            + (f", neighbourhood weights {trained.blend['chosen']}" if trained.blend else ""),
             flush=True,
         )
     return rows
