@@ -131,7 +131,16 @@ def space_for(model_type: str) -> tuple[Param, ...]:
 def default_trial(spec: RecModelSpec, config: RecommenderConfig) -> dict[str, Any]:
     """The job's own values of ``spec``'s searched parameters (those inside the space)."""
 
-    signature = inspect.signature(rec_model_resolver.lookup(spec.type).__init__)
+    # a parameter's default is on the first class of the model's MRO whose __init__ names it (a
+    # subclass may pass it on through **kwargs, as lightgcn_knn does LightGCN's ``layers``)
+    defaults: dict[str, Any] = {}
+    for klass in reversed(rec_model_resolver.lookup(spec.type).__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for name, param in inspect.signature(init).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                defaults[name] = param.default
     out: dict[str, Any] = {}
     for p in space_for(spec.type):
         if p.name == "learning_rate":
@@ -140,11 +149,8 @@ def default_trial(spec: RecModelSpec, config: RecommenderConfig) -> dict[str, An
             value = getattr(config, p.name)
         elif p.name in spec.params:
             value = spec.params[p.name]
-        elif (
-            p.name in signature.parameters
-            and signature.parameters[p.name].default is not inspect.Parameter.empty
-        ):
-            value = signature.parameters[p.name].default
+        elif p.name in defaults:
+            value = defaults[p.name]
         else:
             continue
         inside = value in p.choices if p.kind == "categorical" else p.low <= value <= p.high

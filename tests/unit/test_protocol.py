@@ -207,3 +207,21 @@ def test_cross_check_trains_other_models_chosen_values_and_keeps_the_better_mean
     assert {**taken.config, **taken.params} == shared
     assert taken.best_value == pytest.approx(check["mean"])
     assert taken.report()["cross_checked"] == taken.cross_checked
+
+
+def test_the_first_trial_is_the_jobs_settings_with_defaults_inherited_from_the_base_model() -> None:
+    """A parameter a model passes on to its base class through ``**kwargs`` (``layers`` of
+    lightgcn_knn and kg_knn, LightGCN's) is enqueued at the base's default, not left to the sampler."""
+    from kg_enhance.config.models import RecModelSpec, RecommenderConfig
+    from kg_enhance.rec.tune import default_trial
+
+    config = RecommenderConfig(learning_rate=0.005, weight_decay=1e-6, dim=64)
+    for model in ("lightgcn", "lightgcn_knn", "kg_knn"):
+        assert default_trial(RecModelSpec(type=model), config) == {
+            "learning_rate": 0.005,
+            "weight_decay": 1e-6,
+            "dim": 64,
+            "layers": 3,
+        }
+    assert default_trial(RecModelSpec(type="kg_knn", params={"layers": 2}), config)["layers"] == 2
+    assert default_trial(RecModelSpec(type="kg_hybrid"), config)["knowledge_dropout"] == 0.0
