@@ -65,7 +65,11 @@ DEFAULT_VARIANTS = {"uniform": {}, "popularity": {"negatives": "popularity", "ne
 
 
 def tail_only_ndcg(trained: TrainedModel, split: Any, slices: Slices, k: int) -> float:
-    """Long-tail NDCG@k with every head item pushed below every tail item (one extra column)."""
+    """Long-tail NDCG@k with every head item pushed below every tail item (one extra column).
+    NaN for a model that adds neighbourhood terms to its dot product (``*_knn``): the extra column
+    cannot push those terms, so the figure would be its LightGCN's, not its own."""
+    if trained.model.extra_scores() is not None:
+        return float("nan")
     users, items = (t.detach() for t in trained.model.representations())
     head = torch.as_tensor(~slices.tail_mask, dtype=items.dtype, device=items.device)  # type: ignore[operator]
     users = torch.cat([users, torch.ones(len(users), 1, dtype=users.dtype, device=users.device)], 1)
@@ -141,7 +145,7 @@ def main() -> None:
                 slice_eval = slices.evaluators(split, k=k, tail_slots=tail_slots_of(split, cfg))["long_tail"]
                 with torch.no_grad():
                     tail_per_user[(name, seed, spec.key)] = slice_eval.per_user(
-                        *trained.model.representations()
+                        *trained.model.representations(), extra=trained.model.extra_scores()
                     )["ndcg"]
                 got_tail = float(trained.slices["long_tail"][f"ndcg@{k}"])
                 if not np.isclose(tail_per_user[(name, seed, spec.key)].mean(), got_tail):
