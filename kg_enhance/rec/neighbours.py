@@ -14,15 +14,18 @@ for every user whatever the size of its history::
 
 (a per-user z-score of each term, without the means, which do not change a user's ranking).
 
-Cost, with ``k`` neighbours per item and ``h`` the training pairs:
+Cost, with ``k`` neighbours per item:
 
-* :func:`item_knn`: rows in chunks, each multiplied by the whole (sparse) feature matrix.
-  Features shared by more than ``max_feature_items`` items are left out (a genre of thousands of
-  items makes everything a candidate of everything: quadratic); what they add to a cosine is small
-  (their idf is low). With the cap, the products cost at most ``cap x facts``: linear in the facts.
-* scoring a batch of users: one sparse product ``profiles x S^T`` per term, at most
-  ``(batch's training pairs) x k`` non-zeros, then dense ``batch x chunk`` blocks as the dot
-  product already makes (:func:`~kg_enhance.rec.evaluate.batched_top_k`).
+* :func:`item_knn`: item rows in chunks, each multiplied by the whole (sparse) feature matrix: the
+  sum over features of (items with it) squared. Features shared by more than ``max_feature_items``
+  items are left out (a genre of thousands of items makes everything a candidate of everything:
+  quadratic); what they add to a cosine is small (their idf is low). With the cap that sum is at
+  most ``cap x facts``: linear in the facts. Memory: one chunk of similarities (64 MiB dense at most).
+* ranking: per user batch and item chunk, ``profiles[batch] @ S[chunk].T`` per term, a dense
+  ``batch x chunk`` block like the dot product's (:func:`~kg_enhance.rec.evaluate.batched_top_k`);
+  over a whole pass that is the users' training pairs times their items' in-neighbours, ``k`` on
+  average. Each user's spread of a term (:func:`term_spread`) is one such pass, once per model.
+  ``benchmarks/knn_scale.py`` measures both against the catalog size.
 """
 
 from __future__ import annotations
