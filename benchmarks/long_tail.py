@@ -188,6 +188,9 @@ def main() -> None:
             cells = []
             for m in metrics:
                 vals = [r[m] for r in got]
+                if any(v != v for v in vals):  # NaN: tail-only of a *_knn model
+                    cells.append("n/a".rjust(22))
+                    continue
                 sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
                 cells.append(f"{statistics.mean(vals):.5f} ± {sd:.5f}".rjust(22))
             best = ",".join(str(r["best_epoch"]) + ("*" if r["under_trained"] else "") for r in got)
