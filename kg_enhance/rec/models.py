@@ -688,8 +688,9 @@ class LightGCNKNN(LightGCN):
     ``neighbours`` most similar items by the users they share; the spreads ``s`` are per user over
     the catalog. ``w`` is chosen from ``cf_weights`` by validation NDCG@K (:meth:`choose_blend`),
     never on test; 0 keeps LightGCN's ranking. Parameters: LightGCN's, plus ``neighbours`` (100),
-    ``cf_weights`` (0, 0.1, 0.2, 0.3, 0.5), ``max_feature_items`` (features of more items are left
-    out of the similarity; None).
+    ``cf_weights`` (0, 0.1, 0.2, 0.3, 0.5), ``max_feature_items`` (users with more training items
+    are left out of the similarity, which keeps building it linear in the pairs: 5000; the largest
+    user of ml-latest-small has 981).
 
     This is the no-knowledge control of ``kg_knn``: a blend of two collaborative models, which on
     its own moves NDCG, so the knowledge term is measured against it, not against LightGCN.
@@ -706,7 +707,7 @@ class LightGCNKNN(LightGCN):
         train_pairs: np.ndarray,
         neighbours: int = 100,
         cf_weights: tuple[float, ...] | list[float] = KNN_WEIGHTS,
-        max_feature_items: int | None = None,
+        max_feature_items: int | None = 5000,
         **kwargs: Any,
     ) -> None:
         super().__init__(n_users, n_items, dim, train_pairs=train_pairs, **kwargs)
@@ -741,7 +742,12 @@ class LightGCNKNN(LightGCN):
         self.blend_weights = torch.tensor([float(weights.get(n, 0.0)) for n in self.terms], device=device)
 
     def _grid(self, name: str, values: Any) -> tuple[float, ...]:
-        grid = tuple(float(v) for v in values)
+        try:
+            grid = tuple(float(v) for v in values)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{self.key}: {name} must be a non-empty list of weights >= 0, got {values!r}"
+            ) from None
         if not grid or any(v < 0 for v in grid):
             raise ValueError(f"{self.key}: {name} must be a non-empty list of weights >= 0, got {values}")
         return grid

@@ -36,8 +36,10 @@ import numpy as np
 import torch
 from scipy import sparse
 
-#: item rows per chunk in :func:`item_knn` (a chunk's similarity rows are built at once)
-KNN_CHUNK = 1024
+#: most item rows per chunk in :func:`item_knn` (a chunk's similarity rows are built at once)
+KNN_CHUNK = 1 << 16
+#: most feature-sharing products per chunk in :func:`item_knn` (bounds a chunk's similarity pairs)
+PAIR_BUDGET = 1 << 24
 #: float32 values of one dense chunk of similarities in :func:`item_knn` (64 MiB)
 DENSE_BUDGET = 1 << 24
 #: share of non-zero similarities above which a chunk's k-th values come from a dense top-k
@@ -84,6 +86,13 @@ def item_knn(
 
     Features of more than ``max_feature_items`` items are left out (module docstring). Ties at the
     ``k``-th place are broken by the lower item row."""
+    if k < 1:
+        raise ValueError(f"item_knn: k must be at least 1, got {k}")
+    if max_feature_items is not None and max_feature_items < 2:
+        raise ValueError(
+            f"item_knn: max_feature_items must be at least 2 (a feature of one item links no two items), "
+            f"got {max_feature_items}; use null for no cap"
+        )
     n_items, _ = features.shape
     x = sparse.csr_matrix(features, dtype=np.float32, copy=True)
     x.data[:] = 1.0
@@ -96,15 +105,24 @@ def item_knn(
     x = sparse.csr_matrix(sparse.diags(np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0)) @ x)
     xt = sparse.csr_matrix(x.T)
     out_rows, out_cols, out_vals = [], [], []
-    # rows per chunk: at most ``chunk``, and a dense chunk of similarities within DENSE_BUDGET
-    step = max(1, min(chunk, DENSE_BUDGET // max(1, n_items)))
-    for c0 in range(0, n_items, step):
-        c1 = min(c0 + step, n_items)
+    # rows per chunk: at most ``chunk``, and products (an upper bound of the chunk's similarity pairs:
+    # per item, the items sharing each of its features) within PAIR_BUDGET, so memory is bounded and a
+    # sparse catalog takes few, large chunks (each product call costs the catalog's size once)
+    binary = x.copy()
+    binary.data[:] = 1.0
+    pairs = np.asarray(binary @ np.asarray(binary.sum(axis=0)).ravel()).ravel()
+    total = np.concatenate([[0.0], np.cumsum(pairs)])
+    c0 = 0
+    while c0 < n_items:
+        c1 = int(np.searchsorted(total, total[c0] + PAIR_BUDGET, side="right")) - 1
+        # ... and rows whose dense block fits DENSE_BUDGET (or 1,024 rows for a huge catalog)
+        c1 = min(max(c1, c0 + 1), c0 + chunk, c0 + max(DENSE_BUDGET // max(1, n_items), 1024), n_items)
         sims = sparse.coo_matrix(x[c0:c1] @ xt)
         rows, cols, vals = sims.row.astype(np.int64), sims.col.astype(np.int64), sims.data
         mine = (cols != rows + c0) & (vals > 0)
         rows, cols, vals = rows[mine], cols[mine], vals[mine]
-        if len(vals) > DENSE_SHARE * (c1 - c0) * n_items and n_items > k:
+        dense_fits = (c1 - c0) * n_items <= DENSE_BUDGET
+        if dense_fits and len(vals) > DENSE_SHARE * (c1 - c0) * n_items and n_items > k:
             # dense enough that a dense top-k is cheaper than sorting every pair: keep the pairs at
             # or above their row's k-th largest value (ties included), then sort those exactly
             dense = torch.zeros((c1 - c0, n_items))
@@ -121,6 +139,7 @@ def item_knn(
         out_rows.append(rows[top] + c0)
         out_cols.append(cols[top])
         out_vals.append(vals[top].astype(np.float32))
+        c0 = c1
     if not out_rows:
         return sparse.csr_matrix((n_items, n_items), dtype=np.float32)
     return sparse.csr_matrix(
@@ -149,11 +168,12 @@ def term_spread(
     total = np.zeros(n_users)
     square = np.zeros(n_users)
     for u0 in range(0, n_users, batch_users):
-        rows = profiles[u0 : u0 + batch_users]
+        rows_t = sparse.csr_matrix(profiles[u0 : u0 + batch_users].T)
         for c0 in range(0, n_items, chunk):
-            block = sparse.csr_matrix(rows @ sim[c0 : c0 + chunk].T)
-            total[u0 : u0 + rows.shape[0]] += np.asarray(block.sum(axis=1)).ravel()
-            square[u0 : u0 + rows.shape[0]] += np.asarray(block.multiply(block).sum(axis=1)).ravel()
+            # (chunk x items) @ (items x batch): scipy's work arrays are the batch's size, not the catalog's
+            block = sparse.csr_matrix((sim[c0 : c0 + chunk] @ rows_t).T)
+            total[u0 : u0 + rows_t.shape[1]] += np.asarray(block.sum(axis=1)).ravel()
+            square[u0 : u0 + rows_t.shape[1]] += np.asarray(block.multiply(block).sum(axis=1)).ravel()
     mean = total / max(1, n_items)
     return np.asarray(np.sqrt(np.maximum(square / max(1, n_items) - mean * mean, 0.0)))
 
@@ -192,14 +212,15 @@ class NeighbourScores:
             if weight:
                 scale = np.where(s > 0, weight / np.maximum(s, 1e-12), 0.0).astype(np.float32)
                 terms.append((sim, scale))
-        return scaled, _BatchTerms(self.profiles[users], terms, u.device)
+        return scaled, _BatchTerms(sparse.csr_matrix(self.profiles[users].T), terms, u.device)
 
 
 @dataclass
 class _BatchTerms:
-    """One user batch's profiles and its weighted terms; :meth:`block` computes one item chunk."""
+    """One user batch's profiles (transposed: items x batch) and its weighted terms; :meth:`block`
+    computes one item chunk."""
 
-    rows: sparse.csr_matrix
+    rows_t: sparse.csr_matrix
     terms: list[tuple[sparse.csr_matrix, np.ndarray]]
     device: torch.device
 
@@ -209,6 +230,6 @@ class _BatchTerms:
             return None
         out: np.ndarray | None = None
         for sim, scale in self.terms:
-            part = (self.rows @ sim[ids].T).toarray() * scale[:, None]
+            part = (sim[ids] @ self.rows_t).toarray().T * scale[:, None]
             out = part if out is None else out + part
         return torch.as_tensor(out, dtype=torch.float32, device=self.device)
