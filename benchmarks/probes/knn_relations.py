@@ -75,9 +75,9 @@ def main() -> None:
                 kg_weights=[0.0] if name.startswith("reference") else KNN_WEIGHTS,
                 **kg.model_kwargs(),  # type: ignore[arg-type]
             )
-            model.load_state_dict(
-                {k: v for k, v in trained.model.state_dict().items() if k != "blend_weights"}, strict=False
-            )
+            got = model.load_state_dict(trained.model.state_dict(), strict=False)
+            if got.unexpected_keys or set(got.missing_keys) != {"blend_weights"}:
+                raise SystemExit(f"the trained LightGCN does not fit kg_knn: {got}")
             model.eval()
             with torch.no_grad():
                 reps = model.representations()
