@@ -70,7 +70,6 @@ def main() -> None:
                 sp.n_items,
                 base.dim,
                 train_pairs=sp.train,
-                relation_keys=relations,
                 kg_relations=subset,
                 kg_weights=[0.0] if name.startswith("reference") else KNN_WEIGHTS,
                 **kg.model_kwargs(),  # type: ignore[arg-type]

@@ -159,7 +159,7 @@ def batched_top_k(
     are left to rank for the user.
 
     ``extra``: item-neighbourhood terms added to the dot product (:class:`NeighbourScores`, the
-    ``*_knn`` models); it adds one sparse ``batch x items`` matrix per user batch.
+    ``*_knn`` models), one ``batch x chunk`` block per item chunk like the dot product's.
     """
     n_items = int(item_vecs.shape[0])
     k = min(k, n_items)

@@ -40,6 +40,8 @@ class KGInputs:
             "entity_vectors": self.entity_vectors,
             "item_entity_edges": self.item_entity_edges,
             "item_entity_relations": self.item_entity_relations,
+            # names of the relation rows (kg_knn's ``kg_relations``; the other models ignore them)
+            "relation_keys": list(self.relation_keys),
         }
 
 

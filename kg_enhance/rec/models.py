@@ -802,8 +802,6 @@ class KGKNN(LightGCNKNN):
 
     needs_kg = True
     key = "kg_knn"
-    #: train_model passes ``relation_keys`` (the names of the relation rows), for ``kg_relations``
-    wants_relation_keys: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -818,12 +816,9 @@ class KGKNN(LightGCNKNN):
         kg_max_feature_items: int | None = 1000,
         kg_relations: list[str] | None = None,
         relation_keys: list[str] | None = None,
-        kg_vectors: Any = None,
-        kg_mask: Any = None,
-        entity_vectors: Any = None,
         **kwargs: Any,
     ) -> None:
-        del kg_vectors, kg_mask, entity_vectors  # the facts themselves are the features
+        # the PyKEEN vectors among ``kwargs`` go unused (RecModel ignores them): the facts are the features
         super().__init__(n_users, n_items, dim, train_pairs=train_pairs, **kwargs)
         facts = item_entity_facts(item_entity_edges, item_entity_relations)
         if kg_relations is not None:

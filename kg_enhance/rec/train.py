@@ -408,8 +408,6 @@ def train_model(
         if kg is None:
             raise ValueError(f"recommender {spec.key!r} needs KG embeddings, but none were given")
         kwargs.update(kg.model_kwargs())
-        if getattr(cls, "wants_relation_keys", False):
-            kwargs["relation_keys"] = list(kg.relation_keys)
     if spec.text:
         if text is None:
             raise ConfigError(
@@ -525,11 +523,21 @@ def train_model(
     with torch.no_grad():
         reps = model.representations()
         blend = None
+        tried: dict[tuple[float, ...], dict[str, float]] = {}
         if isinstance(model, LightGCNKNN):
             # neighbourhood terms: their weights chosen on the whole validation split, after training
-            blend = model.choose_blend(lambda: valid_eval.evaluate(*reps, extra=model.extra_scores())[key])
+            # (each weight's metrics kept, so the chosen one's validation is not ranked again)
+            def validation(m: LightGCNKNN = model) -> float:
+                got = tried[tuple(m.blend.values())] = valid_eval.evaluate(*reps, extra=m.extra_scores())
+                return got[key]
+
+            blend = model.choose_blend(validation)
         extra = model.extra_scores()
-        valid = valid_eval.evaluate(*reps, extra=extra)
+        valid = (
+            tried[tuple(model.blend.values())]
+            if isinstance(model, LightGCNKNN)
+            else valid_eval.evaluate(*reps, extra=extra)
+        )
         test_eval = RankingEvaluator(
             split.test,
             [split.train, split.valid],

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,23 @@ def cli(*args: str, timeout: float = 600, input: str | None = None) -> subproces
         cwd=REPO,
         timeout=timeout,
     )
+
+
+def run_models_in_memory(tmp_path: Path, models: str) -> tuple[Path, Any]:
+    """The small demo job with the LLM off, ``recommender.models`` replaced by ``models`` (YAML, and
+    any recommender keys after it) and 3 epochs, run whole on the in-memory store; ``(job path,
+    api.run_job's result)``."""
+    from kg_enhance import api
+    from kg_enhance.graph.memory import InMemoryGraphStore
+
+    job = write_job(tmp_path, llm_enabled=False, extra="kge: {dim: 8, epochs: 3}")
+    text = job.read_text().replace(
+        "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]", f"models: {models}"
+    )
+    job.write_text(text.replace("epochs: 6", "epochs: 3"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+        result = api.run_job(
+            job, progress=False, store_factory=lambda: InMemoryGraphStore(namespace=JOB_NAME)
+        )
+    return job, result

@@ -13,7 +13,6 @@ from kg_enhance import api
 from kg_enhance.config.job import load_job
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
 from kg_enhance.datasets.movielens import DEMO_DIR
-from kg_enhance.graph.memory import InMemoryGraphStore
 from kg_enhance.rec.data import make_split, positives
 from kg_enhance.rec.evaluate import RankingEvaluator, Slices, long_tail_mask
 from kg_enhance.rec.kg import KGInputs
@@ -21,7 +20,7 @@ from kg_enhance.rec.models import KGHybrid, LightGCN, normalised_adjacency
 from kg_enhance.rec.serve import PathExplainer
 from kg_enhance.rec.train import NegativeSampler, sample_user_rows, tail_slots_of, top_k, train_model
 from kg_enhance.stages.recommend import recommend_split
-from tests.support.helpers import JOB_NAME, write_job
+from tests.support.helpers import run_models_in_memory
 
 
 @pytest.fixture(scope="module")
@@ -456,17 +455,7 @@ def test_tail_slots_shape_every_list_a_model_is_judged_and_served_by(split) -> N
 
 
 def test_the_pipeline_serves_and_reports_the_lists_with_their_tail_slots(tmp_path: Path) -> None:
-    job = write_job(tmp_path, llm_enabled=False, extra="kge: {dim: 8, epochs: 3}")
-    text = job.read_text().replace(
-        "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]",
-        "models: [{type: bpr_mf}, {type: kg_bpr}]\n  tail_slots: 3",
-    )
-    job.write_text(text.replace("epochs: 6", "epochs: 3"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
-        result = api.run_job(
-            job, progress=False, store_factory=lambda: InMemoryGraphStore(namespace=JOB_NAME)
-        )
+    job, result = run_models_in_memory(tmp_path, "[{type: bpr_mf}, {type: kg_bpr}]\n  tail_slots: 3")
     rec = result.report["recommend"]
     assert rec["tail_slots"] == 3 and rec["k"] == 20
     split = recommend_split(load_job(job))
@@ -484,17 +473,7 @@ def test_the_pipeline_serves_and_reports_the_lists_with_their_tail_slots(tmp_pat
 
 def test_kg_hybrid_runs_from_a_job_file_and_serves_every_user(tmp_path: Path) -> None:
     """Usable from YAML like the others: trained, reported, and its top-K served with KG paths."""
-    job = write_job(tmp_path, llm_enabled=False, extra="kge: {dim: 8, epochs: 3}")
-    text = job.read_text().replace(
-        "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]",
-        "models: [{type: kg_hybrid, params: {layers: 2}}]",
-    )
-    job.write_text(text.replace("epochs: 6", "epochs: 3"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
-        result = api.run_job(
-            job, progress=False, store_factory=lambda: InMemoryGraphStore(namespace=JOB_NAME)
-        )
+    job, result = run_models_in_memory(tmp_path, "[{type: kg_hybrid, params: {layers: 2}}]")
     rec = result.report["recommend"]
     assert rec["kg_item_coverage"] > 0.5 and rec["kg_hybrid"]["epochs"] == 3
     split = recommend_split(load_job(job))

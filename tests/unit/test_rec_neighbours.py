@@ -11,10 +11,8 @@ import pytest
 import torch
 from scipy import sparse
 
-from kg_enhance import api
 from kg_enhance.config.job import load_job
 from kg_enhance.config.models import RecModelSpec, RecommenderConfig
-from kg_enhance.graph.memory import InMemoryGraphStore
 from kg_enhance.rec import neighbours
 from kg_enhance.rec.evaluate import TailSlots, UserItems, batched_top_k
 from kg_enhance.rec.neighbours import (
@@ -27,7 +25,7 @@ from kg_enhance.rec.neighbours import (
 )
 from kg_enhance.rec.train import train_model
 from kg_enhance.stages.recommend import recommend_split
-from tests.support.helpers import JOB_NAME, write_job
+from tests.support.helpers import run_models_in_memory
 from tests.unit.test_rec import _demo_fact_kg, split  # noqa: F401  (the demo split fixture)
 
 
@@ -221,17 +219,7 @@ def test_kg_knn_keeps_the_relations_it_is_given(split) -> None:  # type: ignore[
 
 def test_kg_knn_runs_from_a_job_file_and_serves_every_user(tmp_path: Path) -> None:
     """Usable from YAML like the others: trained, reported with its weights, and its top-K served."""
-    job = write_job(tmp_path, llm_enabled=False, extra="kge: {dim: 8, epochs: 3}")
-    text = job.read_text().replace(
-        "models: [{type: bpr_mf}, {type: lightgcn}, {type: kg_bpr}, {type: kg_lightgcn}]",
-        "models: [{type: kg_knn, params: {layers: 2, neighbours: 20}}]",
-    )
-    job.write_text(text.replace("epochs: 6", "epochs: 3"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
-        result = api.run_job(
-            job, progress=False, store_factory=lambda: InMemoryGraphStore(namespace=JOB_NAME)
-        )
+    job, result = run_models_in_memory(tmp_path, "[{type: kg_knn, params: {layers: 2, neighbours: 20}}]")
     rec = result.report["recommend"]
     assert set(rec["kg_knn"]["blend"]["chosen"]) == {"cf", "kg"}
     job_split = recommend_split(load_job(job))
