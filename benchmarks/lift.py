@@ -94,8 +94,11 @@ def _no_kg() -> set[str]:
 
 
 NO_KG = _no_kg()
-THEIRS = ["BPR", "LightGCN", "CKE", "KGCN", "KGIN", "KGAT"]
+THEIRS = ["BPR", "LightGCN", "ItemKNN", "CKE", "KGCN", "KGIN", "KGAT"]
 THEIRS_KG = {"CKE", "KGCN", "KGIN", "KGAT"}
+#: RecBole's memory-based models: no training loop (RecBole runs one pass), so no early-stopping flags;
+#: validated after that one pass (RecBole's ``eval_step`` would otherwise skip it)
+NOT_TRAINED = {"ItemKNN"}
 
 #: RecBole search spaces: (name, kind, low, high | choices); the first trial is RecBole's defaults
 LR = ("learning_rate", "log", 1e-4, 1e-2)
@@ -107,6 +110,7 @@ RECBOLE_SPACES: dict[str, list[tuple[Any, ...]]] = {
     "KGCN": [LR, ("reg_weight", "log", 1e-8, 1e-3), ("n_iter", "int", 1, 2), DIM],
     "KGIN": [LR, ("reg_weight", "log", 1e-6, 1e-3), ("context_hops", "int", 1, 3), DIM],
     "KGAT": [LR, ("reg_weight", "log", 1e-6, 1e-3), DIM],
+    "ItemKNN": [("k", "cat", (20, 50, 100, 200, 500)), ("shrink", "cat", (0.0, 10.0, 100.0))],
 }
 RECBOLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "BPR": {"learning_rate": 1e-3, "embedding_size": 64},
@@ -115,6 +119,7 @@ RECBOLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "KGCN": {"learning_rate": 1e-3, "reg_weight": 1e-7, "n_iter": 1, "embedding_size": 64},
     "KGIN": {"learning_rate": 1e-3, "reg_weight": 1e-5, "context_hops": 2, "embedding_size": 64},
     "KGAT": {"learning_rate": 1e-3, "reg_weight": 1e-5, "embedding_size": 64},
+    "ItemKNN": {"k": 100, "shrink": 0.0},
 }
 
 
@@ -334,6 +339,8 @@ def _recbole(
 
 def _recbole_params(model: str, chosen: dict[str, Any]) -> dict[str, Any]:
     out = dict(chosen)
+    if model in NOT_TRAINED:
+        out["eval_step"] = 1
     if model == "CKE" and "reg_weights" in out:
         out["reg_weights"] = [out["reg_weights"], out["reg_weights"]]
     return out
@@ -369,7 +376,9 @@ def tune_recbole(ds: Dataset, model: str, *, n_trials: int, seed: int, args: Any
             trial.set_user_attr(key, row[key])
         trial.set_user_attr(
             "flags",
-            training_flags(
+            []
+            if model in NOT_TRAINED
+            else training_flags(
                 row["best_epoch"], max_epochs=args.tune_epochs or args.epochs, eval_every=args.eval_every
             ),
         )
@@ -433,7 +442,9 @@ def run_recbole(
         "train_seconds": row["train_seconds"],
         "epochs": row["epochs"],
         "best_epoch": row["best_epoch"],
-        "flags": training_flags(row["best_epoch"], max_epochs=args.epochs, eval_every=args.eval_every),
+        "flags": []
+        if model in NOT_TRAINED
+        else training_flags(row["best_epoch"], max_epochs=args.epochs, eval_every=args.eval_every),
         "params": row["params"],
     }
 

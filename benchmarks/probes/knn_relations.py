@@ -14,7 +14,7 @@ With ``--cache DIR`` each seed's trained LightGCN is kept (``DIR/lightgcn_<seed>
 reused by the next call.
 
     .venv/bin/python benchmarks/probes/knn_relations.py [--dataset ml100k] [--seeds 0,1,2,3,4]
-        [--threads 1] [--cache DIR]
+        [--threads 1] [--cache DIR] [--kg-weights 0,0.02,0.05,0.1]
 """
 
 from __future__ import annotations
@@ -47,9 +47,15 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dataset", default="ml-latest-small", choices=["ml-latest-small", "ml100k", "demo"])
+    ap.add_argument(
+        "--kg-weights",
+        default=",".join(map(str, KNN_WEIGHTS)),
+        help="the knowledge weights validation chooses from (default kg_knn's own grid)",
+    )
     ap.add_argument("--cache", type=Path, default=None, help="keep each seed's trained LightGCN here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    kg_weights = [float(w) for w in args.kg_weights.split(",")]
     job = validate_job(REPO / "examples" / "jobs" / "movielens-demo.yaml")
     ds = lightgcn_gap.dataset(args.dataset, job, kg=True)
     sp, kg = ds.split, ds.kg
@@ -91,7 +97,7 @@ def main() -> None:
                 base.dim,
                 train_pairs=sp.train,
                 kg_relations=subset,
-                kg_weights=[0.0] if name.startswith("reference") else KNN_WEIGHTS,
+                kg_weights=[0.0] if name.startswith("reference") else kg_weights,
                 **kg.model_kwargs(),  # type: ignore[arg-type]
             )
             got = model.load_state_dict(state, strict=False)
