@@ -11,10 +11,11 @@ reference paired over (seed, test user), with its t-test p-value. Last, it picks
 with the best mean *validation* NDCG@20 over seeds (a choice test never sees) and prints that
 subset's test difference: what a search over ``kg_relations`` on validation would have given.
 With ``--cache DIR`` each seed's trained LightGCN is kept (``DIR/lightgcn_<seed>.pt``) and
-reused by the next call.
+reused by the next call. ``--show N`` prints the N most-trained items' nearest items by the facts
+and by the users, with titles, and nothing else.
 
     .venv/bin/python benchmarks/probes/knn_relations.py [--dataset ml100k] [--seeds 0,1,2,3,4]
-        [--threads 1] [--cache DIR] [--kg-weights 0,0.02,0.05,0.1]
+        [--threads 1] [--cache DIR] [--kg-weights 0,0.02,0.05,0.1] [--show 8]
 """
 
 from __future__ import annotations
@@ -42,6 +43,47 @@ from kg_enhance.rec.train import train_model  # noqa: E402
 K = 20
 
 
+def titles(dataset: str) -> dict[str, str]:
+    """Item id -> title, from the dataset's own item file."""
+    import pandas as pd
+
+    if dataset == "ml100k":
+        import rec_vs_recbole
+
+        items = pd.read_csv(rec_vs_recbole.ml100k_source() / "ml-100k.item", sep="\t", dtype=str)
+        items.columns = [c.split(":")[0] for c in items.columns]
+        return dict(zip(items["item_id"], items["movie_title"], strict=True))
+    movies = pd.read_csv(
+        REPO.parent / "shared" / "data" / "movielens" / "ml-latest-small" / "movies.csv", dtype=str
+    )
+    return dict(zip(movies["movieId"], movies["title"], strict=True))
+
+
+def show_neighbours(dataset: str, sp: object, kg: object, n: int) -> None:
+    """The ``n`` most-trained items' 5 nearest items by kg_knn's facts and by lightgcn_knn's users."""
+    from kg_enhance.rec.neighbours import collaborative_features, item_knn, knowledge_features
+
+    name = titles(dataset)
+    ids = [str(i) for i in sp.item_ids]  # type: ignore[attr-defined]
+    train = sp.train  # type: ignore[attr-defined]
+    n_items = sp.n_items  # type: ignore[attr-defined]
+    by = {
+        "facts": item_knn(
+            knowledge_features(kg.item_entity_relations, n_items),  # type: ignore[attr-defined]
+            k=5,
+            max_feature_items=1000,
+        ),
+        "users": item_knn(collaborative_features(train, sp.n_users, n_items), k=5, max_feature_items=5000),  # type: ignore[attr-defined]
+    }
+    for item in np.argsort(-np.bincount(train[:, 1], minlength=n_items), kind="stable")[:n]:
+        print(f"{name.get(ids[item], ids[item])}:")
+        for label, knn in by.items():
+            row = knn[item]
+            order = np.argsort(-row.data, kind="stable")
+            near = ", ".join(f"{name.get(ids[row.indices[j]], '?')} ({row.data[j]:.2f})" for j in order)
+            print(f"  by {label}: {near or '-'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2,3,4")
@@ -51,6 +93,12 @@ def main() -> None:
         "--kg-weights",
         default=",".join(map(str, KNN_WEIGHTS)),
         help="the knowledge weights validation chooses from (default kg_knn's own grid)",
+    )
+    ap.add_argument(
+        "--show",
+        type=int,
+        default=0,
+        help="print the N most-trained items' 5 nearest items by the facts and by the users, then stop",
     )
     ap.add_argument("--cache", type=Path, default=None, help="keep each seed's trained LightGCN here")
     args = ap.parse_args()
@@ -70,6 +118,9 @@ def main() -> None:
     tail_eval = RankingEvaluator(
         sp.test[tail[sp.test[:, 1]]], [sp.train, sp.valid], n_users=sp.n_users, n_items=sp.n_items, k=K
     )
+    if args.show:
+        show_neighbours(args.dataset, sp, kg, args.show)
+        return
     print(f"{args.dataset}: {sp.n_users} users, {sp.n_items} items; relations {relations}", flush=True)
     per: dict[tuple[str, str], list[np.ndarray]] = {}
     valid: dict[str, list[float]] = {}
