@@ -334,6 +334,8 @@ def _recbole(
     if not rows:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return {"model": model, "error": " | ".join(tail)}
+    if "torch_scatter" in rows[0].get("error", ""):
+        rows[0]["error"] += " (build it once with lift.py --build-torch-scatter)"
     return rows[0]
 
 
@@ -866,6 +868,12 @@ def main() -> None:
         help="also cross-check against our models' choices recorded in these runs (.json or .partial.jsonl) "
         "on the same dataset",
     )
+    parser.add_argument(
+        "--build-torch-scatter",
+        action="store_true",
+        help="build torch_scatter (RecBole's KGIN needs it; no PyPI wheel) into RecBole's venv first: "
+        "tens of minutes on a small machine, once per machine",
+    )
     parser.add_argument("--models", nargs="*", default=OURS)
     parser.add_argument("--recbole-models", nargs="*", default=THEIRS)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -910,6 +918,10 @@ def main() -> None:
             "tail_slots": 0,
         }
     )
+    if args.build_torch_scatter and "KGIN" in args.recbole_models:
+        from rec_vs_recbole import ensure_torch_scatter
+
+        ensure_torch_scatter()
     date = dt.date.today().isoformat()
     machine = f"{platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}, device {args.device}"
     print(f"machine: {machine}; seeds {seeds}", flush=True)

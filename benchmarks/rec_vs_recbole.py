@@ -105,6 +105,50 @@ def recbole_python() -> Path:
     return py
 
 
+#: RecBole's KGIN imports torch_scatter; PyPI ships it as source only
+TORCH_SCATTER = "torch-scatter==2.1.2"
+WHEELS = REPO / ".kg-enhance" / "wheels"
+
+
+def ensure_torch_scatter(py: Path | None = None) -> None:
+    """Install ``torch_scatter`` into RecBole's Python, built from PyPI's source against our torch.
+
+    RecBole's KGIN needs it and PyPI has no wheel of it (PyG's wheel index, which has, is not
+    reachable here). The build is a C++ extension, CPU-only unless a CUDA toolkit is present; it took
+    about 50 minutes on the 2-core dev machine (2026-12-01, beside another job). The wheel is kept in
+    ``.kg-enhance/wheels/torch-<version>/`` (RecBole's venv has the same torch as ours, so the
+    extension built here loads there), so a later venv on this machine installs it at once. Opt-in
+    (``lift.py --build-torch-scatter``), since it is long and only KGIN needs it."""
+    import torch
+
+    py = py or recbole_python()
+    if subprocess.run([py, "-c", "import torch_scatter"], capture_output=True).returncode == 0:
+        return
+    uv = shutil.which("uv")
+    if not uv:
+        sys.exit("error: uv not found; pip install uv (torch_scatter is installed with it)")
+    folder = WHEELS / f"torch-{torch.__version__.split('+')[0]}"
+    wheel = next(iter(sorted(folder.glob("torch_scatter-2.1.2-*.whl"))), None)
+    if wheel is None:
+        cuda = shutil.which("nvcc") is not None
+        print(
+            f"building {TORCH_SCATTER} from source for RecBole's KGIN ({'CUDA' if cuda else 'CPU only'}; "
+            f"tens of minutes on a small machine, once; kept in {folder})",
+            flush=True,
+        )
+        got = subprocess.run(
+            # our interpreter's pip against our torch (no build isolation: the build imports torch)
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps", TORCH_SCATTER, "-w", str(folder)],
+            env={**os.environ, **({} if cuda else {"FORCE_ONLY_CPU": "1"})},
+        )  # fmt: skip
+        wheel = next(iter(sorted(folder.glob("torch_scatter-2.1.2-*.whl"))), None)
+        if got.returncode != 0 or wheel is None:
+            sys.exit(
+                f"error: building {TORCH_SCATTER} failed (exit {got.returncode}); KGIN cannot run without it"
+            )
+    subprocess.run([uv, "pip", "install", "-q", "-p", str(py), str(wheel)], check=True)
+
+
 def run_recbole(config: Path, *, epochs: int | None, device: str, dim: int) -> list[dict[str, Any]]:
     py = recbole_python()
     proc = subprocess.run(
