@@ -339,6 +339,13 @@ def _recbole(
     return rows[0]
 
 
+def _recbole_flags(model: str, best_epoch: int, max_epochs: int, eval_every: int) -> list[str]:
+    """A RecBole run's training flags; none for a memory-based model (one pass, nothing to stop)."""
+    if model in NOT_TRAINED:
+        return []
+    return training_flags(best_epoch, max_epochs=max_epochs, eval_every=eval_every)
+
+
 def _recbole_params(model: str, chosen: dict[str, Any]) -> dict[str, Any]:
     out = dict(chosen)
     if model in NOT_TRAINED:
@@ -378,11 +385,7 @@ def tune_recbole(ds: Dataset, model: str, *, n_trials: int, seed: int, args: Any
             trial.set_user_attr(key, row[key])
         trial.set_user_attr(
             "flags",
-            []
-            if model in NOT_TRAINED
-            else training_flags(
-                row["best_epoch"], max_epochs=args.tune_epochs or args.epochs, eval_every=args.eval_every
-            ),
+            _recbole_flags(model, row["best_epoch"], args.tune_epochs or args.epochs, args.eval_every),
         )
         return float(row["best_valid"])
 
@@ -444,9 +447,7 @@ def run_recbole(
         "train_seconds": row["train_seconds"],
         "epochs": row["epochs"],
         "best_epoch": row["best_epoch"],
-        "flags": []
-        if model in NOT_TRAINED
-        else training_flags(row["best_epoch"], max_epochs=args.epochs, eval_every=args.eval_every),
+        "flags": _recbole_flags(model, row["best_epoch"], args.epochs, args.eval_every),
         "params": row["params"],
     }
 
