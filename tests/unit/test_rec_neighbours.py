@@ -226,3 +226,46 @@ def test_kg_knn_runs_from_a_job_file_and_serves_every_user(tmp_path: Path) -> No
     assert rec["kg_knn"]["test"]["recall@20"] > 3 * 20 / job_split.n_items  # random: 20 / n_items
     served = pd.read_parquet(result.run.topk)
     assert served["user_id"].nunique() == job_split.n_users and set(served["model"]) == {"kg_knn"}
+
+
+def test_kg_knn_warm_starts_by_fold_in_and_chooses_its_weights_again(split) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """An incremental refresh of ``kg_knn`` (``warm_start_mode: fold_in``): the LightGCN rows the
+    previous run had stay as they were, only the new item's row trains (on the pairs that touch it),
+    the neighbourhoods are those of the new data, and the weights are chosen again on validation."""
+    from kg_enhance.rec.train import WarmStart
+
+    kg = _demo_fact_kg(split)
+    cfg = RecommenderConfig(
+        epochs=4, dim=8, k=20, graph_batches_per_epoch=4, warm_start_mode="fold_in", warm_start_epochs=0.5
+    )
+    spec = RecModelSpec(type="kg_knn")
+    first = train_model(spec, split, cfg, kg=kg, progress=False)
+    # the previous run did not know the most rated item: its row is new now
+    new = int(np.bincount(split.train[:, 1], minlength=split.n_items).argmax())
+    keep = [i for i in range(split.n_items) if i != new]
+    state = {k: v.clone() for k, v in first.model.state_dict().items()}
+    state["item.weight"] = state["item.weight"][keep]
+    warm = WarmStart(
+        state=state,
+        user_ids=list(split.user_ids),
+        item_ids=[split.item_ids[i] for i in keep],
+        entity_keys=[],
+        source="previous",
+    )
+    second = train_model(spec, split, cfg, kg=kg, progress=False, warm=warm)
+    info = second.warm_start
+    assert info is not None and info["mode"] == "fold_in" and info["from"] == "previous"
+    assert info["items"] == split.n_items - 1 and info["users"] == split.n_users
+    assert info["fold_in_pairs"] == int((split.train[:, 1] == new).sum()) > 0
+    assert info["epochs_allowed"] == 2
+    before, after = first.model.item.weight.detach(), second.model.item.weight.detach()
+    assert torch.equal(after[keep], before[keep])  # carried rows are frozen
+    assert torch.equal(second.model.user.weight, first.model.user.weight)
+    assert not torch.equal(after[new], before[new])  # the new row trained from a fresh start
+    for name in ("cf", "kg"):  # the neighbourhoods are built on this run's data, not carried
+        assert (second.model.terms[name] != first.model.terms[name]).nnz == 0
+    blend = second.blend
+    assert blend is not None and len(blend["tried"]) == 25
+    assert blend["chosen"] == {
+        k: v for k, v in max(blend["tried"], key=lambda t: t["valid"]).items() if k != "valid"
+    }
