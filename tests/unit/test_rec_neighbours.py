@@ -232,6 +232,9 @@ def test_kg_knn_warm_starts_by_fold_in_and_chooses_its_weights_again(split) -> N
     """An incremental refresh of ``kg_knn`` (``warm_start_mode: fold_in``): the LightGCN rows the
     previous run had stay as they were, only the new item's row trains (on the pairs that touch it),
     the neighbourhoods are those of the new data, and the weights are chosen again on validation."""
+    import dataclasses
+
+    from kg_enhance.rec.models import KGKNN
     from kg_enhance.rec.train import WarmStart
 
     kg = _demo_fact_kg(split)
@@ -239,12 +242,15 @@ def test_kg_knn_warm_starts_by_fold_in_and_chooses_its_weights_again(split) -> N
         epochs=4, dim=8, k=20, graph_batches_per_epoch=4, warm_start_mode="fold_in", warm_start_epochs=0.5
     )
     spec = RecModelSpec(type="kg_knn")
-    first = train_model(spec, split, cfg, kg=kg, progress=False)
-    # the previous run did not know the most rated item: its row is new now
+    # the previous run did not know the most rated item: no training pair of it, and its row is new now
     new = int(np.bincount(split.train[:, 1], minlength=split.n_items).argmax())
     keep = [i for i in range(split.n_items) if i != new]
+    before_split = dataclasses.replace(split, train=split.train[split.train[:, 1] != new])
+    first = train_model(spec, before_split, cfg, kg=kg, progress=False)
     state = {k: v.clone() for k, v in first.model.state_dict().items()}
     state["item.weight"] = state["item.weight"][keep]
+    # weights the grid cannot give: a refresh that carried them instead of choosing again shows them
+    state["blend_weights"] = torch.full_like(state["blend_weights"], 0.77)
     warm = WarmStart(
         state=state,
         user_ids=list(split.user_ids),
@@ -261,11 +267,19 @@ def test_kg_knn_warm_starts_by_fold_in_and_chooses_its_weights_again(split) -> N
     before, after = first.model.item.weight.detach(), second.model.item.weight.detach()
     assert torch.equal(after[keep], before[keep])  # carried rows are frozen
     assert torch.equal(second.model.user.weight, first.model.user.weight)
-    assert not torch.equal(after[new], before[new])  # the new row trained from a fresh start
-    for name in ("cf", "kg"):  # the neighbourhoods are built on this run's data, not carried
-        assert (second.model.terms[name] != first.model.terms[name]).nnz == 0
+    # the new row starts where a fresh model of this seed starts, and trains from there
+    torch.manual_seed(cfg.seed)
+    fresh = KGKNN(split.n_users, split.n_items, cfg.dim, train_pairs=split.train, **kg.model_kwargs())
+    assert not torch.equal(after[new], fresh.item.weight.detach()[new])
+    # the neighbourhoods are those of this run's data (the new item's pairs included), not carried
+    for name in ("cf", "kg"):
+        assert (second.model.terms[name] != fresh.terms[name]).nnz == 0
+    assert (second.model.terms["cf"] != first.model.terms["cf"]).nnz > 0
+    assert first.model.terms["cf"][new].nnz == 0 < second.model.terms["cf"][new].nnz
     blend = second.blend
     assert blend is not None and len(blend["tried"]) == 25
+    assert 0.77 not in blend["chosen"].values()
+    assert second.model.blend == {k: v for k, v in blend["chosen"].items()}
     assert blend["chosen"] == {
         k: v for k, v in max(blend["tried"], key=lambda t: t["valid"]).items() if k != "valid"
     }
