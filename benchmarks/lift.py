@@ -199,7 +199,7 @@ def ml_latest_small(job: Any) -> Dataset:
             "ts": ratings["timestamp"].astype(int),
         }
     )
-    split = make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed)
+    split = make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.effective_split_seed)
     genres = _catalog_genres(pd.read_csv(ml / "movies.csv", dtype=str))
     triples = _fact_triples(pd.concat([gold_facts(), genres], ignore_index=True))
     return _kg_dataset(

@@ -48,7 +48,9 @@ def main() -> None:
     df["rating"] = df["rating"].astype(float)
     df["ts"] = df["ts"].astype(int)
     movies = pd.read_csv(DEMO_DIR / "movies.csv", dtype=str)["movieId"].tolist()
-    split = make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed, item_ids=movies)
+    split = make_split(
+        positives(df, 4.0), kind="user_random", seed=job.recommender.effective_split_seed, item_ids=movies
+    )
     triples = demo_triples()
     emb = train_kge(triples, job.kge, progress=False)
     kg = build_kg_inputs(emb, split, triples)

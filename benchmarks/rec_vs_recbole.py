@@ -238,7 +238,7 @@ def ml100k_split(job: Any, src: Path | None = None) -> Any:
             "ts": inter["timestamp"].astype(int),
         }
     )
-    return make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.seed)
+    return make_split(positives(df, 4.0), kind="user_random", seed=job.recommender.effective_split_seed)
 
 
 def ml100k_dataset(job: Any) -> tuple[Any, Embeddings, list[tuple[str, str, str]], Path]:

@@ -11,7 +11,10 @@ their content does not change the graph. Per seed (``recommender.seed`` and ``kg
 1. hold out 1% of the items (drawn by the seed) with their ratings and gold facts, and
    run the job in full (``run --full``) on the rest;
 2. put them back: ``kg-enhance diff`` (what it predicts), then ``kg-enhance run`` (incremental);
-3. run the job in full on the complete data into a new run folder and namespace.
+3. run the job in full on the complete data into a new run folder and namespace;
+4. with ``--retrain-seeds N``: train that full run's recommenders N more times from scratch,
+   other training seeds, same data, split (``recommender.split_seed``) and KG embeddings: how
+   much two full retrainings differ, and the incremental run against their mean.
 
 It prints per seed the wall time of 2 and 3 and their ratio, the LLM calls of each, and
 every model's test NDCG@20 in both (the same split: same interactions and seed), then the
@@ -129,6 +132,7 @@ recommender:
   epochs: 60
   k: 20
   seed: {seed}
+  split_seed: {seed}   # --retrain-seeds changes recommender.seed only: the same split
 outputs:
   dir: {folder / "run"}
 """
@@ -190,6 +194,33 @@ def best_epochs(rep: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def per_user(job: Path, model: str) -> dict[str, float]:
+    """Each test user's NDCG@20 of ``model`` in the job's latest recommend stage."""
+    table = pd.read_parquet(job.parent / "run" / "recommend" / "test_per_user.parquet")
+    rows = table[table["model"] == model]
+    return dict(zip(rows["user_id"].astype(str), rows["ndcg@20"].astype(float), strict=True))
+
+
+def retrain(job: Path, training_seed: int, models: list[str], sets: list[str]) -> dict[str, Any]:
+    """The full job's recommenders trained again from scratch with another ``recommender.seed``
+    (the split is pinned by ``recommender.split_seed``; the graph and the KG embeddings are the full
+    run's): what a second full retraining would score."""
+    seconds, _ = cli(
+        "run", str(job), "--full", "--only", "recommend", "--no-progress", *sets,
+        "--set", f"recommender.seed={training_seed}",
+    )  # fmt: skip
+    rep = report(job)
+    assert rep["recommend"]["split"]["training_seed"] == training_seed
+    return {
+        "training_seed": training_seed,
+        "seconds": seconds,
+        "ndcg@20": ndcg(rep, models),
+        "best_epochs": best_epochs(rep),
+        "served": rep["recommend"].get("best_model"),
+        "per_user_ndcg@20": {m: per_user(job, m) for m in models},
+    }
+
+
 def one_seed(
     seed: int,
     scratch: Path,
@@ -199,6 +230,8 @@ def one_seed(
     mode: str = "continue",
     profile: Path | None = None,
     incremental_only: bool = False,
+    sets: list[str] | None = None,
+    retrain_seeds: int = 0,
 ) -> dict[str, Any]:
     movies = pd.read_csv(DATA / "ml-latest-small" / "movies.csv", dtype=str)["movieId"].tolist()
     rng = np.random.default_rng(seed)
@@ -273,6 +306,11 @@ def one_seed(
         out["full_best_epochs"] = best_epochs(frep)
         out["full_served"] = frep.get("recommend", {}).get("best_model")
         out["per_user_ndcg@20"] = paired_users(inc, full, models)
+        # more full retrainings on the same data and split, other training seeds: the spread the
+        # "within 1% of the full retrain" target is read against
+        out["retrains"] = [
+            retrain(full, seed + 1000 * (j + 1), models, sets or []) for j in range(retrain_seeds)
+        ]
     out["wall_ratio"] = out["incremental_seconds"] / out["full_seconds"]
     out["ndcg_relative_difference"] = {
         m: (out["incremental_ndcg@20"][m] - out["full_ndcg@20"][m]) / out["full_ndcg@20"][m]
@@ -282,7 +320,11 @@ def one_seed(
 
 
 def _epochs(r: dict[str, Any], run: str, model: str) -> str:
-    best, last = r.get(f"{run}_best_epochs", {}).get(model, [None, None])
+    return _best_last(r.get(f"{run}_best_epochs", {}).get(model))
+
+
+def _best_last(pair: list[Any] | None) -> str:
+    best, last = pair or [None, None]
     return f"{best}/{last}" + (" UNDER-TRAINED" if best is not None and best == last else "")
 
 
@@ -337,6 +379,63 @@ def summarise(results: list[dict[str, Any]]) -> None:
             else "mean outside 1%"
         )
         print(f"{line}: {verdict}", flush=True)
+    if any(r.get("retrains") for r in results):
+        summarise_retrains(results)
+
+
+def _intervals(diffs: list[float], a: np.ndarray, b: np.ndarray) -> str:
+    """Mean +- std of per-seed relative differences, their Student-t 95% interval, and the paired
+    user-level interval of ``a - b`` relative to ``b``'s mean; "within 1%" needs both inside +-1%."""
+    from scipy import stats
+
+    mean, sd = statistics.mean(diffs), statistics.stdev(diffs)
+    half = float(stats.t.ppf(0.975, df=len(diffs) - 1)) * sd / len(diffs) ** 0.5
+    t = paired_test(a, b)
+    lo, hi = t.ci_low / float(b.mean()), t.ci_high / float(b.mean())
+    inside = -0.01 < mean - half and mean + half < 0.01 and -0.01 < lo and hi < 0.01
+    return (
+        f"{mean:+.2%} +- {sd:.2%}; seeds [{mean - half:+.2%}, {mean + half:+.2%}]; users ({len(a)}) "
+        f"[{lo:+.2%}, {hi:+.2%}], p = {t.p_t:.3f}: {'within 1%' if inside else 'not within 1%'}"
+    )
+
+
+def summarise_retrains(results: list[dict[str, Any]]) -> None:
+    """How much full retrainings on the same data and split differ (training seed only), and the
+    incremental run against their mean, per model: is the refresh's gap more than retraining's?"""
+    runs = [r for r in results if r.get("retrains")]
+    seeds = [len(r["retrains"]) + 1 for r in runs]
+    print(
+        f"full retrainings on the same data and split, training seeds only: {seeds} per seed "
+        "(the full run's and --retrain-seeds more)"
+    )
+    for m in runs[0]["full_ndcg@20"]:
+        spreads, pairwise, diffs, inc_users, full_users = [], [], [], [], []
+        for r in runs:
+            fulls = [r["full_ndcg@20"][m], *(t["ndcg@20"][m] for t in r["retrains"])]
+            mean = statistics.mean(fulls)
+            spreads.append(statistics.stdev(fulls) / mean)
+            pairwise += [
+                abs(x - y) / statistics.mean([x, y]) for i, x in enumerate(fulls) for y in fulls[i + 1 :]
+            ]
+            diffs.append((r["incremental_ndcg@20"][m] - mean) / mean)
+            paired = r["per_user_ndcg@20"][m]
+            tables = [dict(zip(map(str, paired["users"]), paired["full"], strict=True))]
+            tables += [t["per_user_ndcg@20"][m] for t in r["retrains"]]
+            for user, inc in zip(map(str, paired["users"]), paired["incremental"], strict=True):
+                if all(user in table for table in tables):
+                    inc_users.append(inc)
+                    full_users.append(statistics.mean(table[user] for table in tables))
+        print(
+            f"{m:12s} full-to-full: std over training seeds {statistics.mean(spreads):.2%} of the mean "
+            f"(per seed {', '.join(f'{x:.2%}' for x in spreads)}); two full runs differ by "
+            f"{statistics.mean(pairwise):.2%} on average, at most {max(pairwise):.2%}"
+        )
+        print(
+            f"{'':12s} incremental - mean of the full runs: "
+            f"{', '.join(f'{d:+.2%}' for d in diffs)}; "
+            + _intervals(diffs, np.asarray(inc_users), np.asarray(full_users)),
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -378,7 +477,20 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="a job override for all three runs (e.g. recommender.patience=20); repeat for more",
     )
+    parser.add_argument(
+        "--retrain-seeds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the full run, train its recommenders N more times from scratch with other training "
+        "seeds (recommender.seed + 1000, + 2000, ...; same data, split and KG embeddings): how much two "
+        "full retrainings differ, and the incremental run against their mean",
+    )
     args = parser.parse_args()
+    if args.retrain_seeds and (args.until or args.incremental_only):
+        parser.error(
+            "--retrain-seeds needs the full run's recommenders: not with --until or --incremental-only"
+        )
     if args.summarise:
         with open(args.summarise, encoding="utf-8") as f:
             summarise([json.loads(line) for line in f if line.strip()])
@@ -402,6 +514,8 @@ def main() -> None:
             args.mode,
             args.profile,
             args.incremental_only,
+            [a for kv in args.overrides for a in ("--set", kv)],
+            args.retrain_seeds,
         )
         results.append(r)
         print(
@@ -430,6 +544,14 @@ def main() -> None:
                 f"  {m:12s} test NDCG@20 incremental {r['incremental_ndcg@20'][m]:.4f} full {r['full_ndcg@20'][m]:.4f} "
                 f"relative {r['ndcg_relative_difference'][m]:+.2%}; best/last epoch first full "
                 f"{_epochs(r, 'first_full', m)}, full {_epochs(r, 'full', m)}",
+                flush=True,
+            )
+        for t in r.get("retrains", []):
+            print(
+                f"  full retrained, training seed {t['training_seed']} ({t['seconds']:.0f} s, served {t['served']}): "
+                + ", ".join(
+                    f"{m} {v:.4f} ({_best_last(t['best_epochs'].get(m))})" for m, v in t["ndcg@20"].items()
+                ),
                 flush=True,
             )
         if args.out:

@@ -10,8 +10,9 @@ facts from the graph (as :mod:`kg_enhance.ablation` does: ``catalog`` plus every
   vectors on the noisy facts (the job's ``kge`` settings) and the KG model
   (``recommender.ablation.model``) on them; ``p = 0`` is the gold KG itself.
 
-A seed sets ``recommender.seed`` (the split and the recommender's training), ``kge.seed``
-and the noise draw, so seeds are independent repetitions; the no-KG and KG models of one
+A seed sets ``recommender.seed`` (the recommender's training, and the split unless
+``recommender.split_seed`` fixes it), ``kge.seed`` and the noise draw, so seeds are
+independent repetitions; the no-KG and KG models of one
 seed share a split, and ``delta`` is their paired difference. Test NDCG@K overall and on
 the long-tail slice are reported as mean and sample std over seeds.
 

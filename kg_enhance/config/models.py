@@ -665,7 +665,15 @@ class RecommenderConfig(_Strict):
         "model's default (`kg-enhance ls recommenders` lists them; 0.005 for every model today).",
     )
     weight_decay: float = Field(default=D.REC_WEIGHT_DECAY, ge=0, description="L2 on the batch embeddings.")
-    seed: int = Field(default=D.REC_SEED, description="Seed for the split and training.")
+    seed: int = Field(
+        default=D.REC_SEED, description="Seed for the split and training (the split's alone with split_seed)."
+    )
+    split_seed: int | None = Field(
+        default=None,
+        description="Seed of the split alone; null: `seed`. Set it to train several seeds on one split (same "
+        "training, validation and test interactions), for example to measure how much two full retrainings "
+        "differ.",
+    )
     k: int = Field(
         default=D.REC_K, ge=1, le=1000, description="Cut-off of Recall@K / NDCG@K and of top-K lists."
     )
@@ -778,6 +786,11 @@ class RecommenderConfig(_Strict):
                 "at least one position ranks every item"
             )
         return self
+
+    @property
+    def effective_split_seed(self) -> int:
+        """The split's seed: ``split_seed``, or ``seed`` when that is null."""
+        return self.seed if self.split_seed is None else self.split_seed
 
 
 class OutputsConfig(_Strict):

@@ -579,7 +579,7 @@ def _recommend(view: RunView) -> Page:
     how = (
         f"mean ± std over {seeds} seeds"
         if seeds > 1
-        else f"one seed (recommender.seed {split.get('seed')}): plain values; mean ± std shows when a report holds several seeds"
+        else f"one seed (recommender.seed {split.get('training_seed', split.get('seed'))}): plain values; mean ± std shows when a report holds several seeds"
     )
     page.add(
         table(

@@ -43,7 +43,10 @@ class SplitSummary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str
+    #: the split's seed (``recommender.split_seed``, or ``recommender.seed`` when that is null)
     seed: int
+    #: the recommenders' training seed (``recommender.seed``)
+    training_seed: int
     users: int
     items: int
     train: int
@@ -141,7 +144,8 @@ class RecommendResult(StageResult):
 def recommend_split(
     job: JobSpec, store: GraphStore | None = None, *, issues: InputIssues | None = None
 ) -> Split:
-    """The job's implicit-feedback split (deterministic by ``recommender.seed``).
+    """The job's implicit-feedback split (deterministic by ``recommender.split_seed``, by default
+    ``recommender.seed``).
 
     Interactions come from the job's files, or with ``recommender.interactions: neo4j``
     from the graph's ``INTERACTED`` edges (``store`` is then required). Problems in the
@@ -173,7 +177,7 @@ def _split_and_catalog(
     df = df[df["item_id"].isin(set(catalog))]
     interactions = job.source.interactions
     pos = positives(df, interactions.positive_threshold if interactions else None)
-    return make_split(pos, kind=cfg.split, seed=cfg.seed, item_ids=catalog), catalog_read
+    return make_split(pos, kind=cfg.split, seed=cfg.effective_split_seed, item_ids=catalog), catalog_read
 
 
 def _save_state(model: torch.nn.Module, path: Path) -> None:
@@ -414,7 +418,8 @@ class RecommendStage(Stage[RecommendResult]):
         result = RecommendResult(
             split=SplitSummary(
                 kind=cfg.split,
-                seed=cfg.seed,
+                seed=cfg.effective_split_seed,
+                training_seed=cfg.seed,
                 users=split.n_users,
                 items=split.n_items,
                 train=int(len(split.train)),

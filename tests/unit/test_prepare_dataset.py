@@ -71,7 +71,13 @@ def test_prepared_data_match_the_releases_and_the_example_job_validates(
     spec = api.validate_job(JOB)
     assert spec.name == "ml-latest-small" and [f.name for f in spec.source.facts] == ["hetrec"]
     assert spec.kge.model == "TransE" and spec.kge.dim == 64 and spec.kge.epochs == 60
-    assert [m.type for m in spec.recommender.models] == ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn", "kg_knn"]
+    assert [m.type for m in spec.recommender.models] == [
+        "bpr_mf",
+        "lightgcn",
+        "kg_bpr",
+        "kg_lightgcn",
+        "kg_knn",
+    ]
     assert not spec.llm.enabled
 
 

@@ -471,6 +471,32 @@ def test_the_pipeline_serves_and_reports_the_lists_with_their_tail_slots(tmp_pat
     assert "3 of 20" in api.report(job).read_text(encoding="utf-8")
 
 
+def test_split_seed_fixes_the_split_while_seed_changes_the_training(tmp_path: Path) -> None:
+    """Two training seeds on one split: same training, validation and test pairs, other weights."""
+    runs = {
+        seed: run_models_in_memory(
+            tmp_path / f"s{seed}", f"[{{type: bpr_mf}}]\n  seed: {seed}\n  split_seed: 11"
+        )
+        for seed in (3, 4)
+    }
+    (job3, r3), (job4, r4) = runs[3], runs[4]
+    splits = [recommend_split(load_job(job)) for job in (job3, job4)]
+    spec = load_job(job3)
+    by_seed = [
+        recommend_split(spec.model_copy(update={"recommender": spec.recommender.model_copy(update=u)}))
+        for u in ({"split_seed": None, "seed": 11}, {"split_seed": None})
+    ]
+    for part in ("train", "valid", "test"):
+        assert np.array_equal(getattr(splits[0], part), getattr(splits[1], part))
+        assert np.array_equal(getattr(splits[0], part), getattr(by_seed[0], part))  # the seed-11 split
+    assert not np.array_equal(splits[0].test, by_seed[1].test)  # seed 3 alone would split otherwise
+    reported = [r.report["recommend"]["split"] for r in (r3, r4)]
+    assert [(s["seed"], s["training_seed"]) for s in reported] == [(11, 3), (11, 4)]
+    assert reported[0]["test"] == reported[1]["test"] == len(splits[0].test)
+    # the training seed still counts: other initial weights and negatives, other scores
+    assert r3.report["recommend"]["bpr_mf"]["test"] != r4.report["recommend"]["bpr_mf"]["test"]
+
+
 def test_kg_hybrid_runs_from_a_job_file_and_serves_every_user(tmp_path: Path) -> None:
     """Usable from YAML like the others: trained, reported, and its top-K served with KG paths."""
     job, result = run_models_in_memory(tmp_path, "[{type: kg_hybrid, params: {layers: 2}}]")
