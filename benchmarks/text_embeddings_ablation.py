@@ -1,8 +1,8 @@
 """Do LLM text embeddings help the recommender? The text ablation rows over several seeds.
 
 Runs ``kg-enhance ablate``'s rows (:func:`kg_enhance.ablation.run_ablation`) once per seed,
-with ``recommender.seed`` and ``kge.seed`` set to it (a new split, initialisation and
-KGE run each time), and prints mean +- std over the seeds of every row's test metrics,
+with ``recommender.seed`` and ``kge.seed`` set to it (a new split unless the job sets
+``recommender.split_seed``, initialisation and KGE run each time), and prints mean +- std over the seeds of every row's test metrics,
 plus each row's paired difference to ``no_kg`` (same split, same seed).
 
 Rows: ``no_kg`` (lightgcn), ``text`` (lightgcn + LLM text vectors), ``gold`` (kg_lightgcn

@@ -179,7 +179,13 @@ def run_ablation(
         )
     result = {
         "k": k,
-        "split": {"kind": cfg.split, "seed": cfg.seed, "users": split.n_users, "items": split.n_items},
+        "split": {
+            "kind": cfg.split,
+            "seed": cfg.effective_split_seed,
+            "training_seed": cfg.seed,
+            "users": split.n_users,
+            "items": split.n_items,
+        },
         "slices": {
             "long_tail": f"test items outside the top {cfg.head_share:.0%} most-interacted items",
             "few_interactions": f"users with <= {cfg.few_interactions} training positives",

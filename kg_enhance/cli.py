@@ -435,7 +435,8 @@ def export(
     "--seeds",
     default=None,
     metavar="SEEDS",
-    help="With --fact-noise: comma-separated seeds (split, training, noise); default recommender.seed + 0,1,2.",
+    help="With --fact-noise: comma-separated seeds (training, noise, and the split unless recommender.split_seed "
+    "is set); default recommender.seed + 0,1,2.",
 )
 @SET_OPTION
 @handle_errors

@@ -611,6 +611,7 @@ def _recommend(view: RunView) -> Page:
         key_values(
             {
                 "users / items": f"{fmt(split.get('users'))} / {fmt(split.get('items'))}",
+                "split seed / training seed": f"{split.get('seed')} / {split.get('training_seed', split.get('seed'))}",
                 "train / valid / test positives": f"{fmt(split.get('train'))} / {fmt(split.get('valid'))} / {fmt(split.get('test'))}",
                 "positive threshold": r.get("positive_threshold"),
                 "long-tail items": split.get("long_tail_items"),
@@ -687,7 +688,7 @@ def _ablation(view: RunView) -> Page:
     split = a.get("split") or {}
     page.p(
         f"From the last `kg-enhance ablate` of this run folder: its own training on the {split.get('kind')} split "
-        f"(seed {split.get('seed')}, {fmt(split.get('users'))} users × {fmt(split.get('items'))} items), "
+        f"(split seed {split.get('seed')}, {fmt(split.get('users'))} users × {fmt(split.get('items'))} items), "
         f"{fmt(a.get('seconds'))} s; not one of this run's stages.",
         "hint",
     )

@@ -493,6 +493,10 @@ def test_split_seed_fixes_the_split_while_seed_changes_the_training(tmp_path: Pa
     reported = [r.report["recommend"]["split"] for r in (r3, r4)]
     assert [(s["seed"], s["training_seed"]) for s in reported] == [(11, 3), (11, 4)]
     assert reported[0]["test"] == reported[1]["test"] == len(splits[0].test)
+    # the stage itself trained on the same pairs (a count alone would not tell: user_random holds out
+    # round(10%) of each user whatever the seed)
+    trained_on = [pd.read_parquet(r.run.train_pairs) for r in (r3, r4)]
+    assert len(trained_on[0]) == len(splits[0].train) and trained_on[0].equals(trained_on[1])
     # the training seed still counts: other initial weights and negatives, other scores
     assert r3.report["recommend"]["bpr_mf"]["test"] != r4.report["recommend"]["bpr_mf"]["test"]
 
