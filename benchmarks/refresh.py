@@ -337,15 +337,7 @@ def _best_last(pair: list[Any] | None) -> str:
 
 def summarise(results: list[dict[str, Any]]) -> None:
     """The figures over seeds: wall ratio, and per model the relative NDCG@20 difference with two
-    95% intervals.
-
-    The *seed* interval (Student t over the per-seed relative differences) counts each seed's pair
-    of trainings once: it carries the retrain-to-retrain spread, and with 3 seeds it is wide. The
-    *user* interval (paired bootstrap over the test users of all seeds pooled) carries only the
-    sampling of users given these trainings, so alone it is too narrow. "within 1%" needs both
-    inside +-1%."""
-    from scipy import stats
-
+    95% intervals (:func:`_intervals`)."""
     ratios = [r["wall_ratio"] for r in results]
     print(
         f"wall ratio over {len(results)} seed(s): mean {statistics.mean(ratios):.3f}"
@@ -360,53 +352,54 @@ def summarise(results: list[dict[str, Any]]) -> None:
     )
     for m in results[0]["ndcg_relative_difference"]:
         diffs = [r["ndcg_relative_difference"][m] for r in results]
-        mean = statistics.mean(diffs)
-        line = f"{m:12s} {', '.join(f'{d:+.2%}' for d in diffs)}; {mean:+.2%}"
-        seed_ci: tuple[float, float] | None = None
-        if len(diffs) > 1:
-            sd = statistics.stdev(diffs)
-            half = float(stats.t.ppf(0.975, df=len(diffs) - 1)) * sd / len(diffs) ** 0.5
-            seed_ci = (mean - half, mean + half)
-            line += f" +- {sd:.2%}; seeds [{seed_ci[0]:+.2%}, {seed_ci[1]:+.2%}]"
         pairs = [r.get("per_user_ndcg@20", {}).get(m) for r in results]
-        user_ci: tuple[float, float] | None = None
+        users = None
         if all(pairs):
-            a = np.concatenate([p["incremental"] for p in pairs])
-            b = np.concatenate([p["full"] for p in pairs])
-            t = paired_test(a, b)
-            base = float(b.mean())
-            user_ci = (t.ci_low / base, t.ci_high / base)
-            line += f"; users ({len(a)}) [{user_ci[0]:+.2%}, {user_ci[1]:+.2%}], p = {t.p_t:.3f}"
-        inside = [ci is not None and -0.01 < ci[0] and ci[1] < 0.01 for ci in (seed_ci, user_ci)]
+            users = (
+                np.concatenate([p["incremental"] for p in pairs]),
+                np.concatenate([p["full"] for p in pairs]),
+            )
+        text, within = _intervals(diffs, users)
         verdict = (
             "within 1%"
-            if all(inside)
+            if within
             else "mean within 1%, an interval not"
-            if abs(mean) < 0.01
+            if abs(statistics.mean(diffs)) < 0.01
             else "mean outside 1%"
         )
-        print(f"{line}: {verdict}", flush=True)
+        print(f"{m:12s} {', '.join(f'{d:+.2%}' for d in diffs)}; {text}: {verdict}", flush=True)
     if any(r.get("retrains") for r in results):
         summarise_retrains(results)
 
 
-def _intervals(diffs: list[float], a: np.ndarray, b: np.ndarray) -> str:
-    """Mean +- std of per-seed relative differences, their Student-t 95% interval, and the paired
-    user-level interval of ``a - b`` relative to ``b``'s mean; "within 1%" needs both inside +-1%."""
+def _intervals(diffs: list[float], users: tuple[np.ndarray, np.ndarray] | None) -> tuple[str, bool]:
+    """The mean of per-seed relative differences with two 95% intervals, and whether both lie
+    inside +-1% ("within 1%").
+
+    The *seed* interval (Student t over the per-seed differences; none with one seed) counts each
+    seed's trainings once: it carries the retrain-to-retrain spread, and with 3 seeds it is wide.
+    The *user* interval (paired bootstrap of ``a - b`` over the test users of all seeds pooled,
+    ``users = (a, b)``, relative to ``b``'s mean) carries only the sampling of users given these
+    trainings, so alone it is too narrow."""
     from scipy import stats
 
-    t = paired_test(a, b)
-    lo, hi = t.ci_low / float(b.mean()), t.ci_high / float(b.mean())
-    users = f"users ({len(a)}) [{lo:+.2%}, {hi:+.2%}], p = {t.p_t:.3f}"
     mean = statistics.mean(diffs)
-    if len(diffs) < 2:  # no interval over seeds, so no verdict
-        return f"{mean:+.2%} (one seed); {users}"
-    sd = statistics.stdev(diffs)
-    half = float(stats.t.ppf(0.975, df=len(diffs) - 1)) * sd / len(diffs) ** 0.5
-    inside = -0.01 < mean - half and mean + half < 0.01 and -0.01 < lo and hi < 0.01
-    return f"{mean:+.2%} +- {sd:.2%}; seeds [{mean - half:+.2%}, {mean + half:+.2%}]; {users}: " + (
-        "within 1%" if inside else "not within 1%"
-    )
+    text = f"{mean:+.2%}"
+    seed_ci: tuple[float, float] | None = None
+    if len(diffs) > 1:
+        sd = statistics.stdev(diffs)
+        half = float(stats.t.ppf(0.975, df=len(diffs) - 1)) * sd / len(diffs) ** 0.5
+        seed_ci = (mean - half, mean + half)
+        text += f" +- {sd:.2%}; seeds [{seed_ci[0]:+.2%}, {seed_ci[1]:+.2%}]"
+    user_ci: tuple[float, float] | None = None
+    if users is not None:
+        a, b = users
+        t = paired_test(a, b)
+        base = float(b.mean())
+        user_ci = (t.ci_low / base, t.ci_high / base)
+        text += f"; users ({len(a)}) [{user_ci[0]:+.2%}, {user_ci[1]:+.2%}], p = {t.p_t:.3f}"
+    within = all(ci is not None and -0.01 < ci[0] and ci[1] < 0.01 for ci in (seed_ci, user_ci))
+    return text, within
 
 
 def summarise_retrains(results: list[dict[str, Any]]) -> None:
@@ -440,10 +433,10 @@ def summarise_retrains(results: list[dict[str, Any]]) -> None:
             f"(per seed {', '.join(f'{x:.2%}' for x in spreads)}); two full runs differ by "
             f"{statistics.mean(pairwise):.2%} on average, at most {max(pairwise):.2%}"
         )
+        text, within = _intervals(diffs, (np.asarray(inc_users), np.asarray(full_users)))
         print(
-            f"{'':12s} incremental - mean of the full runs: "
-            f"{', '.join(f'{d:+.2%}' for d in diffs)}; "
-            + _intervals(diffs, np.asarray(inc_users), np.asarray(full_users)),
+            f"{'':12s} incremental - mean of the full runs: {', '.join(f'{d:+.2%}' for d in diffs)}; "
+            f"{text}: {'within 1%' if within else 'not within 1%'}",
             flush=True,
         )
 

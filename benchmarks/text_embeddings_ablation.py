@@ -2,8 +2,9 @@
 
 Runs ``kg-enhance ablate``'s rows (:func:`kg_enhance.ablation.run_ablation`) once per seed,
 with ``recommender.seed`` and ``kge.seed`` set to it (a new split unless the job sets
-``recommender.split_seed``, initialisation and KGE run each time), and prints mean +- std over the seeds of every row's test metrics,
-plus each row's paired difference to ``no_kg`` (same split, same seed).
+``recommender.split_seed``, initialisation and KGE run each time), and prints mean +- std
+over the seeds of every row's test metrics, plus each row's paired difference to ``no_kg``
+(same split, same seed).
 
 Rows: ``no_kg`` (lightgcn), ``text`` (lightgcn + LLM text vectors), ``gold`` (kg_lightgcn
 on the catalog genres + HetRec facts), ``gold+text`` (both). The job's graph must be loaded
