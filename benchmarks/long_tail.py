@@ -86,7 +86,20 @@ def main() -> None:
     parser.add_argument("--variants", default=json.dumps(DEFAULT_VARIANTS), help="JSON: name -> overrides")
     parser.add_argument("--reuse", action="store_true", help="keep the graph and vectors of an earlier run")
     parser.add_argument("--out", default=None, help="also write one JSON line per model and seed here")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument(
+        "--summarise",
+        nargs="+",
+        default=None,
+        metavar="JSONL",
+        help="print the summary of saved --out files (runs of other seeds pooled) and exit",
+    )
     args = parser.parse_args()
+    if args.summarise:
+        summarise(*read_rows(args.summarise))
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     variants: dict[str, dict[str, Any]] = json.loads(args.variants)
     folder = Path(args.scratch) / "k1"
@@ -133,7 +146,7 @@ def main() -> None:
     )
     k = cfg0.k
     rows: list[dict[str, Any]] = []
-    tail_per_user: dict[tuple[str, int, str], Any] = {}
+    tail_per_user: dict[tuple[str, int, str], np.ndarray] = {}
     sink = open(args.out, "a") if args.out else None  # noqa: SIM115
     for name, overrides in variants.items():
         for seed in seeds:
@@ -144,9 +157,12 @@ def main() -> None:
                 # the long-tail slice per test user, ranked as the model was judged (its tail_slots)
                 slice_eval = slices.evaluators(split, k=k, tail_slots=tail_slots_of(split, cfg))["long_tail"]
                 with torch.no_grad():
-                    tail_per_user[(name, seed, spec.key)] = slice_eval.per_user(
-                        *trained.model.representations(), extra=trained.model.extra_scores()
-                    )["ndcg"]
+                    tail_per_user[(name, seed, spec.key)] = np.asarray(
+                        slice_eval.per_user(
+                            *trained.model.representations(), extra=trained.model.extra_scores()
+                        )["ndcg"],
+                        dtype=np.float64,
+                    )
                 got_tail = float(trained.slices["long_tail"][f"ndcg@{k}"])
                 if not np.isclose(tail_per_user[(name, seed, spec.key)].mean(), got_tail):
                     raise SystemExit(
@@ -166,14 +182,66 @@ def main() -> None:
                     "epochs": trained.epochs,
                     "under_trained": under_trained(trained.best_epoch, trained.epochs_allowed),
                     "train_seconds": round(trained.seconds, 1),
+                    # one figure per test user with a tail item, in the split's user order: what
+                    # --summarise pools over runs of other seeds
+                    "long_tail_per_user": [float(v) for v in tail_per_user[(name, seed, spec.key)]],
                 }
                 rows.append(row)
-                print(json.dumps(row), flush=True)
+                print(
+                    json.dumps({key: v for key, v in row.items() if key != "long_tail_per_user"}), flush=True
+                )
                 if sink is not None:
                     sink.write(json.dumps(row) + "\n")
                     sink.flush()
     if sink is not None:
         sink.close()
+    if rows:  # none with --variants '{}': a run that only builds the graph and vectors
+        summarise(rows, tail_per_user)
+
+
+def read_rows(paths: list[str]) -> tuple[list[dict[str, Any]], dict[tuple[str, int, str], np.ndarray]]:
+    """Rows and per-user long-tail figures of saved ``--out`` files; a (variant, seed, model) seen
+    twice must hold the same figures (a rerun of a seed is a check, not a second sample)."""
+    rows: list[dict[str, Any]] = []
+    tail_per_user: dict[tuple[str, int, str], np.ndarray] = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                key = (row["variant"], int(row["seed"]), row["model"])
+                if "long_tail_per_user" not in row:
+                    raise SystemExit(
+                        f"{path}:{number}: no long_tail_per_user (written before the script saved it): "
+                        "run that seed again"
+                    )
+                values = np.asarray(row.pop("long_tail_per_user"), dtype=np.float64)
+                if key in tail_per_user:
+                    if not np.allclose(values, tail_per_user[key]):
+                        raise SystemExit(f"{path}:{number}: {key} differs from an earlier file's figures")
+                    continue
+                tail_per_user[key] = values
+                rows.append(row)
+    if not rows:
+        raise SystemExit(f"no rows in {', '.join(paths)}")
+    return rows, tail_per_user
+
+
+def summarise(rows: list[dict[str, Any]], tail_per_user: dict[tuple[str, int, str], np.ndarray]) -> None:
+    """Mean ± std per variant and model over the seeds, and the paired long-tail tests of every
+    KG-joined model against every no-KG one: over (seed, user) pairs pooled, and over users of
+    each user's mean difference across seeds (users recur in every seed, so the pooled pairs
+    are not independent; the second test does not assume they are)."""
+    k = next(int(key.split("@")[1]) for key in rows[0] if key.startswith("ndcg@"))
+    seeds = sorted({int(r["seed"]) for r in rows})
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    for name in variants:
+        its_seeds = sorted({int(r["seed"]) for r in rows if r["variant"] == name})
+        if its_seeds != seeds:
+            raise SystemExit(
+                f"variant {name!r} has seeds {its_seeds}, others {seeds}: summarise like with like"
+            )
     metrics = [f"ndcg@{k}", f"coverage@{k}", f"long_tail_ndcg@{k}", f"tail_only_ndcg@{k}"]
     print(f"\nmean ± std over seeds {seeds}:")
     print(f"{'variant':12s} {'model':12s} " + " ".join(f"{m:>22s}" for m in metrics) + "  best epochs")
@@ -215,6 +283,17 @@ def main() -> None:
                     f"[{t.ci_low:+.5f}, {t.ci_high:+.5f}], paired t p = {t.p_t:.3f}, bootstrap p = "
                     f"{t.p_bootstrap:.3f}; ahead in {wins} of {len(seeds)} seeds"
                 )
+                if len({len(tail_per_user[(name, s_, a_key)]) for s_ in seeds}) == 1:
+                    # each user's difference averaged over the seeds, tested over users
+                    u = paired_test(
+                        np.mean([tail_per_user[(name, s_, a_key)] for s_ in seeds], axis=0),
+                        np.mean([tail_per_user[(name, s_, b_key)] for s_ in seeds], axis=0),
+                    )
+                    print(
+                        f"{'':12s} over {u.n} users (each user's mean over the seeds): 95% CI "
+                        f"[{u.ci_low:+.5f}, {u.ci_high:+.5f}], paired t p = {u.p_t:.3f}, bootstrap p = "
+                        f"{u.p_bootstrap:.3f}"
+                    )
 
 
 if __name__ == "__main__":
