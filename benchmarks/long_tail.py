@@ -29,6 +29,10 @@ Runs against an existing Neo4j (``--uri``, default the test server's bolt 7688) 
 namespace (``long-tail-k1``).
 
     .venv/bin/python benchmarks/long_tail.py [--seeds 0,1,2] [--uri bolt://127.0.0.1:7688] [--out F.jsonl]
+
+Seeds can run in several processes side by side (``--reuse --threads 1 --out`` each, once one run
+has built the graph and vectors); ``--summarise A.jsonl B.jsonl`` then prints the pooled summary,
+with one more test: over users, of each user's difference averaged over the seeds.
 """
 
 from __future__ import annotations
@@ -225,6 +229,8 @@ def read_rows(paths: list[str]) -> tuple[list[dict[str, Any]], dict[tuple[str, i
                 rows.append(row)
     if not rows:
         raise SystemExit(f"no rows in {', '.join(paths)}")
+    order = {name: i for i, name in enumerate(dict.fromkeys(r["variant"] for r in rows))}
+    rows.sort(key=lambda r: (order[r["variant"]], int(r["seed"])))  # stable: models keep their order
     return rows, tail_per_user
 
 
