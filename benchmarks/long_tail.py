@@ -38,6 +38,7 @@ with one more test: over users, of each user's difference averaged over the seed
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import statistics
@@ -60,7 +61,7 @@ from kg_enhance.graph.store import Neo4jStore  # noqa: E402
 from kg_enhance.kge.artifacts import load_embeddings_dir  # noqa: E402
 from kg_enhance.rec.evaluate import Slices  # noqa: E402
 from kg_enhance.rec.kg import build_kg_inputs  # noqa: E402
-from kg_enhance.rec.protocol import paired_test, under_trained  # noqa: E402
+from kg_enhance.rec.protocol import crossed_test, paired_test, under_trained  # noqa: E402
 from kg_enhance.rec.train import TrainedModel, tail_slots_of, train_model  # noqa: E402
 from kg_enhance.rundir import outputs_path  # noqa: E402
 from kg_enhance.stages.recommend import needs_kg, recommend_split  # noqa: E402
@@ -149,6 +150,12 @@ def main() -> None:
         flush=True,
     )
     k = cfg0.k
+    # what each row was measured on: --summarise pools only rows of the same split, users and variant
+    tail_users_ids = np.asarray(slices.evaluators(split, k=k)["long_tail"].users, dtype=np.int64)
+    measured_on = {
+        "split": [split.n_users, split.n_items, len(split.train)],
+        "tail_users_sha256": hashlib.sha256(tail_users_ids.tobytes()).hexdigest()[:16],
+    }
     rows: list[dict[str, Any]] = []
     tail_per_user: dict[tuple[str, int, str], np.ndarray] = {}
     sink = open(args.out, "a") if args.out else None  # noqa: SIM115
@@ -186,14 +193,14 @@ def main() -> None:
                     "epochs": trained.epochs,
                     "under_trained": under_trained(trained.best_epoch, trained.epochs_allowed),
                     "train_seconds": round(trained.seconds, 1),
+                    **measured_on,
+                    "overrides": overrides,
                     # one figure per test user with a tail item, in the split's user order: what
                     # --summarise pools over runs of other seeds
                     "long_tail_per_user": [float(v) for v in tail_per_user[(name, seed, spec.key)]],
                 }
                 rows.append(row)
-                print(
-                    json.dumps({key: v for key, v in row.items() if key != "long_tail_per_user"}), flush=True
-                )
+                print(json.dumps({key: v for key, v in row.items() if key not in _BULKY}), flush=True)
                 if sink is not None:
                     sink.write(json.dumps(row) + "\n")
                     sink.flush()
@@ -203,32 +210,55 @@ def main() -> None:
         summarise(rows, tail_per_user)
 
 
+_BULKY = ("long_tail_per_user", "overrides")
+#: fields two rows pooled by --summarise must share (rows written before they were saved lack them)
+_SAME = ("split", "tail_users_sha256")
+
+
 def read_rows(paths: list[str]) -> tuple[list[dict[str, Any]], dict[tuple[str, int, str], np.ndarray]]:
-    """Rows and per-user long-tail figures of saved ``--out`` files; a (variant, seed, model) seen
-    twice must hold the same figures (a rerun of a seed is a check, not a second sample)."""
+    """Rows and per-user long-tail figures of saved ``--out`` files.
+
+    A (variant, seed, model) seen twice must hold the same figures (a rerun of a seed is a check,
+    not a second sample). Rows must share the split and the tail users, and a variant's rows its
+    overrides, where the rows record them."""
     rows: list[dict[str, Any]] = []
     tail_per_user: dict[tuple[str, int, str], np.ndarray] = {}
+    where: dict[tuple[str, int, str], str] = {}
+    first: dict[str, tuple[str, Any]] = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
-                row = json.loads(line)
-                key = (row["variant"], int(row["seed"]), row["model"])
-                if "long_tail_per_user" not in row:
+                at = f"{path}:{number}"
+                try:
+                    row = json.loads(line)
+                    key = (row["variant"], int(row["seed"]), row["model"])
+                    values = np.asarray(row.pop("long_tail_per_user"), dtype=np.float64)
+                except (ValueError, KeyError) as e:
                     raise SystemExit(
-                        f"{path}:{number}: no long_tail_per_user (written before the script saved it): "
-                        "run that seed again"
-                    )
-                values = np.asarray(row.pop("long_tail_per_user"), dtype=np.float64)
+                        f"{at}: not a row of long_tail.py --out ({type(e).__name__}: {e}); a row cut short by "
+                        "a killed run, or one written before the per-user figures were saved: run that seed again"
+                    ) from None
+                for field in (*_SAME, f"overrides of {key[0]}"):
+                    name = field.split(" ")[0]
+                    if name not in row:
+                        continue
+                    seen = first.setdefault(field, (at, row[name]))
+                    if seen[1] != row[name]:
+                        raise SystemExit(f"{at}: {field} {row[name]!r} differs from {seen[0]}'s {seen[1]!r}")
                 if key in tail_per_user:
-                    if not np.allclose(values, tail_per_user[key]):
-                        raise SystemExit(f"{path}:{number}: {key} differs from an earlier file's figures")
+                    old = tail_per_user[key]
+                    if values.shape != old.shape or not np.allclose(values, old):
+                        raise SystemExit(f"{at}: {key} differs from the same run's figures at {where[key]}")
                     continue
                 tail_per_user[key] = values
+                where[key] = at
                 rows.append(row)
     if not rows:
         raise SystemExit(f"no rows in {', '.join(paths)}")
+    if len({v.shape for v in tail_per_user.values()}) != 1:
+        raise SystemExit(f"rows of {', '.join(paths)} hold different numbers of tail users: not one split")
     order = {name: i for i, name in enumerate(dict.fromkeys(r["variant"] for r in rows))}
     rows.sort(key=lambda r: (order[r["variant"]], int(r["seed"])))  # stable: models keep their order
     return rows, tail_per_user
@@ -236,9 +266,13 @@ def read_rows(paths: list[str]) -> tuple[list[dict[str, Any]], dict[tuple[str, i
 
 def summarise(rows: list[dict[str, Any]], tail_per_user: dict[tuple[str, int, str], np.ndarray]) -> None:
     """Mean ± std per variant and model over the seeds, and the paired long-tail tests of every
-    KG-joined model against every no-KG one: over (seed, user) pairs pooled, and over users of
-    each user's mean difference across seeds (users recur in every seed, so the pooled pairs
-    are not independent; the second test does not assume they are)."""
+    KG-joined model against every no-KG one, three ways:
+
+    * over (seed, user) pairs pooled (as earlier runs reported; users recur in every seed, so
+      these pairs are not independent);
+    * over users, of each user's difference averaged over the seeds (other users, these trainings);
+    * crossed (:func:`~kg_enhance.rec.protocol.crossed_test`): over the seeds' mean differences,
+      and a bootstrap resampling seeds and users (other users *and* other trainings)."""
     k = next(int(key.split("@")[1]) for key in rows[0] if key.startswith("ndcg@"))
     seeds = sorted({int(r["seed"]) for r in rows})
     variants = list(dict.fromkeys(r["variant"] for r in rows))
@@ -248,6 +282,9 @@ def summarise(rows: list[dict[str, Any]], tail_per_user: dict[tuple[str, int, st
             raise SystemExit(
                 f"variant {name!r} has seeds {its_seeds}, others {seeds}: summarise like with like"
             )
+        models = {s_: [r["model"] for r in rows if r["variant"] == name and r["seed"] == s_] for s_ in seeds}
+        if len({tuple(m) for m in models.values()}) != 1:
+            raise SystemExit(f"variant {name!r}: not every seed has every model ({models}); a run cut short?")
     metrics = [f"ndcg@{k}", f"coverage@{k}", f"long_tail_ndcg@{k}", f"tail_only_ndcg@{k}"]
     print(f"\nmean ± std over seeds {seeds}:")
     print(f"{'variant':12s} {'model':12s} " + " ".join(f"{m:>22s}" for m in metrics) + "  best epochs")
@@ -289,16 +326,20 @@ def summarise(rows: list[dict[str, Any]], tail_per_user: dict[tuple[str, int, st
                     f"[{t.ci_low:+.5f}, {t.ci_high:+.5f}], paired t p = {t.p_t:.3f}, bootstrap p = "
                     f"{t.p_bootstrap:.3f}; ahead in {wins} of {len(seeds)} seeds"
                 )
-                if len({len(tail_per_user[(name, s_, a_key)]) for s_ in seeds}) == 1:
-                    # each user's difference averaged over the seeds, tested over users
-                    u = paired_test(
-                        np.mean([tail_per_user[(name, s_, a_key)] for s_ in seeds], axis=0),
-                        np.mean([tail_per_user[(name, s_, b_key)] for s_ in seeds], axis=0),
-                    )
+                a2 = np.stack([tail_per_user[(name, s_, a_key)] for s_ in seeds])
+                b2 = np.stack([tail_per_user[(name, s_, b_key)] for s_ in seeds])
+                u = paired_test(a2.mean(axis=0), b2.mean(axis=0))
+                print(
+                    f"{'':12s} over {u.n} users (each user's mean over the seeds): {u.diff:+.5f}, 95% CI "
+                    f"[{u.ci_low:+.5f}, {u.ci_high:+.5f}], paired t p = {u.p_t:.3f}, bootstrap p = "
+                    f"{u.p_bootstrap:.3f}"
+                )
+                if len(seeds) > 1:
+                    c = crossed_test(a2, b2)
                     print(
-                        f"{'':12s} over {u.n} users (each user's mean over the seeds): 95% CI "
-                        f"[{u.ci_low:+.5f}, {u.ci_high:+.5f}], paired t p = {u.p_t:.3f}, bootstrap p = "
-                        f"{u.p_bootstrap:.3f}"
+                        f"{'':12s} crossed, {c.seeds} seeds x {c.users} users: {c.diff:+.5f}, two-way bootstrap "
+                        f"95% CI [{c.ci_low:+.5f}, {c.ci_high:+.5f}], p = {c.p_bootstrap:.4f}; over the "
+                        f"seeds' means: paired t p = {c.p_t_seeds:.4f}, sign-flip p = {c.p_sign_flip_seeds:.4f}"
                     )
 
 

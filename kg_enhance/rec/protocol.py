@@ -8,6 +8,9 @@ users, and the training flags that keep an unconverged run out of a results tabl
 * **Aggregation.** Mean and sample standard deviation (``ddof=1``) over seeds.
 * **Paired tests.** Per-user NDCG@K of two models on the same test users (each averaged
   over seeds first), compared with a paired t-test and a paired bootstrap over users.
+* **Seeds and users together.** :func:`crossed_test` takes each (seed, user) figure of two models
+  and asks whether the gain would hold for other trainings as well as other users: a test over
+  the seeds' means (paired t and exact sign flips) and a bootstrap that resamples seeds and users.
 * **Flags.** ``stopped_too_early``: the best validation score came within the first few
   evaluations (a run that stops while still warming up is not a result);
   ``under_trained``: the best epoch is the last one allowed (the budget, not the data,
@@ -170,3 +173,95 @@ def training_flags(
     if under_trained(best_epoch, max_epochs):
         flags.append("under_trained")
     return flags
+
+
+@dataclass(frozen=True)
+class CrossedTest:
+    """``a`` vs ``b`` per (seed, user): mean difference, tests over seeds and a two-way bootstrap."""
+
+    seeds: int
+    users: int
+    diff: float
+    #: paired t-test over the seeds' mean differences (df = seeds - 1)
+    p_t_seeds: float
+    #: sign-flip permutation test over the seeds' mean differences (exact up to 16 seeds)
+    p_sign_flip_seeds: float
+    #: bootstrap resampling seeds and users with replacement, independently
+    p_bootstrap: float
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def crossed_test(
+    a: np.ndarray | Sequence[Sequence[float]],
+    b: np.ndarray | Sequence[Sequence[float]],
+    *,
+    n_boot: int = 10_000,
+    seed: int = 0,
+) -> CrossedTest:
+    """Two models' metric per seed (rows) and user (columns), the same users in every row.
+
+    Averaging over seeds and testing over users (:func:`paired_test`) asks whether the gain holds
+    for other users *of these trainings*; a training's luck that every user shares does not show
+    up there. This test lets both vary:
+
+    * over the seeds' mean differences: a paired t-test and a two-sided sign-flip test (all
+      ``2**seeds`` sign patterns up to 16 seeds, else ``n_boot`` random ones);
+    * a two-way bootstrap: each draw resamples seeds and users with replacement, independently,
+      and takes the mean difference over the crossed sample; the p-value is twice the smaller
+      tail share at or beyond 0 (bounded below by ``1/(n_boot+1)``) and the interval is the
+      percentile interval. Resampling both ways counts the residual twice, so it errs wide.
+
+    Memory: the ``seeds x users`` matrix and 256 draws of resampling weights at a time.
+    """
+    from scipy import stats
+
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 2:
+        raise ValueError(
+            f"crossed_test: a and b must be 2-d (seeds x users) and aligned, got {x.shape} and {y.shape}"
+        )
+    n_seeds, n_users = x.shape
+    if n_seeds < 2 or n_users < 2:
+        raise ValueError(f"crossed_test: needs at least 2 seeds and 2 users, got {n_seeds} x {n_users}")
+    d = x - y
+    diff = float(d.mean())
+    per_seed = d.mean(axis=1)
+    sd = float(per_seed.std(ddof=1))
+    if sd == 0.0:
+        p_t = 1.0 if diff == 0 else 0.0
+    else:
+        p_t = float(2 * stats.t.sf(abs(diff / (sd / math.sqrt(n_seeds))), df=n_seeds - 1))
+    rng = np.random.default_rng(seed)
+    if n_seeds <= 16:
+        signs = 1 - 2 * ((np.arange(2**n_seeds)[:, None] >> np.arange(n_seeds)) & 1)
+    else:
+        signs = rng.choice([-1, 1], size=(n_boot, n_seeds))
+    flipped = np.abs(signs @ per_seed) / n_seeds
+    p_flip = float((flipped >= abs(per_seed.mean()) - 1e-12).mean())
+    boot = np.empty(n_boot, dtype=np.float64)
+    for start in range(0, n_boot, 256):
+        stop = min(n_boot, start + 256)
+        ws = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=stop - start)
+        wu = rng.multinomial(n_users, np.full(n_users, 1 / n_users), size=stop - start)
+        boot[start:stop] = np.einsum("bs,su,bu->b", ws, d, wu) / (n_seeds * n_users)
+    if not d.any():
+        p_boot = 1.0
+    else:
+        tail = min(float((boot <= 0).mean()), float((boot >= 0).mean()))
+        p_boot = min(1.0, max(2 * tail, 1 / (n_boot + 1)))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return CrossedTest(
+        seeds=n_seeds,
+        users=n_users,
+        diff=diff,
+        p_t_seeds=p_t,
+        p_sign_flip_seeds=p_flip,
+        p_bootstrap=p_boot,
+        ci_low=float(low),
+        ci_high=float(high),
+    )

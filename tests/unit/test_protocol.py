@@ -11,6 +11,7 @@ from kg_enhance.errors import ConfigError
 from kg_enhance.rec.evaluate import RankingEvaluator
 from kg_enhance.rec.protocol import (
     DEFAULT_SEEDS,
+    crossed_test,
     mean_std,
     paired_test,
     protocol_seeds,
@@ -63,6 +64,37 @@ def test_paired_tests_separate_a_real_gain_from_noise() -> None:
     assert paired_test([1.0, 1.0], [1.0, 1.0]).p_t == 1.0  # identical models: no difference at all
     with pytest.raises(ValueError, match="aligned"):
         paired_test([1.0, 2.0], [1.0])
+
+
+def test_crossed_test_sign_flips_by_hand() -> None:
+    # one user, seeds' differences 1, 2, 3: of the 8 sign patterns only +++ and --- reach |mean| 2
+    got = crossed_test([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]], [[0.0, 0.0]] * 3, n_boot=2000)
+    assert got.seeds == 3 and got.users == 2
+    assert got.diff == pytest.approx(1.0)
+    assert got.p_sign_flip_seeds == pytest.approx(2 / 8)
+    # seeds' means 0.5, 1, 1.5: sd 0.5, t = 1 / (0.5 / sqrt(3)) = 2 sqrt(3), df = 2: p = 1 - t / sqrt(t^2 + 2)
+    t = 2 * math.sqrt(3)
+    assert got.p_t_seeds == pytest.approx(1 - t / math.sqrt(t * t + 2), abs=1e-9)
+    with pytest.raises(ValueError, match="seeds x users"):
+        crossed_test([1.0, 2.0], [1.0, 2.0])
+
+
+def test_crossed_test_counts_a_training_s_luck_that_every_user_shares() -> None:
+    rng = np.random.default_rng(3)
+    seeds, users = 8, 300
+    base = rng.uniform(0, 1, size=(seeds, users))
+    luck = np.array([0.04, -0.03, 0.05, -0.05, 0.03, -0.02, 0.04, -0.04])[:, None]  # mean +0.0025
+    lucky = base + luck + rng.normal(0, 0.01, size=(seeds, users))
+    # averaged over seeds and tested over users, the luck looks like a gain ...
+    assert paired_test(lucky.mean(axis=0), base.mean(axis=0)).p_t < 0.01
+    # ... which the crossed test does not take for one
+    luck_only = crossed_test(lucky, base)
+    assert luck_only.p_t_seeds > 0.5 and luck_only.p_sign_flip_seeds > 0.5 and luck_only.p_bootstrap > 0.5
+    assert luck_only.ci_low < 0 < luck_only.ci_high
+    gain = crossed_test(base + 0.05 + rng.normal(0, 0.01, size=(seeds, users)), base)
+    assert gain.p_sign_flip_seeds == pytest.approx(2 / 2**seeds)  # every seed ahead: the smallest exact p
+    assert gain.p_t_seeds < 1e-6 and gain.p_bootstrap <= 1e-3 and gain.ci_low > 0.04
+    assert crossed_test(base, base).p_bootstrap == 1.0
 
 
 def test_stopped_too_early_and_under_trained_flags() -> None:
