@@ -334,6 +334,14 @@ def summarise(rows: list[dict[str, Any]], tail_per_user: dict[tuple[str, int, st
                     f"[{u.ci_low:+.5f}, {u.ci_high:+.5f}], paired t p = {u.p_t:.3f}, bootstrap p = "
                     f"{u.p_bootstrap:.3f}"
                 )
+                per_user = (a2 - b2).mean(axis=0)
+                if per_user.any():
+                    top = float(np.abs(per_user).max() / np.abs(per_user).sum())
+                    print(
+                        f"{'':12s} users with a tail hit in some seed: {int((a2 > 0).any(axis=0).sum())} ({a_key}), "
+                        f"{int((b2 > 0).any(axis=0).sum())} ({b_key}); {int((per_user != 0).sum())} users differ, "
+                        f"the largest carries {top:.0%} of the summed absolute difference"
+                    )
                 if len(seeds) > 1:
                     c = crossed_test(a2, b2)
                     print(
