@@ -114,8 +114,9 @@ def ensure_torch_scatter(py: Path | None = None) -> None:
     """Install ``torch_scatter`` into RecBole's Python, built from PyPI's source against our torch.
 
     RecBole's KGIN needs it and PyPI has no wheel of it (PyG's wheel index, which has, is not
-    reachable here). The build is a C++ extension, CPU-only unless a CUDA toolkit is present; it took
-    about 50 minutes on the 2-core dev machine (2026-12-01, beside another job). The wheel is kept in
+    reachable here). The build is a C++ extension, CPU-only unless a CUDA toolkit is present; on the
+    2-core dev machine it took about 50 minutes beside another job (2026-12-01) and 7 minutes beside a
+    test run (2026-12-02). The wheel is kept in
     ``.kg-enhance/wheels/torch-<version>/`` (RecBole's venv has the same torch as ours, so the
     extension built here loads there), so a later venv on this machine installs it at once. Opt-in
     (``lift.py --build-torch-scatter``), since it is long and only KGIN needs it."""
