@@ -346,6 +346,27 @@ def _recbole_flags(model: str, best_epoch: int, max_epochs: int, eval_every: int
     return training_flags(best_epoch, max_epochs=max_epochs, eval_every=eval_every)
 
 
+def _recbole_given(text: str) -> tuple[str, dict[str, Any]]:
+    """``--recbole-params MODEL=JSON``: values of the model's search space (checked by name)."""
+    model, sep, raw = text.partition("=")
+    if not sep or model not in RECBOLE_SPACES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected MODEL=JSON with MODEL one of {', '.join(RECBOLE_SPACES)}"
+        )
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{model}: the values are not JSON ({exc.msg}); quote them"
+        ) from None
+    names = {s[0] for s in RECBOLE_SPACES[model]}
+    if not isinstance(values, dict) or not values or set(values) - names:
+        raise argparse.ArgumentTypeError(
+            f"{model}: expected a JSON object of {', '.join(sorted(names))}, got {raw}"
+        )
+    return model, values
+
+
 def _recbole_params(model: str, chosen: dict[str, Any]) -> dict[str, Any]:
     out = dict(chosen)
     if model in NOT_TRAINED:
@@ -554,6 +575,13 @@ def markdown(ds: Dataset, summary: dict[str, Any], meta: dict[str, Any], k: int)
             "Each searched model of ours also trained the other searches' chosen values for the parameters "
             "they share (cross-check). "
             if meta.get("cross_check")
+            else ""
+        )
+        + (
+            "RecBole values given (a search's choice from another run): "
+            + "; ".join(f"{m} {v}" for m, v in meta["recbole_params"].items())
+            + ". "
+            if meta.get("recbole_params")
             else ""
         )
         + f"Split: {ds.split.n_users} users, {ds.split.n_items} items, {len(ds.split.train)}/{len(ds.split.valid)}/{len(ds.split.test)} train/valid/test.",
@@ -828,6 +856,16 @@ def main() -> None:
         "without searches (--trials 0 for --models, --recbole-trials 0 for --recbole-models), since a "
         "search runs on the run's first seed",
     )
+    parser.add_argument(
+        "--recbole-params",
+        type=_recbole_given,
+        action="append",
+        default=[],
+        metavar="MODEL=JSON",
+        help="train this RecBole model with these values (a search's choice, from its results) instead of "
+        "RecBole's defaults, to split a searched model's seeds over several runs; only with "
+        "--recbole-trials 0; repeatable",
+    )
     parser.add_argument("--scratch", type=Path, default=None, help=f"work folder (default {SCRATCH})")
     parser.add_argument(
         "--data", type=Path, default=None, help=f"the movielens data folder (default {SHARED})"
@@ -904,6 +942,11 @@ def main() -> None:
             "--seed-list runs no search: add --trials 0 (with --models) and --recbole-trials 0 "
             "(with --recbole-models), or use --seeds"
         )
+    given = dict(args.recbole_params)
+    if given and args.recbole_trials > 0:
+        parser.error("--recbole-params replaces a search: add --recbole-trials 0")
+    if unknown := sorted(set(given) - set(args.recbole_models)):
+        parser.error(f"--recbole-params names {', '.join(unknown)}, which --recbole-models does not train")
     seeds = protocol_seeds(args.seeds, args.seed_list)
     job = validate_job(JOB)
     # the KG vectors train on the run's device too
@@ -980,6 +1023,14 @@ def main() -> None:
                     f"  tuned RecBole {model}: {got['chosen']} (valid {got['best_valid']:.4f}, {got['seconds']:.0f}s)",
                     flush=True,
                 )
+            elif model in given:
+                rb_chosen[model] = {**RECBOLE_DEFAULTS[model], **given[model]}
+                tuning[f"recbole:{model}"] = {
+                    "model": model,
+                    "given": given[model],
+                    "chosen": rb_chosen[model],
+                }
+                print(f"  RecBole {model} with the given values: {rb_chosen[model]}", flush=True)
             else:
                 rb_chosen[model] = RECBOLE_DEFAULTS[model]
         rows: list[dict[str, Any]] = []
@@ -1007,6 +1058,7 @@ def main() -> None:
                 if m in tuning
             },
             "recbole_trials": args.recbole_trials,
+            "recbole_params": given,
             "cross_check": args.trials > 0 and not args.no_cross_check,
             "cross_check_from": [str(p) for p in args.cross_check_from],
             "models": list(args.models),
