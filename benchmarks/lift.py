@@ -39,6 +39,10 @@ Writes ``benchmarks/results/lift_<dataset>_<date>.json`` (raw, per seed, with pe
 NDCG@20) and ``.md`` (the table), and prints the table.
 
     .venv/bin/python benchmarks/lift.py --datasets demo [--seeds 5] [--trials 8] [--recbole-trials 4]
+
+A long run can be split over processes by seed (``--seed-list``, no search in those runs; a
+searched RecBole model takes its search's chosen values with ``--recbole-params MODEL=JSON``) and
+its rows joined with ``--combine``.
 """
 
 from __future__ import annotations
