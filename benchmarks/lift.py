@@ -381,9 +381,18 @@ def _recbole_params(model: str, chosen: dict[str, Any]) -> dict[str, Any]:
 
 
 def tune_recbole(ds: Dataset, model: str, *, n_trials: int, seed: int, args: Any) -> dict[str, Any]:
-    """Optuna (TPE) over :data:`RECBOLE_SPACES` on RecBole's best validation NDCG@20; defaults first."""
+    """Optuna (TPE) over :data:`RECBOLE_SPACES` on RecBole's best validation NDCG@20; defaults first.
+
+    When the search trains with the run's own epoch budget, every trial also keeps its test top-K
+    lists, and the chosen trial's row comes back as ``"reuse"``: it *is* the run of the chosen values
+    on the search seed (RecBole reproduces a seeded run to the last digit here), so the run scores it
+    instead of training it again. Only the chosen trial's lists are read, after the choice, which
+    was made on validation alone.
+    """
     space = RECBOLE_SPACES[model]
     errors: list[str] = []
+    keep_top = (args.tune_epochs or args.epochs) == args.epochs
+    rows: dict[int, dict[str, Any]] = {}
 
     def objective(trial: optuna.Trial) -> float:
         chosen: dict[str, Any] = {}
@@ -400,12 +409,14 @@ def tune_recbole(ds: Dataset, model: str, *, n_trials: int, seed: int, args: Any
             _recbole_params(model, chosen),
             seed=seed,
             args=args,
-            top_out=None,
+            top_out=SCRATCH / "search" / ds.name / model / f"trial{trial.number}" if keep_top else None,
             epochs=args.tune_epochs or args.epochs,
         )
         if "error" in row:
             errors.append(row["error"])
             raise optuna.TrialPruned(row["error"])
+        if keep_top:
+            rows[trial.number] = {**row, "search_trial": trial.number}
         for key in ("best_epoch", "epochs", "train_seconds"):
             trial.set_user_attr(key, row[key])
         trial.set_user_attr(
@@ -430,6 +441,7 @@ def tune_recbole(ds: Dataset, model: str, *, n_trials: int, seed: int, args: Any
         "chosen": study.best_params,
         "trials": trials,
         "space": [list(map(str, s)) for s in space],
+        **({"reuse": rows[study.best_trial.number]} if study.best_trial.number in rows else {}),
     }
 
 
@@ -440,11 +452,18 @@ def run_recbole(
     seed: int,
     evaluators: dict[str, RankingEvaluator],
     args: Any,
+    row: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    top_dir = SCRATCH / "top" / ds.name / f"seed{seed}"
-    row = _recbole(
-        ds.recbole_config, model, _recbole_params(model, chosen), seed=seed, args=args, top_out=top_dir
-    )
+    """Train ``model`` with ``chosen`` on ``seed`` and score its top-K on the shared split.
+
+    ``row``: RecBole's output of that very run, made already (the search's chosen trial on its seed);
+    then it is scored, not trained again.
+    """
+    if row is None:
+        top_dir = SCRATCH / "top" / ds.name / f"seed{seed}"
+        row = _recbole(
+            ds.recbole_config, model, _recbole_params(model, chosen), seed=seed, args=args, top_out=top_dir
+        )
     if "error" in row:
         print(f"  RecBole {model:10s} seed {seed}: failed: {row['error']}", flush=True)
         return {"library": "recbole", "model": model, "seed": seed, "error": row["error"]}
@@ -459,7 +478,9 @@ def run_recbole(
             top[user_row[user], : len(rows)] = rows
     scored = _scored(evaluators, top)
     print(
-        f"  RecBole {model:10s} seed {seed}: test NDCG@{k} {scored['test']['ndcg']:.4f} (RecBole's own {row.get(f'ndcg@{k}', float('nan')):.4f}; {row['train_seconds']:.0f}s, best epoch {row['best_epoch']})",
+        f"  RecBole {model:10s} seed {seed}: test NDCG@{k} {scored['test']['ndcg']:.4f} (RecBole's own {row.get(f'ndcg@{k}', float('nan')):.4f}; {row['train_seconds']:.0f}s, best epoch {row['best_epoch']}"
+        + (f"; the search's trial {row['search_trial']}, not trained again" if "search_trial" in row else "")
+        + ")",
         flush=True,
     )
     return {
@@ -474,6 +495,7 @@ def run_recbole(
         "best_epoch": row["best_epoch"],
         "flags": _recbole_flags(model, row["best_epoch"], args.epochs, args.eval_every),
         "params": row["params"],
+        **({"search_trial": row["search_trial"]} if "search_trial" in row else {}),
     }
 
 
@@ -1013,11 +1035,14 @@ def main() -> None:
         if args.trials > 0 and not args.no_cross_check:
             _cross_check_all(ds, base, tune_cfg, searched, tuning, tuned, args)
         rb_chosen: dict[str, dict[str, Any]] = {}
+        rb_reuse: dict[str, dict[str, Any]] = {}  # the chosen trial's run on the search seed
         for model in args.recbole_models:
             t0 = time.perf_counter()
             if args.recbole_trials > 0:
                 got = tune_recbole(ds, model, n_trials=args.recbole_trials, seed=seeds[0], args=args)
                 got["seconds"] = round(time.perf_counter() - t0, 1)
+                if "reuse" in got:
+                    rb_reuse[model] = got.pop("reuse")
                 tuning[f"recbole:{model}"] = got
                 if "error" in got:
                     print(f"  RecBole {model}: every trial failed: {got['error']}", flush=True)
@@ -1073,7 +1098,16 @@ def main() -> None:
         for seed in seeds:
             got = run_ours(ds, base, tuned, seed, evaluators)
             got += [
-                run_recbole(ds, model, chosen, seed, evaluators, args) for model, chosen in rb_chosen.items()
+                run_recbole(
+                    ds,
+                    model,
+                    chosen,
+                    seed,
+                    evaluators,
+                    args,
+                    rb_reuse.get(model) if seed == seeds[0] else None,
+                )
+                for model, chosen in rb_chosen.items()
             ]
             with partial.open("a") as fh:
                 fh.writelines(json.dumps(_jsonable(r)) + "\n" for r in got)
