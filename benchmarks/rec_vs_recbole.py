@@ -50,6 +50,7 @@ from kg_enhance.api import load_embeddings, open_graph, validate_job  # noqa: E4
 from kg_enhance.config.models import RecModelSpec  # noqa: E402
 from kg_enhance.kge.artifacts import Embeddings  # noqa: E402
 from kg_enhance.kge.train import train_kge  # noqa: E402
+from kg_enhance.paths import cache_dir  # noqa: E402
 from kg_enhance.rec.data import make_split, positives  # noqa: E402
 from kg_enhance.rec.evaluate import Slices  # noqa: E402
 from kg_enhance.rec.kg import build_kg_inputs  # noqa: E402
@@ -107,7 +108,9 @@ def recbole_python() -> Path:
 
 #: RecBole's KGIN imports torch_scatter; PyPI ships it as source only
 TORCH_SCATTER = "torch-scatter==2.1.2"
-WHEELS = REPO / ".kg-enhance" / "wheels"
+#: the machine's cache (``~/.cache/kg-enhance``), like llama-cpp-python's wheel in ``.ci/setup.sh``:
+#: it outlives the checkout, so a fresh clone on this machine does not build it again
+WHEELS = cache_dir() / "wheels"
 
 
 def ensure_torch_scatter(py: Path | None = None) -> None:
@@ -116,9 +119,10 @@ def ensure_torch_scatter(py: Path | None = None) -> None:
     RecBole's KGIN needs it and PyPI has no wheel of it (PyG's wheel index, which has, is not
     reachable here). The build is a C++ extension, CPU-only unless a CUDA toolkit is present; on the
     2-core dev machine it took about 50 minutes beside another job (2026-12-01) and 7 minutes beside a
-    test run (2026-12-02). The wheel is kept in
-    ``.kg-enhance/wheels/torch-<version>/`` (RecBole's venv has the same torch as ours, so the
-    extension built here loads there), so a later venv on this machine installs it at once. Opt-in
+    test run (2026-12-02), 6 minutes alone (2026-12-03). The wheel is kept in the machine's cache,
+    ``~/.cache/kg-enhance/wheels/torch-<version>/`` (``KG_ENHANCE_CACHE`` moves it; RecBole's venv
+    has the same torch as ours, so the extension built here loads there), so a later venv or a
+    fresh clone on this machine installs it at once. Opt-in
     (``lift.py --build-torch-scatter``), since it is long and only KGIN needs it."""
     import torch
 
