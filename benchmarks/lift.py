@@ -311,10 +311,10 @@ def _recbole(
     top_out: Path | None,
     epochs: int | None = None,
 ) -> dict[str, Any]:
-    from rec_vs_recbole import recbole_python
+    from rec_vs_recbole import recbole_python_for
 
     cmd = [
-        str(recbole_python()),
+        str(recbole_python_for(model)),
         str(REPO / "benchmarks" / "recbole_runner.py"),
         str(config),
         model,

@@ -106,6 +106,58 @@ def recbole_python() -> Path:
     return py
 
 
+#: RecBole's KGAT imports DGL. DGL's newest PyPI wheel (2.1.0) ships its graphbolt library only for
+#: torch 2.0.0-2.2.1, so with our torch it does not import ("Cannot find DGL C++ graphbolt library").
+#: KGAT runs in a venv of its own with these pins instead, all from PyPI (torchdata 0.7.1 still has the
+#: datapipes DGL 2.1 imports; pydantic and PyYAML are DGL imports its wheel does not declare).
+KGAT_VENV = REPO / ".kg-enhance" / "recbole-kgat-venv"
+KGAT_PINS = [
+    "recbole==1.2.1",
+    "torch==2.2.1",
+    "dgl==2.1.0",
+    "torchdata==0.7.1",
+    "pydantic",
+    "pyyaml",
+    "numpy<2",
+    "scipy",
+]
+
+
+def kgat_python() -> Path:
+    """The Python that runs RecBole's KGAT: a venv of its own (:data:`KGAT_PINS`), created with uv on
+    first use (about 2.5 GB: PyPI's torch 2.2.1 is the CUDA build; 52 s here with uv's cache cold).
+
+    ``KG_ENHANCE_RECBOLE_KGAT_PYTHON=PATH`` names another one that imports ``recbole`` and ``dgl``.
+    Every other RecBole model runs in :func:`recbole_python`'s venv, on our torch; RecBole's code is
+    the same 1.2.1 in both."""
+    given = os.environ.get("KG_ENHANCE_RECBOLE_KGAT_PYTHON")
+    if given:
+        found = shutil.which(given)
+        if not found:
+            sys.exit(f"error: KG_ENHANCE_RECBOLE_KGAT_PYTHON={given}: no such program")
+        return Path(os.path.abspath(found))
+    py = KGAT_VENV / "bin" / "python"
+    check = [py, "-c", "import dgl, recbole.model.knowledge_aware_recommender"]
+    if py.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return py
+    uv = shutil.which("uv")
+    if not uv:
+        sys.exit("error: uv not found; pip install uv (RecBole's KGAT venv is created with it)")
+    print(f"creating RecBole's KGAT venv in {KGAT_VENV} ({', '.join(KGAT_PINS)}; once)", flush=True)
+    subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(KGAT_VENV)], check=True)
+    subprocess.run([uv, "pip", "install", "-q", "-p", str(py), *KGAT_PINS], check=True)
+    got = subprocess.run(check, capture_output=True, text=True)
+    if got.returncode != 0:
+        tail = got.stderr.strip().splitlines()[-1:] or ["?"]
+        sys.exit(f"error: RecBole's KGAT venv in {KGAT_VENV} does not import dgl and recbole: {tail[0]}")
+    return py
+
+
+def recbole_python_for(model: str) -> Path:
+    """The Python that runs one RecBole model: KGAT's own venv for KGAT, RecBole's venv otherwise."""
+    return kgat_python() if model == "KGAT" else recbole_python()
+
+
 #: RecBole's KGIN imports torch_scatter; PyPI ships it as source only
 TORCH_SCATTER = "torch-scatter==2.1.2"
 #: the machine's cache (``~/.cache/kg-enhance``), like llama-cpp-python's wheel in ``.ci/setup.sh``:

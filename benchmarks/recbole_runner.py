@@ -9,7 +9,12 @@ applies the shims RecBole 1.2.1 needs on current numpy, scipy and torch:
 * scipy >= 1.13 removed ``dok_matrix._update`` (used when RecBole builds the
   interaction matrix of graph models);
 * torch >= 2.6 loads checkpoints with ``weights_only=True`` by default, which
-  RecBole's saved checkpoints fail: ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``.
+  RecBole's saved checkpoints fail: ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``;
+* KGAT (run in its own venv with DGL 2.1, see ``rec_vs_recbole.kgat_python``) calls two DGL
+  functions by their DGL 0.6 names, renamed since with the same computation:
+  ``dgl.edge_subgraph(..., preserve_nodes=True)`` is ``relabel_nodes=False`` (DGL 0.7), and
+  ``DGLGraph.adjacency_matrix(transpose, ctx, scipy_fmt)`` is ``adj_external`` (DGL 1.1; rows are
+  edge sources unless ``transpose``, as before). :func:`_dgl_renames` maps the old calls.
 
 Training follows the benchmark protocol, not RecBole's quick defaults: validation every
 ``--eval-step`` epochs (5), patience ``--stopping-step`` evaluations (10), up to
@@ -70,6 +75,31 @@ if not hasattr(sp.dok_matrix, "_update"):
     sp.dok_matrix._update = _update  # type: ignore[attr-defined]
 
 
+def _dgl_renames() -> None:
+    """Map the DGL 0.6 calls in RecBole 1.2.1's KGAT to their current names (module doc)."""
+    import dgl
+
+    edge_subgraph = dgl.edge_subgraph
+    if "preserve_nodes" in getattr(edge_subgraph, "__code__", edge_subgraph.__call__).co_varnames:
+        return
+
+    def renamed_edge_subgraph(graph, edges, *, preserve_nodes=None, **kwargs):  # type: ignore[no-untyped-def]
+        if preserve_nodes is not None:
+            kwargs.setdefault("relabel_nodes", not preserve_nodes)
+        return edge_subgraph(graph, edges, **kwargs)
+
+    adjacency_matrix = dgl.DGLGraph.adjacency_matrix
+
+    def renamed_adjacency_matrix(self, transpose=None, ctx=None, scipy_fmt=None, etype=None):  # type: ignore[no-untyped-def]
+        if transpose is None and ctx is None and scipy_fmt is None:
+            return adjacency_matrix(self, etype=etype)
+        kwargs = {"ctx": ctx} if ctx is not None else {}
+        return self.adj_external(transpose=bool(transpose), scipy_fmt=scipy_fmt, etype=etype, **kwargs)
+
+    dgl.edge_subgraph = renamed_edge_subgraph
+    dgl.DGLGraph.adjacency_matrix = renamed_adjacency_matrix
+
+
 def _top_k(trainer, test_data, dataset, k: int) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     """Top-``k`` item tokens per test user from the loaded best model (history masked by RecBole)."""
     import torch
@@ -112,6 +142,8 @@ def main() -> None:
     logging.disable(logging.CRITICAL)
     torch.set_num_threads(max(1, int(os.environ.get("RECBOLE_THREADS", os.cpu_count() or 1))))
     extra = json.loads(args.params)
+    if "KGAT" in args.models:
+        _dgl_renames()
     for name in args.models:
         overrides = {
             "seed": args.seed,
