@@ -66,18 +66,26 @@ OURS = ["bpr_mf", "lightgcn", "kg_bpr", "kg_lightgcn"]
 THEIRS = ["BPR", "LightGCN", "CKE", "KGCN", "KGIN", "KGAT"]
 
 
+def _python_from_env(variable: str) -> Path | None:
+    """The interpreter an environment variable names, as an absolute path; exits when it is not found."""
+    given = os.environ.get(variable)
+    if not given:
+        return None
+    found = shutil.which(given)
+    if not found:
+        sys.exit(f"error: {variable}={given}: no such program")
+    # absolute, since RecBole runs from another folder; not resolved: a venv's python is a link
+    return Path(os.path.abspath(found))
+
+
 def recbole_python() -> Path:
     """The Python that runs RecBole: its own venv, created here with uv on first use.
 
     ``KG_ENHANCE_RECBOLE_PYTHON=PATH`` names another one that imports ``recbole`` (on a machine
     without a registry, the interpreter that has RecBole's wheels on its path)."""
-    given = os.environ.get("KG_ENHANCE_RECBOLE_PYTHON")
+    given = _python_from_env("KG_ENHANCE_RECBOLE_PYTHON")
     if given:
-        found = shutil.which(given)
-        if not found:
-            sys.exit(f"error: KG_ENHANCE_RECBOLE_PYTHON={given}: no such program")
-        # absolute, since RecBole runs from another folder; not resolved: a venv's python is a link
-        return Path(os.path.abspath(found))
+        return given
     py = VENV / "bin" / "python"
     if py.exists() and subprocess.run([py, "-c", "import recbole"], capture_output=True).returncode == 0:
         return py
@@ -130,12 +138,9 @@ def kgat_python() -> Path:
     ``KG_ENHANCE_RECBOLE_KGAT_PYTHON=PATH`` names another one that imports ``recbole`` and ``dgl``.
     Every other RecBole model runs in :func:`recbole_python`'s venv, on our torch; RecBole's code is
     the same 1.2.1 in both."""
-    given = os.environ.get("KG_ENHANCE_RECBOLE_KGAT_PYTHON")
+    given = _python_from_env("KG_ENHANCE_RECBOLE_KGAT_PYTHON")
     if given:
-        found = shutil.which(given)
-        if not found:
-            sys.exit(f"error: KG_ENHANCE_RECBOLE_KGAT_PYTHON={given}: no such program")
-        return Path(os.path.abspath(found))
+        return given
     py = KGAT_VENV / "bin" / "python"
     check = [py, "-c", "import dgl, recbole.model.knowledge_aware_recommender"]
     if py.exists() and subprocess.run(check, capture_output=True).returncode == 0:
