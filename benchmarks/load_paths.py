@@ -55,16 +55,12 @@ def cli(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     return wall, got.stdout
 
 
-def empty_database(job: Path, sets: list[str], env: dict[str, str]) -> None:
-    """Delete every node and relationship of the script's own Neo4j (in a subprocess with its env)."""
-    code = (
-        "import sys\n"
-        "from kg_enhance.api import validate_job\n"
-        "from kg_enhance.graph.store import Neo4jStore\n"
-        "with Neo4jStore.for_job(validate_job(sys.argv[1], overrides=sys.argv[2:])) as s:\n"
-        "    s.clear()\n"
-    )
-    subprocess.run([sys.executable, "-c", code, str(job), *sets], env=env, check=True, cwd=REPO)
+def empty_database(spec: Any) -> None:
+    """Delete every node and relationship of the script's own Neo4j (the job names it)."""
+    from kg_enhance.graph.store import Neo4jStore
+
+    with Neo4jStore.for_job(spec) as store:
+        store.clear()
 
 
 def load_report(runs: Path, name: str) -> dict[str, Any]:
@@ -96,10 +92,10 @@ def measure(job: Path, sets: list[str], env: dict[str, str], runs: Path) -> dict
 
     # the first load right after the server started (its query plans cold), then again on the
     # emptied database with the server warm: the figure a second job's first load sees
-    empty_database(job, sets, env)
+    empty_database(spec)
     wall, _ = cli(["run", str(job), "--until", "load", "--full", *setargs], env)
     out["first_load_cold"] = {"wall_seconds": round(wall, 2), **load_report(runs, name)}
-    empty_database(job, sets, env)
+    empty_database(spec)
     wall, _ = cli(["run", str(job), "--until", "load", "--full", *setargs], env)
     out["first_load"] = {"wall_seconds": round(wall, 2), **load_report(runs, name)}
     wall, _ = cli(["run", str(job), "--until", "load", *setargs], env)
@@ -110,13 +106,11 @@ def measure(job: Path, sets: list[str], env: dict[str, str], runs: Path) -> dict
     out["transactional_fingerprint"] = json.loads(text)
     out["fingerprint_wall_seconds"] = round(wall, 2)
 
-    empty_database(job, sets, env)
+    empty_database(spec)
     wall, text = cli(["graph", "bulk-load", str(job), "--fingerprint", "--json", *setargs], env)
     bulk = json.loads(text)
     out["bulk_load"] = {"wall_seconds": round(wall, 2), **bulk}
-    a = out["transactional_fingerprint"]
-    a = a.get("fingerprint", a) if isinstance(a, dict) else a
-    out["same_fingerprint"] = a == bulk.get("fingerprint")
+    out["same_fingerprint"] = out["transactional_fingerprint"]["fingerprint"] == bulk["fingerprint"]
     return out
 
 
@@ -142,7 +136,7 @@ def main() -> None:
         "NEO4J_URI": f"bolt://127.0.0.1:{args.bolt_port}",
         "KG_ENHANCE_RUNS": str(runs),
     }
-    os.environ.update(env)  # for the in-process job validation
+    os.environ.update(env)  # for the in-process job validation and database clearing
     print(
         f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}; scratch {scratch}; "
         f"Neo4j on bolt {args.bolt_port}; sets {sets}",

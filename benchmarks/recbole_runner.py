@@ -77,11 +77,13 @@ if not hasattr(sp.dok_matrix, "_update"):
 
 def _dgl_renames() -> None:
     """Map the DGL 0.6 calls in RecBole 1.2.1's KGAT to their current names (module doc)."""
+    import inspect
+
     import dgl
 
     edge_subgraph = dgl.edge_subgraph
-    if "preserve_nodes" in getattr(edge_subgraph, "__code__", edge_subgraph.__call__).co_varnames:
-        return
+    if "relabel_nodes" not in inspect.signature(edge_subgraph).parameters:
+        return  # a DGL that still has the old names
 
     def renamed_edge_subgraph(graph, edges, *, preserve_nodes=None, **kwargs):  # type: ignore[no-untyped-def]
         if preserve_nodes is not None:
