@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -155,6 +156,7 @@ def serve(*, timeout: float = 120.0, n_ctx: int = 2048, threads: int | None = No
         )
     run = _run_dir()
     log = run / "server.log"
+    proc: subprocess.Popen[bytes] | None = None
     if not current.running:
         config = run / "server.json"
         settings = server_config(mp, n_ctx=n_ctx, threads=threads or max(1, (os.cpu_count() or 2)))
@@ -171,7 +173,53 @@ def serve(*, timeout: float = 120.0, n_ctx: int = 2048, threads: int | None = No
         raise ServiceUnavailableError(
             f"llm server did not answer on {base_url()} within {timeout:.0f}s ({tail(log, 3)[:300]}); see {log}"
         )
+    if proc is not None:
+        _first_completion(proc, log, timeout=timeout)
     return status()
+
+
+def exit_description(returncode: int | None) -> str:
+    """``exit code 1``, ``signal 11 (SIGSEGV)`` or ``still running`` for a Popen return code."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return f"signal {-returncode} ({signal.Signals(-returncode).name})"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def _first_completion(proc: subprocess.Popen[bytes], log: Path, *, timeout: float) -> None:
+    """One 1-token chat completion on a freshly started server, so a server that answers
+    ``/v1/models`` but dies on inference fails ``serve`` here, not the first job later.
+
+    Seen on 2026-12-03: llama-cpp-python built with ``-march=native`` on a CPU with AMX
+    repacks the weights for AMX and segfaults on the first completion, without a log line.
+    """
+    body = json.dumps(
+        {"model": D.LLM_MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+    ).encode()
+    request = urllib.request.Request(
+        f"{base_url()}/chat/completions", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback only
+            if resp.status == 200 and json.loads(resp.read()).get("choices"):
+                return
+            problem = f"HTTP {resp.status} without choices"
+    except Exception as e:  # noqa: BLE001
+        problem = f"{type(e).__name__}: {e}"[:200]
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        terminate(proc.pid, timeout=20)
+    (_run_dir() / "server.pid").unlink(missing_ok=True)
+    raise ServiceUnavailableError(
+        f"llm serve: the server answered /v1/models but its first chat completion failed ({problem}; "
+        f"server {exit_description(proc.returncode)}); a llama-cpp-python built with -march=native on an AMX CPU "
+        f"does this: rebuild it with `bash .ci/setup.sh` (portable AVX2 build) or set LLAMA_CMAKE_ARGS; see {log}"
+    )
 
 
 def stop() -> LLMStatus:

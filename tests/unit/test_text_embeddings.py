@@ -242,3 +242,39 @@ def test_llm_serve_config_serves_chat_and_a_mean_pooled_embedding_alias(tmp_path
     real = llm.model_path()
     if real is not None:  # the bundled SmolLM2 GGUF
         assert llm.gguf_architecture(real) == "llama"
+
+
+def test_a_server_that_dies_on_its_first_completion_fails_serve_with_its_signal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``llm serve`` sends one completion to a server it started: a server that answers
+    ``/v1/models`` but segfaults on inference (llama.cpp built -march=native on an AMX CPU)
+    fails serve with the signal, and leaves no pid file that ``llm status`` would trust."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from kg_enhance.errors import ServiceUnavailableError
+    from kg_enhance.services import llm
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    monkeypatch.setenv("KG_ENHANCE_LLM_PORT", str(free))
+    monkeypatch.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
+    crashed = subprocess.Popen(
+        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+    )
+    crashed.wait(timeout=30)
+    pid_file = tmp_path / "state" / "llm" / "server.pid"
+    pid_file.parent.mkdir(parents=True)
+    pid_file.write_text(str(crashed.pid))
+    with pytest.raises(
+        ServiceUnavailableError, match=r"first chat completion failed .*signal 11 \(SIGSEGV\)"
+    ) as info:
+        llm._first_completion(crashed, pid_file.parent / "server.log", timeout=5)
+    assert "\n" not in str(info.value) and "setup.sh" in str(info.value)
+    assert not pid_file.exists() and not llm.status().running
+    assert llm.exit_description(None) == "still running" and llm.exit_description(2) == "exit code 2"
+    assert llm.exit_description(-signal.SIGKILL) == "signal 9 (SIGKILL)"
