@@ -29,4 +29,16 @@ if ! $KG llm status >/dev/null 2>&1; then
   $KG llm serve && started+=(llm) || echo "[test] llm server did not start; its tests will skip (or fail under KG_ENHANCE_REQUIRE_SERVICES=1)" >&2
 fi
 
-.venv/bin/python -m pytest "$@"
+rc=0
+.venv/bin/python -m pytest "$@" || rc=$?
+if [ "$rc" -ne 0 ]; then
+  # what the services said, so a CI log shows a server that died mid-run (a crash leaves no other trace)
+  echo "[test] pytest exited $rc; the services now:" >&2
+  $KG neo4j status >&2 || true
+  $KG llm status >&2 || true
+  echo "[test] last lines of $KG_ENHANCE_HOME/llm/server.log:" >&2
+  tail -n 15 "$KG_ENHANCE_HOME/llm/server.log" >&2 2>/dev/null || true
+  echo "[test] last lines of the test Neo4j's neo4j.log:" >&2
+  tail -n 15 "$KG_ENHANCE_HOME/neo4j/home/logs/neo4j.log" >&2 2>/dev/null || true
+fi
+exit "$rc"

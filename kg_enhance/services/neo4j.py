@@ -47,6 +47,9 @@ server.memory.heap.initial_size={heap}
 server.memory.heap.max_size={heap}
 server.memory.pagecache.size={pagecache}
 db.tx_log.rotation.retention_policy=1 files
+# a local, offline server: no usage report to neo4j.com, no telemetry from Browser
+dbms.usage_report.enabled=false
+client.allow_telemetry=false
 server.jvm.additional=-XX:+UseG1GC
 server.jvm.additional=-XX:-OmitStackTraceInFastThrow
 server.jvm.additional=-XX:+UnlockExperimentalVMOptions

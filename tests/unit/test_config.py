@@ -176,6 +176,9 @@ def test_neo4j_conf_follows_the_port_variables_and_keeps_extra_settings(
     monkeypatch.setenv("KG_ENHANCE_NEO4J_HTTP_PORT", "17474")
     conf = write_conf(tmp_path)
     assert "17687" in conf.read_text() and "17474" in conf.read_text()
+    # a local server sends nothing out (checked against a running 5.26 with SHOW SETTINGS)
+    assert "dbms.usage_report.enabled=false" in conf.read_text()
+    assert "client.allow_telemetry=false" in conf.read_text()
     (tmp_path / "neo4j.extra.conf").write_text("db.logs.query.enabled=OFF\n")
     monkeypatch.setenv("KG_ENHANCE_NEO4J_BOLT_PORT", "27687")  # a later start with other ports
     text = write_conf(tmp_path).read_text()
