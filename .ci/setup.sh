@@ -36,17 +36,19 @@ else
   LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS-}
 fi
 # one folder per (version, build flags): a wheel built with other flags is never picked up
-LLAMA_VARIANT="llama-cpp-python-$LLAMA_VERSION-$(printf '%s' "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)"
+LLAMA_VARIANT="llama-cpp-python-$LLAMA_VERSION-$(printf '%s %s' "$(uname -m)" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)"
 LLAMA_WHEELS="$WHEELS/$LLAMA_VARIANT"
 if ! ls "$LLAMA_WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   log "building llama-cpp-python $LLAMA_VERSION from source, CMAKE_ARGS='$LLAMA_CMAKE_ARGS' (one time; log in $CACHE/logs/llama-build.log)"
+  rm -rf "$LLAMA_WHEELS.tmp"  # what an interrupted build left
   mkdir -p "$LLAMA_WHEELS.tmp"
   # --no-cache-dir: pip's own wheel cache ignores CMAKE_ARGS and would hand back a build with other flags
   CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} CMAKE_ARGS="$LLAMA_CMAKE_ARGS" \
     "$PY" -m pip wheel --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$LLAMA_WHEELS.tmp" \
     >"$CACHE/logs/llama-build.log" 2>&1 \
     || { log "llama-cpp-python build failed; see $CACHE/logs/llama-build.log (needs gcc, g++, cmake)"; exit 1; }
-  rm -rf "$LLAMA_WHEELS" && mv "$LLAMA_WHEELS.tmp" "$LLAMA_WHEELS"  # complete or absent, never half-written
+  rm -rf "$LLAMA_WHEELS"
+  mv -T "$LLAMA_WHEELS.tmp" "$LLAMA_WHEELS"  # complete or absent, never half-written
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -57,7 +59,9 @@ log "installing kg-enhance[dev,local-llm] into .venv"
 # --compile-bytecode: write the .pyc files at install time, as pip does. Without them a machine that
 # sets PYTHONDONTWRITEBYTECODE (CI images, sandboxes) compiles torch, PyKEEN and pandas again in every
 # process: measured 5.5 s against 2.8 s to import kg_enhance.cli, torch and pykeen (2-core dev machine).
-VIRTUAL_ENV=$PWD/.venv uv pip install --quiet --compile-bytecode --find-links "$LLAMA_WHEELS" -e ".[dev,local-llm]"
+# the version pinned here too, so uv never builds a newer llama-cpp-python from PyPI's sdist itself (-march=native)
+VIRTUAL_ENV=$PWD/.venv uv pip install --quiet --compile-bytecode --find-links "$LLAMA_WHEELS" -e ".[dev,local-llm]" \
+  "llama-cpp-python[server]==$LLAMA_VERSION"
 # a .venv made before with another llama-cpp-python build (same version, so uv keeps it): replace it
 if [ "$(cat .venv/.llama-variant 2>/dev/null)" != "$LLAMA_VARIANT" ]; then
   log "installing the llama-cpp-python build $LLAMA_VARIANT into .venv"

@@ -147,7 +147,7 @@ def serve(*, timeout: float = 120.0, n_ctx: int = 2048, threads: int | None = No
         )
     if importlib.util.find_spec("llama_cpp") is None:
         raise ServiceUnavailableError(
-            "llm serve: llama-cpp-python is not installed; run `pip install -e '.[local-llm]'` (or `make setup`)"
+            "llm serve: llama-cpp-python is not installed; run `bash .ci/setup.sh` (`make setup`: a portable build)"
         )
     mp = model_path()
     if mp is None:
@@ -168,13 +168,25 @@ def serve(*, timeout: float = 120.0, n_ctx: int = 2048, threads: int | None = No
             )  # noqa: S603
         (run / "server.pid").write_text(str(proc.pid))
     pid_file = run / "server.pid"
-    ok = wait_for(_answering, timeout=timeout, interval=0.5, alive=lambda: read_pid(pid_file) is not None)
+
+    def alive() -> bool:  # our own child is a zombie once dead until reaped: ask it, not the pid
+        return proc.poll() is None if proc is not None else read_pid(pid_file) is not None
+
+    ok = wait_for(_answering, timeout=timeout, interval=0.5, alive=alive)
     if not ok:
+        ended = _end_server(proc, pid_file)
         raise ServiceUnavailableError(
-            f"llm server did not answer on {base_url()} within {timeout:.0f}s ({tail(log, 3)[:300]}); see {log}"
+            f"llm server did not answer on {base_url()} within {timeout:.0f}s (server {ended}; "
+            f"{tail(log, 3)[:300]}); see {log}"
         )
-    if proc is not None:
-        _first_completion(proc, log, timeout=timeout)
+    problem = _first_completion_problem(timeout)
+    if problem is not None:
+        ended = _end_server(proc, pid_file)
+        raise ServiceUnavailableError(
+            f"llm serve: the server answered /v1/models but its first chat completion failed ({problem}; "
+            f"server {ended}); a llama-cpp-python built with -march=native segfaulted like this on an AMX Xeon: "
+            f"rebuild it with `bash .ci/setup.sh` (portable AVX2 build) or set LLAMA_CMAKE_ARGS; see {log}"
+        )
     return status()
 
 
@@ -190,12 +202,14 @@ def exit_description(returncode: int | None) -> str:
     return f"exit code {returncode}"
 
 
-def _first_completion(proc: subprocess.Popen[bytes], log: Path, *, timeout: float) -> None:
-    """One 1-token chat completion on a freshly started server, so a server that answers
-    ``/v1/models`` but dies on inference fails ``serve`` here, not the first job later.
+def _first_completion_problem(timeout: float) -> str | None:
+    """One 1-token chat completion; ``None`` when it answered, else what went wrong.
 
-    Seen on 2026-12-03: llama-cpp-python built with ``-march=native`` on a CPU with AMX
-    repacks the weights for AMX and segfaults on the first completion, without a log line.
+    ``serve`` sends it to a server it started or waited for, so a server that answers
+    ``/v1/models`` but dies on inference fails ``serve``, not the first job later. Seen on
+    2026-12-03: llama-cpp-python 0.3.36 built with ``-march=native`` on a Xeon with AMX
+    repacked SmolLM2's Q4_1 weights for AMX and segfaulted on the first completion, without
+    a log line.
     """
     body = json.dumps(
         {"model": D.LLM_MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
@@ -205,21 +219,36 @@ def _first_completion(proc: subprocess.Popen[bytes], log: Path, *, timeout: floa
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback only
-            if resp.status == 200 and json.loads(resp.read()).get("choices"):
-                return
-            problem = f"HTTP {resp.status} without choices"
+            answer = json.loads(resp.read())
+            if isinstance(answer, dict) and answer.get("choices"):
+                return None
+            return f"HTTP {resp.status} without choices"
     except Exception as e:  # noqa: BLE001
-        problem = f"{type(e).__name__}: {e}"[:200]
-    try:
-        proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        terminate(proc.pid, timeout=20)
-    (_run_dir() / "server.pid").unlink(missing_ok=True)
-    raise ServiceUnavailableError(
-        f"llm serve: the server answered /v1/models but its first chat completion failed ({problem}; "
-        f"server {exit_description(proc.returncode)}); a llama-cpp-python built with -march=native on an AMX CPU "
-        f"does this: rebuild it with `bash .ci/setup.sh` (portable AVX2 build) or set LLAMA_CMAKE_ARGS; see {log}"
-    )
+        return f"{type(e).__name__}: {e}"[:200]
+
+
+def _end_server(proc: subprocess.Popen[bytes] | None, pid_file: Path) -> str:
+    """Stop a server that ``serve`` gives up on, remove its pid file, and say how it ended."""
+    if proc is not None:
+        try:
+            proc.wait(timeout=2)
+            ended = exit_description(proc.returncode)
+        except subprocess.TimeoutExpired:
+            terminate(proc.pid, timeout=20)
+            try:
+                proc.wait(timeout=5)  # reap it: no zombie left behind
+            except subprocess.TimeoutExpired:
+                pass
+            ended = "still running, stopped by serve"
+    else:
+        pid = read_pid(pid_file)
+        if pid is None:
+            ended = "gone"
+        else:
+            terminate(pid, timeout=20)
+            ended = "still running, stopped by serve"
+    pid_file.unlink(missing_ok=True)
+    return ended
 
 
 def stop() -> LLMStatus:

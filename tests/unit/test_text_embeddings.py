@@ -244,37 +244,81 @@ def test_llm_serve_config_serves_chat_and_a_mean_pooled_embedding_alias(tmp_path
         assert llm.gguf_architecture(real) == "llama"
 
 
-def test_a_server_that_dies_on_its_first_completion_fails_serve_with_its_signal(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+FAKE_LLAMA_SERVER = """
+import json, os, resource, signal, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # its SIGSEGV leaves no core file
+config = json.load(open(sys.argv[sys.argv.index("--config_file") + 1]))
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"object": "list", "data": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        if os.environ["FAKE_LLAMA_MODE"] == "segfault":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer((config["host"], config["port"]), Handler).serve_forever()
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "ended"),
+    [("segfault", r"server signal 11 \(SIGSEGV\)"), ("http500", "server still running, stopped by serve")],
+)
+def test_serve_fails_on_a_server_that_answers_models_but_not_a_completion(
+    mode: str, ended: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``llm serve`` sends one completion to a server it started: a server that answers
-    ``/v1/models`` but segfaults on inference (llama.cpp built -march=native on an AMX CPU)
-    fails serve with the signal, and leaves no pid file that ``llm status`` would trust."""
-    import signal
+    """The crash this guards against (llama.cpp built -march=native on an AMX Xeon: /v1/models
+    answers, the first completion segfaults) cannot be produced on demand, so a stand-in
+    ``llama_cpp.server`` module on PYTHONPATH plays it: ``serve`` must fail with how the server
+    ended, stop a server that is still up, and leave no pid file that ``llm status`` would trust."""
     import socket
-    import subprocess
-    import sys
 
     from kg_enhance.errors import ServiceUnavailableError
     from kg_enhance.services import llm
+    from kg_enhance.services.process import pid_alive
 
-    with socket.socket() as s:  # a port nothing listens on
+    fake = tmp_path / "fake" / "llama_cpp"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "server.py").write_text(FAKE_LLAMA_SERVER)
+    with socket.socket() as s:  # a free port
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "fake"))
+    monkeypatch.setenv("FAKE_LLAMA_MODE", mode)
     monkeypatch.setenv("KG_ENHANCE_LLM_PORT", str(free))
     monkeypatch.setenv("KG_ENHANCE_HOME", str(tmp_path / "state"))
-    crashed = subprocess.Popen(
-        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
-    )
-    crashed.wait(timeout=30)
+    monkeypatch.setenv("KG_ENHANCE_LLM_MODEL_PATH", str(tmp_path / "m.gguf"))
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
     pid_file = tmp_path / "state" / "llm" / "server.pid"
-    pid_file.parent.mkdir(parents=True)
-    pid_file.write_text(str(crashed.pid))
-    with pytest.raises(
-        ServiceUnavailableError, match=r"first chat completion failed .*signal 11 \(SIGSEGV\)"
-    ) as info:
-        llm._first_completion(crashed, pid_file.parent / "server.log", timeout=5)
-    assert "\n" not in str(info.value) and "setup.sh" in str(info.value)
+    started_pids: list[int] = []
+    real_write = Path.write_text
+
+    def record(path: Path, data: str, *args: object, **kwargs: object) -> int:
+        if path == pid_file:
+            started_pids.append(int(data))
+        return real_write(path, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", record)
+    with pytest.raises(ServiceUnavailableError, match=r"first chat completion failed .*" + ended) as info:
+        llm.serve(timeout=30)
+    message = str(info.value)
+    assert "\n" not in message and "setup.sh" in message
+    assert started_pids and not pid_alive(started_pids[0])  # crashed, or stopped by serve
     assert not pid_file.exists() and not llm.status().running
     assert llm.exit_description(None) == "still running" and llm.exit_description(2) == "exit code 2"
-    assert llm.exit_description(-signal.SIGKILL) == "signal 9 (SIGKILL)"
